@@ -1,0 +1,70 @@
+"""The `compound` command. Each area of the framework owns a module of commands here; this
+module builds the Typer app from them and turns compound's errors into exit codes:
+
+* 0: done; 1: a runtime failure or a failed gate; 2: a user error (bad spec, bad argument).
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import typer
+
+from compound.errors import RuntimeFailure, UserError
+
+app = typer.Typer(
+    name="compound",
+    help=(
+        "Build, evaluate, serve and improve compound AI systems (ML models and LLMs together) "
+        "declared in a compound.yaml."
+    ),
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    rich_markup_mode="rich",
+)
+
+# Modules that add commands to `app` when imported. An area adds its module here.
+COMMAND_MODULES = [
+    "compound.cli.system",
+    "compound.cli.models",
+    "compound.cli.ask",
+]
+
+
+def build() -> typer.Typer:
+    """Import every command module so that `app` holds all commands."""
+    for name in COMMAND_MODULES:
+        importlib.import_module(name)
+    return app
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the `compound` console script."""
+    from compound.cli.output import console_err
+
+    build()
+    try:
+        app(args=argv, standalone_mode=False)
+    except UserError as exc:
+        console_err.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
+        sys.exit(2)
+    except RuntimeFailure as exc:
+        console_err.print(f"[bold red]failed:[/] {exc}", markup=True, highlight=False)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        console_err.print("interrupted")
+        sys.exit(130)
+    except SystemExit:
+        raise
+    except Exception as exc:  # click's own usage errors arrive here in standalone_mode=False
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        if isinstance(exc, click.exceptions.Abort):
+            console_err.print("aborted")
+            sys.exit(1)
+        raise

@@ -1,0 +1,75 @@
+"""`compound ask`: put a question to a system's LLM and stream the answer."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from compound.cli import app
+from compound.cli.output import console, console_err
+
+
+@app.command()
+def ask(
+    spec: Annotated[Path, typer.Argument(help="a compound.yaml, or a folder holding one")],
+    question: Annotated[str, typer.Argument(help="the question to ask")],
+    model: Annotated[
+        str | None, typer.Option("--model", "-m", help="which LLM of the spec; default 'llm'")
+    ] = None,
+    max_tokens: Annotated[int | None, typer.Option(help="most tokens to generate")] = None,
+    temperature: Annotated[float | None, typer.Option(help="0 is greedy")] = None,
+    stream: Annotated[bool, typer.Option(help="print tokens as they come")] = True,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="print the whole completion as JSON")
+    ] = False,
+) -> None:
+    """Ask a question of the system's LLM; the answer streams to the terminal."""
+    from compound.errors import UserError
+    from compound.intelligence.llm import Completion, TextDelta, build_llm
+    from compound.specfile import did_you_mean
+    from compound.system import System
+
+    system = System.load(spec)
+    name = model or system.default_llm()
+    llms = system.llms()
+    if name not in llms:
+        raise UserError(
+            f"no LLM named '{name}' in {system.source}{did_you_mean(name, llms)}; "
+            f"declared LLMs: {', '.join(llms) or 'none'}"
+        )
+    if not question.strip():
+        raise UserError("the question is empty; pass the text to ask as the second argument")
+    llm = build_llm(llms[name])
+    with console_err.status(f"loading {name} ({llm.provider}:{llm.model})", spinner="dots"):
+        llm.load()
+    completion: Completion | None = None
+    if stream and not as_json:
+        for event in llm.stream(question, max_tokens=max_tokens, temperature=temperature):
+            if isinstance(event, TextDelta):
+                console.print(event.text, end="", markup=False)
+            else:
+                completion = event
+        console.print()
+    else:
+        completion = llm.complete(question, max_tokens=max_tokens, temperature=temperature)
+        if not as_json:
+            console.print(completion.text.strip(), markup=False)
+    assert completion is not None
+    if as_json:
+        console.print_json(json.dumps({
+            "text": completion.text.strip(), "model": completion.model,
+            "provider": completion.provider, "finish_reason": completion.finish_reason,
+            "prompt_tokens": completion.usage.prompt_tokens,
+            "completion_tokens": completion.usage.completion_tokens,
+            "latency_s": round(completion.latency_s, 4), "cost_usd": completion.cost_usd,
+        }))
+        return
+    speed = completion.usage.completion_tokens / completion.latency_s if completion.latency_s else 0
+    console_err.print(
+        f"[dim]{completion.provider}:{completion.model} · {completion.usage.prompt_tokens} prompt "
+        f"+ {completion.usage.completion_tokens} completion tokens · {completion.latency_s:.2f}s "
+        f"· {speed:.0f} tok/s · ${completion.cost_usd:.6f}[/]"
+    )

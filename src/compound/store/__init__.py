@@ -1,0 +1,39 @@
+"""Persistence: SQLite embedded by default, one small interface for everything compound keeps."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from compound.store.base import JSON, Record, Store
+from compound.store.memory import MemoryStore
+from compound.store.sqlite import SQLiteStore
+
+if TYPE_CHECKING:
+    from compound.system import System
+
+__all__ = ["JSON", "MemoryStore", "Record", "SQLiteStore", "Store", "open_store"]
+
+
+def open_store(system: System | None = None, *, path: str | Path | None = None) -> Store:
+    """The store for ``system`` (its ``store`` section, else ``$COMPOUND_HOME``).
+
+    Args:
+        system: a loaded spec; its ``store.path`` or ``$COMPOUND_HOME`` decides the file.
+        path: an explicit SQLite file, overriding the spec.
+    """
+    import os
+
+    from compound.errors import UserError
+
+    if path is None and system is not None:
+        if system.store.url:
+            raise UserError(
+                f"store.url '{system.store.url}' asks for PostgreSQL, which this version does not "
+                "support yet; remove 'store.url' to use the embedded SQLite store"
+            )
+        path = system.store_path()
+    if path is None:
+        home = os.environ.get("COMPOUND_HOME")
+        path = Path(home).expanduser() / "compound.db" if home else Path(".compound/compound.db")
+    return SQLiteStore(path)

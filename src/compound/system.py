@@ -1,0 +1,273 @@
+"""The system spec: what one `compound.yaml` declares (steps 1 and 2 of the framework).
+
+A system has a loop type (``interaction``, ``prediction`` or ``hybrid``), a task in words,
+success criteria (named metrics with thresholds, which become the evaluation gates) and
+components referenced by name: models, retrievers, tools, guardrails and workflows.
+
+Example:
+    >>> spec = System.from_yaml('''
+    ... name: faq
+    ... loop: interaction
+    ... task: Answer questions about our product.
+    ... criteria:
+    ...   answer_f1: {threshold: 0.6}
+    ... ''')
+    >>> spec.loop, list(spec.models)
+    ('interaction', ['llm'])
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
+
+from compound.errors import SpecError, UserError
+from compound.intelligence.spec import LLMSpec, ModelSpec, PredictorSpec
+from compound.orchestration.spec import RetrieverSpec, ToolSpec
+from compound.production.spec import RailSpec
+from compound.specfile import (
+    SpecModel,
+    did_you_mean,
+    dotted,
+    format_validation_errors,
+    load_yaml,
+)
+from compound.workflow.spec import WorkflowSpec
+
+LoopType = Literal["interaction", "prediction", "hybrid"]
+NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_-]*$"
+ComponentName = Annotated[str, Field(pattern=NAME_PATTERN)]
+
+
+class Criterion(SpecModel):
+    """A success criterion: a metric, a threshold it must meet, and the regression tolerance.
+
+    ``direction: higher`` means the metric must be at least ``threshold``; ``lower`` means at
+    most. ``tolerance`` is how far a candidate may fall behind the production baseline before
+    the gate calls it a regression.
+    """
+
+    metric: str | None = Field(default=None, description="metric name; defaults to the key")
+    threshold: float
+    direction: Literal["higher", "lower"] = "higher"
+    tolerance: float = Field(default=0.0, ge=0.0)
+    description: str = ""
+
+    def passes(self, value: float) -> bool:
+        """Whether ``value`` meets the threshold."""
+        return value >= self.threshold if self.direction == "higher" else value <= self.threshold
+
+    def regressed(self, value: float, baseline: float) -> bool:
+        """Whether ``value`` is worse than ``baseline`` by more than the tolerance."""
+        worse_by = baseline - value if self.direction == "higher" else value - baseline
+        return worse_by > self.tolerance + 1e-12
+
+
+class StoreSpec(SpecModel):
+    """Where the system keeps runs, traces, datasets, models and feedback."""
+
+    path: str | None = Field(default=None, description="SQLite file, relative to the spec")
+    url: str | None = Field(default=None, description="postgresql://... for the scale path")
+
+
+class System(SpecModel):
+    """A validated `compound.yaml`. Build it with :meth:`load` or :meth:`from_yaml`."""
+
+    version: Literal[1] = 1
+    name: Annotated[str, Field(min_length=1)]
+    loop: LoopType
+    task: Annotated[str, Field(min_length=1)]
+    criteria: dict[ComponentName, Criterion] = Field(default_factory=dict)
+    models: dict[ComponentName, ModelSpec] = Field(default_factory=dict)
+    retrievers: dict[ComponentName, RetrieverSpec] = Field(default_factory=dict)
+    tools: dict[ComponentName, ToolSpec] = Field(default_factory=dict)
+    guardrails: dict[ComponentName, RailSpec] = Field(default_factory=dict)
+    workflows: dict[ComponentName, WorkflowSpec] = Field(default_factory=dict)
+    store: StoreSpec = Field(default_factory=StoreSpec)
+    source: Path | None = Field(default=None, exclude=True, repr=False)
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_a_word(cls, value: str) -> str:
+        if value.strip() != value or "\n" in value:
+            raise ValueError("the name must be one line without surrounding spaces")
+        return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _defaults_from_loop(cls, data: Any) -> Any:
+        """An interaction or hybrid system gets the embedded LLM when it declares none."""
+        if not isinstance(data, dict) or data.get("loop") not in ("interaction", "hybrid"):
+            return data
+        models = data.get("models")
+        if models is None:
+            models = {}
+        if not isinstance(models, dict):
+            return data
+        declares_llm = any(
+            isinstance(m, dict) and m.get("kind", "llm") == "llm" for m in models.values()
+        )
+        if not declares_llm and "llm" not in models:
+            data = {**data, "models": {"llm": {"kind": "llm", "provider": "embedded"}, **models}}
+        return data
+
+    @model_validator(mode="after")
+    def _check_components(self, info: ValidationInfo) -> System:
+        if info.context and info.context.get("defer_references"):
+            return self
+        problems = [f"{dotted(loc)}: {message}" for loc, message in self.reference_problems()]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def reference_problems(self) -> Iterator[tuple[tuple[str | int, ...], str]]:
+        """Cross-component problems: unknown references, cycles, missing models.
+
+        Yields:
+            the location in the spec and the message, for each problem.
+        """
+        predictors = [n for n, m in self.models.items() if isinstance(m, PredictorSpec)]
+        if self.loop in ("prediction", "hybrid") and not predictors:
+            yield ("loop",), (
+                f"a {self.loop} system needs at least one model with 'kind: predictor' "
+                "(a trained ML model); add one under 'models', or use 'loop: interaction'"
+            )
+        components = self.component_names()
+        for wf_name, workflow in self.workflows.items():
+            steps = {step.name for step in workflow.steps}
+            for index, step in enumerate(workflow.steps):
+                here = ("workflows", wf_name, "steps", index)
+                if step.uses not in components:
+                    yield (*here, "uses"), (
+                        f"step '{step.name}' uses unknown component "
+                        f"'{step.uses}'{did_you_mean(step.uses, components)}; declared components:"
+                        f" {', '.join(sorted(components)) or 'none'}"
+                    )
+                for need in step.needs:
+                    if need not in steps:
+                        yield (*here, "needs"), (
+                            f"step '{step.name}' needs unknown step "
+                            f"'{need}'{did_you_mean(need, steps)}"
+                        )
+            cycle = workflow.find_cycle()
+            if cycle:
+                yield ("workflows", wf_name, "steps"), (
+                    f"steps form a cycle {' -> '.join(cycle)}; "
+                    "a workflow must be acyclic (use a step's 'loop' with 'max_iterations' "
+                    "to repeat work)"
+                )
+        for rail_name, rail in self.guardrails.items():
+            if rail.model is not None and rail.model not in self.models:
+                yield ("guardrails", rail_name, "model"), (
+                    f"model '{rail.model}' is not declared under "
+                    f"'models'{did_you_mean(rail.model, self.models)}"
+                )
+        for name, retriever in self.retrievers.items():
+            for ref in retriever.model_refs():
+                if ref not in self.models:
+                    yield ("retrievers", name), (
+                        f"model '{ref}' is not declared under 'models'"
+                        f"{did_you_mean(ref, self.models)}"
+                    )
+
+    # -- access -----------------------------------------------------------------------------
+
+    def component_names(self) -> set[str]:
+        """Every name a workflow step may use."""
+        return {*self.models, *self.retrievers, *self.tools, *self.guardrails}
+
+    def llms(self) -> dict[str, LLMSpec]:
+        """The declared LLMs, in declaration order."""
+        return {n: m for n, m in self.models.items() if isinstance(m, LLMSpec)}
+
+    def predictors(self) -> dict[str, PredictorSpec]:
+        """The declared trained ML models, in declaration order."""
+        return {n: m for n, m in self.models.items() if isinstance(m, PredictorSpec)}
+
+    def default_llm(self) -> str:
+        """The LLM used when a command names none: ``llm`` if declared, else the first."""
+        llms = self.llms()
+        if not llms:
+            raise UserError(
+                f"system '{self.name}' declares no LLM; add one under 'models' "
+                "(e.g. 'llm: {kind: llm, provider: embedded}')"
+            )
+        return "llm" if "llm" in llms else next(iter(llms))
+
+    @property
+    def base_dir(self) -> Path:
+        """The folder relative paths in the spec are resolved against."""
+        return self.source.parent if self.source else Path.cwd()
+
+    def resolve_path(self, path: str | os.PathLike[str]) -> Path:
+        """A path from the spec, made absolute against the spec's folder."""
+        candidate = Path(path).expanduser()
+        return candidate if candidate.is_absolute() else (self.base_dir / candidate).resolve()
+
+    def store_path(self) -> Path:
+        """The SQLite file: the spec's ``store.path``, else ``$COMPOUND_HOME``, else ``.compound/``
+        next to the spec."""
+        if self.store.path:
+            return self.resolve_path(self.store.path)
+        home = os.environ.get("COMPOUND_HOME")
+        if home:
+            return Path(home).expanduser().resolve() / "compound.db"
+        return self.base_dir / ".compound" / "compound.db"
+
+    # -- loading ----------------------------------------------------------------------------
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> System:
+        """Read and validate a spec file (or a folder holding `compound.yaml`)."""
+        spec_path = Path(path)
+        if spec_path.is_dir():
+            spec_path = spec_path / "compound.yaml"
+        if not spec_path.exists():
+            raise UserError(
+                f"{spec_path}: no such spec file; create one with 'compound init {spec_path}'"
+            )
+        try:
+            text = spec_path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise SpecError(
+                [f"{spec_path}: not UTF-8 text (byte {exc.start}); save the file as UTF-8"],
+                path=str(spec_path),
+            ) from None
+        return cls.from_yaml(text, source=spec_path)
+
+    @classmethod
+    def from_yaml(cls, text: str, *, source: str | os.PathLike[str] | None = None) -> System:
+        """Validate spec text; ``source`` names the file in error messages."""
+        label = str(source) if source is not None else "<spec>"
+        doc = load_yaml(text, source=label)
+        if doc.data is None:
+            raise SpecError(
+                [f"{label}: the spec is empty; it needs at least 'name', 'loop' and 'task' "
+                 "(run 'compound init' for a starting point)"],
+                path=label,
+            )
+        if not isinstance(doc.data, dict):
+            raise SpecError(
+                [f"{label}:1: the spec must be a mapping of keys (name, loop, task, ...); "
+                 f"received a {type(doc.data).__name__}"],
+                path=label,
+            )
+        try:
+            system = cls.model_validate(doc.data, context={"defer_references": True})
+        except ValidationError as exc:
+            problems = format_validation_errors(exc.errors(), doc, source=label)
+            raise SpecError(problems, path=label) from None
+        references = [
+            {"type": "reference", "loc": loc, "msg": message, "input": None}
+            for loc, message in system.reference_problems()
+        ]
+        if references:
+            problems = format_validation_errors(references, doc, source=label)
+            raise SpecError(problems, path=label)
+        if source is not None:
+            system = system.model_copy(update={"source": Path(source).resolve()})
+        return system
