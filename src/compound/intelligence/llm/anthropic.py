@@ -1,7 +1,8 @@
 """Anthropic's Messages API through the ``anthropic`` SDK.
 
 JSON-schema output is asked for the way the API supports it reliably: a single forced tool
-whose input schema is the requested schema; its input is the answer.
+whose input schema is the requested schema; its input is the answer. The SDK version pinned
+here takes no sampling settings (temperature, top_p, seed), so those are not sent.
 """
 
 from __future__ import annotations
@@ -85,12 +86,9 @@ class AnthropicLLM(LLM):
             "model": self.model,
             "max_tokens": params.max_tokens,
             "messages": _to_anthropic(messages),
-            "temperature": params.temperature,
         }
         if system:
             request["system"] = system
-        if params.top_p < 1.0:
-            request["top_p"] = params.top_p
         if params.stop:
             request["stop_sequences"] = list(params.stop)
         if params.tools:
@@ -113,7 +111,8 @@ class AnthropicLLM(LLM):
         self, messages: tuple[Message, ...], params: GenerationParams
     ) -> Iterator[str | RawResult]:
         request = self._request(messages, params)
-        with _ErrorMap(self.provider, self.model), self._client.messages.stream(**request) as stream:
+        errors = _ErrorMap(self.provider, self.model)
+        with errors, self._client.messages.stream(**request) as stream:
             yield from stream.text_stream
             final = stream.get_final_message()
         yield self._result(final.content, final.usage, final.stop_reason, params)
@@ -168,8 +167,7 @@ class _ErrorMap:
             raise ContextOverflow(message, **self.kw) from exc
         if isinstance(exc, anthropic.APIStatusError) and exc.status_code >= 500:
             raise ProviderUnavailable(message, **self.kw) from exc
-        if isinstance(exc, anthropic.APIResponseValidationError | json.JSONDecodeError | KeyError
-                      | AttributeError | TypeError):
+        if isinstance(exc, anthropic.APIResponseValidationError | json.JSONDecodeError):
             raise InvalidResponse(f"malformed response: {message}", **self.kw) from exc
         if isinstance(exc, anthropic.APIStatusError):
             raise LLMError(f"HTTP {exc.status_code}: {message}", **self.kw) from exc

@@ -226,15 +226,15 @@ class _ErrorMap:
         if isinstance(exc, openai.APIConnectionError):
             raise ProviderUnavailable(f"cannot reach the server: {message}", **self.kw) from exc
         if isinstance(exc, openai.BadRequestError) and (
-            "context_length" in message or "maximum context" in message
+            getattr(exc, "code", None) == "context_length_exceeded"
+            or "context_length" in message or "maximum context" in message
         ):
             raise ContextOverflow(message, **self.kw) from exc
         if isinstance(exc, openai.InternalServerError):
             raise ProviderUnavailable(message, **self.kw) from exc
         if isinstance(exc, openai.APIStatusError) and exc.status_code >= 500:
             raise ProviderUnavailable(message, **self.kw) from exc
-        if isinstance(exc, openai.APIResponseValidationError | json.JSONDecodeError | KeyError
-                      | AttributeError | TypeError):
+        if isinstance(exc, openai.APIResponseValidationError | json.JSONDecodeError):
             raise InvalidResponse(f"malformed response: {message}", **self.kw) from exc
         if isinstance(exc, openai.APIStatusError):
             raise LLMError(f"HTTP {exc.status_code}: {message}", **self.kw) from exc

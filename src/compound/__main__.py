@@ -1,0 +1,6 @@
+"""``python -m compound``."""
+
+from compound.cli import main
+
+if __name__ == "__main__":
+    main()

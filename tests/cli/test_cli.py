@@ -1,0 +1,98 @@
+"""The `compound` command as a user runs it: real subprocesses, real exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPTED = """\
+name: demo
+loop: interaction
+task: Answer questions.
+models:
+  llm:
+    provider: scripted
+    options:
+      replies: ["Paris is the capital of France."]
+"""
+
+
+def compound(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "compound", *args],
+        capture_output=True, text=True, cwd=cwd, env=env, timeout=120,
+    )
+
+
+def test_help_lists_the_commands() -> None:
+    out = compound("--help")
+    assert out.returncode == 0
+    for command in ("init", "check", "ask", "models"):
+        assert command in out.stdout
+
+
+def test_init_then_check_round_trip(tmp_path: Path) -> None:
+    for loop in ("interaction", "prediction", "hybrid"):
+        target = tmp_path / loop / "compound.yaml"
+        assert compound("init", str(target), "--loop", loop).returncode == 0
+        checked = compound("check", str(target))
+        assert checked.returncode == 0, checked.stderr
+        assert f"valid {loop} system" in checked.stdout
+
+
+def test_init_refuses_to_overwrite_and_bad_loop(tmp_path: Path) -> None:
+    target = tmp_path / "compound.yaml"
+    compound("init", str(target))
+    again = compound("init", str(target))
+    assert again.returncode == 2 and "--force" in again.stderr
+    bad = compound("init", str(tmp_path / "x.yaml"), "--loop", "hybird")
+    assert bad.returncode == 2 and "did you mean 'hybrid'" in bad.stderr
+
+
+def test_check_a_bad_spec_exits_2_with_line(tmp_path: Path) -> None:
+    spec = tmp_path / "compound.yaml"
+    spec.write_text("name: x\nloop: interaction\ntask: t\nmodles: {}\n")
+    out = compound("check", str(spec))
+    assert out.returncode == 2
+    assert "compound.yaml:4" in out.stderr and "did you mean 'models'" in out.stderr
+
+
+def test_ask_streams_the_answer(tmp_path: Path) -> None:
+    (tmp_path / "compound.yaml").write_text(SCRIPTED)
+    out = compound("ask", str(tmp_path), "What is the capital of France?")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "Paris is the capital of France."
+    assert "tok/s" in out.stderr
+
+
+def test_ask_json_and_unknown_model(tmp_path: Path) -> None:
+    (tmp_path / "compound.yaml").write_text(SCRIPTED)
+    out = compound("ask", str(tmp_path), "capital?", "--json")
+    assert json.loads(out.stdout)["text"] == "Paris is the capital of France."
+    wrong = compound("ask", str(tmp_path), "capital?", "--model", "lm")
+    assert wrong.returncode == 2 and "did you mean 'llm'" in wrong.stderr
+
+
+def test_models_list_shows_whether_each_loads(tmp_path: Path) -> None:
+    (tmp_path / "compound.yaml").write_text(
+        SCRIPTED + "  remote:\n    provider: openai\n    model: gpt-4o-mini\n"
+        "    api_key_env: COMPOUND_TEST_NO_SUCH_KEY\n"
+    )
+    out = compound("models", "list", str(tmp_path))
+    assert out.returncode == 0
+    assert "loads" in out.stdout
+    assert "COMPOUND_TEST_NO_SUCH_KEY" in out.stdout
+
+
+@pytest.mark.integration
+def test_ask_the_embedded_default(tmp_path: Path) -> None:
+    repo = Path(__file__).resolve().parents[2]
+    out = compound("ask", str(repo / "examples" / "quickstart"), "What is the capital of France?")
+    assert out.returncode == 0, out.stderr
+    assert "Paris" in out.stdout

@@ -1,0 +1,40 @@
+"""Shared fixtures: isolated COMPOUND_HOME, shared datasets that skip when absent, the
+embedded model loaded once per session."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from compound.public_data import DatasetMissing, dataset_path
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test gets its own COMPOUND_HOME so nothing leaks into the user's store."""
+    monkeypatch.setenv("COMPOUND_HOME", str(tmp_path_factory.mktemp("home")))
+
+
+@pytest.fixture
+def shared_dataset() -> Callable[[str], Path]:
+    """``shared_dataset("banking77/test.jsonl")``: the path, or a skip naming the dataset."""
+
+    def find(relative: str) -> Path:
+        try:
+            return dataset_path(relative)
+        except DatasetMissing as exc:
+            pytest.skip(str(exc))
+
+    return find
+
+
+@pytest.fixture(scope="session")
+def embedded_llm() -> Iterator[object]:
+    """The real embedded model (Gemma 3 270M via llama.cpp), loaded once."""
+    from compound.intelligence.llm.embedded import EmbeddedLLM
+
+    llm = EmbeddedLLM(n_ctx=2048)
+    llm.load()
+    yield llm
