@@ -12,7 +12,9 @@ from compound.public_data import DatasetMissing, dataset_path
 
 
 @pytest.fixture(autouse=True)
-def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+def _isolated_home(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Every test gets its own COMPOUND_HOME so nothing leaks into the user's store."""
     monkeypatch.setenv("COMPOUND_HOME", str(tmp_path_factory.mktemp("home")))
 

@@ -65,7 +65,9 @@ def test_prediction_system_gets_no_llm_by_default() -> None:
         system.default_llm()
 
 
-def test_load_from_folder_and_store_location(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_load_from_folder_and_store_location(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     (tmp_path / "compound.yaml").write_text(VALID)
     system = System.load(tmp_path)
     assert system.source == (tmp_path / "compound.yaml").resolve()

@@ -42,10 +42,10 @@ _EXPORTS: dict[str, str] = {
 }
 
 __all__ = [
+    "LLM",
     "Completion",
     "CompoundError",
     "Criterion",
-    "LLM",
     "LLMError",
     "MemoryStore",
     "Message",

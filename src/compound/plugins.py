@@ -23,6 +23,22 @@ BUILTINS: dict[str, dict[str, str]] = {
         "anthropic": "compound.intelligence.llm.anthropic:AnthropicLLM",
         "scripted": "compound.intelligence.llm.scripted:ScriptedLLM",
     },
+    "compound.metrics": {
+        "exact_match": "compound.evaluation.metrics.text:exact_match",
+        "normalized_match": "compound.evaluation.metrics.text:normalized_match",
+        "token_f1": "compound.evaluation.metrics.text:token_f1",
+        "contains": "compound.evaluation.metrics.text:contains",
+        "key_points": "compound.evaluation.metrics.text:key_points",
+        "json_valid": "compound.evaluation.metrics.structured:json_valid",
+        "field_accuracy": "compound.evaluation.metrics.structured:field_accuracy",
+        "code_runs": "compound.evaluation.metrics.code:code_runs",
+        "groundedness": "compound.evaluation.metrics.grounding:groundedness",
+        "llm_judge": "compound.evaluation.metrics.judged:llm_judge",
+        "latency_s": "compound.evaluation.metrics.operational:latency_s",
+        "latency_ms": "compound.evaluation.metrics.operational:latency_ms",
+        "cost_usd": "compound.evaluation.metrics.operational:cost_usd",
+        "total_tokens": "compound.evaluation.metrics.operational:total_tokens",
+    },
 }
 
 

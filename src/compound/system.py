@@ -26,6 +26,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from compound.errors import SpecError, UserError
+from compound.evaluation.spec import EvalSpec
 from compound.intelligence.spec import LLMSpec, ModelSpec, PredictorSpec
 from compound.orchestration.spec import RetrieverSpec, ToolSpec
 from compound.production.spec import RailSpec
@@ -87,6 +88,7 @@ class System(SpecModel):
     tools: dict[ComponentName, ToolSpec] = Field(default_factory=dict)
     guardrails: dict[ComponentName, RailSpec] = Field(default_factory=dict)
     workflows: dict[ComponentName, WorkflowSpec] = Field(default_factory=dict)
+    evals: dict[ComponentName, EvalSpec] = Field(default_factory=dict)
     store: StoreSpec = Field(default_factory=StoreSpec)
     source: Path | None = Field(default=None, exclude=True, repr=False)
 
@@ -173,6 +175,27 @@ class System(SpecModel):
                         f"model '{ref}' is not declared under 'models'"
                         f"{did_you_mean(ref, self.models)}"
                     )
+        yield from self._eval_reference_problems()
+
+    def _eval_reference_problems(self) -> Iterator[tuple[tuple[str | int, ...], str]]:
+        llms = self.llms()
+        for name, ev in self.evals.items():
+            refs: list[tuple[tuple[str | int, ...], str | None]] = [
+                (("evals", name, "target", "model"), ev.target.model),
+                (("evals", name, "judge", "model"), ev.judge.model if ev.judge else None),
+            ]
+            for loc, ref in refs:
+                if ref is not None and ref not in llms:
+                    yield loc, (
+                        f"LLM '{ref}' is not declared under 'models'{did_you_mean(ref, llms)}; "
+                        f"declared LLMs: {', '.join(llms) or 'none'}"
+                    )
+            workflow = ev.target.workflow
+            if workflow is not None and workflow not in self.workflows:
+                yield ("evals", name, "target", "workflow"), (
+                    f"workflow '{workflow}' is not declared under 'workflows'"
+                    f"{did_you_mean(workflow, self.workflows)}"
+                )
 
     # -- access -----------------------------------------------------------------------------
 
