@@ -47,12 +47,17 @@ def ask(
         llm.load()
     completion: Completion | None = None
     if stream and not as_json:
+        started = False
         for event in llm.stream(question, max_tokens=max_tokens, temperature=temperature):
             if isinstance(event, TextDelta):
-                console.print(event.text, end="", markup=False)
+                text = event.text if started else event.text.lstrip()
+                started = started or bool(text)
+                console.print(text, end="", markup=False)
+                console.file.flush()
             else:
                 completion = event
         console.print()
+        console.file.flush()
     else:
         completion = llm.complete(question, max_tokens=max_tokens, temperature=temperature)
         if not as_json:
@@ -67,7 +72,8 @@ def ask(
             "latency_s": round(completion.latency_s, 4), "cost_usd": completion.cost_usd,
         }))
         return
-    speed = completion.usage.completion_tokens / completion.latency_s if completion.latency_s else 0
+    generating = completion.latency_s - (completion.ttft_s or 0.0)
+    speed = completion.usage.completion_tokens / generating if generating > 0 else 0.0
     console_err.print(
         f"[dim]{completion.provider}:{completion.model} · {completion.usage.prompt_tokens} prompt "
         f"+ {completion.usage.completion_tokens} completion tokens · {completion.latency_s:.2f}s "

@@ -81,6 +81,26 @@ def default_model_path() -> Path:
     return target
 
 
+_LOG_CALLBACK: list[Any] = []  # keeps the ctypes callback alive while llama.cpp holds it
+
+
+def _quiet_native_logs(llama_cpp: Any) -> None:
+    """llama.cpp prints notices (e.g. about its SWA cache) to stderr even when not verbose;
+    pass on only its errors, so a streamed answer in a terminal stays clean."""
+    if _LOG_CALLBACK:
+        return
+    import ctypes
+    import sys
+
+    @llama_cpp.llama_log_callback  # type: ignore[misc]
+    def forward_errors(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
+        if level == 4:  # GGML_LOG_LEVEL_ERROR (NONE=0, DEBUG, INFO, WARN, ERROR, CONT)
+            sys.stderr.write(text.decode("utf-8", errors="replace"))
+
+    llama_cpp.llama_log_set(forward_errors, ctypes.c_void_p(0))
+    _LOG_CALLBACK.append(forward_errors)
+
+
 class EmbeddedLLM(LLM):
     """Gemma 3 270M (or any GGUF file) run in-process by llama.cpp.
 
@@ -134,6 +154,7 @@ class EmbeddedLLM(LLM):
             if self._llama is not None:
                 return
             llama_cpp = require("llama_cpp", extra="all", what="the embedded model")
+            _quiet_native_logs(llama_cpp)
             path = self.model_path or default_model_path()
             if not path.exists():
                 raise UserError(f"model file {path} does not exist; check 'options.model_path'")
