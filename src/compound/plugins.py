@@ -17,6 +17,11 @@ from compound.errors import UserError
 from compound.specfile import did_you_mean
 
 BUILTINS: dict[str, dict[str, str]] = {
+    "compound.steps": {
+        "llm": "compound.workflow.adapters:llm_adapter",
+        "tool": "compound.workflow.adapters:tool_adapter",
+        "function": "compound.workflow.adapters:function_adapter",
+    },
     "compound.providers": {
         "embedded": "compound.intelligence.llm.embedded:EmbeddedLLM",
         "openai": "compound.intelligence.llm.openai_compat:OpenAICompatibleLLM",
@@ -38,6 +43,11 @@ BUILTINS: dict[str, dict[str, str]] = {
         "latency_ms": "compound.evaluation.metrics.operational:latency_ms",
         "cost_usd": "compound.evaluation.metrics.operational:cost_usd",
         "total_tokens": "compound.evaluation.metrics.operational:total_tokens",
+        "accuracy": "compound.evaluation.metrics.corpus:accuracy",
+        "macro_f1": "compound.evaluation.metrics.corpus:macro_f1",
+        "mae": "compound.evaluation.metrics.corpus:mae",
+        "rmse": "compound.evaluation.metrics.corpus:rmse",
+        "r2": "compound.evaluation.metrics.corpus:r2",
     },
 }
 

@@ -29,6 +29,7 @@ from compound.errors import SpecError, UserError
 from compound.evaluation.spec import EvalSpec
 from compound.intelligence.spec import LLMSpec, ModelSpec, PredictorSpec
 from compound.orchestration.spec import RetrieverSpec, ToolSpec
+from compound.production.serving_spec import ServeSpec
 from compound.production.spec import RailSpec
 from compound.specfile import (
     SpecModel,
@@ -37,6 +38,7 @@ from compound.specfile import (
     format_validation_errors,
     load_yaml,
 )
+from compound.strategy.spec import StrategySpec
 from compound.workflow.spec import WorkflowSpec
 
 LoopType = Literal["interaction", "prediction", "hybrid"]
@@ -89,7 +91,9 @@ class System(SpecModel):
     guardrails: dict[ComponentName, RailSpec] = Field(default_factory=dict)
     workflows: dict[ComponentName, WorkflowSpec] = Field(default_factory=dict)
     evals: dict[ComponentName, EvalSpec] = Field(default_factory=dict)
+    strategy: StrategySpec = Field(default_factory=StrategySpec)
     store: StoreSpec = Field(default_factory=StoreSpec)
+    serve: ServeSpec = Field(default_factory=ServeSpec)
     source: Path | None = Field(default=None, exclude=True, repr=False)
 
     @field_validator("name")
@@ -143,7 +147,7 @@ class System(SpecModel):
             steps = {step.name for step in workflow.steps}
             for index, step in enumerate(workflow.steps):
                 here = ("workflows", wf_name, "steps", index)
-                if step.uses not in components:
+                if step.uses not in components and not _is_import_path(step.uses):
                     yield (*here, "uses"), (
                         f"step '{step.name}' uses unknown component "
                         f"'{step.uses}'{did_you_mean(step.uses, components)}; declared components:"
@@ -176,6 +180,9 @@ class System(SpecModel):
                         f"{did_you_mean(ref, self.models)}"
                     )
         yield from self._eval_reference_problems()
+        yield from self.strategy.reference_problems(
+            self.models, llms=set(self.llms()), predictors=set(self.predictors())
+        )
 
     def _eval_reference_problems(self) -> Iterator[tuple[tuple[str | int, ...], str]]:
         llms = self.llms()
@@ -200,8 +207,8 @@ class System(SpecModel):
     # -- access -----------------------------------------------------------------------------
 
     def component_names(self) -> set[str]:
-        """Every name a workflow step may use."""
-        return {*self.models, *self.retrievers, *self.tools, *self.guardrails}
+        """Every name a workflow step may use (besides a ``module:function`` path)."""
+        return {*self.models, *self.retrievers, *self.tools, *self.guardrails, *self.workflows}
 
     def llms(self) -> dict[str, LLMSpec]:
         """The declared LLMs, in declaration order."""
@@ -294,3 +301,11 @@ class System(SpecModel):
         if source is not None:
             system = system.model_copy(update={"source": Path(source).resolve()})
         return system
+
+
+def _is_import_path(value: str) -> bool:
+    """``package.module:function``: a plain Python function used as a step."""
+    module, sep, attribute = value.partition(":")
+    return bool(sep) and all(
+        part.isidentifier() for part in (*module.split("."), *attribute.split("."))
+    )

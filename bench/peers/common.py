@@ -1,0 +1,58 @@
+"""Shared by the peer benchmarks (run inside bench/.peers-venv, never in compound's venv)."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+
+def median_per_call(fn: Callable[[], Any], *, number: int, repeat: int) -> float:
+    """Median over ``repeat`` rounds of the mean seconds per call of ``fn``."""
+    for _ in range(max(3, number // 10)):
+        fn()
+    rounds = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        for _ in range(number):
+            fn()
+        rounds.append((time.perf_counter() - start) / number)
+    return statistics.median(rounds)
+
+
+def plain_pipeline() -> Callable[[], Any]:
+    """The same 5 zero-latency steps as plain Python calls: the baseline."""
+
+    def s1(x: int) -> int:
+        return x + 1
+
+    def s2(x: int) -> int:
+        return x + 1
+
+    def s3(x: int) -> int:
+        return x + 1
+
+    def s4(x: int) -> int:
+        return x + 1
+
+    def s5(x: int) -> int:
+        return x + 1
+
+    return lambda: s5(s4(s3(s2(s1(0)))))
+
+
+def tool_functions() -> tuple[Callable[..., Any], ...]:
+    def add(a: int, b: int) -> int:
+        """Add two integers."""
+        return a + b
+
+    def multiply(a: int, b: int) -> int:
+        """Multiply two integers."""
+        return a * b
+
+    def negate(a: int) -> int:
+        """Negate an integer."""
+        return -a
+
+    return add, multiply, negate

@@ -1,0 +1,192 @@
+"""`compound run`, `resume`, `trace` and `replay`: running workflows and looking into runs.
+
+Runs are kept in a store. Commands find it the same way: ``--home DIR`` (``DIR/compound.db``),
+else the spec's store (``--spec``, or the spec being run), else ``$COMPOUND_HOME``, else
+``.compound/compound.db`` in the current folder.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from compound.cli import app
+from compound.cli.output import console, console_err
+
+if TYPE_CHECKING:
+    from compound.store import Store
+
+HOME = Annotated[Path | None, typer.Option(
+    "--home", help="folder of the store (DIR/compound.db); default: the spec's store, "
+    "$COMPOUND_HOME, or .compound/ here")]
+SPEC = Annotated[Path | None, typer.Option(
+    "--spec", help="a compound.yaml whose store holds the run")]
+
+
+def _store(home: Path | None, spec: Path | None = None) -> Store:
+    from compound.store import SQLiteStore, open_store
+
+    if home is not None:
+        return SQLiteStore(home.expanduser() / "compound.db")
+    if spec is not None:
+        from compound.system import System
+
+        return open_store(System.load(spec))
+    return open_store()
+
+
+def _print_json(value: Any) -> None:
+    from compound.workflow.handoff import NotJSONError, to_json
+
+    try:
+        console.print_json(json.dumps(to_json(value), ensure_ascii=False))
+    except NotJSONError:
+        console.print(repr(value), markup=False)
+
+
+@app.command("run")
+def run_command(
+    target: Annotated[str, typer.Argument(
+        help="a compound.yaml (or its folder), or a Python 'module:attribute' naming a "
+        "Workflow or a function returning one")],
+    workflow: Annotated[str | None, typer.Argument(
+        help="the workflow to run (when the spec declares several)")] = None,
+    input: Annotated[str, typer.Option("--input", "-i", help="the input as JSON")] = "{}",
+    run_id: Annotated[str | None, typer.Option(help="use this run id (32 hex digits)")] = None,
+    home: HOME = None,
+) -> None:
+    """Run a workflow, checkpointed and traced in the store; prints its output as JSON."""
+    from compound.errors import UserError
+    from compound.workflow.loader import load_target
+    from compound.workflow.runs import start
+
+    try:
+        data = json.loads(input)
+    except json.JSONDecodeError as exc:
+        raise UserError(f"--input is not JSON ({exc.msg} at char {exc.pos}): {input!r}; "
+                        "pass e.g. --input '{\"question\": \"...\"}'") from None
+    if run_id is not None and (len(run_id) != 32 or any(c not in "0123456789abcdef"
+                                                        for c in run_id)):
+        raise UserError(f"--run-id must be 32 lowercase hex digits; received {run_id!r}")
+    flow = load_target(target, workflow)
+    spec = Path(flow.source["spec"]) if flow.source and flow.source.get("spec") else None
+    store = _store(home, spec)
+    console_err.print(f"[dim]run {run_id or '(new)'} of workflow '{flow.name}'[/]")
+    result = start(flow, data, store=store, run_id=run_id)
+    _print_json(result.output)
+    console_err.print(f"[dim]run {result.run_id} completed in {result.duration_s:.3f}s; "
+                      f"'compound trace {result.run_id}' shows its spans[/]")
+
+
+@app.command("resume")
+def resume_command(
+    run_id: Annotated[str, typer.Argument(help="the run to continue")],
+    home: HOME = None,
+    spec: SPEC = None,
+) -> None:
+    """Continue a killed or failed run from its last completed step, without repeating
+    side-effecting tool calls that completed."""
+    from compound.workflow.loader import load_target
+    from compound.workflow.runs import resume
+    from compound.workflow.state import load_run
+
+    store = _store(home, spec)
+    record = load_run(store, run_id)
+    flow = load_target(record.get("target") or {})
+    result = resume(flow, run_id, store=store)
+    _print_json(result.output)
+    console_err.print(f"[dim]run {run_id} resumed and completed[/]")
+
+
+@app.command("replay")
+def replay_command(
+    run_id: Annotated[str, typer.Argument(help="the run whose model outputs to reuse")],
+    home: HOME = None,
+    spec: SPEC = None,
+) -> None:
+    """Re-run a run's workflow with its recorded model outputs (no model is called and no
+    side-effecting tool runs); says whether the output matches the original."""
+    from compound.workflow.handoff import to_json
+    from compound.workflow.loader import load_target
+    from compound.workflow.runs import replay
+    from compound.workflow.state import load_run
+
+    store = _store(home, spec)
+    record = load_run(store, run_id)
+    flow = load_target(record.get("target") or {})
+    result = replay(flow, run_id, store=store)
+    _print_json(result.output)
+    same = to_json(result.output) == record.get("output")
+    verdict = "the same output as" if same else "[bold yellow]a different output from[/]"
+    console_err.print(f"replay {result.run_id} gave {verdict} run {run_id}")
+
+
+@app.command("trace")
+def trace_command(
+    run_id: Annotated[str, typer.Argument(help="the run to show")],
+    home: HOME = None,
+    spec: SPEC = None,
+    show_io: Annotated[bool, typer.Option("--io", help="show inputs and outputs")] = False,
+) -> None:
+    """Print a run's span tree: timings, tokens, cost, stop reasons, errors, and what the
+    context builder dropped."""
+    from compound.workflow.state import RUNS
+    from compound.workflow.tracing import read_spans, walk_tree
+
+    store = _store(home, spec)
+    record = store.get(RUNS, run_id) or {}
+    spans = read_spans(store, run_id)
+    if not spans and not record:
+        from compound.workflow.state import load_run
+
+        load_run(store, run_id)  # raises, listing recent runs
+    if record:
+        console.print(f"run {run_id}  workflow={record.get('workflow')}  "
+                      f"status={record.get('status')}  tokens={record.get('tokens', 0)}  "
+                      f"cost=${record.get('cost_usd', 0):.6f}", markup=False)
+        if record.get("error"):
+            console.print(f"  error: {record['error']}", markup=False)
+    for depth, span in walk_tree(spans):
+        console.print(_span_line(depth, span, show_io), markup=False)
+    if not spans:
+        console.print("(no spans recorded for this run)", markup=False)
+
+
+def _span_line(depth: int, span: dict[str, Any], show_io: bool) -> str:
+    a = span["attributes"]
+    took = (span["end_ns"] - span["start_ns"]) / 1e6
+    parts = [f"{'  ' * depth}{span['name']} [{span['kind']}] {took:.2f} ms"]
+    if "gen_ai.usage.input_tokens" in a or "gen_ai.usage.output_tokens" in a:
+        parts.append(f"tokens {a.get('gen_ai.usage.input_tokens', 0)}"
+                     f"+{a.get('gen_ai.usage.output_tokens', 0)}")
+    if a.get("compound.cost_usd"):
+        parts.append(f"${a['compound.cost_usd']:.6f}")
+    for key, label in (("compound.agent.stop_reason", "stop"),
+                       ("compound.loop.stop_reason", "loop stop"),
+                       ("compound.loop.iterations", "iterations"),
+                       ("compound.tool.outcome", "outcome"),
+                       ("compound.step.skipped", "skipped"),
+                       ("compound.step.restored", "restored"),
+                       ("compound.replayed", "replayed"),
+                       ("compound.step.retries", "retries"),
+                       ("compound.context.tokens", "context tokens")):
+        if key in a:
+            parts.append(f"{label}={a[key]}")
+    if span["status"] != "ok":
+        parts.append(f"{span['status'].upper()}: {span.get('error')}")
+    lines = ["  ".join(parts)]
+    dropped = a.get("compound.context.dropped")
+    if dropped:
+        pad = "  " * (depth + 1)
+        lines.append(f"{pad}context dropped {len(dropped)}:")
+        lines.extend(f"{pad}  - {item}" for item in dropped)
+    if show_io:
+        pad = "  " * (depth + 1)
+        for key in ("compound.input", "gen_ai.input.messages", "gen_ai.tool.call.arguments",
+                    "compound.output", "gen_ai.output.messages", "gen_ai.tool.call.result"):
+            if key in a:
+                lines.append(f"{pad}{key}: {json.dumps(a[key], ensure_ascii=False)[:500]}")
+    return "\n".join(lines)

@@ -1,0 +1,232 @@
+"""Step adapters: how a component declared in `compound.yaml` becomes a workflow step.
+
+A step's ``uses`` names a component; the component's *kind* picks the adapter:
+
+=========== =============================================================================
+kind        component
+=========== =============================================================================
+llm         ``models:`` entry with ``kind: llm`` (an :class:`LLMStep`, or an
+            :class:`~compound.workflow.agent.Agent` when the step has ``agent:``)
+predictor   ``models:`` entry with ``kind: predictor`` (registered by the ML layer)
+retriever   ``retrievers:`` entry (registered by the retrieval layer)
+tool        ``tools:`` entry (its function, called with the step's inputs)
+rail        ``guardrails:`` entry (registered by the production layer)
+function    ``uses: module:function`` (a plain Python function)
+=========== =============================================================================
+
+**Registering an adapter** (the same way for compound's own and a third party's): declare
+an entry point in group ``compound.steps`` named after the kind, pointing at a function that
+takes an :class:`AdapterRequest` and returns what the step runs: a function, a component
+with a typed ``run()``, or one declaring ``input_types``/``output_type`` with
+``run(ctx, **inputs)`` (see :mod:`compound.workflow.step`)::
+
+    [project.entry-points."compound.steps"]
+    retriever = "compound.orchestration.retrieval.steps:retriever_step"
+
+The adapter builds the component from ``request.spec`` (no I/O: loading happens on first
+use) and may cache shared objects in ``request.shared`` (one LLM object for every step that
+uses it). The step's generic settings (needs, inputs, when, timeout, retries, loop, fan-out)
+are applied by the loader, not by adapters.
+
+Example:
+    >>> from compound.intelligence.llm import ScriptedLLM
+    >>> step = LLMStep(ScriptedLLM(["Bonjour."]), template="Translate to French: {text}")
+    >>> dict(step.input_types), step.run(None, text="Hello.").text
+    ({'text': typing.Any}, 'Bonjour.')
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from compound.errors import UserError
+from compound.intelligence.llm.types import Message
+from compound.specfile import did_you_mean
+
+if TYPE_CHECKING:
+    from compound.intelligence.llm import LLM
+    from compound.system import System
+    from compound.workflow.context import RunContext
+    from compound.workflow.spec import StepSpec
+
+GROUP = "compound.steps"
+
+
+@dataclass(frozen=True)
+class AdapterRequest:
+    """What an adapter gets: the system, the step, and the component it uses."""
+
+    system: System
+    step: StepSpec
+    component: str
+    kind: str
+    spec: Any
+    shared: dict[str, Any] = field(default_factory=dict)
+
+
+Adapter = Callable[[AdapterRequest], Any]
+
+
+def component_kind(system: System, name: str) -> tuple[str, Any]:
+    """The kind of component ``name`` and its spec entry."""
+    if ":" in name:
+        return "function", name
+    if name in system.models:
+        spec = system.models[name]
+        return str(spec.kind), spec
+    for kind, entries in (("retriever", system.retrievers), ("tool", system.tools),
+                          ("rail", system.guardrails)):
+        if name in entries:
+            return kind, entries[name]
+    known = system.component_names()
+    raise UserError(f"unknown component '{name}'{did_you_mean(name, known)}; declared: "
+                    f"{', '.join(sorted(known)) or 'none'}")
+
+
+def adapter_for(kind: str) -> Adapter:
+    """The adapter registered for ``kind`` (entry points first, then the built-ins)."""
+    from compound.orchestration.tools import load_object
+    from compound.plugins import registered
+
+    targets = registered(GROUP)
+    if kind not in targets:
+        raise UserError(
+            f"no workflow step adapter for components of kind '{kind}'; the installed ones "
+            f"are {', '.join(sorted(targets))}. The package that provides '{kind}' components "
+            f"registers one under the '{GROUP}' entry point group"
+        )
+    adapter: Adapter = load_object(targets[kind], what=f"step adapter '{kind}'")
+    return adapter
+
+
+# -- built-in adapters ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LLMOutput:
+    """What an LLM step hands on: the text, parsed JSON (with a schema), and usage."""
+
+    text: str
+    data: Any = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+class LLMStep:
+    """An LLM call as a step: a prompt template filled from the inputs.
+
+    Args:
+        llm: the model.
+        template: the prompt, with ``{name}`` placeholders that become the step's inputs;
+            None means one input, ``prompt``.
+        system: an optional system message.
+        json_schema: ask for JSON matching this schema (parsed into ``LLMOutput.data``).
+        max_tokens: generation limit for the call.
+    """
+
+    output_type = LLMOutput
+
+    def __init__(self, llm: LLM, *, template: str | None = None, system: str | None = None,
+                 json_schema: Mapping[str, Any] | None = None, max_tokens: int | None = None
+                 ) -> None:
+        self.llm = llm
+        self.template = template
+        self.system = system
+        self.json_schema = dict(json_schema) if json_schema else None
+        self.max_tokens = max_tokens
+        names = ([f for _, f, _, _ in string.Formatter().parse(template) if f]
+                 if template is not None else ["prompt"])
+        bad = [n for n in names if not n.isidentifier()]
+        if bad:
+            raise UserError(f"prompt template placeholders must be plain names like {{question}}"
+                            f"; received {{{bad[0]}}}")
+        self.input_types: dict[str, Any] = {
+            n: (str if template is None else Any) for n in dict.fromkeys(names)}
+
+    def _messages(self, inputs: Mapping[str, Any]) -> list[Message]:
+        prompt = (self.template.format(**inputs) if self.template is not None
+                  else str(inputs["prompt"]))
+        messages = [Message("system", self.system)] if self.system else []
+        messages.append(Message("user", prompt))
+        return messages
+
+    def _output(self, completion: Any) -> LLMOutput:
+        return LLMOutput(completion.text.strip(), completion.data,
+                         completion.usage.prompt_tokens, completion.usage.completion_tokens)
+
+    def run(self, ctx: RunContext | None, **inputs: Any) -> LLMOutput:
+        from compound.workflow.context import RunContext
+
+        context = ctx if ctx is not None else RunContext()
+        completion = context.complete(self.llm, self._messages(inputs),
+                                      json_schema=self.json_schema, max_tokens=self.max_tokens)
+        return self._output(completion)
+
+    async def arun(self, ctx: RunContext | None, **inputs: Any) -> LLMOutput:
+        from compound.workflow.context import RunContext
+
+        context = ctx if ctx is not None else RunContext()
+        completion = await context.acomplete(self.llm, self._messages(inputs),
+                                             json_schema=self.json_schema,
+                                             max_tokens=self.max_tokens)
+        return self._output(completion)
+
+
+def shared_llm(request: AdapterRequest, name: str) -> LLM:
+    """One LLM object per model name across the workflow's steps."""
+    from compound.intelligence.llm import build_llm
+
+    key = f"llm:{name}"
+    if key not in request.shared:
+        llms = request.system.llms()
+        if name not in llms:
+            raise UserError(f"'{name}' is not an LLM of the system; LLMs: {', '.join(llms)}")
+        request.shared[key] = build_llm(llms[name])
+    llm: LLM = request.shared[key]
+    return llm
+
+
+def llm_adapter(request: AdapterRequest) -> Any:
+    """``kind: llm``: an :class:`LLMStep`, or an agent when the step has ``agent:``."""
+    llm = shared_llm(request, request.component)
+    options = dict(request.step.options)
+    agent = request.step.agent
+    if agent is None:
+        allowed = {"template", "system", "json_schema", "max_tokens"}
+        unknown = sorted(set(options) - allowed)
+        if unknown:
+            raise UserError(f"step '{request.step.name}': options {unknown} are not LLM step "
+                            f"options; allowed: {', '.join(sorted(allowed))}")
+        return LLMStep(llm, **options)
+    from compound.orchestration.tools import Tool
+    from compound.workflow.agent import Agent
+
+    tools = []
+    for name in agent.tools:
+        if name not in request.system.tools:
+            raise UserError(
+                f"step '{request.step.name}' agent tool '{name}' is not declared under "
+                f"'tools'{did_you_mean(name, request.system.tools)}"
+            )
+        tools.append(Tool.from_spec(name, request.system.tools[name]))
+    return Agent(llm=llm, tools=tools, instructions=agent.instructions,
+                 max_steps=agent.max_steps, max_tokens=agent.max_tokens,
+                 max_cost_usd=agent.max_cost_usd, max_tokens_per_call=agent.max_tokens_per_call,
+                 max_repeats=agent.max_repeats, name=request.step.name)
+
+
+def tool_adapter(request: AdapterRequest) -> Any:
+    """``tools:`` entry: the tool's function runs with the step's inputs."""
+    from compound.orchestration.tools import Tool
+
+    return Tool.from_spec(request.component, request.spec)
+
+
+def function_adapter(request: AdapterRequest) -> Any:
+    """``uses: module:function``: a plain Python function."""
+    from compound.orchestration.tools import load_object
+
+    return load_object(request.component, what=f"step '{request.step.name}'")

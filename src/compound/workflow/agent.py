@@ -1,0 +1,336 @@
+"""The agent loop: plan, act (call a tool), observe, repeat, within explicit limits.
+
+Each iteration asks the model for its next action with the tools offered. A chat model
+answers with native tool calls (OpenAI-compatible ``tools``); the embedded base model answers
+with a JSON action constrained by a grammar (``{"tool": ..., "arguments": ...}`` or
+``{"answer": ...}``); both arrive as ``Completion.tool_calls``. Each call runs through the run
+context (validated, time-limited, traced, journaled) and its observation goes back to the
+model. The loop ends with an explicit :data:`StopReason`:
+
+* ``answer``: the model answered without calling a tool;
+* ``max_steps``: the iteration limit was reached (a model that loops forever ends here);
+* ``token_budget`` / ``cost_budget``: the agent's or the run's budget is spent;
+* ``repeated_action``: the model made the same call with the same arguments
+  ``max_repeats`` times in a row.
+
+A model reply that is not a valid action (malformed tool JSON) gets one repair attempt: the
+error is shown to the model and it is asked again. If the second reply is also invalid, the
+error becomes an observation and the loop goes on (counting the iteration).
+
+Example:
+    >>> from compound.intelligence.llm import ScriptedLLM, ToolCall
+    >>> from compound.orchestration.tools import tool
+    >>> @tool
+    ... def weather(city: str) -> str:
+    ...     '''Current weather in a city.'''
+    ...     return f"sunny in {city}"
+    >>> llm = ScriptedLLM([ToolCall("weather", {"city": "Oslo"}, id="c1"), "Sunny."])
+    >>> result = Agent(llm=llm, tools=[weather]).run("Weather in Oslo?")
+    >>> result.answer, result.stop_reason, result.iterations
+    ('Sunny.', 'answer', 2)
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from compound.errors import UserError
+from compound.intelligence.llm.errors import InvalidResponse
+from compound.intelligence.llm.types import Completion, Message, ToolCall
+from compound.orchestration.tools import Tool, ToolResult
+from compound.specfile import did_you_mean
+from compound.workflow.context import RunContext
+from compound.workflow.state import Session
+
+if TYPE_CHECKING:
+    from compound.intelligence.llm import LLM
+    from compound.workflow.tracing import Span
+
+StopReason = Literal["answer", "max_steps", "token_budget", "cost_budget", "repeated_action"]
+
+REPAIR_PROMPT = (
+    "Your last reply was not a valid action: {error}. Reply again with exactly one action: "
+    "call one of the tools ({tools}) with arguments matching its schema, or give the final "
+    "answer."
+)
+
+
+@dataclass
+class AgentResult:
+    """How an agent run ended.
+
+    Attributes:
+        answer: the final answer ("" when the loop stopped for another reason).
+        stop_reason: why the loop ended (see the module docstring).
+        iterations: model turns taken.
+        tool_results: every tool call's result, in order.
+        prompt_tokens, completion_tokens, cost_usd: what the model calls consumed.
+        messages: the whole conversation, for inspection or a session.
+    """
+
+    answer: str
+    stop_reason: StopReason
+    iterations: int
+    tool_results: list[ToolResult] = field(default_factory=list)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    messages: list[Message] = field(default_factory=list)
+
+
+class Agent:
+    """An LLM that calls tools in a loop until it answers or a limit stops it.
+
+    Args:
+        llm: the model choosing actions.
+        tools: the tools it may call (:class:`Tool` objects or functions).
+        instructions: the system message.
+        max_steps: most model turns.
+        max_tokens: most tokens across the agent's model calls (None: only the run's budget).
+        max_cost_usd: most dollars across the agent's model calls.
+        max_tokens_per_call: ``max_tokens`` for each model call.
+        max_repeats: stop after the same call with the same arguments this many times in a
+            row (None: never).
+        name: the agent's name in traces.
+
+    Example:
+        >>> from compound.intelligence.llm import ScriptedLLM, ToolCall
+        >>> looping = ScriptedLLM([ToolCall("noop", {})])
+        >>> def noop() -> str:
+        ...     '''Do nothing.'''
+        ...     return "ok"
+        >>> Agent(llm=looping, tools=[noop], max_steps=3, max_repeats=None).run("go").stop_reason
+        'max_steps'
+    """
+
+    def __init__(
+        self,
+        *,
+        llm: LLM,
+        tools: Sequence[Tool | Any] = (),
+        instructions: str | None = None,
+        max_steps: int = 10,
+        max_tokens: int | None = None,
+        max_cost_usd: float | None = None,
+        max_tokens_per_call: int | None = None,
+        max_repeats: int | None = 3,
+        name: str = "agent",
+    ) -> None:
+        if max_steps < 1:
+            raise UserError(f"agent '{name}': max_steps must be at least 1; received {max_steps}")
+        self.llm = llm
+        self.tools = {t.name: t for t in (x if isinstance(x, Tool) else Tool(x) for x in tools)}
+        self.instructions = instructions
+        self.max_steps = max_steps
+        self.max_tokens = max_tokens
+        self.max_cost_usd = max_cost_usd
+        self.max_tokens_per_call = max_tokens_per_call
+        self.max_repeats = max_repeats
+        self.name = name
+        self._definitions = tuple(t.definition for t in self.tools.values())
+
+    def run(self, task: str, ctx: RunContext | None = None, *, session: Session | None = None
+            ) -> AgentResult:
+        """Work on ``task`` until an answer or a limit; see :class:`AgentResult`."""
+        loop = _Loop(self, ctx or RunContext(), task, session)
+        try:
+            while (reason := loop.should_stop()) is None:
+                completion = self._act(loop)
+                if completion is None:
+                    continue
+                calls = loop.take(completion)
+                if not calls:
+                    return loop.finish("answer", completion.text.strip())
+                for call in calls:
+                    tool = self.tools.get(call.name)
+                    result = (loop.ctx.call_tool(tool, call.arguments, call_id=call.id)
+                              if tool is not None else loop.unknown(call))
+                    loop.observe(call, result)
+        except BaseException as exc:
+            loop.fail(exc)
+            raise
+        return loop.finish(reason, "")
+
+    async def arun(self, task: str, ctx: RunContext | None = None, *,
+                   session: Session | None = None) -> AgentResult:
+        """:meth:`run` on the event loop."""
+        loop = _Loop(self, ctx or RunContext(), task, session)
+        try:
+            while (reason := loop.should_stop()) is None:
+                completion = await self._aact(loop)
+                if completion is None:
+                    continue
+                calls = loop.take(completion)
+                if not calls:
+                    return loop.finish("answer", completion.text.strip())
+                for call in calls:
+                    tool = self.tools.get(call.name)
+                    result = (await loop.ctx.acall_tool(tool, call.arguments, call_id=call.id)
+                              if tool is not None else loop.unknown(call))
+                    loop.observe(call, result)
+        except BaseException as exc:
+            loop.fail(exc)
+            raise
+        return loop.finish(reason, "")
+
+    def _act(self, loop: _Loop) -> Completion | None:
+        """One model turn, with one repair attempt for an invalid action."""
+        loop.iterations += 1
+        ctx = loop.ctx
+        try:
+            return ctx.complete(self.llm, loop.messages, tools=self._definitions,
+                                max_tokens=self.max_tokens_per_call)
+        except InvalidResponse as exc:
+            first = exc
+            repair = loop.repair_messages(exc)
+        try:
+            return ctx.complete(self.llm, repair, tools=self._definitions,
+                                max_tokens=self.max_tokens_per_call)
+        except InvalidResponse as second:
+            loop.invalid(first, second)
+            return None
+
+    async def _aact(self, loop: _Loop) -> Completion | None:
+        loop.iterations += 1
+        ctx = loop.ctx
+        try:
+            return await ctx.acomplete(self.llm, loop.messages, tools=self._definitions,
+                                       max_tokens=self.max_tokens_per_call)
+        except InvalidResponse as exc:
+            first = exc
+            repair = loop.repair_messages(exc)
+        try:
+            return await ctx.acomplete(self.llm, repair, tools=self._definitions,
+                                       max_tokens=self.max_tokens_per_call)
+        except InvalidResponse as second:
+            loop.invalid(first, second)
+            return None
+
+    def __repr__(self) -> str:
+        return f"Agent({self.name!r}, tools={list(self.tools)})"
+
+
+class _Loop:
+    """The state of one agent run: messages, counters, the span."""
+
+    __slots__ = ("agent", "completion_tokens", "cost_usd", "ctx", "iterations", "last_call",
+                 "messages", "outer", "prompt_tokens", "repeats", "results", "session", "span",
+                 "start_count")
+
+    def __init__(self, agent: Agent, ctx: RunContext, task: str, session: Session | None):
+        self.agent = agent
+        self.session = session
+        self.outer = ctx
+        self.span: Span | None = ctx.start_span(f"invoke_agent {agent.name}", "agent", {
+            "gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": agent.name,
+            "compound.input": task,
+        }) if ctx.tracer is not None else None
+        self.ctx = ctx.child("", self.span) if self.span is not None else ctx
+        if self.span is not None:
+            self.ctx.path = ctx.path
+            self.ctx._calls = ctx._calls
+        self.messages: list[Message] = []
+        if agent.instructions:
+            self.messages.append(Message("system", agent.instructions))
+        if session is not None:
+            self.messages.extend(session.messages())
+        self.messages.append(Message("user", task))
+        self.start_count = len(self.messages) - 1
+        self.iterations = 0
+        self.results: list[ToolResult] = []
+        self.prompt_tokens = self.completion_tokens = 0
+        self.cost_usd = 0.0
+        self.last_call: tuple[str, str] | None = None
+        self.repeats = 0
+
+    def should_stop(self) -> StopReason | None:
+        agent = self.agent
+        if agent.max_repeats is not None and self.repeats >= agent.max_repeats:
+            return "repeated_action"
+        if self.iterations >= agent.max_steps:
+            return "max_steps"
+        if agent.max_tokens is not None and (
+                self.prompt_tokens + self.completion_tokens >= agent.max_tokens):
+            return "token_budget"
+        if agent.max_cost_usd is not None and self.cost_usd >= agent.max_cost_usd:
+            return "cost_budget"
+        return self.ctx.budget.exceeded()
+
+    def take(self, completion: Completion) -> tuple[ToolCall, ...]:
+        """Account for a model turn; the tool calls it asks for (none means an answer)."""
+        self.prompt_tokens += completion.usage.prompt_tokens
+        self.completion_tokens += completion.usage.completion_tokens
+        self.cost_usd += completion.cost_usd
+        calls = tuple(
+            c if c.id else ToolCall(c.name, c.arguments, f"call_{self.iterations}_{i}")
+            for i, c in enumerate(completion.tool_calls)
+        )
+        if calls:
+            self.messages.append(Message("assistant", completion.text, tool_calls=calls))
+        else:
+            self.messages.append(Message("assistant", completion.text))
+        return calls
+
+    def observe(self, call: ToolCall, result: ToolResult) -> None:
+        self.results.append(result)
+        self.messages.append(Message("tool", result.observation(), tool_call_id=call.id,
+                                     name=call.name))
+        signature = (call.name, json.dumps(dict(call.arguments), sort_keys=True, default=str))
+        self.repeats = self.repeats + 1 if signature == self.last_call else 1
+        self.last_call = signature
+
+    def unknown(self, call: ToolCall) -> ToolResult:
+        tools = self.agent.tools
+        return ToolResult(call.name, "unknown_tool", call_id=call.id, error=(
+            f"there is no tool named '{call.name}'{did_you_mean(call.name, tools)}; "
+            f"available tools: {', '.join(tools) or 'none'}"))
+
+    def repair_messages(self, error: InvalidResponse) -> list[Message]:
+        self._note("compound.agent.repairs", 1)
+        tools = ", ".join(self.agent.tools) or "none"
+        reason = str(error).split(": ", 1)[-1]
+        return [*self.messages, Message("assistant", error.raw or "(empty)"),
+                Message("user", REPAIR_PROMPT.format(error=reason, tools=tools))]
+
+    def invalid(self, first: InvalidResponse, second: InvalidResponse) -> None:
+        self._note("compound.agent.invalid_actions", 1)
+        self.messages.append(Message("assistant", second.raw or "(empty)"))
+        reason = str(second).split(": ", 1)[-1]
+        self.messages.append(Message("user", (
+            f"Observation: your reply was not a valid action twice in a row ({reason}). "
+            f"Use one of the tools ({', '.join(self.agent.tools) or 'none'}) with JSON "
+            "arguments, or give the final answer.")))
+
+    def _note(self, key: str, amount: int) -> None:
+        if self.span is not None:
+            self.span.set(key, self.span.attributes.get(key, 0) + amount)
+
+    def fail(self, exc: BaseException) -> None:
+        self.outer._calls = self.ctx._calls
+        if self.span is not None:
+            self.span.set("compound.agent.iterations", self.iterations)
+            self.span.fail(exc)
+            self.ctx.end_span(self.span)
+
+    def finish(self, reason: StopReason, answer: str) -> AgentResult:
+        self.outer._calls = self.ctx._calls
+        result = AgentResult(answer, reason, self.iterations, self.results, self.prompt_tokens,
+                             self.completion_tokens, self.cost_usd, self.messages)
+        if self.session is not None:
+            self.session.append(*self.messages[self.start_count:])
+        if self.span is not None:
+            span = self.span
+            span.set("compound.agent.stop_reason", reason)
+            span.set("compound.agent.iterations", self.iterations)
+            span.set("gen_ai.usage.input_tokens", self.prompt_tokens)
+            span.set("gen_ai.usage.output_tokens", self.completion_tokens)
+            span.set("compound.cost_usd", self.cost_usd)
+            span.set("compound.output", answer)
+            if reason != "answer":
+                span.status = "stopped"
+                span.error = f"stopped: {reason} after {self.iterations} iterations"
+            self.ctx.end_span(span)
+        return result

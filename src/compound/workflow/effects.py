@@ -1,0 +1,262 @@
+"""Model and tool calls made through a run context: traced, budgeted and journaled.
+
+These are the only two kinds of calls whose results a workflow cannot recompute for free, so
+they are the ones recorded (see :mod:`compound.workflow.state`). On resume a recorded call is
+answered from the journal; on replay every model call must be, and a side-effecting tool is
+never run again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from compound.errors import RuntimeFailure
+from compound.intelligence.llm.types import (
+    Completion,
+    Message,
+    ToolCall,
+    ToolDefinition,
+    Usage,
+    as_messages,
+)
+from compound.orchestration.tools import ToolResult
+
+if TYPE_CHECKING:
+    from compound.intelligence.llm import LLM
+    from compound.orchestration.tools import Tool
+    from compound.workflow.context import RunContext
+    from compound.workflow.tracing import Span
+
+
+class ReplayDiverged(RuntimeFailure):
+    """A replay asked for a model call the original run did not make."""
+
+
+def completion_to_dict(completion: Completion) -> dict[str, Any]:
+    return {
+        "text": completion.text, "provider": completion.provider, "model": completion.model,
+        "prompt_tokens": completion.usage.prompt_tokens,
+        "completion_tokens": completion.usage.completion_tokens,
+        "latency_s": completion.latency_s, "cost_usd": completion.cost_usd,
+        "finish_reason": completion.finish_reason,
+        "tool_calls": [{"name": c.name, "arguments": dict(c.arguments), "id": c.id}
+                       for c in completion.tool_calls],
+        "data": completion.data,
+    }
+
+
+def completion_from_dict(data: Mapping[str, Any]) -> Completion:
+    return Completion(
+        text=data["text"], provider=data["provider"], model=data["model"],
+        usage=Usage(data["prompt_tokens"], data["completion_tokens"]),
+        latency_s=data["latency_s"], cost_usd=data["cost_usd"],
+        finish_reason=data["finish_reason"],
+        tool_calls=tuple(ToolCall(c["name"], c["arguments"], c.get("id", ""))
+                         for c in data["tool_calls"]),
+        data=data.get("data"),
+    )
+
+
+def _error_entry(exc: BaseException) -> dict[str, Any]:
+    return {"kind": "model", "error": {"type": type(exc).__name__, "message": str(exc),
+                                       "raw": getattr(exc, "raw", "")}}
+
+
+def _raise_recorded(error: Mapping[str, Any], llm: LLM) -> None:
+    from compound.intelligence.llm import errors
+
+    cls = getattr(errors, error["type"], None)
+    if cls is errors.InvalidResponse:
+        raise errors.InvalidResponse(error["message"], raw=error.get("raw", ""))
+    if isinstance(cls, type) and issubclass(cls, errors.LLMError):
+        raise cls(error["message"])
+    raise RuntimeFailure(f"recorded model failure: {error['type']}: {error['message']}")
+
+
+# -- model calls ----------------------------------------------------------------------------
+
+
+def _before_model(ctx: RunContext, llm: LLM, messages: tuple[Message, ...],
+                  params: dict[str, Any]) -> tuple[str | None, Span | None, Completion | None]:
+    key = ctx.next_key() if ctx.journal is not None else None
+    span = None
+    if ctx.tracer is not None:
+        attributes: dict[str, Any] = {
+            "gen_ai.operation.name": "chat", "gen_ai.provider.name": llm.provider,
+            "gen_ai.request.model": llm.model, "gen_ai.input.messages": messages,
+        }
+        if params.get("max_tokens") is not None:
+            attributes["gen_ai.request.max_tokens"] = params["max_tokens"]
+        if params.get("temperature") is not None:
+            attributes["gen_ai.request.temperature"] = params["temperature"]
+        span = ctx.start_span(f"chat {llm.model}", "model", attributes)
+    recorded = None
+    if key is not None and ctx.journal is not None:
+        entry = ctx.journal.lookup(key)
+        if entry is not None:
+            if span is not None:
+                span.set("compound.replayed", True)
+            if "error" in entry:
+                _end_model(ctx, span, None, RuntimeFailure(entry["error"]["message"]))
+                _raise_recorded(entry["error"], llm)
+            recorded = completion_from_dict(entry["completion"])
+        elif ctx.journal.replay:
+            error = ReplayDiverged(
+                f"replay has no recorded model output for call {key} of run "
+                f"{ctx.journal.run_id}; the workflow took a different path than the original "
+                "run (did its code or spec change?)"
+            )
+            _end_model(ctx, span, None, error)
+            raise error
+    return key, span, recorded
+
+
+def _end_model(ctx: RunContext, span: Span | None, completion: Completion | None,
+               error: BaseException | None) -> None:
+    if completion is not None:
+        ctx.budget.charge(tokens=completion.usage.total_tokens, cost_usd=completion.cost_usd)
+    if span is None:
+        return
+    if completion is not None:
+        attrs = span.attributes
+        attrs["gen_ai.response.model"] = completion.model
+        attrs["gen_ai.usage.input_tokens"] = completion.usage.prompt_tokens
+        attrs["gen_ai.usage.output_tokens"] = completion.usage.completion_tokens
+        attrs["gen_ai.response.finish_reasons"] = [completion.finish_reason]
+        attrs["compound.cost_usd"] = completion.cost_usd
+        attrs["compound.latency_s"] = completion.latency_s
+        attrs["gen_ai.output.messages"] = [{
+            "role": "assistant", "content": completion.text,
+            "tool_calls": [{"name": c.name, "arguments": c.arguments, "id": c.id}
+                           for c in completion.tool_calls],
+        }]
+    if error is not None:
+        span.fail(error)
+        raw = getattr(error, "raw", None)
+        if raw:
+            span.set("gen_ai.output.messages", [{"role": "assistant", "content": raw}])
+    ctx.end_span(span)
+
+
+def _record_model(ctx: RunContext, key: str | None, completion: Completion | None,
+                  error: BaseException | None) -> None:
+    if key is None or ctx.journal is None:
+        return
+    if completion is not None:
+        ctx.journal.write(key, {"kind": "model", "completion": completion_to_dict(completion)})
+    elif error is not None:
+        ctx.journal.write(key, _error_entry(error))
+
+
+def complete(ctx: RunContext, llm: LLM, prompt: str | Sequence[Message], *,
+             tools: Sequence[ToolDefinition] | None = None, **params: Any) -> Completion:
+    messages = as_messages(prompt)
+    key, span, completion = _before_model(ctx, llm, messages, params)
+    if completion is None:
+        try:
+            completion = llm.complete(messages, tools=tools, **params)
+        except Exception as exc:
+            from compound.intelligence.llm.errors import InvalidResponse
+
+            if isinstance(exc, InvalidResponse):  # deterministic model output: replayable
+                _record_model(ctx, key, None, exc)
+            _end_model(ctx, span, None, exc)
+            raise
+        _record_model(ctx, key, completion, None)
+    _end_model(ctx, span, completion, None)
+    return completion
+
+
+async def acomplete(ctx: RunContext, llm: LLM, prompt: str | Sequence[Message], *,
+                    tools: Sequence[ToolDefinition] | None = None, **params: Any) -> Completion:
+    messages = as_messages(prompt)
+    key, span, completion = _before_model(ctx, llm, messages, params)
+    if completion is None:
+        try:
+            completion = await llm.acomplete(messages, tools=tools, **params)
+        except Exception as exc:
+            from compound.intelligence.llm.errors import InvalidResponse
+
+            if isinstance(exc, InvalidResponse):
+                _record_model(ctx, key, None, exc)
+            _end_model(ctx, span, None, exc)
+            raise
+        _record_model(ctx, key, completion, None)
+    _end_model(ctx, span, completion, None)
+    return completion
+
+
+# -- tool calls -----------------------------------------------------------------------------
+
+
+def _before_tool(ctx: RunContext, tool: Tool, arguments: Mapping[str, Any], call_id: str
+                 ) -> tuple[str | None, Span | None, ToolResult | None]:
+    key = ctx.next_key() if ctx.journal is not None else None
+    span = None
+    if ctx.tracer is not None:
+        span = ctx.start_span(f"execute_tool {tool.name}", "tool", {
+            "gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": tool.name,
+            "gen_ai.tool.call.id": call_id, "gen_ai.tool.call.arguments": arguments,
+            "compound.tool.side_effects": tool.side_effects,
+        })
+    result = None
+    if key is not None and ctx.journal is not None:
+        entry = ctx.journal.lookup(key)
+        if entry is not None and entry.get("status") == "done":
+            result = ToolResult.from_dict(entry["result"])
+        elif entry is not None and tool.side_effects:  # started, never finished: a crash
+            result = ToolResult(
+                tool.name, "interrupted", call_id=call_id,
+                error=f"an earlier attempt of this call to '{tool.name}' was cut off by a "
+                      "crash and its outcome is unknown; it was not repeated because the tool "
+                      "has side effects. Check its effect before calling it again",
+            )
+        elif ctx.journal.replay and tool.side_effects:
+            result = ToolResult(tool.name, "not_recorded", call_id=call_id,
+                                error=f"replay has no recording of this call to side-effecting "
+                                      f"tool '{tool.name}', so it was not run")
+        if result is not None and span is not None:
+            span.set("compound.replayed", True)
+    if result is None and key is not None and tool.side_effects and ctx.journal is not None:
+        ctx.journal.write(key, {"kind": "tool", "status": "started", "tool": tool.name})
+    return key, span, result
+
+
+def _after_tool(ctx: RunContext, key: str | None, span: Span | None, result: ToolResult,
+                fresh: bool) -> ToolResult:
+    if fresh and key is not None and ctx.journal is not None:
+        ctx.journal.write(key, {"kind": "tool", "status": "done", "result": result.to_dict()})
+    if span is not None:
+        span.set("compound.tool.outcome", result.outcome)
+        span.set("gen_ai.tool.call.result", result.value if result.ok else result.error)
+        if not result.ok:
+            span.fail(result.error or result.outcome)
+        ctx.end_span(span)
+    return result
+
+
+def _tool_context(ctx: RunContext, tool: Tool, key: str | None, span: Span | None
+                  ) -> RunContext | None:
+    if not tool.takes_context:
+        return None
+    return ctx.child(f"{tool.name}.{(key or '').rpartition('#')[2]}", parent_span=span)
+
+
+def call_tool(ctx: RunContext, tool: Tool, arguments: Mapping[str, Any], *, call_id: str = ""
+              ) -> ToolResult:
+    key, span, result = _before_tool(ctx, tool, arguments, call_id)
+    fresh = result is None
+    if result is None:
+        result = tool.call(arguments, ctx=_tool_context(ctx, tool, key, span), call_id=call_id)
+    return _after_tool(ctx, key, span, result, fresh)
+
+
+async def acall_tool(ctx: RunContext, tool: Tool, arguments: Mapping[str, Any], *,
+                     call_id: str = "") -> ToolResult:
+    key, span, result = _before_tool(ctx, tool, arguments, call_id)
+    fresh = result is None
+    if result is None:
+        result = await tool.acall(arguments, ctx=_tool_context(ctx, tool, key, span),
+                                  call_id=call_id)
+    return _after_tool(ctx, key, span, result, fresh)

@@ -1,0 +1,434 @@
+"""Running a built workflow: steps level by level, sync or async, checkpointed and traced.
+
+Steps at the same level of the graph do not depend on each other; :meth:`Engine.run` runs
+them on threads (up to the workflow's ``max_parallel``) and :meth:`Engine.arun` on the event
+loop. A linear workflow never touches a thread.
+
+With a store in the run context, the run's record is written when it starts and ends and a
+checkpoint after each step, so a run killed midway resumes from the last completed step
+(:func:`compound.workflow.runs.resume`). With a tracer, the run and each step are spans.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from compound.errors import RuntimeFailure, UserError
+from compound.workflow.context import RunContext
+from compound.workflow.handoff import from_json, get_field, to_json
+from compound.workflow.state import Checkpoints, Journal
+
+if TYPE_CHECKING:
+    from compound.workflow.graph import Node, Workflow
+    from compound.workflow.tracing import Span
+
+
+class StepFailed(RuntimeFailure):
+    """A step raised (after its retries); the run stopped there and can be resumed."""
+
+    def __init__(self, message: str, *, run_id: str, step: str) -> None:
+        self.run_id = run_id
+        self.step = step
+        super().__init__(message)
+
+
+class StepInterrupted(RuntimeFailure):
+    """A side-effecting step was cut off by a crash; it is not run again automatically."""
+
+
+@dataclass
+class RunResult:
+    """What a run produced.
+
+    Attributes:
+        run_id: the run's id (also its trace id); use it with ``compound trace``.
+        output: the output of the workflow's output step (None if that step was skipped).
+        outputs: every step's output, by step name.
+        skipped: steps that did not run, with the reason.
+    """
+
+    run_id: str
+    output: Any
+    outputs: dict[str, Any] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+    duration_s: float = 0.0
+
+
+class _Skip(Exception):
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+class Engine:
+    """Runs one workflow; a new engine per run keeps runs apart.
+
+    Args:
+        flow: the built workflow.
+        restored: outputs (as JSON) of steps completed by an earlier attempt of this run.
+    """
+
+    __slots__ = ("checkpoints", "ctx", "flow", "restored", "results", "skipped")
+
+    def __init__(self, flow: Workflow, *, restored: Mapping[str, Any] | None = None) -> None:
+        self.flow = flow
+        self.restored = restored or {}
+        self.results: dict[str, Any] = {}
+        self.skipped: dict[str, str] = {}
+        self.checkpoints: Checkpoints | None = None
+        self.ctx: RunContext = RunContext()
+
+    # -- whole runs -------------------------------------------------------------------------
+
+    def _begin(self, input: Any, ctx: RunContext | None) -> Span | None:
+        base = ctx if ctx is not None else RunContext()
+        run_ctx = base.child("")
+        run_ctx.path = ""
+        run_ctx.run_id = base.run_id or RunContext.new_run_id()
+        self.ctx = run_ctx
+        self.results["input"] = input
+        store = run_ctx.store
+        if store is not None:
+            if run_ctx.journal is None:
+                run_ctx.journal = Journal(store, run_ctx.run_id)
+            self.checkpoints = Checkpoints(store, run_ctx.run_id)
+            self.checkpoints.begin({
+                "workflow": self.flow.name, "target": self.flow.source,
+                "input": _json_or_repr(input, "the input"),
+            })
+        span = run_ctx.start_span(f"workflow {self.flow.name}", "run", {
+            "compound.workflow": self.flow.name, "compound.run.id": run_ctx.run_id,
+            "compound.input": input,
+        })
+        run_ctx.parent_span = span
+        return span
+
+    def _end(self, span: Span | None, error: BaseException | None, start: float) -> RunResult:
+        ctx = self.ctx
+        output = self.results.get(self.flow.output_step)
+        status = "completed" if error is None else "failed"
+        if span is not None:
+            span.set("compound.run.status", status)
+            span.set("gen_ai.usage.input_tokens", ctx.budget.tokens)
+            span.set("compound.cost_usd", ctx.budget.cost_usd)
+            if error is None:
+                span.set("compound.output", output)
+            else:
+                span.fail(error)
+            ctx.end_span(span)
+        if self.checkpoints is not None:
+            fields: dict[str, Any] = {"status": status, "tokens": ctx.budget.tokens,
+                                      "cost_usd": ctx.budget.cost_usd}
+            if error is None:
+                fields["output"] = _json_or_repr(output, "the output")
+            else:
+                fields["error"] = f"{type(error).__name__}: {error}"
+                fields["failed_step"] = getattr(error, "step", None)
+            self.checkpoints.finish(**fields)
+        return RunResult(ctx.run_id, output, {k: v for k, v in self.results.items()
+                                              if k != "input"}, dict(self.skipped),
+                         time.perf_counter() - start)
+
+    def run(self, input: Any, ctx: RunContext | None) -> RunResult:
+        start = time.perf_counter()
+        span = self._begin(input, ctx)
+        try:
+            for level in self.flow.levels:
+                if len(level) == 1:
+                    self._node(level[0])
+                else:
+                    self._parallel(level)
+        except BaseException as exc:
+            error = self._wrap(exc)
+            self._end(span, error, start)
+            if error is exc:
+                raise
+            raise error from exc
+        return self._end(span, None, start)
+
+    async def arun(self, input: Any, ctx: RunContext | None) -> RunResult:
+        start = time.perf_counter()
+        span = self._begin(input, ctx)
+        try:
+            for level in self.flow.levels:
+                if len(level) == 1:
+                    await self._anode(level[0])
+                else:
+                    await asyncio.gather(*(self._anode(node) for node in level))
+        except BaseException as exc:
+            error = self._wrap(exc)
+            self._end(span, error, start)
+            if error is exc:
+                raise
+            raise error from exc
+        return self._end(span, None, start)
+
+    def run_nested(self, input: Any, ctx: RunContext | None) -> Any:
+        """Run as a step of another workflow, inside that run (no record of its own)."""
+        self.ctx = ctx if ctx is not None else RunContext()
+        self.results["input"] = input
+        for level in self.flow.levels:
+            for node in level:
+                self._node(node)
+        return self.results.get(self.flow.output_step)
+
+    async def arun_nested(self, input: Any, ctx: RunContext | None) -> Any:
+        self.ctx = ctx if ctx is not None else RunContext()
+        self.results["input"] = input
+        for level in self.flow.levels:
+            await asyncio.gather(*(self._anode(node) for node in level))
+        return self.results.get(self.flow.output_step)
+
+    def _wrap(self, exc: BaseException) -> BaseException:
+        if not isinstance(exc, Exception) or isinstance(exc, StepFailed | UserError):
+            return exc
+        step = getattr(exc, "_compound_step", "?")
+        hint = (f". Fix the cause and continue with 'compound resume {self.ctx.run_id}'"
+                if self.checkpoints is not None else "")
+        return StepFailed(
+            f"workflow '{self.flow.name}' run {self.ctx.run_id}: step '{step}' failed: "
+            f"{type(exc).__name__}: {exc}{hint}", run_id=self.ctx.run_id, step=step,
+        )
+
+    def _parallel(self, level: list[Node]) -> None:
+        if self.flow._executor is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self.flow._executor = ThreadPoolExecutor(self.flow.max_parallel,
+                                                     thread_name_prefix="compound-step")
+        futures = [self.flow._executor.submit(self._node, node) for node in level]
+        errors = [f.exception() for f in futures]
+        for error in errors:
+            if error is not None:
+                raise error
+
+    # -- one step ---------------------------------------------------------------------------
+
+    def _prepare(self, node: Node) -> tuple[dict[str, Any], Span | None, RunContext | None
+                                            ] | None:
+        """Arguments, span and context for ``node``; None when it is restored or skipped."""
+        name = node.step.name
+        if name in self.restored:
+            self._restore(node)
+            return None
+        step = node.step
+        results = self.results
+        try:
+            if step.when is not None and not step.when(results):
+                raise _Skip(f"its condition {getattr(step.when, 'source', '(function)')!r} "
+                            "was false")
+            kwargs: dict[str, Any] = {}
+            for arg in node.args:
+                source = arg.source
+                if source is None:
+                    kwargs[arg.param] = arg.default
+                    continue
+                if source in self.skipped:
+                    if arg.accepts_none:
+                        kwargs[arg.param] = None
+                        continue
+                    raise _Skip(f"it needs '{source}', which was skipped")
+                value = results[source]
+                for part in arg.path:
+                    value = get_field(value, part)
+                kwargs[arg.param] = value
+        except _Skip as skip:
+            self._skip(node, skip.reason)
+            return None
+        ctx = self.ctx
+        span = None
+        if ctx.tracer is not None:
+            span = ctx.start_span(name, "step", {"compound.step": name, "compound.input": kwargs})
+        step_ctx = None
+        if step.context_param is not None or ctx.journal is not None:
+            step_ctx = ctx.child(name, span)
+        if step.side_effects and step_ctx is not None and step_ctx.journal is not None:
+            self._guard_side_effects(node, step_ctx)
+        return kwargs, span, step_ctx
+
+    def _guard_side_effects(self, node: Node, ctx: RunContext) -> None:
+        assert ctx.journal is not None
+        key = f"{ctx.path}#step"
+        if ctx.journal.lookup(key) is not None:
+            raise StepInterrupted(
+                f"step '{node.name}' runs a side-effecting tool and was cut off by a crash in "
+                f"an earlier attempt of run {ctx.run_id}; its outcome is unknown, so it is "
+                "not repeated. Check its effect, then rerun the workflow"
+            )
+        ctx.journal.write(key, {"kind": "step", "status": "started"})
+
+    def _done(self, node: Node, value: Any, span: Span | None) -> None:
+        name = node.step.name
+        self.results[name] = value
+        if self.checkpoints is not None:
+            try:
+                data = to_json(value, where=f"the output of step '{name}'")
+            except TypeError as exc:
+                raise UserError(f"{exc}; a checkpointed run needs JSON-able step outputs"
+                                ) from None
+            self.checkpoints.step_done(name, data)
+        if span is not None:
+            span.set("compound.output", value)
+            self.ctx.end_span(span)
+
+    def _failed(self, node: Node, exc: BaseException, span: Span | None) -> None:
+        if isinstance(exc, Exception) and not hasattr(exc, "_compound_step"):
+            with contextlib.suppress(AttributeError):
+                exc._compound_step = node.name  # type: ignore[attr-defined]
+            if isinstance(exc, UserError):
+                exc.add_note(f"(in step '{node.name}' of workflow '{self.flow.name}', run "
+                             f"{self.ctx.run_id})")
+        if span is not None:
+            span.fail(exc)
+            self.ctx.end_span(span)
+
+    def _skip(self, node: Node, reason: str) -> None:
+        self.skipped[node.name] = reason
+        self.results[node.name] = None
+        if self.checkpoints is not None:
+            self.checkpoints.step_done(node.name, {"__skipped__": reason})
+        span = self.ctx.start_span(node.name, "step", {"compound.step": node.name,
+                                                       "compound.step.skipped": reason})
+        self.ctx.end_span(span)
+
+    def _restore(self, node: Node) -> None:
+        data = self.restored[node.name]
+        if isinstance(data, dict) and "__skipped__" in data and len(data) == 1:
+            self.skipped[node.name] = data["__skipped__"]
+            self.results[node.name] = None
+            return
+        self.results[node.name] = from_json(data, node.output_type)
+        span = self.ctx.start_span(node.name, "step", {"compound.step": node.name,
+                                                       "compound.step.restored": True})
+        self.ctx.end_span(span)
+
+    def _node(self, node: Node) -> None:
+        prepared = self._prepare(node)
+        if prepared is None:
+            return
+        kwargs, span, ctx = prepared
+        step = node.step
+        try:
+            if step.map_over is not None:
+                value = self._map(node, kwargs, ctx, span)
+            elif step.loop is not None:
+                value = self._loop(node, kwargs, ctx, span)
+            else:
+                value = step.call(kwargs, ctx, span)
+        except BaseException as exc:
+            self._failed(node, exc, span)
+            raise
+        self._done(node, value, span)
+
+    async def _anode(self, node: Node) -> None:
+        prepared = self._prepare(node)
+        if prepared is None:
+            return
+        kwargs, span, ctx = prepared
+        step = node.step
+        try:
+            if step.map_over is not None:
+                value = await self._amap(node, kwargs, ctx, span)
+            elif step.loop is not None:
+                value = await self._aloop(node, kwargs, ctx, span)
+            else:
+                value = await step.acall(kwargs, ctx, span)
+        except BaseException as exc:
+            self._failed(node, exc, span)
+            raise
+        self._done(node, value, span)
+
+    # -- loops and fan-out ------------------------------------------------------------------
+
+    def _until(self, node: Node, output: Any) -> bool:
+        until = node.step.until
+        return until is not None and bool(until({**self.results, "output": output}))
+
+    def _loop_end(self, node: Node, span: Span | None, iterations: int, met: bool) -> None:
+        if span is None:
+            return
+        span.set("compound.loop.iterations", iterations)
+        reason = "until" if met else "max_iterations"
+        span.set("compound.loop.stop_reason", reason)
+
+    def _loop(self, node: Node, kwargs: dict[str, Any], ctx: RunContext | None,
+              span: Span | None) -> Any:
+        step = node.step
+        assert step.loop is not None
+        output: Any = None
+        for iteration in range(1, step.loop.max_iterations + 1):
+            call = dict(kwargs)
+            if step.takes_previous:
+                call["previous"] = output
+            output = step.call(call, ctx, span)
+            if self._until(node, output):
+                self._loop_end(node, span, iteration, True)
+                return output
+        self._loop_end(node, span, step.loop.max_iterations, step.until is None)
+        return output
+
+    async def _aloop(self, node: Node, kwargs: dict[str, Any], ctx: RunContext | None,
+                     span: Span | None) -> Any:
+        step = node.step
+        assert step.loop is not None
+        output: Any = None
+        for iteration in range(1, step.loop.max_iterations + 1):
+            call = dict(kwargs)
+            if step.takes_previous:
+                call["previous"] = output
+            output = await step.acall(call, ctx, span)
+            if self._until(node, output):
+                self._loop_end(node, span, iteration, True)
+                return output
+        self._loop_end(node, span, step.loop.max_iterations, step.until is None)
+        return output
+
+    def _item_calls(self, node: Node, kwargs: dict[str, Any], ctx: RunContext | None
+                    ) -> list[tuple[dict[str, Any], RunContext | None]]:
+        step = node.step
+        assert step.map_over is not None
+        calls = []
+        for index, item in enumerate(kwargs[step.map_over]):
+            call = dict(kwargs)
+            call[step.map_over] = item
+            item_ctx = ctx.child(f"[{index}]") if ctx is not None else None
+            calls.append((call, item_ctx))
+        return calls
+
+    def _map(self, node: Node, kwargs: dict[str, Any], ctx: RunContext | None,
+             span: Span | None) -> list[Any]:
+        step = node.step
+        calls = self._item_calls(node, kwargs, ctx)
+        if span is not None:
+            span.set("compound.fanout.items", len(calls))
+        if step.concurrency == 1 or len(calls) < 2:
+            return [step.call(call, item_ctx, span) for call, item_ctx in calls]
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(min(step.concurrency, len(calls))) as pool:
+            return list(pool.map(lambda c: step.call(c[0], c[1], span), calls))
+
+    async def _amap(self, node: Node, kwargs: dict[str, Any], ctx: RunContext | None,
+                    span: Span | None) -> list[Any]:
+        step = node.step
+        calls = self._item_calls(node, kwargs, ctx)
+        if span is not None:
+            span.set("compound.fanout.items", len(calls))
+        limit = asyncio.Semaphore(step.concurrency)
+
+        async def one(call: dict[str, Any], item_ctx: RunContext | None) -> Any:
+            async with limit:
+                return await step.acall(call, item_ctx, span)
+
+        return list(await asyncio.gather(*(one(c, x) for c, x in calls)))
+
+
+def _json_or_repr(value: Any, where: str) -> Any:
+    try:
+        return to_json(value, where=where)
+    except TypeError:
+        return repr(value)[:2000]

@@ -1,0 +1,147 @@
+"""Building runnable workflows: from a `compound.yaml`, or from a Python ``module:attribute``.
+
+A workflow built here remembers where it came from (``Workflow.source``), and the run record
+keeps it, so that ``compound resume`` and ``compound replay`` can rebuild the same workflow in
+another process.
+
+Example:
+    >>> from compound.system import System
+    >>> system = System.from_yaml('''
+    ... name: demo
+    ... loop: interaction
+    ... task: Echo.
+    ... models:
+    ...   llm: {kind: llm, provider: scripted, options: {replies: ["Hi there."]}}
+    ... workflows:
+    ...   greet:
+    ...     input: {name: str}
+    ...     steps:
+    ...       - {name: hello, uses: llm, options: {template: "Greet {name}."}}
+    ... ''')
+    >>> build_workflow(system, "greet").run(name="Ada").output.text
+    'Hi there.'
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from compound.errors import UserError
+from compound.specfile import did_you_mean
+from compound.workflow.adapters import AdapterRequest, adapter_for, component_kind
+from compound.workflow.graph import WiringError, Workflow
+from compound.workflow.spec import parse_type
+from compound.workflow.step import Loop, Step
+
+if TYPE_CHECKING:
+    from compound.system import System
+
+
+def build_workflow(system: System, name: str, *, shared: dict[str, Any] | None = None
+                   ) -> Workflow:
+    """The runnable workflow ``name`` of ``system``, wired and type-checked.
+
+    Args:
+        system: the loaded spec.
+        name: a workflow under ``workflows:``.
+        shared: objects shared between steps (e.g. ``{"llm:llm": an LLM}`` to substitute a
+            model); filled by the adapters as they build.
+
+    Raises:
+        UserError: an unknown workflow or component, or a mis-wired graph (naming the file).
+    """
+    if name not in system.workflows:
+        raise UserError(
+            f"no workflow '{name}' in {system.source or 'the spec'}"
+            f"{did_you_mean(name, system.workflows)}; declared: "
+            f"{', '.join(system.workflows) or 'none'}"
+        )
+    spec = system.workflows[name]
+    shared = shared if shared is not None else {}
+    input_type = None
+    if spec.input:
+        fields = [(field, parse_type(text, where=f"workflows.{name}.input.{field}"))
+                  for field, text in spec.input.items()]
+        input_type = dataclasses.make_dataclass(f"{name}_input", fields, frozen=True)
+    needs = spec.effective_needs()
+    steps = []
+    for step_spec in spec.steps:
+        kind, component_spec = component_kind(system, step_spec.uses)
+        request = AdapterRequest(system, step_spec, step_spec.uses, kind, component_spec,
+                                 shared)
+        target = adapter_for(kind)(request)
+        loop = None
+        if step_spec.loop is not None:
+            loop = Loop(step_spec.loop.max_iterations, step_spec.loop.until)
+        steps.append(target if isinstance(target, Step) else Step(
+            target, name=step_spec.name, needs=needs[step_spec.name],
+            inputs=step_spec.inputs, when=step_spec.when, timeout_s=step_spec.timeout_s,
+            retries=step_spec.retries, retry_delay_s=step_spec.retry_delay_s, loop=loop,
+            map_over=step_spec.for_each, concurrency=step_spec.concurrency,
+        ))
+    try:
+        flow = Workflow(steps, name=name, input=input_type, output=spec.output,
+                        description=spec.description)
+    except WiringError as exc:
+        raise WiringError(name, exc.problems, source=str(system.source or "<spec>")) from None
+    flow.source = {"spec": str(system.source) if system.source else None, "workflow": name}
+    return flow
+
+
+def load_target(target: Mapping[str, Any] | str, workflow: str | None = None) -> Workflow:
+    """A workflow from where it came from: a spec path plus a workflow name, or a Python
+    ``module:attribute`` naming a :class:`Workflow` or a function returning one.
+
+    Args:
+        target: a run record's ``target`` mapping, a spec path, or ``module:attribute``.
+        workflow: the workflow name, for a spec path.
+    """
+    if isinstance(target, str):
+        from pathlib import Path
+
+        if ":" in target and not Path(target).exists():
+            target = {"python": target}
+        else:
+            target = {"spec": target, "workflow": workflow}
+    if target.get("python"):
+        return _python_workflow(str(target["python"]))
+    spec_path = target.get("spec")
+    if not spec_path:
+        raise UserError(
+            "this run's workflow was built in Python without a source, so it cannot be "
+            "rebuilt here; run it with 'compound run module:attribute' (or set "
+            "Workflow.source) to make it resumable from the command line"
+        )
+    from compound.system import System
+
+    system = System.load(spec_path)
+    name = target.get("workflow")
+    if not name:
+        if len(system.workflows) == 1:
+            name = next(iter(system.workflows))
+        else:
+            raise UserError(
+                f"{spec_path} declares {len(system.workflows)} workflows "
+                f"({', '.join(system.workflows) or 'none'}); name the one to run"
+            )
+    return build_workflow(system, str(name))
+
+
+def _python_workflow(reference: str) -> Workflow:
+    import os
+    import sys
+
+    from compound.orchestration.tools import load_object
+
+    if os.getcwd() not in sys.path:  # like `python -m`: the current folder is importable
+        sys.path.insert(0, os.getcwd())
+    obj = load_object(reference, what="workflow")
+    if not isinstance(obj, Workflow) and callable(obj):
+        obj = obj()
+    if not isinstance(obj, Workflow):
+        raise UserError(f"{reference} is a {type(obj).__name__}, not a Workflow or a function "
+                        "returning one")
+    obj.source = {"python": reference}
+    return obj

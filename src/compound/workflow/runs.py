@@ -1,0 +1,105 @@
+"""Starting, resuming and replaying runs against a store.
+
+* :func:`start` runs a workflow with checkpoints and a trace in the store.
+* :func:`resume` continues a run that was killed or failed: completed steps are restored
+  from their checkpoints, and inside the step that was under way every model and tool call
+  that completed is answered from the journal, so a side-effecting tool call is never made
+  twice.
+* :func:`replay` re-runs a workflow with the model outputs recorded by an earlier run (no
+  model is called, no side-effecting tool runs): for debugging a run's post-processing and
+  wiring without a model. It is itself traced under a new run id.
+
+Example:
+    >>> from compound.store import MemoryStore
+    >>> from compound.workflow.graph import Workflow
+    >>> def double(x: int) -> int:
+    ...     return 2 * x
+    >>> store = MemoryStore()
+    >>> first = start(Workflow([double]), {"x": 4}, store=store)
+    >>> first.output, replay(Workflow([double]), first.run_id, store=store).output
+    (8, 8)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from compound.errors import UserError
+from compound.store.base import Store
+from compound.workflow.context import Budget, RunContext
+from compound.workflow.engine import Engine, RunResult
+from compound.workflow.graph import Workflow
+from compound.workflow.handoff import from_json
+from compound.workflow.state import Checkpoints, Journal, load_run
+from compound.workflow.tracing import StoreSink, Tracer
+
+
+def default_tracer(store: Store, **kwargs: Any) -> Tracer:
+    """A tracer writing to ``store``, plus OTLP export when ``OTEL_EXPORTER_OTLP_ENDPOINT``
+    (or ``..._TRACES_ENDPOINT``) is set."""
+    import os
+
+    sinks: list[Any] = [StoreSink(store)]
+    if os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or os.environ.get(
+            "OTEL_EXPORTER_OTLP_ENDPOINT"):
+        from compound.workflow.otlp import OTLPSink
+
+        sinks.append(OTLPSink())
+    return Tracer(*sinks, **kwargs)
+
+
+def start(flow: Workflow, input: Any, *, store: Store, tracer: Tracer | None = None,
+          run_id: str | None = None, budget: Budget | None = None, deps: Any = None
+          ) -> RunResult:
+    """Run ``flow`` with checkpoints and a trace in ``store``."""
+    own = tracer is None
+    tracer = tracer if tracer is not None else default_tracer(store)
+    ctx = RunContext(store=store, tracer=tracer, budget=budget, deps=deps, run_id=run_id)
+    try:
+        return flow.run(input, ctx=ctx)
+    finally:
+        if own:
+            tracer.close()
+
+
+def resume(flow: Workflow, run_id: str, *, store: Store, tracer: Tracer | None = None,
+           deps: Any = None) -> RunResult:
+    """Continue run ``run_id`` from its last completed step (see the module docstring)."""
+    record = load_run(store, run_id)
+    if record.get("status") == "completed":
+        raise UserError(f"run {run_id} already completed; nothing to resume (its output is "
+                        "in the store: 'compound trace' shows it)")
+    if record.get("workflow") != flow.name:
+        raise UserError(f"run {run_id} ran workflow '{record.get('workflow')}', not "
+                        f"'{flow.name}'")
+    restored = Checkpoints(store, run_id).completed()
+    own = tracer is None
+    tracer = tracer if tracer is not None else default_tracer(store)
+    ctx = RunContext(store=store, tracer=tracer, deps=deps, run_id=run_id)
+    ctx.budget.tokens = int(record.get("tokens", 0))
+    ctx.journal = Journal(store, run_id, recorded=Journal.of_run(store, run_id))
+    input = from_json(record.get("input"), flow.input_type) if flow.input_type else record.get(
+        "input")
+    try:
+        return Engine(flow, restored=restored).run(input, ctx)
+    finally:
+        if own:
+            tracer.close()
+
+
+def replay(flow: Workflow, run_id: str, *, store: Store, tracer: Tracer | None = None
+           ) -> RunResult:
+    """Re-run ``flow`` on run ``run_id``'s input with its recorded model outputs."""
+    record = load_run(store, run_id)
+    own = tracer is None
+    tracer = tracer if tracer is not None else Tracer(StoreSink(store))
+    ctx = RunContext(tracer=tracer, run_id=RunContext.new_run_id())
+    ctx.journal = Journal(None, ctx.run_id, recorded=Journal.of_run(store, run_id),
+                          replay=True)
+    input = from_json(record.get("input"), flow.input_type) if flow.input_type else record.get(
+        "input")
+    try:
+        return Engine(flow).run(input, ctx)
+    finally:
+        if own:
+            tracer.close()

@@ -1,0 +1,315 @@
+"""One node of a workflow: a function or component, its typed inputs and output, and how it
+runs (condition, time limit, retries, loop, fan-out).
+
+What a step may wrap:
+
+* a plain function, sync or ``async``: its parameters are the inputs, its return annotation
+  the output type (a dataclass or pydantic model, or any type);
+* a component (an object with ``run()``, optionally ``arun()``), read the same way;
+* a component whose inputs are only known at run time (an LLM step with a prompt template)
+  declares them instead: ``input_types`` (name -> type), ``output_type``, and a
+  ``run(ctx, **inputs)``;
+* another :class:`~compound.workflow.graph.Workflow` (its input's fields are the inputs), which
+  is how a loop spans several steps.
+
+A parameter named ``ctx`` (or typed ``RunContext``) receives the run context; one named
+``previous`` receives the step's own last output in a loop (None on the first iteration).
+
+Example:
+    >>> from dataclasses import dataclass
+    >>> @dataclass
+    ... class Draft:
+    ...     text: str
+    >>> def write(topic: str, previous: Draft | None = None) -> Draft:
+    ...     return Draft((previous.text + "!") if previous else topic)
+    >>> step = Step(write, loop=Loop(max_iterations=3, until="len(output.text) > 6"))
+    >>> sorted(step.params), step.output_type.__name__
+    (['topic'], 'Draft')
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import time
+import typing
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from compound.errors import UserError
+from compound.workflow.conditions import Condition
+from compound.workflow.workers import Workers
+
+if TYPE_CHECKING:
+    from compound.workflow.context import RunContext
+    from compound.workflow.tracing import Span
+
+Predicate = Callable[[Any], Any]
+
+
+@dataclass(frozen=True)
+class Loop:
+    """Repeat a step until a condition holds, at most ``max_iterations`` times.
+
+    Args:
+        max_iterations: the limit; required, so that no loop can run forever.
+        until: a function of the step's output, or an expression over ``output`` (and earlier
+            steps' outputs), e.g. ``"output.score >= 0.8"``. None: run all iterations.
+    """
+
+    max_iterations: int
+    until: Callable[[Any], Any] | str | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.max_iterations, int) or self.max_iterations < 1:
+            raise UserError(
+                f"a loop needs max_iterations of at least 1; received {self.max_iterations!r}. "
+                "Every loop has a limit, so that a workflow cannot run forever"
+            )
+
+
+@dataclass(frozen=True)
+class Param:
+    """One input of a step: its declared type and default."""
+
+    name: str
+    type: Any
+    default: Any = inspect.Parameter.empty
+
+    @property
+    def required(self) -> bool:
+        return self.default is inspect.Parameter.empty
+
+
+def _is_context(name: str, annotation: Any) -> bool:
+    return name == "ctx" or getattr(annotation, "__name__", None) == "RunContext"
+
+
+class Step:
+    """A step of a workflow: what runs, and how.
+
+    Args:
+        target: a function, a component with ``run()``, or a workflow.
+        name: unique within the workflow; the function's name by default.
+        needs: steps that must finish first. None (the default) means the previous step in
+            the list; ``[]`` means none (the step reads only the workflow input).
+        inputs: where parameters come from, as ``{"param": "step.field"}``, ``"step"`` (its
+            whole output) or ``"input.field"``. Unmapped parameters are matched by name.
+        when: run only if this holds: a function of the outputs so far (a mapping by step
+            name, ``input`` included) or an expression such as ``"route.kind == 'faq'"``.
+            A skipped step's dependants are skipped too, unless they accept None.
+        timeout_s: the longest one attempt may take.
+        retries: how many more attempts after a failure (runtime failures only: a user
+            error, such as a wrong argument, is not retried).
+        retry_delay_s: wait before the first retry; doubles after each.
+        loop: repeat the step (see :class:`Loop`).
+        map_over: the name of a list-typed parameter to fan out over: the step runs once per
+            item (concurrently up to ``concurrency``) and its output is the list of results.
+        concurrency: how many fan-out items run at once.
+    """
+
+    def __init__(
+        self,
+        target: Any,
+        *,
+        name: str | None = None,
+        needs: Sequence[str] | None = None,
+        inputs: Mapping[str, str] | None = None,
+        when: Callable[[Mapping[str, Any]], Any] | str | None = None,
+        timeout_s: float | None = None,
+        retries: int = 0,
+        retry_delay_s: float = 0.0,
+        loop: Loop | None = None,
+        map_over: str | None = None,
+        concurrency: int = 1,
+    ) -> None:
+        self.target = target
+        self.name = name or _default_name(target)
+        self.needs = None if needs is None else tuple(needs)
+        self.inputs = dict(inputs or {})
+        self.timeout_s = timeout_s
+        self.retries = retries
+        self.retry_delay_s = retry_delay_s
+        self.loop = loop
+        self.map_over = map_over
+        self.concurrency = max(1, concurrency)
+        where = f"step '{self.name}'"
+        self.when: Callable[[Mapping[str, Any]], Any] | None = (
+            Condition.parse(when, where=f"{where} when") if isinstance(when, str) else when
+        )
+        until = loop.until if loop is not None else None
+        self.until: Callable[[Mapping[str, Any]], Any] | None = None
+        if isinstance(until, str):
+            self.until = Condition.parse(until, where=f"{where} loop.until")
+        elif until is not None:
+            self.until = _output_only(until)
+        if retries < 0:
+            raise UserError(f"{where}: retries must be 0 or more; received {retries}")
+        if timeout_s is not None and timeout_s <= 0:
+            raise UserError(f"{where}: timeout_s must be positive; received {timeout_s}")
+        self._introspect()
+        if map_over is not None and map_over not in self.params:
+            raise UserError(
+                f"{where}: map_over={map_over!r} is not one of its parameters "
+                f"({', '.join(self.params) or 'none'})"
+            )
+        self._workers: Workers | None = None
+
+    # -- reading the target -----------------------------------------------------------------
+
+    def _introspect(self) -> None:
+        from compound.workflow.graph import Workflow
+
+        target = self.target
+        self.context_param: str | None = None
+        self.side_effects = False
+        self.takes_previous = False
+        self.is_async = False
+        if isinstance(target, Workflow):
+            self.params = {name: Param(name, tp) for name, tp in target.input_fields().items()}
+            self.output_type: Any = target.output_type
+            self.context_param = "ctx"
+            self._call: Callable[..., Any] = target._run_as_step
+            self._acall: Callable[..., Any] | None = target._arun_as_step
+            return
+        if hasattr(target, "input_types") and hasattr(target, "output_type"):
+            self.params = {n: Param(n, t) for n, t in dict(target.input_types).items()}
+            self.output_type = target.output_type
+            self.context_param = "ctx"
+            self._call = target.run
+            self._acall = getattr(target, "arun", None)
+            return
+        from compound.orchestration.tools import Tool
+
+        if isinstance(target, Tool):  # a tool used as a step runs its function directly
+            function, afunction = target.function, None
+            self.side_effects = target.side_effects
+            if self.timeout_s is None:
+                self.timeout_s = target.timeout_s
+        elif not inspect.isroutine(target) and callable(getattr(target, "run", None)):
+            function, afunction = target.run, getattr(target, "arun", None)
+        elif callable(target):
+            function, afunction = target, None
+        else:
+            raise UserError(
+                f"step '{self.name}': {target!r} cannot run; give a function, a component "
+                "with a run() method, or a Workflow"
+            )
+        if inspect.iscoroutinefunction(function):
+            function, afunction = None, function
+        reference = function or afunction
+        try:
+            hints = typing.get_type_hints(reference)
+        except Exception:
+            hints = getattr(reference, "__annotations__", {})
+        self.params = {}
+        for param in inspect.signature(reference).parameters.values():
+            annotation = hints.get(param.name, Any)
+            if _is_context(param.name, annotation):
+                self.context_param = param.name
+            elif param.name == "previous":
+                self.takes_previous = True
+                self.previous_type = annotation
+            elif param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+                continue
+            else:
+                self.params[param.name] = Param(param.name, annotation, param.default)
+        self.output_type = hints.get("return", Any)
+        self.is_async = function is None
+        self._call = function  # type: ignore[assignment]
+        self._acall = afunction
+
+    @property
+    def workers(self) -> Workers:
+        if self._workers is None:
+            self._workers = Workers()
+        return self._workers
+
+    # -- running: one attempt, retries, time limit ------------------------------------------
+
+    def call(self, kwargs: dict[str, Any], ctx: RunContext | None, span: Span | None = None
+             ) -> Any:
+        """Run once with retries and the time limit (sync)."""
+        if self.context_param is not None:
+            kwargs = {**kwargs, self.context_param: ctx}
+        attempt = 0
+        while True:
+            try:
+                return self._attempt(kwargs)
+            except Exception as exc:
+                if attempt >= self.retries or not _retryable(exc):
+                    raise
+                _note_retry(span, attempt, exc)
+                time.sleep(self.retry_delay_s * (2 ** attempt))
+                attempt += 1
+
+    def _attempt(self, kwargs: dict[str, Any]) -> Any:
+        if self.is_async:
+            return self.workers.call(_run_coroutine, (self._acall, kwargs, self.timeout_s),
+                                     timeout_s=self.timeout_s or 1e9, what=f"step '{self.name}'")
+        if self.timeout_s is None:
+            return self._call(**kwargs)
+        return self.workers.call(self._call, (), kwargs, timeout_s=self.timeout_s,
+                                 what=f"step '{self.name}'")
+
+    async def acall(self, kwargs: dict[str, Any], ctx: RunContext | None,
+                    span: Span | None = None) -> Any:
+        """Run once with retries and the time limit, on the event loop."""
+        if self.context_param is not None:
+            kwargs = {**kwargs, self.context_param: ctx}
+        attempt = 0
+        while True:
+            try:
+                return await self._aattempt(kwargs)
+            except Exception as exc:
+                if attempt >= self.retries or not _retryable(exc):
+                    raise
+                _note_retry(span, attempt, exc)
+                await asyncio.sleep(self.retry_delay_s * (2 ** attempt))
+                attempt += 1
+
+    async def _aattempt(self, kwargs: dict[str, Any]) -> Any:
+        from compound.workflow.workers import CallTimeout
+
+        if self._acall is not None:
+            try:
+                return await asyncio.wait_for(self._acall(**kwargs), self.timeout_s)
+            except TimeoutError:
+                raise CallTimeout(f"step '{self.name}'", self.timeout_s or 0.0) from None
+        if self.timeout_s is None:
+            return self._call(**kwargs)
+        return await self.workers.acall(self._call, (), kwargs, timeout_s=self.timeout_s,
+                                        what=f"step '{self.name}'")
+
+    def __repr__(self) -> str:
+        return f"Step({self.name!r})"
+
+
+def _default_name(target: Any) -> str:
+    name = getattr(target, "name", None)
+    if isinstance(name, str) and name:
+        return name
+    return str(getattr(target, "__name__", type(target).__name__.lower()))
+
+
+def _output_only(until: Callable[[Any], Any]) -> Callable[[Mapping[str, Any]], Any]:
+    def check(values: Mapping[str, Any]) -> Any:
+        return until(values["output"])
+
+    return check
+
+
+def _retryable(exc: BaseException) -> bool:
+    return not isinstance(exc, UserError) and getattr(exc, "retryable", True) is not False
+
+
+def _note_retry(span: Span | None, attempt: int, exc: BaseException) -> None:
+    if span is not None:
+        span.set("compound.step.retries", attempt + 1)
+        span.set(f"compound.step.attempt_{attempt + 1}_error", f"{type(exc).__name__}: {exc}")
+
+
+def _run_coroutine(function: Callable[..., Any], kwargs: dict[str, Any],
+                   timeout_s: float | None) -> Any:
+    return asyncio.run(asyncio.wait_for(function(**kwargs), timeout_s))

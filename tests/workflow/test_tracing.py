@@ -1,0 +1,214 @@
+"""Tracing: spans in the store, redaction, the trace command, OTLP export."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+
+from compound.intelligence.llm import ScriptedLLM, ToolCall
+from compound.orchestration.tools import tool
+from compound.store import MemoryStore, SQLiteStore
+from compound.workflow import Agent, RunContext, Step, Workflow, start
+from compound.workflow.tracing import ListSink, StoreSink, Tracer, read_spans, walk_tree
+
+
+@tool
+def card_lookup(card: str) -> str:
+    """Look up a card."""
+    return f"card {card} is valid"
+
+
+def build() -> Workflow:
+    llm = ScriptedLLM([ToolCall("card_lookup", {"card": "CARD-SECRET-77"}), "Valid."])
+    return Workflow([Agent(llm=llm, tools=[card_lookup], name="checker")], name="cards")
+
+
+def test_every_run_step_model_and_tool_call_is_a_span_in_the_store() -> None:
+    store = MemoryStore()
+    result = start(build(), {"task": "is CARD-SECRET-77 valid?"}, store=store)
+    spans = read_spans(store, result.run_id)
+    tree = [(depth, s["kind"], s["name"]) for depth, s in walk_tree(spans)]
+    assert tree == [
+        (0, "run", "workflow cards"),
+        (1, "step", "checker"),
+        (2, "agent", "invoke_agent checker"),
+        (3, "model", "chat scripted"),
+        (3, "tool", "execute_tool card_lookup"),
+        (3, "model", "chat scripted"),
+    ]
+    assert all(s["trace_id"] == result.run_id for s in spans)
+    run = spans[0]
+    assert run["attributes"]["compound.run.status"] == "completed"
+    assert all(s["end_ns"] >= s["start_ns"] > 0 for s in spans)
+
+
+def test_the_redaction_hook_sees_inputs_and_outputs_before_any_sink() -> None:
+    sink = ListSink()
+    seen: list[str] = []
+
+    def redact(key: str, value: Any) -> Any:
+        seen.append(key)
+        import json
+
+        return json.loads(json.dumps(value).replace("CARD-SECRET-77", "[card]"))
+
+    tracer = Tracer(sink, redact=redact)
+    build().run({"task": "is CARD-SECRET-77 valid?"}, ctx=RunContext(tracer=tracer))
+    tracer.flush()
+    text = repr([s["attributes"] for s in sink.spans])
+    assert "SECRET" not in text and "[card]" in text
+    assert "redaction failed" not in text
+    assert {"gen_ai.input.messages", "gen_ai.tool.call.arguments", "compound.input",
+            "compound.output"} <= set(seen)
+
+    quiet = ListSink()
+    tracer = Tracer(quiet, capture_content=False)
+    build().run({"task": "is CARD-SECRET-77 valid?"}, ctx=RunContext(tracer=tracer))
+    tracer.flush()
+    assert "SECRET" not in repr([s["attributes"] for s in quiet.spans])
+    assert quiet.spans[0]["attributes"]["gen_ai.usage.input_tokens"] > 0
+
+
+def test_a_failing_sink_does_not_break_the_run_or_other_sinks() -> None:
+    class Broken:
+        def export(self, spans: object) -> None:
+            raise OSError("disk full")
+
+        def shutdown(self) -> None:
+            return None
+
+    sink = ListSink()
+    tracer = Tracer(Broken(), sink)
+    assert build().run({"task": "x"}, ctx=RunContext(tracer=tracer)).output.answer == "Valid."
+    tracer.flush()
+    assert len(sink.spans) == 6 and tracer.dropped == 6
+
+
+def test_a_slow_sink_never_blocks_the_request_path() -> None:
+    class Slow:
+        def export(self, spans: object) -> None:
+            time.sleep(1.0)
+
+        def shutdown(self) -> None:
+            return None
+
+    tracer = Tracer(Slow(), interval_s=0.01)
+    flow = Workflow([Step(lambda x: x + 1, name="inc")])
+    flow.run({"x": 1}, ctx=RunContext(tracer=tracer))
+    time.sleep(0.05)  # the exporter is now stuck in the slow sink
+    start_time = time.perf_counter()
+    for _ in range(20):
+        flow.run({"x": 1}, ctx=RunContext(tracer=tracer))
+    assert time.perf_counter() - start_time < 0.5
+
+
+def test_the_trace_command_prints_the_tree_with_tokens_and_dropped_context(
+    tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from compound.cli import app
+    from compound.cli import build as build_cli
+
+    @dataclass(frozen=True)
+    class Built:
+        prompt: str
+
+    def context(question: str, ctx: RunContext) -> Built:
+        with ctx.span("build context", kind="context") as span:
+            assert span is not None
+            span.set("compound.context.dropped", ["faq.md#3: over the 512-token budget"])
+            span.set("compound.context.tokens", 480)
+        return Built(f"Q: {question}")
+
+    store = SQLiteStore(tmp_path / "compound.db")
+    flow = Workflow([context, Step(lambda prompt: prompt, name="answer",
+                                   inputs={"prompt": "context.prompt"})], name="ctx")
+    result = start(flow, {"question": "why?"}, store=store)
+    store.close()
+    out = CliRunner().invoke(build_cli(), ["trace", result.run_id, "--home", str(tmp_path)])
+    assert out.exit_code == 0, out.output
+    assert f"run {result.run_id}  workflow=ctx  status=completed" in out.output
+    assert "  context [step]" in out.output
+    assert "    build context [context]" in out.output and "context tokens=480" in out.output
+    assert "context dropped 1:" in out.output
+    assert "- faq.md#3: over the 512-token budget" in out.output
+    missing = CliRunner().invoke(app, ["trace", "f" * 32, "--home", str(tmp_path)])
+    assert missing.exit_code != 0
+
+
+class _Collector(BaseHTTPRequestHandler):
+    bodies: ClassVar[list[bytes]] = []
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        type(self).bodies.append(self.rfile.read(length))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-protobuf")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        return
+
+
+@pytest.fixture
+def collector() -> Iterator[str]:
+    _Collector.bodies = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Collector)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/v1/traces"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.integration
+def test_spans_are_exported_over_otlp_with_genai_attributes(collector: str) -> None:
+    pytest.importorskip("opentelemetry.exporter.otlp.proto.http")
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+        ExportTraceServiceRequest,
+    )
+
+    from compound.workflow.otlp import OTLPSink
+
+    otlp = OTLPSink(endpoint=collector, service_name="cards-test")
+    store = MemoryStore()
+    tracer = Tracer(StoreSink(store), otlp)
+    result = build().run({"task": "x"}, ctx=RunContext(tracer=tracer))
+    tracer.close()
+    assert otlp.exported == 6 and otlp.dropped == 0
+    spans = []
+    for body in _Collector.bodies:
+        request = ExportTraceServiceRequest()
+        request.ParseFromString(body)
+        for resource in request.resource_spans:
+            service = {a.key: a.value.string_value for a in resource.resource.attributes}
+            assert service["service.name"] == "cards-test"
+            for scope in resource.scope_spans:
+                spans.extend(scope.spans)
+    assert {s.trace_id.hex() for s in spans} == {result.run_id}
+    model = next(s for s in spans if s.name == "chat scripted")
+    attrs = {a.key: a.value for a in model.attributes}
+    assert attrs["gen_ai.request.model"].string_value == "scripted"
+    assert attrs["gen_ai.usage.input_tokens"].int_value == 1  # "x": one word
+    by_id = {s.span_id: s for s in spans}
+    assert by_id[model.parent_span_id].name == "invoke_agent checker"
+
+
+def test_export_to_an_unreachable_collector_drops_spans_without_failing_the_run() -> None:
+    pytest.importorskip("opentelemetry.exporter.otlp.proto.http")
+    from compound.workflow.otlp import OTLPSink
+
+    otlp = OTLPSink(endpoint="http://127.0.0.1:9/v1/traces", timeout_s=0.5)
+    tracer = Tracer(otlp)
+    assert build().run({"task": "x"}, ctx=RunContext(tracer=tracer)).output.answer == "Valid."
+    tracer.close(timeout_s=10)
+    assert otlp.exported == 0 and otlp.dropped == 6
