@@ -193,9 +193,13 @@ class System(SpecModel):
             ]
             for loc, ref in refs:
                 if ref is not None and ref not in llms:
+                    hint = (
+                        "; it is a predictor: evaluate it through a workflow step "
+                        "('target: {workflow: ...}')" if ref in self.models else ""
+                    )
                     yield loc, (
                         f"LLM '{ref}' is not declared under 'models'{did_you_mean(ref, llms)}; "
-                        f"declared LLMs: {', '.join(llms) or 'none'}"
+                        f"declared LLMs: {', '.join(llms) or 'none'}{hint}"
                     )
             workflow = ev.target.workflow
             if workflow is not None and workflow not in self.workflows:
@@ -208,7 +212,10 @@ class System(SpecModel):
 
     def component_names(self) -> set[str]:
         """Every name a workflow step may use (besides a ``module:function`` path)."""
-        return {*self.models, *self.retrievers, *self.tools, *self.guardrails, *self.workflows}
+        return {
+            *self.models, *self.retrievers, *self.tools, *self.guardrails, *self.workflows,
+            *self.strategy.component_names(),
+        }
 
     def llms(self) -> dict[str, LLMSpec]:
         """The declared LLMs, in declaration order."""

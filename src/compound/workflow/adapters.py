@@ -77,8 +77,10 @@ def component_kind(system: System, name: str) -> tuple[str, Any]:
     if name in system.models:
         spec = system.models[name]
         return str(spec.kind), spec
+    strategy = system.strategy
     for kind, entries in (("retriever", system.retrievers), ("tool", system.tools),
-                          ("rail", system.guardrails)):
+                          ("rail", system.guardrails), ("router", strategy.routers),
+                          ("fallback", strategy.fallbacks), ("ensemble", strategy.ensembles)):
         if name in entries:
             return kind, entries[name]
     known = system.component_names()

@@ -1,0 +1,355 @@
+"""Fallback chains: options tried in order until one answers, every failure recorded.
+
+An option is a model with its own time limit and retries. On a typed failure (``timeout``,
+``rate_limit``, ``context_overflow``, ``invalid_response``, ``unavailable``, ``error``), on a
+refusal by a budget (``budget``) or on an answer below ``min_confidence``
+(``low_confidence``), the chain retries the option when the failure is retryable and retries
+remain (waiting with exponential backoff and jitter, at least what ``Retry-After`` asked),
+then moves on to the next option. Every attempt is kept in :attr:`ChainResult.attempts` and in
+the trace (``compound.fallback.attempts``). When no option remains,
+:class:`FallbackExhausted` says what each option did.
+
+Mistakes in the program or the spec (a :class:`~compound.errors.UserError` such as missing
+credentials, or a plain bug) are not failures to route around: they propagate at once.
+
+Streaming (:meth:`FallbackChain.stream`) is in :mod:`compound.strategy.streaming`.
+
+Example:
+    >>> from compound.intelligence.llm import ScriptedLLM, ProviderUnavailable
+    >>> down = ScriptedLLM([ProviderUnavailable("HTTP 503")], model="primary")
+    >>> chain = FallbackChain([down, ScriptedLLM(["Paris."], model="backup")])
+    >>> result = chain.run("Capital of France?")
+    >>> result.completion.text, result.option, [a.reason for a in result.attempts]
+    ('Paris.', 'backup', ['unavailable', None])
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from compound.errors import RuntimeFailure, UserError
+from compound.intelligence.llm.base import LLM
+from compound.intelligence.llm.errors import LLMError, RateLimited
+from compound.intelligence.llm.types import Completion, Prompt, as_messages
+from compound.strategy.budgets import BudgetExceeded, PeriodBudget, check_request, estimate
+from compound.strategy.retry import Backoff, call_with_timeout
+from compound.strategy.spec import ALL_REASONS
+from compound.strategy.trace import decision_span, note
+
+if TYPE_CHECKING:
+    from compound.store import Store
+    from compound.strategy.streaming import ChainEvent
+    from compound.workflow.context import RunContext
+
+Outcome = Literal["ok", "failed", "low_confidence"]
+
+
+@dataclass(frozen=True)
+class ChainOption:
+    """One option: a model, its time limit (None: the model's own) and extra tries."""
+
+    llm: LLM
+    timeout_s: float | None = None
+    retries: int = 0
+    name: str = ""
+
+    @property
+    def label(self) -> str:
+        return self.name or self.llm.model
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One try of one option.
+
+    Attributes:
+        option: the option's name.
+        attempt: 0 for the first try, then 1, 2... for retries.
+        outcome: ``ok``, ``failed`` or ``low_confidence``.
+        reason: why it failed (a :data:`~compound.strategy.spec.Reason`), else None.
+        error: the error message, else None.
+        latency_s: how long the try took.
+        waited_s: the backoff slept before it.
+        confidence: the answer's confidence, when the chain reads one.
+    """
+
+    option: str
+    attempt: int
+    outcome: Outcome
+    reason: str | None = None
+    error: str | None = None
+    latency_s: float = 0.0
+    waited_s: float = 0.0
+    confidence: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"option": self.option, "attempt": self.attempt, "outcome": self.outcome,
+                "reason": self.reason, "error": self.error,
+                "latency_s": round(self.latency_s, 6), "waited_s": round(self.waited_s, 6),
+                "confidence": self.confidence}
+
+
+@dataclass(frozen=True)
+class ChainResult:
+    """The answer of a chain and how it got there.
+
+    Attributes:
+        completion: the accepted completion.
+        option: the option that produced it.
+        attempts: every try, in order.
+        confidence: the answer's confidence, when the chain reads one.
+        low_confidence: every option answered below ``min_confidence``; this is the most
+            confident answer (send it to review).
+    """
+
+    completion: Completion
+    option: str
+    attempts: tuple[Attempt, ...] = field(default=())
+    confidence: float | None = None
+    low_confidence: bool = False
+
+    @property
+    def fell_back(self) -> bool:
+        """Whether an option other than the first answered."""
+        return bool(self.attempts) and self.option != self.attempts[0].option
+
+
+class FallbackExhausted(RuntimeFailure):
+    """No option of a chain produced an answer; ``attempts`` says what each did."""
+
+    reason = "exhausted"
+    retryable = False
+
+    def __init__(self, chain: str, attempts: Sequence[Attempt]) -> None:
+        self.chain = chain
+        self.attempts = tuple(attempts)
+        tried = "; ".join(
+            f"{a.option} try {a.attempt + 1}: {a.reason} ({a.error})" for a in attempts
+        ) or "no option was tried"
+        super().__init__(
+            f"fallback chain '{chain}': every option failed. {tried}. Check the providers "
+            "named above, raise their timeouts or retries, or end the chain with an option "
+            "that does not depend on the network (the embedded model)"
+        )
+
+
+def failure_reason(error: BaseException) -> str | None:
+    """The reason a chain acts on, or None when ``error`` must propagate."""
+    if isinstance(error, LLMError | BudgetExceeded):
+        return str(error.reason)
+    return None
+
+
+class FallbackChain:
+    """Try options in order; see the module docstring.
+
+    Args:
+        options: the models, best first (an :class:`LLM` or a :class:`ChainOption`).
+        name: names the chain in traces and messages.
+        on: the failure reasons that move on; others propagate.
+        backoff: waits between retries of one option.
+        confidence: reads a confidence in [0, 1] from a completion (e.g. from its JSON).
+        min_confidence: answers below this move on (reason ``low_confidence``).
+        validate: checks a completion; raise ``InvalidResponse`` to reject it.
+        budgets: period budgets every option is charged to (kept in ``ctx.store``, else in
+            ``store``, else in this process's memory).
+        store: where period budgets are kept for calls made without a run context.
+        partial: for streams, ``restart`` (text flows as it comes; a failure emits a
+            :class:`~compound.strategy.streaming.FallbackNotice` and the next option starts
+            over) or ``hide`` (each option's text is held until it finishes).
+        sleep: waits between retries (tests pass a fake).
+        seed: seeds the jitter, for reproducible waits.
+    """
+
+    def __init__(
+        self,
+        options: Sequence[LLM | ChainOption],
+        *,
+        name: str = "fallback",
+        on: Sequence[str] = ALL_REASONS,
+        backoff: Backoff | None = None,
+        confidence: Callable[[Completion], float | None] | None = None,
+        min_confidence: float | None = None,
+        validate: Callable[[Completion], None] | None = None,
+        budgets: Sequence[PeriodBudget] = (),
+        partial: Literal["restart", "hide"] = "restart",
+        sleep: Callable[[float], None] = time.sleep,
+        seed: int | None = None,
+        store: Store | None = None,
+    ) -> None:
+        if not options:
+            raise UserError(f"fallback chain '{name}' needs at least one option")
+        unknown = sorted(set(on) - set(ALL_REASONS))
+        if unknown:
+            raise UserError(f"fallback chain '{name}': unknown reasons {unknown}; known: "
+                            f"{', '.join(ALL_REASONS)}")
+        if min_confidence is not None and confidence is None:
+            raise UserError(f"fallback chain '{name}': min_confidence needs a 'confidence' "
+                            "function that reads the confidence from a completion")
+        self.options = [o if isinstance(o, ChainOption) else ChainOption(o) for o in options]
+        self.name = name
+        self.on = frozenset(on)
+        self.backoff = backoff or Backoff()
+        self.confidence = confidence
+        self.min_confidence = min_confidence
+        self.validate = validate
+        self.budgets = list(budgets)
+        self.partial = partial
+        self.sleep = sleep
+        self.rng = random.Random(seed)
+        self._memory_store: Store | None = store
+
+    # -- shared pieces (used by streaming too) ----------------------------------------------
+
+    def budget_store(self, ctx: RunContext | None) -> Store:
+        """Where period budgets are kept: the run context's store, else the chain's."""
+        if ctx is not None and ctx.store is not None:
+            return ctx.store
+        if self._memory_store is None:
+            from compound.store import MemoryStore
+
+            self._memory_store = MemoryStore()
+        return self._memory_store
+
+    def admit(self, option: ChainOption, prompt: Prompt, params: dict[str, Any],
+              ctx: RunContext | None) -> None:
+        """Raise :class:`BudgetExceeded` when this option's call would break a budget."""
+        if not self.budgets and (ctx is None or (ctx.budget.max_tokens is None
+                                                 and ctx.budget.max_cost_usd is None)):
+            return
+        cost = estimate(option.llm, prompt, max_tokens=params.get("max_tokens"))
+        problem = check_request(ctx.budget, cost) if ctx is not None else None
+        store = self.budget_store(ctx)
+        for budget in self.budgets:
+            problem = problem or budget.check(store, cost)
+        if problem:
+            raise BudgetExceeded(f"{option.label}: {problem}")
+
+    def charge(self, completion: Completion, ctx: RunContext | None) -> None:
+        """Charge the period budgets with what a call used."""
+        store = self.budget_store(ctx) if self.budgets else None
+        for budget in self.budgets:
+            assert store is not None
+            budget.charge(store, tokens=completion.usage.total_tokens,
+                          cost_usd=completion.cost_usd)
+
+    def judge(self, completion: Completion) -> float | None:
+        """Validate ``completion`` (raising ``InvalidResponse``) and read its confidence."""
+        if self.validate is not None:
+            self.validate(completion)
+        return self.confidence(completion) if self.confidence is not None else None
+
+    def retry_wait(self, error: BaseException, attempt: int, option: ChainOption) -> float | None:
+        """Seconds to wait before retrying after ``error``, or None to move on."""
+        if attempt >= option.retries or not getattr(error, "retryable", False):
+            return None
+        retry_after = error.retry_after_s if isinstance(error, RateLimited) else None
+        if retry_after is not None and retry_after > self.backoff.max_s:
+            return None  # the provider asks for longer than we wait: the next option answers
+        return self.backoff.delay(attempt, rng=self.rng, retry_after_s=retry_after)
+
+    def record(self, span: Any, attempts: Sequence[Attempt], used: str | None) -> None:
+        note(span, "compound.fallback.chain", self.name)
+        note(span, "compound.fallback.attempts", [a.to_dict() for a in attempts])
+        note(span, "compound.fallback.count",
+             len({a.option for a in attempts}) - (1 if used is not None else 0))
+        if used is not None:
+            note(span, "compound.fallback.used", used)
+
+    # -- one call ---------------------------------------------------------------------------
+
+    def _call(self, option: ChainOption, prompt: Prompt, params: dict[str, Any],
+              ctx: RunContext | None) -> Completion:
+        self.admit(option, prompt, params, ctx)
+
+        def call() -> Completion:
+            if ctx is not None:
+                return ctx.complete(option.llm, prompt, **params)
+            return option.llm.complete(prompt, **params)
+
+        completion = call_with_timeout(call, option.timeout_s, what=option.label,
+                                       provider=option.llm.provider, model=option.llm.model)
+        self.charge(completion, ctx)
+        return completion
+
+    def run(self, prompt: Prompt, ctx: RunContext | None = None, **params: Any) -> ChainResult:
+        """Answer ``prompt`` with the first option that succeeds.
+
+        Args:
+            prompt: a string or messages, as for :meth:`LLM.complete`.
+            ctx: the run context: model calls are traced and charged to its budget.
+            **params: generation settings for every option (``max_tokens``, ...).
+
+        Raises:
+            FallbackExhausted: no option answered.
+        """
+        as_messages(prompt)  # a malformed prompt is the caller's mistake, not a failure
+        attempts: list[Attempt] = []
+        best: tuple[float, Completion, str] | None = None
+        with decision_span(ctx, f"fallback {self.name}") as span:
+            for option in self.options:
+                waited = 0.0
+                for attempt in range(option.retries + 1):
+                    start = time.perf_counter()
+                    try:
+                        completion = self._call(option, prompt, params, ctx)
+                        confidence = self.judge(completion)
+                    except Exception as exc:
+                        reason = failure_reason(exc)
+                        if reason is None or reason not in self.on:
+                            attempts.append(Attempt(option.label, attempt, "failed",
+                                                    reason or "error", str(exc),
+                                                    time.perf_counter() - start, waited))
+                            self.record(span, attempts, None)
+                            raise
+                        attempts.append(Attempt(option.label, attempt, "failed", reason,
+                                                str(exc), time.perf_counter() - start, waited))
+                        wait = self.retry_wait(exc, attempt, option)
+                        if wait is None:
+                            break
+                        self.sleep(wait)
+                        waited = wait
+                        continue
+                    latency = time.perf_counter() - start
+                    if (self.min_confidence is not None and confidence is not None
+                            and confidence < self.min_confidence
+                            and "low_confidence" in self.on):
+                        attempts.append(Attempt(option.label, attempt, "low_confidence",
+                                                "low_confidence", None, latency, waited,
+                                                confidence))
+                        if best is None or confidence > best[0]:
+                            best = (confidence, completion, option.label)
+                        break
+                    attempts.append(Attempt(option.label, attempt, "ok", None, None, latency,
+                                            waited, confidence))
+                    self.record(span, attempts, option.label)
+                    return ChainResult(completion, option.label, tuple(attempts), confidence)
+            if best is not None:
+                self.record(span, attempts, best[2])
+                note(span, "compound.fallback.low_confidence", True)
+                return ChainResult(best[1], best[2], tuple(attempts), best[0],
+                                   low_confidence=True)
+            self.record(span, attempts, None)
+            raise FallbackExhausted(self.name, attempts)
+
+    def complete(self, prompt: Prompt, ctx: RunContext | None = None, **params: Any
+                 ) -> Completion:
+        """:meth:`run`, returning only the completion."""
+        return self.run(prompt, ctx, **params).completion
+
+    async def arun(self, prompt: Prompt, ctx: RunContext | None = None, **params: Any
+                   ) -> ChainResult:
+        """:meth:`run` without blocking the event loop."""
+        return await asyncio.to_thread(self.run, prompt, ctx, **params)
+
+    def stream(self, prompt: Prompt, ctx: RunContext | None = None, **params: Any
+               ) -> Iterator[ChainEvent]:
+        """Stream the first option that succeeds; see :mod:`compound.strategy.streaming`."""
+        from compound.strategy.streaming import stream_chain
+
+        return stream_chain(self, prompt, ctx, params)

@@ -1,0 +1,201 @@
+"""Streamed answers that fall back too, including after a stream drops midway.
+
+What the consumer sees of a partial answer is a choice, made per chain with ``partial``:
+
+* ``restart`` (default): text flows as it arrives. When an option fails after it has sent
+  text (a dropped connection, a timeout between pieces), the stream yields a
+  :class:`FallbackNotice` naming the failure and carrying the ``discarded`` text, and the next
+  option's answer starts from the beginning. A consumer that shows text clears what it showed
+  on a notice. The final :class:`~compound.intelligence.llm.Completion` holds only the
+  answer that finished: partial text is never glued to another model's continuation.
+* ``hide``: each option's text is held back until that option finishes, then released; a
+  consumer never sees text that is later withdrawn, at the price of time to first token.
+
+The per-option time limit bounds the whole streamed answer of one try. A timed-out or dropped
+stream is closed, so its provider stops generating.
+
+Example:
+    >>> from compound.intelligence.llm import ScriptedLLM, TextDelta
+    >>> from compound.strategy.fallback import FallbackChain
+    >>> flaky = ScriptedLLM(["The capital is Paris."], drop_stream_after=2, model="flaky")
+    >>> chain = FallbackChain([flaky, ScriptedLLM(["Paris."], model="backup")])
+    >>> events = list(chain.stream("Capital of France?"))
+    >>> [type(e).__name__ for e in events]
+    ['TextDelta', 'TextDelta', 'FallbackNotice', 'TextDelta', 'Completion']
+    >>> events[2].discarded, events[-1].text
+    ('The capital ', 'Paris.')
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from compound.intelligence.llm.errors import InvalidResponse, LLMTimeout
+from compound.intelligence.llm.types import Completion, Prompt, TextDelta
+from compound.strategy.fallback import (
+    Attempt,
+    ChainOption,
+    FallbackChain,
+    FallbackExhausted,
+    failure_reason,
+)
+from compound.strategy.trace import decision_span, note
+
+if TYPE_CHECKING:
+    from compound.workflow.context import RunContext
+
+
+@dataclass(frozen=True, slots=True)
+class FallbackNotice:
+    """A streamed option failed; the next one starts over.
+
+    Attributes:
+        option: the option that failed.
+        reason: why (``timeout``, ``invalid_response`` for a dropped stream, ...).
+        error: the error message.
+        discarded: the text of the failed try already streamed (withdrawn now).
+        retrying: True when the same option is tried again, False when the next one is.
+    """
+
+    option: str
+    reason: str
+    error: str
+    discarded: str
+    retrying: bool = False
+
+
+ChainEvent = TextDelta | FallbackNotice | Completion
+
+
+def _pump(option: ChainOption, prompt: Prompt, params: dict[str, Any],
+          timeout_s: float | None) -> Iterator[TextDelta | Completion]:
+    """The option's stream, read on a worker thread so that a time limit can cut it."""
+    events: queue.Queue[tuple[str, Any]] = queue.Queue()
+    stop = threading.Event()
+
+    def work() -> None:
+        stream = option.llm.stream(prompt, **params)
+        try:
+            for event in stream:
+                if stop.is_set():
+                    return
+                events.put(("event", event))
+            events.put(("end", None))
+        except BaseException as exc:  # handed to the reader below
+            events.put(("error", exc))
+        finally:
+            stream.close()
+
+    threading.Thread(target=work, name=f"compound-stream-{option.label}", daemon=True).start()
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    try:
+        while True:
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            try:
+                kind, item = events.get(timeout=remaining)
+            except queue.Empty:
+                raise LLMTimeout(
+                    f"the stream did not finish within {timeout_s:g}s (option timeout)",
+                    provider=option.llm.provider, model=option.llm.model,
+                ) from None
+            if kind == "error":
+                raise item
+            if kind == "end":
+                raise InvalidResponse("the stream ended without a final result",
+                                      provider=option.llm.provider, model=option.llm.model)
+            yield item
+            if isinstance(item, Completion):
+                return
+    finally:
+        stop.set()
+
+
+def stream_chain(chain: FallbackChain, prompt: Prompt, ctx: RunContext | None,
+                 params: dict[str, Any]) -> Iterator[ChainEvent]:
+    """The events of :meth:`FallbackChain.stream` (see the module docstring)."""
+    attempts: list[Attempt] = []
+    best: tuple[float, Completion, str, list[TextDelta]] | None = None
+    showing: tuple[str, str] | None = None  # (option, text) on the consumer's screen
+    with decision_span(ctx, f"fallback {chain.name}") as span:
+        note(span, "compound.fallback.streamed", True)
+        for index, option in enumerate(chain.options):
+            waited = 0.0
+            for attempt in range(option.retries + 1):
+                start = time.perf_counter()
+                shown: list[str] = []
+                held: list[TextDelta] = []
+                try:
+                    chain.admit(option, prompt, params, ctx)
+                    completion: Completion | None = None
+                    for event in _pump(option, prompt, params, option.timeout_s):
+                        if isinstance(event, Completion):
+                            completion = event
+                        elif chain.partial == "hide":
+                            held.append(event)
+                        else:
+                            shown.append(event.text)
+                            yield event
+                    assert completion is not None
+                    if ctx is not None:
+                        ctx.budget.charge(tokens=completion.usage.total_tokens,
+                                          cost_usd=completion.cost_usd)
+                    chain.charge(completion, ctx)
+                    confidence = chain.judge(completion)
+                except Exception as exc:
+                    reason = failure_reason(exc)
+                    latency = time.perf_counter() - start
+                    attempts.append(Attempt(option.label, attempt, "failed", reason or "error",
+                                            str(exc), latency, waited))
+                    if reason is None or reason not in chain.on:
+                        chain.record(span, attempts, None)
+                        raise
+                    wait = chain.retry_wait(exc, attempt, option)
+                    if shown:
+                        yield FallbackNotice(option.label, reason, str(exc), "".join(shown),
+                                             retrying=wait is not None)
+                    if wait is None:
+                        break
+                    chain.sleep(wait)
+                    waited = wait
+                    continue
+                latency = time.perf_counter() - start
+                low = (chain.min_confidence is not None and confidence is not None
+                       and confidence < chain.min_confidence and "low_confidence" in chain.on)
+                if low:
+                    assert confidence is not None
+                    attempts.append(Attempt(option.label, attempt, "low_confidence",
+                                            "low_confidence", None, latency, waited, confidence))
+                    if best is None or confidence > best[0]:
+                        best = (confidence, completion, option.label, held)
+                    if shown and index < len(chain.options) - 1:
+                        yield FallbackNotice(option.label, "low_confidence",
+                                             f"confidence {confidence:.3f} below "
+                                             f"{chain.min_confidence}", "".join(shown))
+                    elif shown:
+                        showing = (option.label, "".join(shown))
+                    break
+                attempts.append(Attempt(option.label, attempt, "ok", None, None, latency,
+                                        waited, confidence))
+                chain.record(span, attempts, option.label)
+                yield from held
+                yield completion
+                return
+        if best is not None:
+            chain.record(span, attempts, best[2])
+            note(span, "compound.fallback.low_confidence", True)
+            if chain.partial == "hide":
+                yield from best[3]
+            elif showing is not None and showing[0] != best[2]:
+                # the last option's text is on screen, but an earlier answer was surer
+                yield FallbackNotice(showing[0], "low_confidence", "a surer answer came earlier",
+                                     showing[1])
+                yield TextDelta(best[1].text)
+            yield best[1]
+            return
+        chain.record(span, attempts, None)
+        raise FallbackExhausted(chain.name, attempts)

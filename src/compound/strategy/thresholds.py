@@ -1,0 +1,152 @@
+"""A spec's confidence routers and their thresholds: calibrated on labelled data, kept in the
+store with the model version they were calibrated for.
+
+:func:`calibrate_router` reads labelled rows, asks the router's ML model for its confidence
+on each (one batch), prices the fallback from the cost table, and chooses the threshold that
+meets the router's target (:mod:`compound.strategy.calibration`). The fallback's cost per
+request is the worst case of its prompt (the router's ``template`` filled with the request)
+plus the model's ``max_tokens``; a review fallback costs nothing in the table and is counted
+as always right (a person decides).
+
+A threshold kept for one model version is not used for another: when the production version
+changes, the router asks for a new calibration.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any
+
+from compound.errors import UserError
+from compound.strategy.calibration import Calibration, calibrate_threshold
+from compound.strategy.spec import REVIEW, ConfidenceRouterSpec
+
+if TYPE_CHECKING:
+    from compound.store import Store
+    from compound.system import System
+
+THRESHOLDS = "strategy:thresholds"
+
+
+def save_threshold(store: Store, router: str, calibration: Calibration, *,
+                   model_version: str | int | None) -> None:
+    """Keep a router's calibrated threshold in the store.
+
+    Raises:
+        UserError: the calibration met no threshold.
+    """
+    if calibration.chosen is None:
+        raise UserError(f"router '{router}': no threshold meets {calibration.target}; lower "
+                        "the target or improve the model, then calibrate again")
+    store.put(THRESHOLDS, router, {
+        "threshold": calibration.chosen.threshold, "model_version": model_version,
+        "target": calibration.target, "chosen": asdict(calibration.chosen),
+        "rows": calibration.rows,
+    })
+
+
+def load_threshold(store: Store, router: str, *, model_version: str | int | None = None
+                   ) -> dict[str, Any] | None:
+    """The calibrated threshold record of ``router``, or None; with ``model_version``, None
+    also when it was calibrated for another version."""
+    record: dict[str, Any] | None = store.get(THRESHOLDS, router)
+    if record is not None and model_version is not None \
+            and record.get("model_version") != model_version:
+        return None
+    return record
+
+
+def router_spec(system: System, router: str) -> ConfidenceRouterSpec:
+    """The confidence router ``router`` of ``system``."""
+    from compound.specfile import did_you_mean
+
+    routers = system.strategy.routers
+    if router not in routers:
+        raise UserError(f"no router named '{router}'{did_you_mean(router, routers)}; routers: "
+                        f"{', '.join(routers) or 'none'}")
+    spec = routers[router]
+    if not isinstance(spec, ConfidenceRouterSpec):
+        raise UserError(f"router '{router}' is kind '{spec.kind}'; only 'kind: confidence' "
+                        "routers have a threshold to calibrate")
+    return spec
+
+
+def fallback_cost_usd(system: System, spec: ConfidenceRouterSpec, requests: list[Any]) -> float:
+    """The mean worst-case cost of sending one of ``requests`` to the router's fallback."""
+    from compound.intelligence.llm import build_llm
+    from compound.intelligence.llm.pricing import FREE_PROVIDERS
+    from compound.strategy.budgets import estimate
+
+    llms = system.llms()
+    target = spec.fallback
+    if target in system.strategy.fallbacks:
+        target = system.strategy.fallbacks[target].options[0].model
+    if target == REVIEW or target not in llms or llms[target].provider in FREE_PROVIDERS:
+        return 0.0
+    llm = build_llm(llms[target])
+    costs = [estimate(llm, spec.template.format(input=r)).cost_usd for r in requests]
+    return sum(costs) / len(costs) if costs else 0.0
+
+
+def calibrate_router(spec_path: str | os.PathLike[str], router: str, *,
+                     data: str | os.PathLike[str] | None = None,
+                     confidence_level: float | None = None, save: bool = True,
+                     ) -> tuple[Calibration, str | int | None]:
+    """Calibrate ``router`` of the spec at ``spec_path`` on labelled rows.
+
+    Returns:
+        The calibration and the model version it holds for.
+
+    Raises:
+        UserError: no data, a router that is not a confidence router, no target.
+    """
+    from compound.intelligence.ml.data import read_table
+    from compound.intelligence.ml.predictor import Predictor
+    from compound.store import open_store
+    from compound.system import System
+
+    system = System.load(spec_path)
+    spec = router_spec(system, router)
+    if spec.target is None:
+        raise UserError(f"router '{router}' declares no 'target' to calibrate to; add e.g. "
+                        "'target: {covered_accuracy: 0.98}'")
+    if spec.target.quality_ratio is not None and spec.fallback != REVIEW:
+        raise UserError(f"router '{router}': a 'quality_ratio' target needs the fallback's "
+                        "accuracy on the data, which calibration does not measure for an LLM "
+                        "fallback; use 'covered_accuracy', or calibrate in Python with "
+                        "calibrate_threshold(..., fallback_correct=...)")
+    source = data if data is not None else spec.calibration_dataset
+    if source is None:
+        raise UserError(f"router '{router}': give labelled rows with --data, or set "
+                        "'calibration_dataset' in the router's spec")
+    model = system.predictors()[spec.model]
+    frame = read_table(system.resolve_path(source) if data is None else source)
+    features = model.features or [c for c in frame.columns if c != model.target]
+    missing = [c for c in [*features, model.target] if c not in frame.columns]
+    if missing:
+        raise UserError(f"{source}: columns {missing} are missing; the model '{spec.model}' "
+                        f"reads {features} and its label is '{model.target}'")
+    store = open_store(system)
+    try:
+        predictor = Predictor(name=spec.model, store=store)
+        inputs: list[Any] = (list(frame[features[0]]) if len(features) == 1
+                             else frame[features].to_dict("records"))
+        predictions = predictor.predict_batch(inputs)
+        labels = [str(v) for v in frame[model.target]]
+        confidence = [p.probability or 0.0 for p in predictions]
+        correct = [str(p.label) == y for p, y in zip(predictions, labels, strict=True)]
+        texts = [str(i) for i in inputs]
+        fallback_cost = fallback_cost_usd(system, spec, texts)
+        target = spec.target
+        calibration = calibrate_threshold(
+            confidence, correct, covered_accuracy=target.covered_accuracy,
+            quality_ratio=target.quality_ratio,
+            fallback_correct=1.0 if spec.fallback == REVIEW else None,
+            fallback_cost_usd=fallback_cost, confidence_level=confidence_level,
+        )
+        if save and calibration.chosen is not None:
+            save_threshold(store, router, calibration, model_version=predictor.version)
+        return calibration, predictor.version
+    finally:
+        store.close()
