@@ -31,16 +31,9 @@ from compound.intelligence.llm.prompting import (
     render_prompt,
 )
 from compound.intelligence.llm.types import GenerationParams, Message, Usage
+from compound.intelligence.paths import model_cache_dir
 
 DEFAULT_MODEL = "gemma-3-270m-q4_k_m"
-
-
-def model_cache_dir() -> Path:
-    """Where assembled weights live: ``$COMPOUND_MODELS``, else the user cache."""
-    if env := os.environ.get("COMPOUND_MODELS"):
-        return Path(env).expanduser()
-    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-    return cache / "compound" / "models"
 
 
 def default_model_path() -> Path:
