@@ -167,10 +167,12 @@ class System(SpecModel):
                     "to repeat work)"
                 )
         for rail_name, rail in self.guardrails.items():
-            if rail.model is not None and rail.model not in self.models:
-                yield ("guardrails", rail_name, "model"), (
-                    f"model '{rail.model}' is not declared under "
-                    f"'models'{did_you_mean(rail.model, self.models)}"
+            for ref in rail.model_refs():
+                if ref in self.models:
+                    continue
+                yield ("guardrails", rail_name), (
+                    f"model '{ref}' is not declared under "
+                    f"'models'{did_you_mean(ref, self.models)}"
                 )
         for name, retriever in self.retrievers.items():
             for ref in retriever.model_refs():

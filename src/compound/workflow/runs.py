@@ -36,8 +36,15 @@ from compound.workflow.tracing import StoreSink, Tracer
 
 def default_tracer(store: Store, **kwargs: Any) -> Tracer:
     """A tracer writing to ``store``, plus OTLP export when ``OTEL_EXPORTER_OTLP_ENDPOINT``
-    (or ``..._TRACES_ENDPOINT``) is set."""
+    (or ``..._TRACES_ENDPOINT``) is set. Inputs and outputs are redacted (PII and secrets) by
+    :class:`~compound.production.rails.redaction.TraceRedactor` unless ``redact`` is given;
+    redaction runs on the tracer's background thread, off the request path."""
     import os
+
+    if "redact" not in kwargs:
+        from compound.production.rails.redaction import TraceRedactor
+
+        kwargs["redact"] = TraceRedactor()
 
     sinks: list[Any] = [StoreSink(store)]
     if os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or os.environ.get(
