@@ -161,3 +161,19 @@ def test_python_construction_checks_references_too() -> None:
             "name": "x", "loop": "interaction", "task": "t",
             "workflows": {"w": {"steps": [{"name": "a", "uses": "nope"}]}},
         })
+
+
+def test_public_dataset_paths_resolve_through_one_place(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "banking77").mkdir()
+    (tmp_path / "banking77" / "train.jsonl").write_text('{"text": "hi", "label": "x"}\n')
+    monkeypatch.setenv("COMPOUND_DATA", str(tmp_path))
+    system = load(VALID)
+    assert system.resolve_path("public:banking77/train.jsonl") == (
+        tmp_path / "banking77" / "train.jsonl"
+    )
+    from compound.public_data import DatasetMissing
+
+    with pytest.raises(DatasetMissing, match="COMPOUND_DATA"):
+        system.resolve_path("public:no-such-set/train.jsonl")

@@ -41,6 +41,7 @@ from compound.specfile import (
 from compound.strategy.spec import StrategySpec
 from compound.workflow.spec import WorkflowSpec
 
+PUBLIC_PREFIX = "public:"
 LoopType = Literal["interaction", "prediction", "hybrid"]
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_-]*$"
 ComponentName = Annotated[str, Field(pattern=NAME_PATTERN)]
@@ -243,8 +244,18 @@ class System(SpecModel):
         return self.source.parent if self.source else Path.cwd()
 
     def resolve_path(self, path: str | os.PathLike[str]) -> Path:
-        """A path from the spec, made absolute against the spec's folder."""
-        candidate = Path(path).expanduser()
+        """A path from the spec, made absolute against the spec's folder.
+
+        ``public:NAME/FILE`` (e.g. ``public:banking77/train.jsonl``) names a public dataset,
+        found through :func:`compound.public_data.dataset_path` (``$COMPOUND_DATA``,
+        ``../shared/datasets``, the user cache), so a spec works in any clone.
+        """
+        text = os.fspath(path)
+        if text.startswith(PUBLIC_PREFIX):
+            from compound.public_data import dataset_path
+
+            return dataset_path(text[len(PUBLIC_PREFIX):])
+        candidate = Path(text).expanduser()
         return candidate if candidate.is_absolute() else (self.base_dir / candidate).resolve()
 
     def store_path(self) -> Path:
