@@ -156,7 +156,7 @@ def complete(ctx: RunContext, llm: LLM, prompt: str | Sequence[Message], *,
     if completion is None:
         try:
             completion = llm.complete(messages, tools=tools, **params)
-        except Exception as exc:
+        except BaseException as exc:  # cancellation too: the span must still end
             from compound.intelligence.llm.errors import InvalidResponse
 
             if isinstance(exc, InvalidResponse):  # deterministic model output: replayable
@@ -175,7 +175,7 @@ async def acomplete(ctx: RunContext, llm: LLM, prompt: str | Sequence[Message], 
     if completion is None:
         try:
             completion = await llm.acomplete(messages, tools=tools, **params)
-        except Exception as exc:
+        except BaseException as exc:  # cancellation too: the span must still end
             from compound.intelligence.llm.errors import InvalidResponse
 
             if isinstance(exc, InvalidResponse):

@@ -1,0 +1,205 @@
+"""`compound serve`, `compound keys` and `compound drift`: serving a system over HTTP, its API
+keys, and a drift check from the command line.
+
+The store is found as the other commands find it: ``--home DIR`` (``DIR/compound.db``), else
+the spec's store, else ``$COMPOUND_HOME``, else ``.compound/compound.db`` here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from compound.cli import app
+from compound.cli.output import console, console_err
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from compound.store import Store
+
+keys_app = typer.Typer(help="Create, list and revoke the API keys of a served system.",
+                       no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+HOME = Annotated[Path | None, typer.Option(
+    "--home", help="folder of the store (DIR/compound.db); default: the spec's store, "
+    "$COMPOUND_HOME, or .compound/ here")]
+SPEC = Annotated[Path | None, typer.Option("--spec", help="a compound.yaml whose store to use")]
+
+
+def _store(home: Path | None, spec: Path | None) -> Store:
+    from compound.store import SQLiteStore, open_store
+
+    if home is not None:
+        return SQLiteStore(home.expanduser() / "compound.db")
+    if spec is not None:
+        from compound.system import System
+
+        return open_store(System.load(spec))
+    return open_store()
+
+
+def _python_app(reference: str, home: Path | None, overrides: dict[str, Any]) -> FastAPI:
+    """An app from ``module:attribute``: a FastAPI app, a workflow or several, or a function
+    returning one of those."""
+    import os
+    import sys
+
+    from fastapi import FastAPI
+
+    from compound.errors import UserError
+    from compound.orchestration.tools import load_object
+    from compound.production.serving import create_app
+    from compound.production.serving_spec import ServeSpec
+    from compound.workflow.graph import Workflow
+
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    obj = load_object(reference, what="app or workflow")
+    if callable(obj) and not isinstance(obj, FastAPI | Workflow):
+        obj = obj()
+    if isinstance(obj, FastAPI):
+        return obj
+    flows = ([obj] if isinstance(obj, Workflow) else list(obj.values()) if isinstance(obj, dict)
+             else list(obj) if isinstance(obj, list | tuple) else None)
+    if not flows or not all(isinstance(f, Workflow) for f in flows):
+        raise UserError(f"{reference} is a {type(obj).__name__}; serve needs a FastAPI app, a "
+                        "Workflow, a list or dict of Workflows, or a function returning one")
+    spec = ServeSpec(**overrides)
+    return create_app({f.name: f for f in flows}, store=_store(home, None), spec=spec,
+                      name=reference)
+
+
+@app.command("serve")
+def serve_command(
+    target: Annotated[str, typer.Argument(
+        help="a compound.yaml (or its folder), or 'module:attribute' naming a FastAPI app, "
+        "a Workflow (or a list of them), or a function returning one")],
+    host: Annotated[str | None, typer.Option(help="address to bind (default: the spec's "
+                                                  "serve.host, 127.0.0.1)")] = None,
+    port: Annotated[int | None, typer.Option(help="port (default: serve.port, 8000)")] = None,
+    no_auth: Annotated[bool, typer.Option(
+        "--no-auth", help="serve without API keys (local development only)")] = False,
+    home: HOME = None,
+    log_level: Annotated[str, typer.Option(help="uvicorn's log level")] = "warning",
+) -> None:
+    """Serve a system over HTTP: an endpoint per workflow (JSON and Server-Sent Events), an
+    OpenAI-compatible chat endpoint, feedback, Prometheus /metrics and the /dashboard."""
+    from compound.errors import require
+
+    require("fastapi", extra="serve", what="compound serve")
+    require("uvicorn", extra="serve", what="compound serve")
+    from compound.production.serving import app_from_system, serve
+
+    overrides: dict[str, Any] = {}
+    if host is not None:
+        overrides["host"] = host
+    if port is not None:
+        overrides["port"] = port
+    if no_auth:
+        overrides["auth"] = False
+    spec_path = Path(target)
+    if ":" in target and not spec_path.exists():
+        application = _python_app(target, home, overrides)
+        settings = application.state.compound.spec
+    else:
+        from compound.store import SQLiteStore
+        from compound.system import System
+
+        system = System.load(spec_path)
+        settings = system.serve.model_copy(update=overrides)
+        store = SQLiteStore(home.expanduser() / "compound.db") if home else None
+        application = app_from_system(system, store=store, spec=settings)
+    state = application.state.compound
+    bind_host, bind_port = overrides.get("host", settings.host), overrides.get(
+        "port", settings.port)
+    if not settings.auth and bind_host not in ("127.0.0.1", "localhost", "::1"):
+        console_err.print(f"[bold yellow]warning:[/] serving without API keys on {bind_host}; "
+                          "anyone who can reach it can run your models")
+    if settings.auth and state.keys.count_active() == 0:
+        console_err.print("[yellow]no API key exists yet; create one with[/] compound keys "
+                          f"create NAME --scope write {'--home ' + str(home) if home else ''}")
+    base = f"http://{bind_host}:{bind_port}"
+    console_err.print(f"serving [bold]{state.name}[/] at {base}  (dashboard {base}/dashboard, "
+                      f"API docs {base}/docs)")
+    serve(application, host=bind_host, port=bind_port, log_level=log_level)
+
+
+@keys_app.command("create")
+def keys_create(
+    name: Annotated[str, typer.Argument(help="who or what uses the key, e.g. 'web-app'")],
+    scope: Annotated[str, typer.Option(help="read, write or admin (they nest)")] = "write",
+    spec: SPEC = None,
+    home: HOME = None,
+) -> None:
+    """Create a key and print its secret (shown once; only its hash is kept)."""
+    from compound.production.serving.keys import ApiKeys
+
+    secret, info = ApiKeys(_store(home, spec)).create(name, scope=scope)  # type: ignore[arg-type]
+    console_err.print(f"created key {info.key_id} ('{info.name}', scope {info.scope}); the "
+                      "secret below is not stored anywhere, keep it now:")
+    console.print(secret, markup=False)
+
+
+@keys_app.command("list")
+def keys_list(spec: SPEC = None, home: HOME = None) -> None:
+    """List the keys (never their secrets)."""
+    import time
+
+    from rich.table import Table
+
+    from compound.production.serving.keys import ApiKeys
+
+    table = Table("id", "name", "scope", "created", "status")
+    for key in ApiKeys(_store(home, spec)).list():
+        created = time.strftime("%Y-%m-%d %H:%M", time.localtime(key.created))
+        table.add_row(key.key_id, key.name, key.scope, created,
+                      "revoked" if key.revoked else "active")
+    console.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key_id: Annotated[str, typer.Argument(help="the key's id (from 'compound keys list')")],
+    spec: SPEC = None,
+    home: HOME = None,
+) -> None:
+    """Revoke a key; servers stop accepting it within seconds."""
+    from compound.errors import UserError
+    from compound.production.serving.keys import ApiKeys
+
+    if not ApiKeys(_store(home, spec)).revoke(key_id):
+        raise UserError(f"no key '{key_id}'; 'compound keys list' shows the ids")
+    console_err.print(f"revoked key {key_id}")
+
+
+@app.command("drift")
+def drift_command(
+    spec_path: Annotated[Path, typer.Argument(help="the served system's compound.yaml")],
+    home: HOME = None,
+) -> None:
+    """Check the served workflows' inputs for drift against their reference now."""
+    from rich.table import Table
+
+    from compound.production.monitoring.drift_monitor import DriftMonitor
+    from compound.system import System
+
+    system = System.load(spec_path)
+    store = _store(home, spec_path)
+    monitor = DriftMonitor(store, system.serve.drift)
+    table = Table("workflow", "field", "kind", "PSI", "KS", "p", "status")
+    for name in system.workflows:
+        report = monitor.check(name)
+        if not report.fields:
+            table.add_row(name, "-", "-", "-", "-", "-", report.status)
+        for f in report.fields:
+            table.add_row(name, f.field, f.kind, _fmt(f.psi), _fmt(f.ks_statistic),
+                          _fmt(f.p_value), "drift" if f.drifted else "ok")
+    console.print(table)
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3g}"

@@ -1,0 +1,34 @@
+"""User signals tied to runs: the kinds (:mod:`.signals`), durable storage (:mod:`.log`) and a
+client for applications (:mod:`.client`)."""
+
+from __future__ import annotations
+
+from compound.production.feedback.client import FeedbackClient, FeedbackRejected
+from compound.production.feedback.log import FeedbackLog, UnknownRun
+from compound.production.feedback.signals import (
+    KINDS,
+    CommentSignal,
+    EditSignal,
+    RatingSignal,
+    RetrySignal,
+    Signal,
+    SuggestionSignal,
+    ThumbsSignal,
+    parse_signal,
+)
+
+__all__ = [
+    "KINDS",
+    "CommentSignal",
+    "EditSignal",
+    "FeedbackClient",
+    "FeedbackLog",
+    "FeedbackRejected",
+    "RatingSignal",
+    "RetrySignal",
+    "Signal",
+    "SuggestionSignal",
+    "ThumbsSignal",
+    "UnknownRun",
+    "parse_signal",
+]

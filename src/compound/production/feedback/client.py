@@ -1,0 +1,95 @@
+"""A small client for sending user signals to a served compound system.
+
+Each method sends one signal to ``POST /v1/feedback`` and returns the stored record once the
+server has committed it (its ``id`` and ``ts``), or raises :class:`FeedbackRejected` with the
+server's message (an unknown run, a wrong value, a missing key).
+
+Example:
+    >>> from fastapi import FastAPI
+    >>> from fastapi.testclient import TestClient
+    >>> app = FastAPI()
+    >>> @app.post("/v1/feedback", status_code=201)
+    ... def feedback(body: dict) -> dict:
+    ...     return {**body, "id": 1, "ts": 0.0}
+    >>> client = FeedbackClient("http://test", http=TestClient(app))
+    >>> client.thumbs("ab" * 16, up=True)["value"]
+    'up'
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import httpx
+
+from compound.errors import RuntimeFailure
+
+
+class FeedbackRejected(RuntimeFailure):
+    """The server did not accept a signal; ``status`` and ``message`` say why."""
+
+    def __init__(self, status: int, message: str) -> None:
+        self.status = status
+        self.message = message
+        super().__init__(f"the server refused the signal ({status}): {message}")
+
+
+class FeedbackClient:
+    """Records user signals against run ids.
+
+    Args:
+        base_url: the server, e.g. ``http://127.0.0.1:8000``.
+        api_key: a key with the ``write`` scope (None when the server runs without auth).
+        timeout_s: per request.
+        http: an ``httpx.Client`` to send with (tests pass a ``TestClient``).
+    """
+
+    def __init__(self, base_url: str, *, api_key: str | None = None, timeout_s: float = 10.0,
+                 http: httpx.Client | None = None) -> None:
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._http = http or httpx.Client(base_url=base_url, timeout=timeout_s)
+        self._headers = headers
+
+    def send(self, run_id: str, kind: str, value: Any = None, **fields: Any) -> dict[str, Any]:
+        """Send one signal of any kind; returns the stored record.
+
+        Raises:
+            FeedbackRejected: the server answered with an error.
+        """
+        body = {"run_id": run_id, "kind": kind, **fields}
+        if value is not None:
+            body["value"] = value
+        response = self._http.post("/v1/feedback", json=body, headers=self._headers)
+        if response.status_code != 201:
+            try:
+                message = response.json()["error"]["message"]
+            except Exception:
+                message = response.text[:500]
+            raise FeedbackRejected(response.status_code, message)
+        data: dict[str, Any] = response.json()
+        return data
+
+    def thumbs(self, run_id: str, *, up: bool, **fields: Any) -> dict[str, Any]:
+        return self.send(run_id, "thumbs", "up" if up else "down", **fields)
+
+    def rate(self, run_id: str, rating: int, **fields: Any) -> dict[str, Any]:
+        return self.send(run_id, "rating", rating, **fields)
+
+    def edit(self, run_id: str, edited: str, **fields: Any) -> dict[str, Any]:
+        return self.send(run_id, "edit", edited, **fields)
+
+    def retry(self, run_id: str, *, new_run_id: str | None = None, **fields: Any
+              ) -> dict[str, Any]:
+        if new_run_id is not None:
+            fields["new_run_id"] = new_run_id
+        return self.send(run_id, "retry", **fields)
+
+    def suggestion(self, run_id: str, outcome: Literal["accepted", "ignored"], **fields: Any
+                   ) -> dict[str, Any]:
+        return self.send(run_id, "suggestion", outcome, **fields)
+
+    def comment(self, run_id: str, text: str, **fields: Any) -> dict[str, Any]:
+        return self.send(run_id, "comment", text, **fields)
+
+    def close(self) -> None:
+        self._http.close()

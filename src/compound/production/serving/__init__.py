@@ -1,0 +1,54 @@
+"""Serving a compound system over HTTP: FastAPI under uvicorn.
+
+* :mod:`.app`: the app (:func:`create_app`, :func:`app_from_system`, :func:`serve`);
+* :mod:`.runner`, :mod:`.events`, :mod:`.tracer`: runs, live step and token events;
+* :mod:`.api_workflows`, :mod:`.api_openai`, :mod:`.api_feedback`, :mod:`.api_ops`: endpoints;
+* :mod:`.keys`, :mod:`.state`, :mod:`.limits`, :mod:`.errors`, :mod:`.middleware`: API keys,
+  scopes, body and rate limits, error responses, request metrics;
+* :mod:`.batcher`, :mod:`.served_llm`: ML predictions batched across requests, LLMs behind a
+  queue.
+
+Names are imported on first use: FastAPI loads only when something here is used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_EXPORTS = {
+    "create_app": "compound.production.serving.app",
+    "app_from_system": "compound.production.serving.app",
+    "serve": "compound.production.serving.app",
+    "ApiKeys": "compound.production.serving.keys",
+    "AsyncBatcher": "compound.production.serving.batcher",
+    "ScriptedPredictor": "compound.production.serving.batcher",
+    "LLMQueue": "compound.production.serving.served_llm",
+    "ServedLLM": "compound.production.serving.served_llm",
+    "WorkflowRunner": "compound.production.serving.runner",
+}
+
+__all__ = [
+    "ApiKeys",
+    "AsyncBatcher",
+    "LLMQueue",
+    "ScriptedPredictor",
+    "ServedLLM",
+    "WorkflowRunner",
+    "app_from_system",
+    "create_app",
+    "serve",
+]
+
+if TYPE_CHECKING:
+    from compound.production.serving.app import app_from_system, create_app, serve
+    from compound.production.serving.batcher import AsyncBatcher, ScriptedPredictor
+    from compound.production.serving.keys import ApiKeys
+    from compound.production.serving.runner import WorkflowRunner
+    from compound.production.serving.served_llm import LLMQueue, ServedLLM
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'compound.production.serving' has no attribute '{name}'")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)

@@ -1,0 +1,264 @@
+"""Running served workflows: one call per request, with a time limit, a trace, a run record in
+the store, and (for streams) live events.
+
+The HTTP layer talks to a :class:`Runner`; :class:`WorkflowRunner` is the one backed by the
+workflow runtime (:meth:`Workflow.arun <compound.workflow.graph.Workflow.arun>` with a
+:class:`~compound.workflow.context.RunContext` holding the store and the serving tracer).
+Listeners hear about every finished run (:class:`RunEnd`): the metrics, the rollups, the
+input log for drift and the online evaluators are listeners.
+
+Example:
+    >>> import asyncio
+    >>> from compound.store import MemoryStore
+    >>> from compound.workflow import Workflow
+    >>> from compound.workflow.tracing import Tracer
+    >>> def shout(text: str) -> str:
+    ...     return text.upper()
+    >>> store = MemoryStore()
+    >>> runner = WorkflowRunner({"shout": Workflow([shout], name="shout")}, store=store,
+    ...                         tracer=Tracer())
+    >>> outcome = asyncio.run(runner.run("shout", {"text": "hi"}))
+    >>> outcome.output, runner.record_of(outcome.run_id)["status"]
+    ('HI', 'completed')
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from compound.errors import RuntimeFailure, UserError
+from compound.production.serving.events import RunChannel, current_channel
+from compound.production.serving.recorder import RunRecorder
+from compound.workflow.context import RunContext
+from compound.workflow.handoff import NotJSONError, to_json
+from compound.workflow.state import RUNS
+
+if TYPE_CHECKING:
+    from compound.store.base import Store
+    from compound.workflow.graph import Workflow
+    from compound.workflow.tracing import Tracer
+
+
+class RunFailed(RuntimeFailure):
+    """A step failed; the run's trace has the details."""
+
+    def __init__(self, message: str, *, run_id: str) -> None:
+        super().__init__(message)
+        self.run_id = run_id
+
+
+class RunTimeout(RunFailed):
+    """The run passed the server's time limit; it was cancelled."""
+
+
+@dataclass
+class RunOutcome:
+    """A completed run, as a response reports it."""
+
+    run_id: str
+    workflow: str
+    output: Any
+    duration_s: float
+    tokens: int = 0
+    cost_usd: float = 0.0
+
+
+@dataclass
+class RunEnd:
+    """What listeners hear when a run ends (completed or not)."""
+
+    workflow: str
+    run_id: str
+    input: Mapping[str, Any]
+    duration_s: float
+    output: Any = None
+    error: str | None = None
+    tokens: int = 0
+    cost_usd: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Runner(Protocol):
+    """What the HTTP layer needs from a workflow runtime."""
+
+    workflows: Mapping[str, Workflow]
+
+    async def run(self, workflow: str, input: Mapping[str, Any], *, run_id: str | None = None,
+                  channel: RunChannel | None = None) -> RunOutcome: ...
+
+    def stream(self, workflow: str, input: Mapping[str, Any], *, tokens: bool = True
+               ) -> AsyncIterator[tuple[str, dict[str, Any]]]: ...
+
+
+class WorkflowRunner:
+    """Runs served workflows with the workflow runtime (see the module docstring).
+
+    Args:
+        workflows: the served workflows by name.
+        store: run records, checkpoints and traces go here.
+        tracer: the serving tracer (shared by every run; exports in the background).
+        timeout_s: the longest a run may take before it is cancelled.
+        checkpoints: ``always`` checkpoints each step (resumable runs); ``never`` leaves one
+            record per run, written in batches by a :class:`RunRecorder`; ``auto`` does the
+            first for workflows of more than one step, the second for one-step ones.
+        listeners: called with a :class:`RunEnd` after every run.
+        unlisted: workflows this runner runs that have no endpoint of their own (the chat
+            workflows behind the OpenAI-compatible endpoint).
+    """
+
+    def __init__(self, workflows: Mapping[str, Workflow], *, store: Store, tracer: Tracer,
+                 timeout_s: float = 30.0, checkpoints: str = "auto",
+                 listeners: list[Callable[[RunEnd], None]] | None = None,
+                 unlisted: Mapping[str, Workflow] | None = None) -> None:
+        self.workflows = dict(workflows)
+        self.unlisted = dict(unlisted or {})
+        self.store = store
+        self.tracer = tracer
+        self.timeout_s = timeout_s
+        self.listeners = list(listeners or [])
+        self.recorder = RunRecorder(store)
+        self.checkpointed = {
+            name: checkpoints == "always" or (checkpoints == "auto" and len(flow.steps) > 1)
+            for name, flow in {**self.workflows, **self.unlisted}.items()}
+
+    async def run(self, workflow: str, input: Mapping[str, Any], *, run_id: str | None = None,
+                  channel: RunChannel | None = None) -> RunOutcome:
+        """Run ``workflow`` on ``input`` (a mapping of its input fields).
+
+        Raises:
+            UserError: the input does not fit the workflow.
+            RunTimeout: the run passed ``timeout_s``.
+            RunFailed: a step failed.
+        """
+        flow = self.workflows.get(workflow) or self.unlisted[workflow]
+        checkpointed = self.checkpointed[workflow]
+        ctx = RunContext(store=self.store if checkpointed else None, tracer=self.tracer,
+                         run_id=run_id or RunContext.new_run_id())
+        token = current_channel.set(channel)
+        start = time.perf_counter()
+        error: BaseException | None = None
+        output: Any = None
+        try:
+            result = await asyncio.wait_for(flow.arun(dict(input), ctx=ctx), self.timeout_s)
+            output = _jsonable(result.output)
+            return RunOutcome(ctx.run_id, workflow, output, time.perf_counter() - start,
+                              ctx.budget.tokens, ctx.budget.cost_usd)
+        except TimeoutError:
+            error = RunTimeout(f"workflow '{workflow}' run {ctx.run_id} did not finish within "
+                               f"{self.timeout_s:g}s and was cancelled; raise "
+                               "'serve.timeout_s' or make the workflow faster",
+                               run_id=ctx.run_id)
+            raise error from None
+        except UserError as exc:
+            error = exc
+            raise
+        except RuntimeFailure as exc:
+            error = RunFailed(str(exc), run_id=ctx.run_id)
+            raise error from exc
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            current_channel.reset(token)
+            duration = time.perf_counter() - start
+            if not checkpointed:
+                self._record(ctx, workflow, input, output, error, duration)
+            end = RunEnd(workflow, ctx.run_id, input, duration, output,
+                         None if error is None else type(error).__name__,
+                         ctx.budget.tokens, ctx.budget.cost_usd)
+            for listener in self.listeners:
+                listener(end)
+
+    def _record(self, ctx: RunContext, workflow: str, input: Mapping[str, Any], output: Any,
+                error: BaseException | None, duration: float) -> None:
+        now = time.time()
+        record: dict[str, Any] = {
+            "workflow": workflow, "input": _jsonable(dict(input)),
+            "status": "completed" if error is None else "failed", "started": now - duration,
+            "ended": now, "tokens": ctx.budget.tokens, "cost_usd": ctx.budget.cost_usd,
+        }
+        if error is None:
+            record["output"] = output
+        else:
+            record["error"] = f"{type(error).__name__}: {error}"
+        self.recorder.add(ctx.run_id, record)
+
+    def record_of(self, run_id: str) -> dict[str, Any] | None:
+        """A run's record: from the store, or still on its way there."""
+        record: dict[str, Any] | None = self.store.get(RUNS, run_id)
+        return record if record is not None else self.recorder.get(run_id)
+
+    async def stream(self, workflow: str, input: Mapping[str, Any], *, tokens: bool = True
+                     ) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+        """The run's events as ``(event, data)``: ``run``, then ``step`` and ``token`` events
+        as they happen, then ``done`` (with the output) or ``error``; ``ping`` every 15 s of
+        silence. Closing the iterator early cancels the run and stops its model calls."""
+        run_id = RunContext.new_run_id()
+        channel = RunChannel(run_id, tokens=tokens)
+        task = asyncio.ensure_future(self.run(workflow, input, run_id=run_id, channel=channel))
+        queue = channel.queue
+        try:
+            yield "run", {"run_id": run_id, "workflow": workflow}
+            while not task.done():
+                getter = asyncio.ensure_future(queue.get())
+                done, _ = await asyncio.wait({getter, task}, timeout=15.0,
+                                             return_when=asyncio.FIRST_COMPLETED)
+                if getter in done:
+                    yield getter.result()
+                    continue
+                getter.cancel()
+                if not done:
+                    yield "ping", {}
+            await asyncio.sleep(0)  # let events published from threads land
+            while not queue.empty():
+                yield queue.get_nowait()
+            try:
+                outcome = task.result()
+            except Exception as exc:
+                yield "error", describe_failure(exc, run_id)
+                return
+            yield "done", {"run_id": outcome.run_id, "output": outcome.output,
+                           "duration_ms": round(outcome.duration_s * 1000, 3),
+                           "tokens": outcome.tokens, "cost_usd": outcome.cost_usd}
+        finally:
+            if not task.done():
+                channel.cancelled.set()
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
+
+
+def failure_kind(exc: BaseException) -> tuple[int, str]:
+    """The HTTP status and error type for a failed run, looking through wrapped causes (a
+    full model queue inside a step still answers 503, not 500)."""
+    from compound.production.serving.served_llm import Overloaded
+
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, Overloaded):
+            return 503, "overloaded"
+        if isinstance(seen, RunTimeout):
+            return 504, "timeout"
+        if isinstance(seen, UserError):
+            return 422, "invalid_input"
+        seen = seen.__cause__
+    return 500, "run_failed"
+
+
+def describe_failure(exc: BaseException, run_id: str) -> dict[str, Any]:
+    """An error event for a failed run: its type, status, message and run id."""
+    status, kind = failure_kind(exc)
+    return {"type": kind, "status": status, "message": str(exc),
+            "run_id": getattr(exc, "run_id", run_id)}
+
+
+def _jsonable(value: Any) -> Any:
+    try:
+        return to_json(value, where="the output")
+    except NotJSONError:
+        return repr(value)[:2000]
