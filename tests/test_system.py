@@ -170,10 +170,10 @@ def test_public_dataset_paths_resolve_through_one_place(
     (tmp_path / "banking77" / "train.jsonl").write_text('{"text": "hi", "label": "x"}\n')
     monkeypatch.setenv("COMPOUND_DATA", str(tmp_path))
     system = load(VALID)
-    assert system.resolve_path("public:banking77/train.jsonl") == (
+    assert system.resolve_path("shared:banking77/train.jsonl") == (
         tmp_path / "banking77" / "train.jsonl"
     )
     from compound.public_data import DatasetMissing
 
     with pytest.raises(DatasetMissing, match="COMPOUND_DATA"):
-        system.resolve_path("public:no-such-set/train.jsonl")
+        system.resolve_path("shared:no-such-set/train.jsonl")

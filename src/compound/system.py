@@ -41,7 +41,7 @@ from compound.specfile import (
 from compound.strategy.spec import StrategySpec
 from compound.workflow.spec import WorkflowSpec
 
-PUBLIC_PREFIX = "public:"
+PUBLIC_PREFIX = "shared:"
 LoopType = Literal["interaction", "prediction", "hybrid"]
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_-]*$"
 ComponentName = Annotated[str, Field(pattern=NAME_PATTERN)]
@@ -246,7 +246,7 @@ class System(SpecModel):
     def resolve_path(self, path: str | os.PathLike[str]) -> Path:
         """A path from the spec, made absolute against the spec's folder.
 
-        ``public:NAME/FILE`` (e.g. ``public:banking77/train.jsonl``) names a public dataset,
+        ``shared:NAME/FILE`` (e.g. ``shared:banking77/train.jsonl``) names a public dataset,
         found through :func:`compound.public_data.dataset_path` (``$COMPOUND_DATA``,
         ``../shared/datasets``, the user cache), so a spec works in any clone.
         """
