@@ -143,6 +143,13 @@ class System(SpecModel):
                 f"a {self.loop} system needs at least one model with 'kind: predictor' "
                 "(a trained ML model); add one under 'models', or use 'loop: interaction'"
             )
+        for name, predictor in self.predictors().items():
+            for criterion in predictor.criteria or ():
+                if criterion not in self.criteria:
+                    yield ("models", name, "criteria"), (
+                        f"criterion '{criterion}' is not declared under 'criteria'"
+                        f"{did_you_mean(criterion, self.criteria)}"
+                    )
         components = self.component_names()
         for wf_name, workflow in self.workflows.items():
             steps = {step.name for step in workflow.steps}
@@ -320,7 +327,17 @@ class System(SpecModel):
             raise SpecError(problems, path=label)
         if source is not None:
             system = system.model_copy(update={"source": Path(source).resolve()})
+            system.make_importable()
         return system
+
+    def make_importable(self) -> None:
+        """Put the spec's folder on ``sys.path``, so its own Python code is found by the
+        ``module:function`` references in the spec (steps, tools, evaluation targets)."""
+        import sys
+
+        folder = str(self.base_dir)
+        if folder not in sys.path:
+            sys.path.append(folder)
 
 
 def _is_import_path(value: str) -> bool:

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Discriminator, Field, Tag, field_validator
+from pydantic import Discriminator, Field, Tag, ValidationInfo, field_validator, model_validator
 
+from compound.errors import UserError
 from compound.plugins import registered
 from compound.specfile import SpecModel, did_you_mean
 
@@ -56,8 +57,35 @@ class LLMSpec(SpecModel):
         return value
 
 
+class SplitSpec(SpecModel):
+    """How a predictor's one dataset is cut into training, calibration and test rows.
+
+    A split given as its own file (``calibration_dataset``, ``test_dataset``) is not cut from
+    ``dataset``. Classification splits keep each class's share (stratified); ranking splits
+    keep each query's rows together.
+    """
+
+    test: float = Field(default=0.2, ge=0.0, lt=1.0, description="share held out for metrics")
+    calibration: float = Field(
+        default=0.15, ge=0.0, lt=1.0, description="share of the rest held out to calibrate"
+    )
+    seed: int = 0
+
+
 class PredictorSpec(SpecModel):
-    """A trained ML model: dataset, task, features and learner. See the ML layer."""
+    """A trained ML model: dataset, task, features and learner.
+
+    ``features`` names the input columns (every column but ``target`` and ``group`` when
+    empty). Text classification reads them as text; tabular learners treat a column as
+    categorical when it is listed in ``categorical`` or holds strings. ``learner`` and
+    ``params`` are described in :mod:`compound.intelligence.ml.params`.
+
+    Example:
+        >>> spec = PredictorSpec(kind="predictor", task="text_classification",
+        ...                      dataset="train.jsonl", target="label", features=["text"])
+        >>> spec.learner_name, spec.calibration
+        ('tfidf_linear', 'auto')
+    """
 
     kind: Literal["predictor"]
     task: Literal[
@@ -66,9 +94,101 @@ class PredictorSpec(SpecModel):
     dataset: str = Field(description="path to a JSONL, CSV or Parquet file")
     target: str = Field(description="the label column or field")
     features: list[str] = Field(default_factory=list)
+    categorical: list[str] = Field(
+        default_factory=list, description="tabular columns to treat as categories"
+    )
+    group: str | None = Field(default=None, description="ranking: the query id column")
     learner: str | None = None
     params: dict[str, Any] = Field(default_factory=dict)
+    embedder: str | None = Field(
+        default=None, description="text: add this embedder's sentence vectors (e.g. minilm)"
+    )
+    calibration: Literal["auto", "temperature", "sigmoid", "isotonic", "none"] = "auto"
+    split: SplitSpec = Field(default_factory=SplitSpec)
+    calibration_dataset: str | None = Field(
+        default=None, description="held-out rows to calibrate on, instead of a split"
+    )
+    test_dataset: str | None = Field(
+        default=None, description="held-out rows to report metrics on, instead of a split"
+    )
+    criteria: list[str] | None = Field(
+        default=None,
+        description="the system criteria that gate promotion; default: those it measures",
+    )
     description: str = ""
+
+    @property
+    def learner_name(self) -> str:
+        """``learner``, or the task's default learner."""
+        from compound.intelligence.ml.params import default_learner
+
+        return self.learner or default_learner(self.task)
+
+    @field_validator("features")
+    @classmethod
+    def _not_the_target(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        if info.data.get("target") in value:
+            raise ValueError(
+                f"'features' lists the target '{info.data['target']}'; a model must not see "
+                "its own answer"
+            )
+        return value
+
+    @field_validator("categorical")
+    @classmethod
+    def _among_features(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        features = info.data.get("features") or []
+        unknown = [c for c in value if features and c not in features]
+        if unknown:
+            raise ValueError(f"names {', '.join(unknown)}, which 'features' does not list")
+        return value
+
+    @field_validator("group")
+    @classmethod
+    def _group_for_ranking(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value and info.data.get("task") != "ranking":
+            raise ValueError("'group' applies to ranking only; remove it")
+        if value and value in (info.data.get("features") or []):
+            raise ValueError(f"the group column '{value}' is also listed in 'features'")
+        return value
+
+    @field_validator("learner")
+    @classmethod
+    def _learner_fits_task(cls, value: str | None, info: ValidationInfo) -> str | None:
+        from compound.intelligence.ml.params import check_learner
+
+        if value is not None and "task" in info.data:
+            check_learner(value, info.data["task"])
+        return value
+
+    @field_validator("params")
+    @classmethod
+    def _known_params(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        from compound.intelligence.ml.params import LEARNERS, default_learner, params_for
+
+        task = info.data.get("task")
+        learner = info.data.get("learner") or (default_learner(task) if task else None)
+        if learner in LEARNERS:
+            try:
+                params_for(learner, value)
+            except UserError as exc:
+                raise ValueError(str(exc)) from None
+        return value
+
+    @field_validator("embedder")
+    @classmethod
+    def _embedder_for_text(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value and info.data.get("task") != "text_classification":
+            raise ValueError("'embedder' applies to text_classification only; remove it")
+        return value
+
+    @model_validator(mode="after")
+    def _ranking_has_group(self) -> PredictorSpec:
+        if self.task == "ranking" and not self.group:
+            raise ValueError(
+                "a ranking predictor needs 'group': the column holding each row's query id"
+            )
+        return self
 
 
 def _model_kind(value: Any) -> str:

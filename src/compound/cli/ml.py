@@ -1,0 +1,155 @@
+"""`compound train` and `compound models show|promote|rollback`: trained ML models.
+
+Exit codes: 0 done; 1 a promotion refused by the gate, or a runtime failure (a corrupt
+artifact); 2 a user error (bad spec, missing column, unknown model).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from compound.cli import app
+from compound.cli.models import models_app
+from compound.cli.output import console, console_err
+
+if TYPE_CHECKING:
+    from compound.store import Store
+    from compound.system import System
+
+SPEC_ARG = Annotated[
+    Path, typer.Argument(help="a compound.yaml, or a folder holding one", show_default=False)
+]
+MODEL_ARG = Annotated[str, typer.Argument(help="the model's name under 'models'")]
+
+
+@app.command()
+def train(
+    spec: SPEC_ARG,
+    component: Annotated[
+        str | None, typer.Argument(help="the predictor to train; all of them when omitted")
+    ] = None,
+    promote: Annotated[
+        bool, typer.Option(help="promote the new version if it passes the promotion gate")
+    ] = False,
+    details: Annotated[bool, typer.Option(help="also show per-class scores")] = False,
+) -> None:
+    """Train predictors declared in the spec and register each as a candidate version."""
+    from compound.errors import UserError
+    from compound.intelligence.ml.report import metrics_table, per_class_table
+    from compound.intelligence.ml.training import train as train_model
+    from compound.store import open_store
+    from compound.system import System
+
+    system = System.load(spec)
+    names = [component] if component else list(system.predictors())
+    if not names:
+        raise UserError(
+            f"system '{system.name}' declares no trained model (kind: predictor) under 'models'"
+        )
+    refused = False
+    with open_store(system) as store:
+        for name in names:
+            result = train_model(system, name, store=store, console=console_err)
+            console.print(metrics_table(result))
+            if details and (table := per_class_table(result.report)) is not None:
+                console.print(table)
+            assert result.record is not None
+            console.print(
+                f"registered [bold]{result.record.ref}[/] as a candidate"
+                + ("" if promote else f"; promote it with: compound models promote {spec} {name}")
+            )
+            if promote:
+                refused |= not _promote(system, store, name, result.record.version)
+    if refused:
+        raise SystemExit(1)
+
+
+@models_app.command("show")
+def show(
+    spec: SPEC_ARG,
+    name: MODEL_ARG,
+    version: Annotated[
+        int | None, typer.Option(help="the version; production (else the newest) when omitted")
+    ] = None,
+) -> None:
+    """A model's versions, and everything recorded about one of them."""
+    from rich.table import Table
+
+    from compound.intelligence.ml.report import version_table
+    from compound.intelligence.registry import ModelRegistry, predictor_spec
+    from compound.store import open_store
+    from compound.system import System
+
+    system = System.load(spec)
+    predictor_spec(system, name)
+    with open_store(system) as store:
+        registry = ModelRegistry(store)
+        versions = registry.versions(name)
+        if not versions:
+            console.print(f"model '{name}' has no versions yet; train it with: "
+                          f"compound train {spec} {name}")
+            return
+        chosen = (registry.get(name, version) if version is not None
+                  else registry.production(name) or versions[-1])
+    table = Table(title=f"versions of {name}", title_justify="left")
+    for column in ("version", "stage", "metrics", "data sha256"):
+        table.add_column(column)
+    for record in versions:
+        metrics = ", ".join(f"{k} {v:.4f}" for k, v in list(record.metrics.items())[:3])
+        digest = str(record.data.get("train", {}).get("sha256", ""))[:12]
+        table.add_row(str(record.version), record.stage, metrics, digest)
+    console.print(table)
+    console.print(version_table(chosen))
+
+
+@models_app.command("promote")
+def promote_command(
+    spec: SPEC_ARG,
+    name: MODEL_ARG,
+    version: Annotated[
+        int | None, typer.Option(help="the candidate; the newest candidate when omitted")
+    ] = None,
+) -> None:
+    """Make a candidate the production version, if it meets the criteria and does not regress."""
+    from compound.store import open_store
+    from compound.system import System
+
+    system = System.load(spec)
+    with open_store(system) as store:
+        promoted = _promote(system, store, name, version)
+    if not promoted:
+        raise SystemExit(1)
+
+
+@models_app.command("rollback")
+def rollback(spec: SPEC_ARG, name: MODEL_ARG) -> None:
+    """Restore the production version that came before the current one."""
+    from compound.intelligence.registry import ModelRegistry, predictor_spec
+    from compound.store import open_store
+    from compound.system import System
+
+    system = System.load(spec)
+    predictor_spec(system, name)
+    with open_store(system) as store:
+        registry = ModelRegistry(store)
+        before = registry.production(name)
+        restored = registry.rollback(name)
+    console.print(f"rolled back [bold]{name}[/]: version {before.version if before else '-'} "
+                  f"archived, version {restored.version} is in production again")
+
+
+def _promote(system: System, store: Store, name: str, version: int | None) -> bool:
+    from compound.intelligence.ml.report import gate_table
+    from compound.intelligence.registry import ModelRegistry, predictor_spec
+
+    spec = predictor_spec(system, name)
+    decision = ModelRegistry(store).promote(name, version, criteria=system.criteria,
+                                            only=spec.criteria)
+    if decision.checks:
+        console.print(gate_table(decision.checks))
+    colour = "green" if decision.promoted else "red"
+    console.print(f"[{colour}]{decision.message}[/]")
+    return decision.promoted

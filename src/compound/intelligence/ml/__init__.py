@@ -1,0 +1,41 @@
+"""Trained ML models declared in the spec: data, learners, calibration, prediction, training.
+
+A predictor in `compound.yaml` names its dataset, task, features and learner;
+:func:`train` fits it, calibrates its confidence on held-out rows, reports test metrics and
+registers it as a candidate version in the :class:`~compound.intelligence.registry.ModelRegistry`.
+:class:`Predictor` serves a registered version, one input or a batch at a time, and every
+:class:`Prediction` carries its label, calibrated probability and model version.
+
+Nothing heavy (scikit-learn, LightGBM, pandas) is imported until a model is trained or loaded.
+
+Example:
+    >>> from compound.intelligence.ml import Prediction
+    >>> Prediction(label="card_arrival", probability=0.93, model="intent", version=2).version
+    2
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from compound.intelligence.ml.predictor import Predictor
+    from compound.intelligence.ml.training import TrainResult, train
+    from compound.intelligence.ml.types import Prediction
+
+_EXPORTS = {
+    "Prediction": "compound.intelligence.ml.types",
+    "Predictor": "compound.intelligence.ml.predictor",
+    "TrainResult": "compound.intelligence.ml.training",
+    "train": "compound.intelligence.ml.training",
+}
+
+__all__ = ["Prediction", "Predictor", "TrainResult", "train"]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'compound.intelligence.ml' has no attribute '{name}'")
+    import importlib
+
+    return getattr(importlib.import_module(_EXPORTS[name]), name)

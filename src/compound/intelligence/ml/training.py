@@ -1,0 +1,293 @@
+"""Training a predictor the spec declares: read, check, split, fit, calibrate, evaluate,
+register.
+
+:func:`train` never changes the production version. It registers the new model as a
+*candidate* only after every step succeeded, in one store transaction; a run that fails at any
+step leaves the registry exactly as it was, and a worse model is stopped later by the
+promotion gate.
+
+Example:
+    >>> import tempfile, pathlib
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> rows = [{"text": t, "label": l} for t, l in [("lost card", "card"), ("card gone", "card"),
+    ...         ("top up", "topup"), ("add money", "topup")] * 10]
+    >>> import json
+    >>> _ = (folder / "train.jsonl").write_text("\\n".join(json.dumps(r) for r in rows))
+    >>> _ = (folder / "compound.yaml").write_text('''
+    ... name: demo
+    ... loop: prediction
+    ... task: Classify requests.
+    ... models:
+    ...   intent: {kind: predictor, task: text_classification, dataset: train.jsonl,
+    ...            target: label, features: [text]}
+    ... ''')
+    >>> from compound.system import System
+    >>> result = train(System.load(folder), "intent")
+    >>> result.record.version, result.record.stage, result.metrics["accuracy"]
+    (1, 'candidate', 1.0)
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from compound.errors import UserError
+from compound.intelligence.ml import evaluate
+from compound.intelligence.ml.calibration import make_calibrator, resolve_method
+from compound.intelligence.ml.data import check_columns, file_sha256, read_table
+from compound.intelligence.ml.learners import learner_class, softmax
+from compound.intelligence.ml.model import TrainedModel, library_versions
+from compound.intelligence.ml.params import CLASSIFICATION_TASKS, params_for
+from compound.intelligence.ml.progress import Stages
+from compound.intelligence.ml.schema import encode_target, feature_columns, infer_schema
+from compound.intelligence.ml.splits import holdout
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from rich.console import Console
+
+    from compound.intelligence.embedders import Embedder
+    from compound.intelligence.registry import ModelVersion
+    from compound.intelligence.spec import PredictorSpec
+    from compound.store import Store
+    from compound.system import System
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What one training run produced.
+
+    Attributes:
+        name: the model's name in the spec.
+        model: the trained model, ready to predict.
+        metrics: test metrics (what criteria gate on).
+        report: per-class scores, confusion matrix, notes.
+        calibration: method, held-out rows, and ECE before and after on the test rows.
+        rows: rows used for training, calibration and test.
+        seconds: wall time from reading the data to the evaluated model.
+        primary: the task's main metric.
+        record: the registered candidate version (None when not registered).
+        data: path, SHA-256 and row count of each split's file.
+        test_rows: the raw test rows (a DataFrame), for looking into errors.
+    """
+
+    name: str
+    model: TrainedModel
+    metrics: dict[str, float]
+    report: dict[str, Any]
+    calibration: dict[str, Any] | None
+    rows: dict[str, int]
+    seconds: float
+    primary: str
+    record: ModelVersion | None = None
+    data: dict[str, dict[str, Any]] = field(default_factory=dict)
+    test_rows: Any = field(default=None, repr=False)
+
+
+@dataclass
+class _Part:
+    frame: pd.DataFrame
+    source: str
+    sha256: str
+    positions: np.ndarray | None = None  # rows of the frame in this part; None: all
+
+    def rows(self) -> pd.DataFrame:
+        return self.frame if self.positions is None else self.frame.iloc[self.positions]
+
+
+def train(
+    system: System,
+    name: str,
+    *,
+    store: Store | None = None,
+    register: bool = True,
+    console: Console | None = None,
+    embedder: Embedder | None = None,
+) -> TrainResult:
+    """Train, calibrate and evaluate predictor ``name``, and register it as a candidate.
+
+    Args:
+        system: the loaded spec.
+        name: the predictor under ``models``.
+        store: where to register; the spec's store when None.
+        register: False trains and evaluates without registering.
+        console: shows a progress bar there (stderr in the CLI); None trains quietly.
+        embedder: the embedder for a spec naming one; built (with an on-disk cache next to
+            the store) when omitted.
+
+    Raises:
+        UserError: a problem with the spec or the data (each names the file and column).
+    """
+    from compound.intelligence.registry import ModelRegistry, predictor_spec
+
+    spec = predictor_spec(system, name)
+    started = time.perf_counter()
+    with Stages(console, f"training {name}") as stages:
+        stages.at(0.0, "reading data")
+        parts = _parts(system, spec)
+        stages.at(0.04, "checking columns and types")
+        train_part = parts["train"]
+        check_columns(train_part.frame, [*feature_columns(spec, train_part.frame), spec.target,
+                                         *([spec.group] if spec.group else [])],
+                      source=train_part.source)
+        y, classes = encode_target(spec, train_part.frame[spec.target], source=train_part.source)
+        _split(spec, parts, y, classes)
+        # kinds and categories come from the training rows only: held-out rows stay unseen
+        schema = infer_schema(spec, train_part.rows(), source=train_part.source)
+        targets: dict[str, np.ndarray] = {}
+        needed = [*schema.columns, spec.target, *([spec.group] if spec.group else [])]
+        for split, part in parts.items():
+            check_columns(part.frame, needed, source=part.source)
+            targets[split], _ = encode_target(spec, part.rows()[spec.target], source=part.source,
+                                              classes=classes)
+        encoded = {split: schema.encode(part.rows(), source=part.source)
+                   for split, part in parts.items()}
+        groups = {split: part.rows()[spec.group].astype(str).to_numpy()
+                  for split, part in parts.items()} if spec.group else {}
+        if embedder is None and spec.embedder:
+            embedder = _cached_embedder(system, spec.embedder)
+        learner = learner_class(spec.learner_name)(
+            task=spec.task, params=params_for(spec.learner_name, spec.params), schema=schema,
+            seed=spec.split.seed, embedder=embedder,
+        )
+        learner.fit(encoded["train"], targets["train"], n_classes=len(classes or []) or None,
+                    groups=groups.get("train"), progress=stages.span(0.05, 0.85))
+        model = TrainedModel(
+            task=spec.task, learner=learner, schema=schema, classes=classes,
+            embedder={"name": spec.embedder, "model_id": embedder.model_id}
+            if spec.embedder and embedder is not None else None,
+        )
+        calibration = None
+        if classes is not None:
+            stages.at(0.86, "calibrating")
+            calibration = _calibrate(spec, model, encoded.get("calibration"),
+                                     targets.get("calibration"))
+        stages.at(0.9, "evaluating on the test rows")
+        found = _evaluate(spec, model, encoded["test"], targets["test"], groups.get("test"))
+        if calibration is not None:
+            calibration["ece_before"] = found.metrics["ece_uncalibrated"]
+            calibration["ece_after"] = found.metrics["ece"]
+        seconds = time.perf_counter() - started
+        rows = {split: len(part.rows()) for split, part in parts.items()}
+        data = {split: {"path": part.source, "sha256": part.sha256, "rows": rows[split]}
+                for split, part in parts.items()}
+        primary = _primary(spec, classes)
+        record = None
+        if register:
+            stages.at(0.97, "registering")
+            from compound.store import open_store
+
+            owned = store is None
+            target = store if store is not None else open_store(system)
+            try:
+                record = ModelRegistry(target).register(
+                    name, model, params=learner.params.model_dump(mode="json"),
+                    target=spec.target, features=list(schema.columns), data=data,
+                    metrics=found.metrics, primary=primary, report=found.report,
+                    calibration=calibration,
+                    libraries=library_versions(), training_seconds=seconds,
+                )
+            finally:
+                if owned:
+                    target.close()
+        stages.at(1.0, "done")
+    return TrainResult(name=name, model=model, metrics=found.metrics, report=found.report,
+                       calibration=calibration, rows=rows, seconds=seconds, primary=primary,
+                       record=record, data=data, test_rows=parts["test"].rows())
+
+
+def _read(system: System, path: str) -> _Part:
+    resolved: Path = system.resolve_path(path)
+    frame = read_table(resolved)
+    return _Part(frame=frame, source=str(resolved), sha256=file_sha256(resolved))
+
+
+def _parts(system: System, spec: PredictorSpec) -> dict[str, _Part]:
+    parts = {"train": _read(system, spec.dataset)}
+    if spec.calibration_dataset and spec.task in CLASSIFICATION_TASKS:
+        parts["calibration"] = _read(system, spec.calibration_dataset)
+    if spec.test_dataset:
+        parts["test"] = _read(system, spec.test_dataset)
+    return parts
+
+
+def _split(spec: PredictorSpec, parts: dict[str, _Part], y: np.ndarray,
+           classes: list[Any] | None) -> None:
+    """Cut test and calibration rows out of the training file where no file gives them."""
+    train = parts["train"]
+    rows = np.arange(len(train.frame))
+    strata = y if classes is not None else None
+    groups = train.frame[spec.group].astype(str).to_numpy() if spec.group else None
+    if "test" not in parts:
+        if spec.split.test <= 0:
+            raise UserError(
+                f"{train.source}: no test rows; set 'split.test' above 0 or give a "
+                "'test_dataset', so that the model's metrics are measured on unseen rows"
+            )
+        held, rows = holdout(rows, fraction=spec.split.test, seed=spec.split.seed,
+                             strata=strata, groups=groups)
+        parts["test"] = _Part(train.frame, train.source, train.sha256, held)
+    wants_calibration = classes is not None and spec.calibration != "none"
+    if wants_calibration and "calibration" not in parts and spec.split.calibration > 0:
+        held, rows = holdout(rows, fraction=spec.split.calibration, seed=spec.split.seed + 1,
+                             strata=None if strata is None else strata[rows],
+                             groups=None if groups is None else groups[rows])
+        parts["calibration"] = _Part(train.frame, train.source, train.sha256, held)
+    train.positions = rows
+    if len(rows) == 0:
+        raise UserError(f"{train.source}: no rows left for training after the held-out splits")
+
+
+def _calibrate(spec: PredictorSpec, model: TrainedModel, encoded: pd.DataFrame | None,
+               y: np.ndarray | None) -> dict[str, Any]:
+    n_classes = len(model.classes or [])
+    if encoded is None or y is None:
+        if spec.calibration not in ("auto", "none"):
+            raise UserError(
+                f"calibration '{spec.calibration}' needs held-out rows: set 'split.calibration' "
+                "above 0 or give a 'calibration_dataset'"
+            )
+        model.calibrator = make_calibrator("none", n_classes=n_classes)
+        return {"method": "none", "rows": 0}
+    method = resolve_method(spec.calibration, n_classes=n_classes, n_rows=len(y))
+    calibrator = make_calibrator(method, n_classes=n_classes, n_rows=len(y))
+    scores = model.learner.scores(encoded)
+    calibrator.fit(scores, y)
+    model.calibrator = calibrator
+    return {"method": method, "rows": len(y), **calibrator.to_dict()}
+
+
+def _evaluate(spec: PredictorSpec, model: TrainedModel, encoded: pd.DataFrame, y: np.ndarray,
+              groups: np.ndarray | None) -> evaluate.Evaluation:
+    scores = model.learner.scores(encoded)
+    if model.classes is not None:
+        assert model.calibrator is not None
+        return evaluate.classification(y, model.calibrator.proba(scores), softmax(scores),
+                                       model.classes)
+    if spec.task == "ranking":
+        assert groups is not None
+        return evaluate.ranking(y, scores, groups, k=_ndcg_k(spec))
+    return evaluate.regression(y, scores)
+
+
+def _ndcg_k(spec: PredictorSpec) -> int:
+    return int(spec.params.get("ndcg_at", [10])[0])
+
+
+def _primary(spec: PredictorSpec, classes: list[Any] | None) -> str:
+    if spec.task == "ranking":
+        return f"ndcg@{_ndcg_k(spec)}"
+    return evaluate.primary_metric(spec.task, len(classes) if classes else None)
+
+
+def _cached_embedder(system: System, name: str) -> Embedder:
+    """The named embedder, caching vectors next to the store so retraining skips them."""
+    from compound.intelligence.embedders import CachedEmbedder, EmbeddingCache, make_embedder
+
+    cache = EmbeddingCache(system.store_path().parent / "embeddings.sqlite")
+    return CachedEmbedder(make_embedder(name), cache)

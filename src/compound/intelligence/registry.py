@@ -1,0 +1,326 @@
+"""The model registry: every trained model is a version with its data hash, parameters,
+metrics, library versions and artifact; one version per model is in production.
+
+Stages: a new version is a ``candidate``; :meth:`ModelRegistry.promote` makes it
+``production`` only when it passes the promotion gate (:mod:`compound.intelligence.promotion`),
+and the version it replaces becomes ``archived``; :meth:`ModelRegistry.rollback` restores the
+previous production version. Training never touches the production version: a failed or worse
+run leaves it as it was.
+
+In the store: collection ``models`` holds one document per version (key ``intent@3``),
+collection ``model_stages`` one pointer per model (production version and its history), blobs
+``models/intent/3`` the artifacts, and stream ``model_events`` an audit log. All writes of a
+registration, promotion or rollback happen in one transaction.
+
+Example:
+    >>> from compound.store import MemoryStore
+    >>> registry = ModelRegistry(MemoryStore())
+    >>> registry.versions("intent")
+    []
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from compound.errors import RuntimeFailure, UserError
+from compound.intelligence.promotion import GateCheck, applicable_criteria, gate_checks
+from compound.specfile import did_you_mean
+
+if TYPE_CHECKING:
+    from compound.intelligence.embedders import Embedder
+    from compound.intelligence.ml.model import TrainedModel
+    from compound.intelligence.spec import PredictorSpec
+    from compound.store import Store
+    from compound.system import Criterion, System
+
+Stage = Literal["candidate", "production", "archived"]
+VERSIONS, STAGES, EVENTS = "models", "model_stages", "model_events"
+
+
+class ModelVersion(BaseModel):
+    """One registered version of a trained model (the document the store keeps)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    name: str
+    version: int
+    stage: Stage = "candidate"
+    created: float
+    task: str
+    learner: str
+    params: dict[str, Any] = {}
+    target: str = ""
+    features: list[str] = []
+    data: dict[str, dict[str, Any]] = {}
+    metrics: dict[str, float] = {}
+    primary: str = ""
+    report: dict[str, Any] = {}
+    calibration: dict[str, Any] | None = None
+    libraries: dict[str, str] = {}
+    artifact_key: str
+    artifact_sha256: str
+    artifact_bytes: int
+    training_seconds: float = 0.0
+    promoted: float | None = None
+    note: str = ""
+
+    @property
+    def ref(self) -> str:
+        """``name@version``."""
+        return f"{self.name}@{self.version}"
+
+
+@dataclass(frozen=True)
+class PromotionDecision:
+    """What :meth:`ModelRegistry.promote` decided, and why."""
+
+    name: str
+    version: int
+    promoted: bool
+    checks: list[GateCheck] = field(default_factory=list)
+    replaced: int | None = None
+    message: str = ""
+
+
+class ModelRegistry:
+    """Versions, stages, promotion and rollback of trained models, kept in a store.
+
+    Args:
+        store: the system's store (``open_store(system)``), or a ``MemoryStore`` in tests.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def versions(self, name: str) -> list[ModelVersion]:
+        """Every version of ``name``, oldest first."""
+        found = [ModelVersion.model_validate(doc)
+                 for _, doc in self.store.items(VERSIONS, prefix=f"{name}@")]
+        return sorted((v for v in found if v.name == name), key=lambda v: v.version)
+
+    def names(self) -> list[str]:
+        """Models with at least one version."""
+        return sorted({str(doc["name"]) for _, doc in self.store.items(VERSIONS)})
+
+    def get(self, name: str, version: int) -> ModelVersion:
+        """One version.
+
+        Raises:
+            UserError: no such version (listing the versions there are).
+        """
+        doc = self.store.get(VERSIONS, f"{name}@{version}")
+        if doc is None:
+            have = [v.version for v in self.versions(name)]
+            listed = ", ".join(map(str, have)) if have else "none; train it first"
+            raise UserError(f"model '{name}' has no version {version} (versions: {listed})")
+        return ModelVersion.model_validate(doc)
+
+    def production(self, name: str) -> ModelVersion | None:
+        """The production version of ``name``, or None."""
+        pointer = self.store.get(STAGES, name) or {}
+        version = pointer.get("production")
+        return None if version is None else self.get(name, int(version))
+
+    def resolve(self, name: str, version: int | None) -> ModelVersion:
+        """``version`` of ``name``, or its production version when None."""
+        if version is not None:
+            return self.get(name, version)
+        current = self.production(name)
+        if current is None:
+            raise UserError(
+                f"model '{name}' has no production version yet; train it with 'compound "
+                f"train SPEC {name}' and promote it with 'compound models promote SPEC {name}'"
+            )
+        return current
+
+    def load_model(self, record: ModelVersion, *, embedder: Embedder | None = None
+                   ) -> TrainedModel:
+        """The artifact of ``record``, checked against its recorded hash, then loaded.
+
+        Raises:
+            ArtifactError: the artifact is missing, altered or damaged.
+        """
+        from compound.intelligence.ml.artifact import ArtifactError
+        from compound.intelligence.ml.model import TrainedModel
+
+        data = self.store.get_blob(record.artifact_key)
+        advice = ("retrain it with 'compound train', or roll back with 'compound models "
+                  "rollback'")
+        if data is None:
+            raise ArtifactError(f"the artifact of {record.ref} is missing from the store; {advice}")
+        digest = hashlib.sha256(data).hexdigest()
+        if digest != record.artifact_sha256:
+            raise ArtifactError(
+                f"the artifact of {record.ref} is corrupt: its SHA-256 is {digest[:12]}..., "
+                f"recorded {record.artifact_sha256[:12]}... at registration; {advice}"
+            )
+        return TrainedModel.from_bytes(data, what=record.ref, embedder=embedder)
+
+    # -- writing ----------------------------------------------------------------------------
+
+    def register(self, name: str, model: TrainedModel, **facts: Any) -> ModelVersion:
+        """Store ``model`` as a new candidate version.
+
+        Args:
+            name: the model's name in the spec.
+            model: the trained model.
+            **facts: the other :class:`ModelVersion` fields (metrics, data, params...).
+        """
+        artifact = model.to_bytes()
+        with self.store.transaction():
+            latest = max((v.version for v in self.versions(name)), default=0)
+            version = latest + 1
+            key = f"models/{name}/{version}"
+            record = ModelVersion(
+                name=name, version=version, stage="candidate", created=time.time(),
+                task=model.task, learner=model.learner.name, artifact_key=key,
+                artifact_sha256=hashlib.sha256(artifact).hexdigest(),
+                artifact_bytes=len(artifact), **facts,
+            )
+            self.store.put_blob(key, artifact)
+            self.store.put(VERSIONS, record.ref, record.model_dump(mode="json"))
+            self.store.append(EVENTS, {"event": "register", "model": name, "version": version})
+        return record
+
+    def promote(
+        self,
+        name: str,
+        version: int | None = None,
+        *,
+        criteria: Mapping[str, Criterion],
+        only: Sequence[str] | None = None,
+        primary: str | None = None,
+    ) -> PromotionDecision:
+        """Make a candidate production if it passes the gate; otherwise change nothing.
+
+        Args:
+            name: the model.
+            version: the candidate; the newest candidate when None.
+            criteria: the system's success criteria.
+            only: the criteria the predictor lists (each must then be measured).
+            primary: the task's main metric, guarded against any regression; the one
+                recorded at training when None.
+
+        Raises:
+            UserError: no such version, or no candidate to promote.
+            ArtifactError: the candidate's artifact does not load (nothing is changed).
+        """
+        record = self._candidate(name, version)
+        current = self.production(name)
+        if current is not None and current.version == record.version:
+            return PromotionDecision(name, record.version, promoted=False, replaced=None,
+                                     message=f"{record.ref} is already in production")
+        checks = gate_checks(
+            record.metrics, current.metrics if current else None,
+            criteria=applicable_criteria(criteria, only, model=name),
+            required=only is not None, primary=primary or record.primary or None,
+        )
+        if any(c.blocks for c in checks):
+            self.store.append(EVENTS, {"event": "refused", "model": name,
+                                       "version": record.version,
+                                       "checks": [c.name for c in checks if c.blocks]})
+            return PromotionDecision(name, record.version, promoted=False, checks=checks,
+                                     message=f"{record.ref} was not promoted: the gate failed")
+        self.load_model(record)  # a candidate that does not load never reaches production
+        with self.store.transaction():
+            pointer = self.store.get(STAGES, name) or {"production": None, "history": []}
+            if pointer.get("production") != (current.version if current else None):
+                raise RuntimeFailure(
+                    f"the production version of '{name}' changed while {record.ref} was being "
+                    "checked (another promotion or rollback ran); run the promotion again"
+                )
+            if current is not None:
+                self._set_stage(current, "archived")
+            self._set_stage(record, "production", promoted=time.time())
+            history = [*pointer.get("history", []), record.version]
+            self.store.put(STAGES, name, {"production": record.version, "history": history})
+            self.store.append(EVENTS, {"event": "promote", "model": name,
+                                       "version": record.version,
+                                       "replaced": current.version if current else None})
+        return PromotionDecision(
+            name, record.version, promoted=True, checks=checks,
+            replaced=current.version if current else None,
+            message=f"{record.ref} is now in production"
+            + (f" (replacing version {current.version})" if current else ""),
+        )
+
+    def rollback(self, name: str) -> ModelVersion:
+        """Restore the production version before the current one.
+
+        Returns:
+            The version now in production.
+
+        Raises:
+            UserError: there is no earlier production version.
+        """
+        pointer = self.store.get(STAGES, name) or {}
+        history = [int(v) for v in pointer.get("history", [])]
+        current = pointer.get("production")
+        if current is None or len(history) < 2:
+            raise UserError(
+                f"model '{name}' has no earlier production version to roll back to "
+                f"(production history: {', '.join(map(str, history)) or 'empty'})"
+            )
+        previous = self.get(name, history[-2])
+        self.load_model(previous)
+        with self.store.transaction():
+            self._set_stage(self.get(name, int(current)), "archived", note="rolled back")
+            self._set_stage(previous, "production", promoted=time.time())
+            self.store.put(STAGES, name, {"production": previous.version,
+                                          "history": history[:-1]})
+            self.store.append(EVENTS, {"event": "rollback", "model": name,
+                                       "from": int(current), "to": previous.version})
+        return self.get(name, previous.version)
+
+    def _candidate(self, name: str, version: int | None) -> ModelVersion:
+        if version is not None:
+            return self.get(name, version)
+        candidates = [v for v in self.versions(name) if v.stage == "candidate"]
+        if not candidates:
+            raise UserError(
+                f"model '{name}' has no candidate version to promote; train one with "
+                f"'compound train SPEC {name}'"
+            )
+        return candidates[-1]
+
+    def _set_stage(self, record: ModelVersion, stage: Stage, **changes: Any) -> None:
+        updated = record.model_copy(update={"stage": stage, **changes})
+        self.store.put(VERSIONS, updated.ref, updated.model_dump(mode="json"))
+
+
+def predictor_spec(system: System, name: str) -> PredictorSpec:
+    """The predictor ``name`` of ``system``, or a UserError listing the predictors."""
+    predictors = system.predictors()
+    if name not in predictors:
+        what = "an LLM, not a trained model" if name in system.models else "not declared"
+        raise UserError(
+            f"model '{name}' is {what}{did_you_mean(name, predictors)}; trained models of "
+            f"'{system.name}': {', '.join(predictors) or 'none'}"
+        )
+    return predictors[name]
+
+
+def production_status(system: System, name: str) -> tuple[str, bool, str]:
+    """``(version, ok, message)`` of a predictor, for ``compound models list``."""
+    from compound.store import open_store
+
+    with open_store(system) as store:
+        registry = ModelRegistry(store)
+        versions = registry.versions(name)
+        current = registry.production(name)
+    if current is None:
+        if not versions:
+            return "-", False, "not trained"
+        return (f"{versions[-1].version} (candidate)", False,
+                "no production version; promote one with 'compound models promote'")
+    shown = ", ".join(f"{k} {v:.3f}" for k, v in list(current.metrics.items())[:2])
+    return str(current.version), True, f"production ({shown})"

@@ -1,0 +1,83 @@
+"""A predictor as a workflow step: features in, a Prediction out, from the production model."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from ml_cases import TEXT_MODEL, make_system, text_rows, write_jsonl
+
+from compound import plugins
+from compound.errors import UserError
+from compound.intelligence.ml import Prediction, train
+from compound.intelligence.ml.step import PredictorStep
+from compound.intelligence.registry import ModelRegistry
+from compound.store import open_store
+from compound.system import System
+
+pytest.importorskip("sklearn")
+
+WORKFLOW = """\
+name: test
+loop: hybrid
+task: Route requests.
+store: {path: store.db}
+models:
+  intent:
+    kind: predictor
+    task: text_classification
+    dataset: train.jsonl
+    target: label
+    features: [text]
+  llm: {kind: llm, provider: scripted, options: {replies: ["ok"]}}
+workflows:
+  route:
+    input: {question: str}
+    steps:
+      - {name: classify, uses: intent, inputs: {text: input.question}}
+"""
+
+
+@pytest.fixture
+def predictor_adapter(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Register the adapter as the entry point does, whether or not the package is installed."""
+    steps = {**plugins.BUILTINS.get("compound.steps", {}),
+             "predictor": "compound.intelligence.ml.step:predictor_step"}
+    monkeypatch.setitem(plugins.BUILTINS, "compound.steps", steps)
+    plugins.registered.cache_clear()
+    yield
+    plugins.registered.cache_clear()
+
+
+def test_a_workflow_step_classifies_with_the_production_model(
+    tmp_path: Path, predictor_adapter: None
+) -> None:
+    from compound.workflow.loader import build_workflow
+
+    write_jsonl(tmp_path / "train.jsonl", text_rows(300))
+    (tmp_path / "compound.yaml").write_text(WORKFLOW)
+    system = System.load(tmp_path)
+    train(system, "intent")
+    with open_store(system) as store:
+        ModelRegistry(store).promote("intent", criteria={})
+    run = build_workflow(system, "route").run(question="i lost my card")
+    assert isinstance(run.output, Prediction)
+    assert (run.output.label, run.output.model, run.output.version) == ("card_lost", "intent", 1)
+
+
+def test_step_needs_declared_features(tmp_path: Path, predictor_adapter: None) -> None:
+    from compound.workflow.loader import build_workflow
+
+    write_jsonl(tmp_path / "train.jsonl", text_rows(30))
+    (tmp_path / "compound.yaml").write_text(WORKFLOW.replace("    features: [text]\n", ""))
+    with pytest.raises(UserError, match="lists no 'features'"):
+        build_workflow(System.load(tmp_path), "route")
+
+
+def test_step_without_a_production_version_says_what_to_do(tmp_path: Path) -> None:
+    write_jsonl(tmp_path / "train.jsonl", text_rows(30))
+    system = make_system(tmp_path, TEXT_MODEL)
+    step = PredictorStep(name="intent", features=["text"], system=system)
+    with pytest.raises(UserError, match="no production version yet"):
+        step.run(None, text="hello")
