@@ -1,7 +1,10 @@
 # The two commands of the README: `make demo` and `make test`. Both set up .venv first.
 VENV ?= .venv
 BIN := $(VENV)/bin
-DEMO_SPEC ?= examples/quickstart/compound.yaml
+DEMO_SPEC ?= examples/support_desk
+DEMO_QUESTION ?= My new card still hasn't arrived. What should I do?
+# e.g. make demo DEMO_ARGS=--no-serve  (stop after the scorecard)
+DEMO_ARGS ?=
 
 .PHONY: setup demo test lint bench clean
 
@@ -9,8 +12,7 @@ setup:
 	@bash scripts/setup.sh
 
 demo: setup
-	$(BIN)/compound check $(DEMO_SPEC)
-	$(BIN)/compound ask $(DEMO_SPEC) "What is the capital of France?"
+	$(BIN)/compound up $(DEMO_SPEC) --ask "$(DEMO_QUESTION)" $(DEMO_ARGS)
 
 test: setup
 	$(BIN)/ruff check src tests bench examples

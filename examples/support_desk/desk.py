@@ -35,7 +35,7 @@ class Prompt:
 class DeskReply:
     """What the customer gets back."""
 
-    answer: str | None
+    text: str  # the answer; empty when the request went to review
     citations: list[str]
     intent: str | None
     confidence: float | None
@@ -95,18 +95,19 @@ def reply(
             source="support_desk.answer", run_id=ctx.run_id,
         )
         item_id = item.id
-    return DeskReply(None, [], str(label) if label else None, confidence, "review", reason,
+    return DeskReply("", [], str(label) if label else None, confidence, "review", reason,
                      item_id)
 
 
-def predict_intent(text: str) -> str:
+def predict_intent(inputs: dict[str, Any]) -> str:
     """The intent model alone (production version), for the intent-accuracy evaluation."""
-    return str(_intent_model().run({"text": text}).label)
+    return str(_intent_model().run({"text": inputs["text"]}).label)
 
 
-def screen(text: str) -> int:
-    """The input guardrail alone: 1 when it blocks or escalates the text (an attack), else 0."""
-    return 0 if _guard().check(text, stage="input").action == "allow" else 1
+def screen(inputs: dict[str, Any]) -> str:
+    """The input guardrail alone: "1" when it blocks or escalates the text (an attack)."""
+    verdict = _guard().check_input(inputs["text"])
+    return "0" if verdict.action == "allow" else "1"
 
 
 _CACHE: dict[str, Any] = {}

@@ -29,7 +29,15 @@ app = typer.Typer(
 COMMAND_MODULES = [
     "compound.cli.system",
     "compound.cli.models",
+    "compound.cli.ml",
     "compound.cli.ask",
+    "compound.cli.evaluation",
+    "compound.cli.workflow",
+    "compound.cli.retrieval",
+    "compound.cli.strategy",
+    "compound.cli.guard",
+    "compound.cli.serve",
+    "compound.cli.lifecycle",
 ]
 
 

@@ -1,0 +1,172 @@
+"""`compound up`: build what is missing, evaluate against the success criteria, serve."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from compound.cli import app
+from compound.cli.output import console, console_err
+
+if TYPE_CHECKING:
+    from compound.lifecycle.up import BuildStep, Scorecard
+
+
+@app.command()
+def up(
+    spec: Annotated[Path, typer.Argument(help="a compound.yaml, or a folder holding one")],
+    serve: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="serve after the scorecard")
+    ] = True,
+    limit: Annotated[
+        int | None, typer.Option(help="evaluate only the first N examples of each eval", min=1)
+    ] = None,
+    ask: Annotated[
+        str | None, typer.Option(help="once serving, send this question to the first workflow "
+                                       "and print the answer")
+    ] = None,
+    serve_seconds: Annotated[
+        float | None, typer.Option(help="stop serving after this many seconds (default: until "
+                                         "Ctrl-C)", min=0)
+    ] = None,
+    force: Annotated[
+        bool, typer.Option(help="serve even when a success criterion fails")
+    ] = False,
+    host: Annotated[str | None, typer.Option(help="address to bind (default serve.host)")] = None,
+    port: Annotated[int | None, typer.Option(help="port (default serve.port)")] = None,
+) -> None:
+    """Run the whole loop for a system: train and index what is missing, evaluate against the
+    success criteria and print the scorecard, then serve with the dashboard.
+
+    Exits 1 (without serving) when a criterion fails, unless --force.
+    """
+    from compound.lifecycle.up import build_missing, evaluate
+    from compound.store import open_store
+    from compound.system import System
+
+    system = System.load(spec)
+    console.rule(f"[bold]{system.name}[/] ({system.loop}): {system.task.strip()}")
+    store = open_store(system)
+    with console_err.status("building", spinner="dots") as status:
+        steps = build_missing(system, store, console=console_err,
+                              notify=lambda message: status.update(message))
+    console.print(_build_table(steps))
+    if not system.evals:
+        console_err.print("[yellow]the spec declares no evals; no scorecard[/]")
+        card = None
+    else:
+        card = evaluate(system, store, limit=limit, progress=True)
+        console.print(_scorecard_table(card))
+    store.close()
+    failed = card is not None and not card.passed
+    if failed:
+        assert card is not None
+        console_err.print("[bold red]scorecard failed:[/]\n" + "\n".join(
+            f"  - {line}" for line in card.failures()))
+    elif card is not None:
+        console_err.print("[bold green]scorecard passed[/]: every success criterion is met")
+    if not serve:
+        raise SystemExit(1 if failed else 0)
+    if failed and not force:
+        console_err.print("not serving a system that fails its criteria; fix it, or pass --force")
+        raise SystemExit(1)
+    _serve(system, host=host, port=port, ask=ask, seconds=serve_seconds)
+
+
+def _serve(system: object, *, host: str | None, port: int | None, ask: str | None,
+           seconds: float | None) -> None:
+    from compound.errors import require
+
+    require("fastapi", extra="serve", what="compound up (serving)")
+    from compound.production.serving import app_from_system, serve
+    from compound.production.serving.keys import ApiKeys
+    from compound.store import open_store
+
+    overrides = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
+    settings = system.serve.model_copy(update=overrides)  # type: ignore[attr-defined]
+    application = app_from_system(system, spec=settings)  # type: ignore[arg-type]
+    base = f"http://{settings.host}:{settings.port}"
+    secret = None
+    if settings.auth:
+        with open_store(system) as store:  # type: ignore[arg-type]
+            secret, info = ApiKeys(store).create(f"up-{int(time.time())}", scope="write")
+        console_err.print(f"created API key {info.key_id} for this session (scope write; only "
+                          "its hash is stored):")
+        console.print(f"  {secret}", markup=False)
+    workflows = list(system.workflows)  # type: ignore[attr-defined]
+    console_err.print(f"serving at {base}  dashboard {base}/dashboard  API docs {base}/docs")
+    if workflows:
+        auth = f"-H 'Authorization: Bearer {secret}' " if secret else ""
+        console_err.print(f"try: curl -s {auth}-H 'Content-Type: application/json' "
+                          f"{base}/v1/workflows/{workflows[0]} -d '{{\"question\": \"...\"}}'")
+    if ask and workflows:
+        threading.Thread(target=_ask, args=(base, workflows[0], ask, secret), daemon=True).start()
+    if seconds is not None:
+        threading.Timer(seconds, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+    serve(application, host=settings.host, port=settings.port)
+
+
+def _ask(base: str, workflow: str, question: str, secret: str | None) -> None:
+    """Wait for the server, send one question, print what the served system answers."""
+    import httpx
+
+    headers = {"Authorization": f"Bearer {secret}"} if secret else {}
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    try:
+        response = httpx.post(f"{base}/v1/workflows/{workflow}", json={"question": question},
+                              headers=headers, timeout=300)
+    except httpx.HTTPError as exc:
+        console_err.print(f"[red]asking the served system failed:[/] {exc}")
+        return
+    console_err.print(f"asked the served system: {question!r} -> HTTP {response.status_code}")
+    try:
+        console.print_json(json.dumps(response.json()))
+    except ValueError:
+        console.print(response.text, markup=False)
+
+
+def _build_table(steps: list[BuildStep]) -> object:
+    from rich.table import Table
+
+    table = Table(title="build", title_justify="left")
+    for column in ("component", "kind", "what happened", "seconds"):
+        table.add_column(column, justify="right" if column == "seconds" else "left")
+    for step in steps:
+        colour = "green" if step.ok else "red"
+        table.add_row(step.component, step.kind, f"[{colour}]{step.action}[/]",
+                      f"{step.seconds:.1f}")
+    return table
+
+
+def _scorecard_table(card: Scorecard) -> object:
+    from rich.table import Table
+
+    table = Table(title=f"scorecard of {card.system}", title_justify="left")
+    for column in ("criterion", "metric", "value", "95% interval", "target", "eval", "result"):
+        table.add_column(column)
+    for line in card.lines:
+        op = ">=" if line.direction == "higher" else "<="
+        value = "-" if line.value is None else f"{line.value:.4g}"
+        interval = (f"[{line.low:.4g}, {line.high:.4g}]"
+                    if line.low is not None and line.high is not None else "")
+        result = {True: "[green]pass[/]", False: "[red]FAIL[/]", None: "[yellow]unmeasured[/]"}[
+            line.passed]
+        if line.regressed:
+            result = "[red]REGRESSED[/]"
+        table.add_row(line.criterion, line.metric, value, interval, f"{op} {line.threshold:g}",
+                      line.eval or "-", result)
+    return table

@@ -1,0 +1,224 @@
+"""`compound up`: the whole loop for any spec, in order.
+
+1. **Build what is missing.** Every predictor without a production version is trained and,
+   if it passes its promotion gate, promoted; every retriever's documents are ingested
+   (unchanged documents cost nothing); guardrails are loaded (the injection rail trains its
+   classifier on first use).
+2. **Evaluate** every eval of the spec and hold each success criterion against the metric
+   that measures it: the *scorecard*.
+3. **Serve** (unless told not to): the caller starts the server once the scorecard is out.
+
+Each stage is a function of its own so the CLI, tests and notebooks can run them separately.
+
+Example:
+    >>> from compound.lifecycle.up import ScoreLine
+    >>> ScoreLine("accuracy", "accuracy", 0.91, 0.9, "higher", None, None, "intents").passed
+    True
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from compound.evaluation.results import RunSummary
+    from compound.store import Store
+    from compound.system import System
+
+
+@dataclass(frozen=True)
+class BuildStep:
+    """What `up` did (or found already done) for one component."""
+
+    component: str
+    kind: Literal["predictor", "retriever", "guardrails"]
+    action: str
+    seconds: float
+    ok: bool = True
+
+
+@dataclass(frozen=True)
+class ScoreLine:
+    """One success criterion held against the metric that measured it."""
+
+    criterion: str
+    metric: str
+    value: float | None
+    threshold: float
+    direction: Literal["higher", "lower"]
+    low: float | None
+    high: float | None
+    eval: str | None
+    regressed: str | None = None
+
+    @property
+    def measured(self) -> bool:
+        return self.value is not None
+
+    @property
+    def passed(self) -> bool | None:
+        """True or False once measured; None when no eval measures the metric."""
+        if self.value is None:
+            return None
+        meets = self.value >= self.threshold if self.direction == "higher" else (
+            self.value <= self.threshold)
+        return meets and self.regressed is None
+
+
+@dataclass
+class Scorecard:
+    """Every criterion of the spec, measured or not, and the eval runs behind them."""
+
+    system: str
+    lines: list[ScoreLine] = field(default_factory=list)
+    runs: list[RunSummary] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        """Every criterion measured and met."""
+        return all(line.passed for line in self.lines)
+
+    def failures(self) -> list[str]:
+        """Why the scorecard did not pass, one line per criterion."""
+        out = []
+        for line in self.lines:
+            if line.passed is None:
+                out.append(f"{line.criterion}: no eval measures '{line.metric}'")
+            elif not line.passed:
+                op = ">=" if line.direction == "higher" else "<="
+                why = line.regressed or f"{line.value:.4g} is not {op} {line.threshold:g}"
+                out.append(f"{line.criterion}: {why}")
+        return out
+
+
+Notify = Callable[[str], None]
+
+
+def build_missing(system: System, store: Store, *, console: Console | None = None,
+                  notify: Notify = lambda message: None) -> list[BuildStep]:
+    """Train and promote predictors without a production version, index every retriever's
+    documents, load the guardrails. Idempotent: a second call does (almost) nothing."""
+    steps = [_build_predictor(system, store, name, console=console, notify=notify)
+             for name in system.predictors()]
+    steps += [_index_retriever(system, name, notify=notify) for name in system.retrievers]
+    if system.guardrails:
+        steps.append(_load_guardrails(system, notify=notify))
+    return steps
+
+
+def _build_predictor(system: System, store: Store, name: str, *, console: Console | None,
+                     notify: Notify) -> BuildStep:
+    from compound.intelligence.ml.training import train
+    from compound.intelligence.registry import ModelRegistry, predictor_spec
+
+    registry = ModelRegistry(store)
+    current = registry.production(name)
+    if current is not None:
+        return BuildStep(name, "predictor", f"{current.ref} in production", 0.0)
+    notify(f"training {name}")
+    start = time.perf_counter()
+    result = train(system, name, store=store, console=console)
+    assert result.record is not None
+    decision = registry.promote(name, result.record.version, criteria=system.criteria,
+                                only=predictor_spec(system, name).criteria)
+    seconds = time.perf_counter() - start
+    if decision.promoted:
+        return BuildStep(name, "predictor", f"trained {result.record.ref}, promoted", seconds)
+    return BuildStep(name, "predictor",
+                     f"trained {result.record.ref}, not promoted: {decision.message}", seconds,
+                     ok=False)
+
+
+def _index_retriever(system: System, name: str, *, notify: Notify) -> BuildStep:
+    from compound.orchestration.ingest import read_documents
+    from compound.orchestration.retrieval.build import open_index
+
+    spec = system.retrievers[name]
+    sources = [system.resolve_path(d) for d in spec.documents]
+    if not sources:
+        return BuildStep(name, "retriever", "no documents declared", 0.0)
+    notify(f"indexing {name}")
+    start = time.perf_counter()
+    index = open_index(system, name)
+    try:
+        index.open(None)
+        items = list(read_documents(sources, base_dir=system.base_dir,
+                                    max_document_bytes=int(spec.chunking.max_document_mb * 2**20)))
+        report = index.ingest(items, progress=None, total=len(items))
+        stats = index.stats()
+    finally:
+        index.close()
+    changed = report.added + report.updated + report.deleted
+    action = (f"indexed {report.added} new and {report.updated} changed documents"
+              if changed else "index up to date") + f" ({_count(stats, 'documents')} documents)"
+    if report.problems:
+        action += f"; {len(report.problems)} problems: {report.problems[0]}"
+    return BuildStep(name, "retriever", action, time.perf_counter() - start,
+                     ok=not report.problems)
+
+
+def _count(stats: Any, key: str) -> Any:
+    return stats.get(key, "?") if isinstance(stats, dict) else getattr(stats, key, "?")
+
+
+def _load_guardrails(system: System, *, notify: Notify) -> BuildStep:
+    from compound.production.rails.engine import Guard
+
+    notify("loading guardrails")
+    start = time.perf_counter()
+    guard = Guard.from_system(system)
+    guard.load()
+    names = ", ".join(system.guardrails)
+    return BuildStep(names, "guardrails", "loaded", time.perf_counter() - start)
+
+
+def evaluate(system: System, store: Store, *, names: Sequence[str] | None = None,
+             limit: int | None = None, progress: bool = True) -> Scorecard:
+    """Run the spec's evals (resuming an interrupted run, reusing cached model outputs) and
+    build the scorecard: each criterion against the metric that measures it, with the
+    regression check against the last passing run."""
+    from compound.evaluation.gates import check_gate, passed
+    from compound.evaluation.plan import plan_eval
+    from compound.evaluation.results import RunRepository
+    from compound.evaluation.runner import EvalRunner
+
+    runner = EvalRunner(store, progress=progress)
+    repo = RunRepository(store)
+    card = Scorecard(system.name)
+    regressions: dict[str, str] = {}
+    for eval_name in names or list(system.evals):
+        plan = plan_eval(system, eval_name, store=store, limit=limit, use_cache=True)
+        run = runner.run(plan, resume=True)
+        base = repo.baseline(eval_name, exclude=run.id,
+                             dataset_version=run.dataset.get("version"))
+        measured = {m.name for m in run.metrics if m.value is not None}
+        criteria = {k: c for k, c in system.criteria.items() if (c.metric or k) in measured}
+        tolerances = {m.name: m.tolerance for m in system.evals[eval_name].metric_specs()}
+        checks = check_gate(run, criteria=criteria, tolerances=tolerances, baseline=base,
+                            max_error_rate=plan.max_error_rate)
+        run.gate, run.baseline = checks, base.id if base else None
+        run.gate_passed = passed(checks)
+        repo.save(run)
+        for check in checks:
+            if check.status == "regressed":
+                regressions[check.name] = check.message
+        card.runs.append(run)
+    for key, criterion in system.criteria.items():
+        metric = criterion.metric or key
+        found = next(((run, m) for run in card.runs for m in run.metrics
+                      if m.name == metric and m.value is not None), None)
+        if found is None:
+            card.lines.append(ScoreLine(key, metric, None, criterion.threshold,
+                                        criterion.direction, None, None, None))
+            continue
+        run, summary = found
+        regressed = regressions.get(key) or regressions.get(metric)
+        card.lines.append(ScoreLine(key, metric, summary.value, criterion.threshold,
+                                    criterion.direction, summary.low, summary.high, run.eval,
+                                    regressed))
+    return card
