@@ -39,6 +39,7 @@ def test_every_kind_of_signal_is_recorded_against_its_run(client: TestClient) ->
         {"kind": "retry", "new_run_id": run_id_of(client, "again")},
         {"kind": "suggestion", "value": "ignored"},
         {"kind": "comment", "value": "wrong intent"},
+        {"kind": "correction", "value": "card_arrival", "step": "classify"},
     ]
     for signal in sent:
         response = client.post("/v1/feedback", json={"run_id": run_id, **signal})
@@ -49,7 +50,8 @@ def test_every_kind_of_signal_is_recorded_against_its_run(client: TestClient) ->
     assert [s["kind"] for s in listed] == [s["kind"] for s in sent]
     assert listed[2]["value"] == "Your card arrives in 3 days." and listed[2]["step"] == "intent"
     detail = client.get(f"/v1/runs/{run_id}").json()
-    assert len(detail["feedback"]) == 6
+    assert listed[6]["value"] == "card_arrival" and listed[6]["step"] == "classify"
+    assert len(detail["feedback"]) == 7
 
 
 @pytest.mark.parametrize("signal", [
@@ -60,6 +62,10 @@ def test_every_kind_of_signal_is_recorded_against_its_run(client: TestClient) ->
     {"kind": "comment", "value": ""},
     {"kind": "applause", "value": 1},
     {"kind": "thumbs", "value": "up", "extra": True},
+    {"kind": "correction"},
+    {"kind": "correction", "value": ""},
+    {"kind": "correction", "value": True},
+    {"kind": "correction", "value": "card_arrival", "field": "two words"},
 ])
 def test_a_malformed_signal_is_refused_with_422(client: TestClient, signal: dict) -> None:
     run_id = run_id_of(client)
@@ -99,6 +105,7 @@ def test_the_client_helper_sends_each_kind_and_reports_refusals(client: TestClie
     assert helper.retry(run_id)["kind"] == "retry"
     assert helper.suggestion(run_id, "accepted")["value"] == "accepted"
     assert helper.comment(run_id, "thanks", user="ada")["user"] == "ada"
+    assert helper.correct(run_id, "card_arrival", step="classify")["step"] == "classify"
     with pytest.raises(FeedbackRejected) as refused:
         helper.rate("f" * 32, 3)
     assert refused.value.status == 404 and "no run" in refused.value.message

@@ -25,11 +25,23 @@ Example:
     >>> result = train(System.load(folder), "intent")
     >>> result.record.version, result.record.stage, result.metrics["accuracy"]
     (1, 'candidate', 1.0)
+
+Extra labelled rows (corrections from feedback, review resolutions) join the training rows
+only, never the calibration or test rows, so that metrics stay comparable between versions:
+
+    >>> more = train(System.load(folder), "intent", register=False,
+    ...              extra_rows=[{"text": "card missing", "label": "card"}],
+    ...              extra_source="corrections@1")
+    >>> more.rows["train"] - result.rows["train"], more.data["extra"]["rows"]
+    (1, 1)
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,7 +51,7 @@ import numpy as np
 from compound.errors import UserError
 from compound.intelligence.ml import evaluate
 from compound.intelligence.ml.calibration import make_calibrator, resolve_method
-from compound.intelligence.ml.data import check_columns, file_sha256, read_table
+from compound.intelligence.ml.data import check_columns, file_sha256, pandas_module, read_table
 from compound.intelligence.ml.learners import learner_class, softmax
 from compound.intelligence.ml.model import TrainedModel, library_versions
 from compound.intelligence.ml.params import CLASSIFICATION_TASKS, params_for
@@ -108,6 +120,8 @@ def train(
     register: bool = True,
     console: Console | None = None,
     embedder: Embedder | None = None,
+    extra_rows: Sequence[Mapping[str, Any]] | None = None,
+    extra_source: str = "extra rows",
 ) -> TrainResult:
     """Train, calibrate and evaluate predictor ``name``, and register it as a candidate.
 
@@ -119,6 +133,10 @@ def train(
         console: shows a progress bar there (stderr in the CLI); None trains quietly.
         embedder: the embedder for a spec naming one; built (with an on-disk cache next to
             the store) when omitted.
+        extra_rows: labelled rows trained on in addition to the spec's dataset (each with
+            the features and the target); they never join the calibration or test rows.
+            The version records their count and SHA-256 under ``data["extra"]``.
+        extra_source: names where the extra rows came from, in messages and in the record.
 
     Raises:
         UserError: a problem with the spec or the data (each names the file and column).
@@ -137,6 +155,7 @@ def train(
                       source=train_part.source)
         y, classes = encode_target(spec, train_part.frame[spec.target], source=train_part.source)
         _split(spec, parts, y, classes)
+        extra = _add_extra(spec, train_part, extra_rows, classes, source=extra_source)
         # kinds and categories come from the training rows only: held-out rows stay unseen
         schema = infer_schema(spec, train_part.rows(), source=train_part.source)
         targets: dict[str, np.ndarray] = {}
@@ -176,6 +195,9 @@ def train(
         rows = {split: len(part.rows()) for split, part in parts.items()}
         data = {split: {"path": part.source, "sha256": part.sha256, "rows": rows[split]}
                 for split, part in parts.items()}
+        if extra is not None:
+            data["train"]["rows"] -= extra["rows"]
+            data["extra"] = extra
         primary = _primary(spec, classes)
         record = None
         if register:
@@ -241,6 +263,33 @@ def _split(spec: PredictorSpec, parts: dict[str, _Part], y: np.ndarray,
     train.positions = rows
     if len(rows) == 0:
         raise UserError(f"{train.source}: no rows left for training after the held-out splits")
+
+
+def _add_extra(spec: PredictorSpec, train: _Part, rows: Sequence[Mapping[str, Any]] | None,
+               classes: list[Any] | None, *, source: str) -> dict[str, Any] | None:
+    """Append ``rows`` to the training rows (after the held-out splits were cut); returns
+    their facts for the version's record."""
+    if not rows:
+        return None
+    pd = pandas_module()
+    records = [dict(row) for row in rows]
+    frame = pd.DataFrame.from_records(records)
+    needed = [*feature_columns(spec, train.frame), spec.target,
+              *([spec.group] if spec.group else [])]
+    check_columns(frame, needed, source=source)
+    encode_target(spec, frame[spec.target], source=source, classes=classes)
+    frame = frame[[c for c in train.frame.columns if c in frame.columns]]
+    start = len(train.frame)
+    assert train.positions is not None
+    train.frame = pd.concat([train.frame, frame], ignore_index=True)
+    train.positions = np.concatenate([train.positions, np.arange(start, start + len(frame))])
+    return {"path": source, "sha256": rows_sha256(records), "rows": len(frame)}
+
+
+def rows_sha256(rows: Sequence[Mapping[str, Any]]) -> str:
+    """The SHA-256 a version records for the extra rows it was trained on (``data.extra``)."""
+    return hashlib.sha256("\n".join(
+        json.dumps(dict(r), sort_keys=True, default=str) for r in rows).encode()).hexdigest()
 
 
 def _calibrate(spec: PredictorSpec, model: TrainedModel, encoded: pd.DataFrame | None,

@@ -8,6 +8,7 @@ from compound.production.feedback.log import FeedbackLog, UnknownRun
 from compound.production.feedback.signals import (
     KINDS,
     CommentSignal,
+    CorrectionSignal,
     EditSignal,
     RatingSignal,
     RetrySignal,
@@ -20,6 +21,7 @@ from compound.production.feedback.signals import (
 __all__ = [
     "KINDS",
     "CommentSignal",
+    "CorrectionSignal",
     "EditSignal",
     "FeedbackClient",
     "FeedbackLog",

@@ -91,5 +91,12 @@ class FeedbackClient:
     def comment(self, run_id: str, text: str, **fields: Any) -> dict[str, Any]:
         return self.send(run_id, "comment", text, **fields)
 
+    def correct(self, run_id: str, value: str | int | float, *, step: str | None = None,
+                **fields: Any) -> dict[str, Any]:
+        """The right label (or number) for the prediction of ``step``."""
+        if step is not None:
+            fields["step"] = step
+        return self.send(run_id, "correction", value, **fields)
+
     def close(self) -> None:
         self._http.close()

@@ -12,10 +12,14 @@ kind             value                                      tells you
 ``retry``        none (``new_run_id`` optional)             the answer was not used
 ``suggestion``   ``"accepted"`` or ``"ignored"``            whether a suggestion helped
 ``comment``      free text                                  why
+``correction``   the right label (or number) for a step     what a model should have
+                 whose prediction was wrong                  predicted (training data)
 ===============  =========================================  =======================
 
 Every signal may name the ``user`` and the ``step`` whose output it is about, and carry a
-``comment``.
+``comment``. A ``correction`` names the ``step`` it corrects (it may be left out when the
+run's workflow has one trained-model step) and, optionally, the output ``field`` (``label``
+for a classifier, ``value`` for a regression model); ``compound improve`` retrains on them.
 
 Example:
     >>> signal = parse_signal({"run_id": "ab" * 16, "kind": "rating", "value": 4})
@@ -27,7 +31,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr, TypeAdapter
 
 RUN_ID = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$",
                description="the run the signal is about (returned by every run endpoint)")
@@ -87,11 +91,30 @@ class CommentSignal(_SignalBase):
     value: str = Field(min_length=1, max_length=10_000)
 
 
+class CorrectionSignal(_SignalBase):
+    """The right output of a step whose prediction was wrong: the label a classifier should
+    have given, or the number a regression model should have predicted.
+
+    Example:
+        >>> signal = parse_signal({"run_id": "r1", "kind": "correction", "step": "classify",
+        ...                        "value": "card_arrival"})
+        >>> signal.step, signal.value, signal.field
+        ('classify', 'card_arrival', None)
+    """
+
+    kind: Literal["correction"]
+    value: Annotated[StrictStr, Field(min_length=1, max_length=1_000)] | StrictInt | StrictFloat
+    field: str | None = Field(
+        default=None, max_length=200, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        description="the output field corrected (label or value); the model's own when unset")
+
+
 Signal = Annotated[
-    ThumbsSignal | RatingSignal | EditSignal | RetrySignal | SuggestionSignal | CommentSignal,
+    ThumbsSignal | RatingSignal | EditSignal | RetrySignal | SuggestionSignal | CommentSignal
+    | CorrectionSignal,
     Field(discriminator="kind"),
 ]
-KINDS = ("thumbs", "rating", "edit", "retry", "suggestion", "comment")
+KINDS = ("thumbs", "rating", "edit", "retry", "suggestion", "comment", "correction")
 _ADAPTER: TypeAdapter[Any] = TypeAdapter(Signal)
 
 

@@ -1,0 +1,119 @@
+"""`compound improve` and `compound export`: the flywheel, from the signals in the store.
+
+Exit codes: 0 a candidate was promoted, or there was nothing to do; 1 a candidate was refused
+by the gate (the checks say why); 2 a user error (bad spec, unknown model, bad option).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from compound.cli import app
+from compound.cli.output import console, console_err
+
+SPEC_ARG = Annotated[
+    Path, typer.Argument(help="a compound.yaml, or a folder holding one", show_default=False)
+]
+
+
+@app.command()
+def improve(
+    spec: SPEC_ARG,
+    models: Annotated[
+        list[str] | None,
+        typer.Argument(help="the predictors to improve; every one with corrections when omitted"),
+    ] = None,
+    min_gain: Annotated[
+        float, typer.Option(help="how much the candidate's primary metric must beat "
+                                 "production's by (0: not worse)", min=0.0)
+    ] = 0.0,
+    force: Annotated[
+        bool, typer.Option(help="retrain even on corrections a version was already trained on")
+    ] = False,
+) -> None:
+    """Retrain the trained models that users' corrections and review resolutions touch, and
+    promote each candidate that beats production on the spec's criteria."""
+    from compound.intelligence.ml.report import gate_table
+    from compound.lifecycle.improve import before_after_table, origins_text, skipped_table
+    from compound.lifecycle.improve import improve as improve_system
+    from compound.store import open_store
+    from compound.system import System
+
+    system = System.load(spec)
+    with open_store(system) as store:
+        report = improve_system(system, store, models=models, min_gain=min_gain, force=force,
+                                console=console_err)
+    if (table := skipped_table(report.skipped)) is not None:
+        console.print(table)
+    for outcome in report.outcomes:
+        if outcome.checks:
+            table = gate_table(outcome.checks)
+            table.title = f"{outcome.name}: promotion gate"
+            console.print(table)
+    console.print(before_after_table(report))
+    for outcome in report.outcomes:
+        colour = {"promoted": "green", "refused": "red"}.get(outcome.status, "yellow")
+        labelled = (f" ({outcome.rows:,} labelled rows: {origins_text(outcome.origins)}"
+                    + (f"; {outcome.conflicts:,} conflicting left out" if outcome.conflicts
+                       else "") + ")") if outcome.rows or outcome.conflicts else ""
+        console.print(f"[{colour}]{outcome.name}: {outcome.message}[/]{labelled}")
+    if report.refused:
+        raise SystemExit(1)
+
+
+@app.command()
+def export(
+    spec: SPEC_ARG,
+    format: Annotated[
+        str, typer.Option("--format", "-f", help="sft (chat examples) or preference "
+                                                 "(chosen/rejected pairs)")
+    ],
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="the JSONL file to write (default: "
+                                                      "NAME.FORMAT.jsonl here)")
+    ] = None,
+    workflow: Annotated[
+        str | None, typer.Option(help="only runs of this workflow")
+    ] = None,
+    min_rating: Annotated[
+        int, typer.Option(help="the lowest rating that accepts an answer", min=1, max=5)
+    ] = 4,
+) -> None:
+    """Write fine-tuning data from stored signals: accepted and user-edited answers (sft), or
+    chosen/rejected pairs from edits and verdicts (preference); PII redacted, deduplicated."""
+    from rich.table import Table
+
+    from compound.errors import UserError
+    from compound.lifecycle.export import FORMATS, Redactor, export_records, write_jsonl
+    from compound.store import open_store
+    from compound.system import System
+
+    if format not in FORMATS:
+        raise UserError(f"--format must be one of {', '.join(FORMATS)}; received {format!r}")
+    system = System.load(spec)
+    if workflow is not None and workflow not in system.workflows:
+        raise UserError(f"no workflow '{workflow}' in {system.source}; declared: "
+                        f"{', '.join(system.workflows) or 'none'}")
+    with open_store(system) as store:
+        result = export_records(store, format, workflow=workflow,  # type: ignore[arg-type]
+                                redactor=Redactor.for_system(system), min_rating=min_rating)
+    table = Table(title=f"export {format}", title_justify="left", show_header=False)
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    for source, count in result.sources.items():
+        table.add_row(f"records from {source}", f"{count:,}")
+    table.add_row("duplicates dropped", f"{result.duplicates:,}")
+    table.add_row("texts redacted (PII, secrets)", f"{result.redacted:,}")
+    for reason, count in result.skipped.items():
+        table.add_row(f"skipped: {reason}", f"{count:,}")
+    console_err.print(table)
+    if not result.records:
+        wanted = "accepted or edited answers" if format == "sft" else "preference pairs"
+        console.print(f"nothing to export: no {wanted} in the store")
+        return
+    target = out or Path(f"{system.name}.{format}.jsonl")
+    written = write_jsonl(result.records, target)
+    console.print(f"wrote {written:,} {format} records to {target}")
