@@ -13,8 +13,9 @@ Example:
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from compound.lazy import attach
 
 __version__ = "0.1.0"
 
@@ -39,29 +40,87 @@ _EXPORTS: dict[str, str] = {
     "LLMError": "compound.intelligence.llm",
     "ScriptedLLM": "compound.intelligence.llm",
     "build_llm": "compound.intelligence.llm",
+    "Workflow": "compound.workflow",
+    "Step": "compound.workflow",
+    "Loop": "compound.workflow",
+    "RunContext": "compound.workflow",
+    "Budget": "compound.workflow",
+    "RunResult": "compound.workflow",
+    "Agent": "compound.workflow",
+    "AgentResult": "compound.workflow",
+    "Session": "compound.workflow",
+    "Tracer": "compound.workflow",
+    "WiringError": "compound.workflow",
+    "Tool": "compound.orchestration.tools",
+    "ToolResult": "compound.orchestration.tools",
+    "tool": "compound.orchestration.tools",
+    "Guard": "compound.production.rails",
+    "GuardResult": "compound.production.rails",
+    "Verdict": "compound.production.rails",
+    "TraceRedactor": "compound.production.rails",
+    "ConfidenceRouter": "compound.strategy",
+    "RuleRouter": "compound.strategy",
+    "LearnedRouter": "compound.strategy",
+    "FallbackChain": "compound.strategy",
+    "Ensemble": "compound.strategy",
+    "ReviewQueue": "compound.strategy",
+    "CachedLLM": "compound.strategy",
+    "LLMCache": "compound.strategy",
+    "create_app": "compound.production.serving",
+    "app_from_system": "compound.production.serving",
+    "FeedbackClient": "compound.production.feedback",
 }
 
 __all__ = [
     "LLM",
+    "Agent",
+    "AgentResult",
+    "Budget",
+    "CachedLLM",
     "Completion",
     "CompoundError",
+    "ConfidenceRouter",
     "Criterion",
+    "Ensemble",
+    "FallbackChain",
+    "FeedbackClient",
+    "Guard",
+    "GuardResult",
+    "LLMCache",
     "LLMError",
+    "LearnedRouter",
+    "Loop",
     "MemoryStore",
     "Message",
+    "ReviewQueue",
+    "RuleRouter",
+    "RunContext",
+    "RunResult",
     "RuntimeFailure",
     "SQLiteStore",
     "ScriptedLLM",
+    "Session",
     "SpecError",
+    "Step",
     "Store",
     "System",
     "TextDelta",
+    "Tool",
     "ToolCall",
     "ToolDefinition",
+    "ToolResult",
+    "TraceRedactor",
+    "Tracer",
     "UserError",
+    "Verdict",
+    "WiringError",
+    "Workflow",
     "__version__",
+    "app_from_system",
     "build_llm",
+    "create_app",
     "open_store",
+    "tool",
 ]
 
 if TYPE_CHECKING:
@@ -77,18 +136,35 @@ if TYPE_CHECKING:
         ToolDefinition,
         build_llm,
     )
+    from compound.orchestration.tools import Tool, ToolResult, tool
+    from compound.production.feedback import FeedbackClient
+    from compound.production.rails import Guard, GuardResult, TraceRedactor, Verdict
+    from compound.production.serving import app_from_system, create_app
     from compound.store import MemoryStore, SQLiteStore, Store, open_store
+    from compound.strategy import (
+        CachedLLM,
+        ConfidenceRouter,
+        Ensemble,
+        FallbackChain,
+        LearnedRouter,
+        LLMCache,
+        ReviewQueue,
+        RuleRouter,
+    )
     from compound.system import Criterion, System
+    from compound.workflow import (
+        Agent,
+        AgentResult,
+        Budget,
+        Loop,
+        RunContext,
+        RunResult,
+        Session,
+        Step,
+        Tracer,
+        WiringError,
+        Workflow,
+    )
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'compound' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = attach(__name__, _EXPORTS)

@@ -25,8 +25,9 @@ Names are imported on first use.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from compound.lazy import attach
 
 _EXPORTS: dict[str, str] = {
     "Answer": "compound.strategy.answers",
@@ -151,14 +152,4 @@ if TYPE_CHECKING:
     from compound.strategy.streaming import FallbackNotice
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'compound.strategy' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = attach(__name__, _EXPORTS)

@@ -20,8 +20,9 @@ Names are imported on first use, so loading a spec does not load the runtime.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from compound.lazy import attach
 
 _EXPORTS: dict[str, str] = {
     "Workflow": "compound.workflow.graph",
@@ -77,14 +78,4 @@ if TYPE_CHECKING:
     from compound.workflow.tracing import ListSink, StoreSink, Tracer
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'compound.workflow' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = attach(__name__, _EXPORTS)
