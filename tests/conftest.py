@@ -3,6 +3,11 @@ embedded model loaded once per session."""
 
 from __future__ import annotations
 
+import os
+
+# OpenMP threads (LightGBM, scikit-learn, llama.cpp) spin while waiting by default; on a
+# shared 2-core machine that starves the other thread and slowed some tests tenfold.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 from collections.abc import Callable, Iterator
 from pathlib import Path
 

@@ -4,7 +4,9 @@ A predictor in `compound.yaml` names its dataset, task, features and learner;
 :func:`train` fits it, calibrates its confidence on held-out rows, reports test metrics and
 registers it as a candidate version in the :class:`~compound.intelligence.registry.ModelRegistry`.
 :class:`Predictor` serves a registered version, one input or a batch at a time, and every
-:class:`Prediction` carries its label, calibrated probability and model version.
+:class:`Prediction` carries its label, calibrated probability and model version; a tree
+model also says which features moved one prediction most (:meth:`Predictor.explain`, a list
+of :class:`Contribution`).
 
 Nothing heavy (scikit-learn, LightGBM, pandas) is imported until a model is trained or loaded.
 
@@ -21,16 +23,18 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from compound.intelligence.ml.predictor import Predictor
     from compound.intelligence.ml.training import TrainResult, train
-    from compound.intelligence.ml.types import Prediction
+    from compound.intelligence.ml.types import Contribution, NotExplainable, Prediction
 
 _EXPORTS = {
+    "Contribution": "compound.intelligence.ml.types",
+    "NotExplainable": "compound.intelligence.ml.types",
     "Prediction": "compound.intelligence.ml.types",
     "Predictor": "compound.intelligence.ml.predictor",
     "TrainResult": "compound.intelligence.ml.training",
     "train": "compound.intelligence.ml.training",
 }
 
-__all__ = ["Prediction", "Predictor", "TrainResult", "train"]
+__all__ = ["Contribution", "NotExplainable", "Prediction", "Predictor", "TrainResult", "train"]
 
 
 def __getattr__(name: str) -> Any:

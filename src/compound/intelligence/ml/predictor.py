@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from compound.errors import UserError
-from compound.intelligence.ml.types import Prediction
+from compound.intelligence.ml.schema import Label
+from compound.intelligence.ml.types import Contribution, Prediction
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -134,6 +135,71 @@ class Predictor:
             found.extend(self._predictions(model.outputs(encoded)))
         return found
 
+    def explain(
+        self, example: Mapping[str, Any] | str, *, top: int = 3, label: Label | None = None
+    ) -> list[Contribution]:
+        """The features that moved this input's score most, largest effect first.
+
+        Args:
+            example: one input, as for :meth:`run`.
+            top: how many features to return (all of them when larger than their number).
+            label: the class to explain (classification); by default the predicted one.
+                A contribution above 0 pushes toward this class.
+
+        Returns:
+            up to ``top`` :class:`Contribution` objects, by absolute contribution.
+
+        Raises:
+            NotExplainable: the model's learner cannot attribute scores to features (only
+                tree learners can).
+            UserError: a malformed input, ``top`` below 1, or an unknown ``label``.
+        """
+        return self.explain_batch([example], top=top, label=label)[0]
+
+    def explain_batch(
+        self, examples: Sequence[Mapping[str, Any] | str], *, top: int = 3,
+        label: Label | None = None,
+    ) -> list[list[Contribution]]:
+        """:meth:`explain` for many inputs, in chunks of ``batch_size``; results keep the
+        input order. With ``label`` None each input's own predicted class is explained."""
+        if top < 1:
+            raise UserError(f"top must be at least 1; received {top}")
+        model = self.model
+        source = f"input to model '{self.name}'"
+        frame = model.schema.frame_of(examples, source=source)
+        columns = model.schema.columns
+        fixed = None if label is None or not model.is_classifier else self._class_index(label)
+        if label is not None and not model.is_classifier:
+            raise UserError(f"model '{self.name}' is a {model.task} model; it has no classes, "
+                            "so explain it without a label")
+        found: list[list[Contribution]] = []
+        for start in range(0, len(frame), self.batch_size):
+            encoded = model.schema.encode(frame.iloc[start:start + self.batch_size],
+                                          source=source)
+            blocks = model.learner.contributions(encoded)
+            if not model.is_classifier:
+                rows = blocks[:, 0, :]
+            elif fixed is not None:
+                rows = blocks[:, fixed, :]
+            else:
+                predicted = model.outputs(encoded).proba.argmax(axis=1)  # type: ignore[union-attr]
+                rows = blocks[np.arange(len(blocks)), predicted, :]
+            order = np.argsort(-np.abs(rows[:, :len(columns)]), axis=1, kind="stable")[:, :top]
+            for offset, (row, picked) in enumerate(zip(rows, order, strict=True)):
+                example = examples[start + offset]
+                given = example if isinstance(example, Mapping) else {columns[0]: example}
+                found.append([Contribution(columns[i], _plain(given[columns[i]]), float(row[i]))
+                              for i in picked])
+        return found
+
+    def _class_index(self, label: Label) -> int:
+        classes = list(self.model.classes or [])
+        for index, known in enumerate(classes):
+            if known == label or str(known) == str(label):
+                return index
+        raise UserError(f"model '{self.name}' has no class {label!r}; its classes: "
+                        f"{', '.join(repr(c) for c in classes)}")
+
     def rank(self, items: Sequence[Mapping[str, Any]] | pd.DataFrame) -> list[tuple[int, float]]:
         """Order the items of one query, best first: ``(input index, score)`` pairs."""
         values = np.array([p.value for p in self.predict_batch(items)], dtype=float)
@@ -157,3 +223,8 @@ class Predictor:
             Prediction(ls[0], ps[0], None, name, version, tuple(zip(ls[1:], ps[1:], strict=True)))
             for ls, ps in zip(labels, chances, strict=True)
         ]
+
+
+def _plain(value: Any) -> Any:
+    """A numpy scalar as the Python value it holds; anything else unchanged."""
+    return value.item() if isinstance(value, np.generic) else value

@@ -6,6 +6,11 @@ A step that ``uses:`` a predictor takes the model's features as its inputs and o
 (or the step's ``version`` option), loaded on the first run from the run context's store, or
 the system's store when the run keeps none.
 
+With ``options: {explain: {top: 3, label: 1}}`` (or ``explain: 3``) the prediction also
+carries its ``contributions``: the ``top`` features that moved the score most, toward
+``label`` (by default the predicted class), from the same model version. Only tree learners
+can explain; asking another learner fails when the workflow is built.
+
 Example:
     >>> from compound.intelligence.ml.types import Prediction
     >>> step = PredictorStep(name="intent", features=["text"], system=None)
@@ -15,10 +20,13 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import threading
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from compound.errors import UserError
+from compound.intelligence.ml.schema import Label
 from compound.intelligence.ml.types import Prediction
 
 if TYPE_CHECKING:
@@ -36,16 +44,21 @@ class PredictorStep:
         features: its input columns, which become the step's inputs.
         system: the spec, whose store serves when the run context has none.
         version: a pinned version; the production version when None.
+        explain: attach this many top feature contributions to each prediction; 0: none.
+        explain_label: the class the contributions explain; the predicted one when None.
     """
 
     output_type: ClassVar[type] = Prediction
 
     def __init__(self, *, name: str, features: list[str], system: System | None,
-                 version: int | None = None) -> None:
+                 version: int | None = None, explain: int = 0,
+                 explain_label: Label | None = None) -> None:
         self.name = name
         self.features = list(features)
         self.system = system
         self.version = version
+        self.explain = explain
+        self.explain_label = explain_label
         self.input_types: dict[str, Any] = dict.fromkeys(self.features, Any)
         self._predictor: Predictor | None = None
         self._lock = threading.Lock()
@@ -69,30 +82,76 @@ class PredictorStep:
             return self._predictor
 
     def run(self, ctx: RunContext | None, **inputs: Any) -> Prediction:
-        """Predict from the step's inputs (one value per feature)."""
-        return self.predictor(ctx).run(inputs)
+        """Predict from the step's inputs (one value per feature), with the top feature
+        contributions when the step explains."""
+        return self.run_batch(ctx, [inputs])[0]
+
+    def run_batch(self, ctx: RunContext | None, rows: list[dict[str, Any]]) -> list[Prediction]:
+        """:meth:`run` for many requests at once (the server batches concurrent ones)."""
+        predictor = self.predictor(ctx)
+        predictions = predictor.predict_batch(rows)
+        if not self.explain:
+            return predictions
+        found = predictor.explain_batch(rows, top=self.explain, label=self.explain_label)
+        return [dataclasses.replace(p, contributions=tuple(c))
+                for p, c in zip(predictions, found, strict=True)]
 
 
 def predictor_step(request: AdapterRequest) -> PredictorStep:
     """The ``predictor`` step adapter (registered under ``compound.steps``).
 
     Raises:
-        UserError: the predictor lists no ``features`` (they name the step's inputs), or the
-            step has options other than ``version``.
+        UserError: the predictor lists no ``features`` (they name the step's inputs), the
+            step has options other than ``version`` and ``explain``, or it asks a learner
+            that cannot explain for contributions.
     """
     spec = request.spec
+    step = request.step.name
     options = dict(request.step.options)
     version = options.pop("version", None)
+    explain, label = _explain_option(step, options.pop("explain", None))
     if options:
-        raise UserError(f"step '{request.step.name}': options {sorted(options)} are not "
-                        "predictor step options; allowed: version")
-    if version is not None and (not isinstance(version, int) or isinstance(version, bool)):
-        raise UserError(f"step '{request.step.name}': version must be a whole number; "
+        raise UserError(f"step '{step}': options {sorted(options)} are not "
+                        "predictor step options; allowed: version, explain")
+    if not _whole(version) and version is not None:
+        raise UserError(f"step '{step}': version must be a whole number; "
                         f"received {version!r}")
     if not spec.features:
         raise UserError(
-            f"step '{request.step.name}' uses model '{request.component}', which lists no "
+            f"step '{step}' uses model '{request.component}', which lists no "
             "'features'; list them in the spec: they become the step's inputs"
         )
+    if explain:
+        from compound.intelligence.ml.learners import Learner, learner_class
+
+        if learner_class(spec.learner_name).contributions is Learner.contributions:
+            raise UserError(
+                f"step '{step}': model '{request.component}' uses the '{spec.learner_name}' "
+                "learner, which cannot attribute a prediction to its features; remove the "
+                "'explain' option, or use 'learner: lightgbm'"
+            )
     return PredictorStep(name=request.component, features=list(spec.features),
-                         system=request.system, version=version)
+                         system=request.system, version=version, explain=explain,
+                         explain_label=label)
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _explain_option(step: str, value: Any) -> tuple[int, Label | None]:
+    """``explain: 3`` or ``explain: {top: 3, label: 1}`` as (top, label); (0, None) when
+    absent."""
+    if value is None:
+        return 0, None
+    given = dict(value) if isinstance(value, Mapping) else {"top": value}
+    unknown = sorted(set(given) - {"top", "label"})
+    top = given.get("top", 3)
+    label = given.get("label")
+    if unknown or not _whole(top) or top < 1 or not (label is None or isinstance(label, str | int)):
+        raise UserError(
+            f"step '{step}': explain must be a number of features (explain: 3) or "
+            "{top: N, label: CLASS} with N at least 1 and CLASS a class of the model; "
+            f"received {value!r}"
+        )
+    return top, label

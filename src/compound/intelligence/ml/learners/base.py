@@ -90,6 +90,24 @@ class Learner(abc.ABC):
             ArtifactError: a part is missing or cannot be read.
         """
 
+    def contributions(self, frame: pd.DataFrame) -> np.ndarray:
+        """Per-feature contributions to the raw scores of encoded rows.
+
+        Returns:
+            an ``(n, k, features + 1)`` array: for each row, each of the ``k`` classes (one
+            for regression and ranking) and each feature in ``schema.columns`` order, the
+            feature's share of that class's raw score; the last column is the average score.
+
+        Raises:
+            NotExplainable: this learner cannot attribute scores to features (the default).
+        """
+        from compound.intelligence.ml.types import NotExplainable
+
+        raise NotExplainable(
+            f"the '{self.name}' learner cannot attribute a prediction to its features; "
+            "feature contributions need a tree learner (learner: lightgbm)"
+        )
+
     def state(self) -> dict[str, Any]:
         """Small JSON facts about the fit (e.g. the number of trees), kept in the manifest."""
         return {}

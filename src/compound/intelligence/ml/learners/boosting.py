@@ -111,6 +111,17 @@ class LightGBMLearner(Learner):
             raw = np.column_stack([1.0 - raw, raw])
         return np.log(np.clip(raw, eps, 1.0))
 
+    def contributions(self, frame: pd.DataFrame) -> np.ndarray:
+        """TreeSHAP contributions from LightGBM (``pred_contrib``), one block per class; a
+        binary model's are those of class 1's log-odds, so class 0's are their negation."""
+        raw = np.asarray(self.booster_.predict(frame, num_iteration=self.trees_,
+                                               pred_contrib=True), dtype=float)
+        width = len(self.schema.columns) + 1
+        blocks = raw.reshape(len(raw), -1, width)
+        if self.task not in ("regression", "ranking") and blocks.shape[1] == 1:
+            blocks = np.concatenate([-blocks, blocks], axis=1)
+        return blocks
+
     def dump(self) -> dict[str, bytes]:
         text = self.booster_.model_to_string(num_iteration=self.trees_)
         return {MODEL_PART: text.encode("utf-8")}
