@@ -21,6 +21,15 @@ BUILTINS: dict[str, dict[str, str]] = {
         "llm": "compound.workflow.adapters:llm_adapter",
         "tool": "compound.workflow.adapters:tool_adapter",
         "function": "compound.workflow.adapters:function_adapter",
+        "rail": "compound.production.rails.steps:rail_step",
+    },
+    "compound.rails": {
+        "injection": "compound.production.rails.injection:InjectionRail",
+        "pii": "compound.production.rails.pii:PIIRail",
+        "secrets": "compound.production.rails.secrets:SecretsRail",
+        "topic": "compound.production.rails.topic:TopicRail",
+        "schema": "compound.production.rails.structured:SchemaRail",
+        "groundedness": "compound.production.rails.grounded:GroundednessRail",
     },
     "compound.providers": {
         "embedded": "compound.intelligence.llm.embedded:EmbeddedLLM",
@@ -48,6 +57,8 @@ BUILTINS: dict[str, dict[str, str]] = {
         "mae": "compound.evaluation.metrics.corpus:mae",
         "rmse": "compound.evaluation.metrics.corpus:rmse",
         "r2": "compound.evaluation.metrics.corpus:r2",
+        "recall": "compound.evaluation.metrics.corpus:recall",
+        "precision": "compound.evaluation.metrics.corpus:precision",
     },
 }
 

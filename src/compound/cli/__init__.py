@@ -38,6 +38,7 @@ COMMAND_MODULES = [
     "compound.cli.guard",
     "compound.cli.serve",
     "compound.cli.lifecycle",
+    "compound.cli.flywheel",
 ]
 
 

@@ -1,0 +1,28 @@
+"""Metrics: functions scoring outputs. Text, structured output, code, groundedness, latency and
+cost here; classification, regression and ranking metrics in their own modules. Nothing heavy
+is imported until a metric is used.
+
+Example:
+    >>> from compound.evaluation.metrics import get_metric
+    >>> get_metric("exact_match")("Paris", "Paris")
+    1.0
+"""
+
+from __future__ import annotations
+
+from compound.evaluation.metrics.base import BoundMetric, Metric, Score, metric
+from compound.evaluation.metrics.registry import (
+    available_metrics,
+    get_metric,
+    metric_from_function,
+)
+
+__all__ = [
+    "BoundMetric",
+    "Metric",
+    "Score",
+    "available_metrics",
+    "get_metric",
+    "metric",
+    "metric_from_function",
+]

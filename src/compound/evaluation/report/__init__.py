@@ -1,0 +1,49 @@
+"""The HTML report of eval runs: one self-contained file with inline SVG plots.
+
+For each eval: the gate, the metrics of this run beside the baseline (bars with 95% intervals),
+the trend of every metric over past runs, behavioural suites, judge agreement, and the rows to
+inspect (errors, invalid rows, lowest scores) with their inputs, expected and actual output.
+
+Example:
+    >>> import tempfile, pathlib
+    >>> from compound.evaluation.results import MetricSummary, RunSummary
+    >>> run = RunSummary(id="qa-1", eval="qa", metrics=[MetricSummary(name="f1",
+    ...                  metric="token_f1", value=0.5, low=0.4, high=0.6, n=10)])
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "report.html"
+    >>> _ = write_report(path, [EvalReport(run=run, rows=[], history=[run])])
+    >>> "<svg" in path.read_text()
+    True
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from compound.evaluation.report.html import render_report
+from compound.evaluation.results import RowResult, RunSummary
+
+
+@dataclass
+class EvalReport:
+    """What the report shows for one eval: this run, its baseline, its rows, past runs."""
+
+    run: RunSummary
+    rows: list[RowResult]
+    history: list[RunSummary]
+    baseline: RunSummary | None = None
+    title: str = ""
+    notes: list[str] = field(default_factory=list)
+
+
+def write_report(path: str | os.PathLike[str], reports: list[EvalReport], *,
+                 title: str = "compound eval report") -> Path:
+    """Write the report of ``reports`` to ``path`` (folders are created)."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(render_report(reports, title=title), encoding="utf-8")
+    return target
+
+
+__all__ = ["EvalReport", "render_report", "write_report"]
