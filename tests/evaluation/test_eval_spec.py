@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from compound.errors import SpecError
@@ -61,3 +63,33 @@ def test_unknown_keys_and_conflicting_targets_are_explained() -> None:
         load("    dataset: {path: d.jsonl}\n    target: {model: llm, function: 'a:b'}\n")
     with pytest.raises(SpecError, match="em appear twice"):
         load("    dataset: {path: d.jsonl}\n    metrics: [em, {name: em, metric: token_f1}]\n")
+
+
+def test_a_store_dataset_is_built_by_its_hook_when_missing(tmp_path: Path) -> None:
+    """``dataset.build`` creates a 'store:' dataset the first time an eval needs it."""
+    from compound.evaluation.plan import load_dataset
+    from compound.store import MemoryStore
+    from compound.system import System
+
+    (tmp_path / "holdout_hook.py").write_text(
+        "from compound.evaluation.dataset_store import DatasetRegistry\n"
+        "from compound.evaluation.datasets import Dataset\n"
+        "CALLS = []\n"
+        "def build(system, store):\n"
+        "    CALLS.append(1)\n"
+        "    rows = [{'id': str(i), 'x': i, 'y': i % 2} for i in range(4)]\n"
+        "    DatasetRegistry(store).save(Dataset(rows, name='held'))\n"
+    )
+    (tmp_path / "compound.yaml").write_text(
+        "name: t\nloop: interaction\ntask: t\nevals:\n  e:\n"
+        "    dataset: {path: 'store:held', build: 'holdout_hook:build', expected: y}\n"
+        "    target: {function: 'holdout_hook:build'}\n    metrics: [exact_match]\n"
+    )
+    system = System.load(tmp_path)
+    store = MemoryStore()
+    first = load_dataset(system, system.evals["e"], store)
+    again = load_dataset(system, system.evals["e"], store)
+    import holdout_hook  # type: ignore[import-not-found]
+
+    assert len(first.examples()) == len(again.examples()) == 4
+    assert holdout_hook.CALLS == [1]

@@ -55,7 +55,9 @@ def main(argv: list[str] | None = None) -> None:
 
     build()
     try:
-        app(args=argv, standalone_mode=False)
+        code = app(args=argv, standalone_mode=False)
+        if isinstance(code, int) and code:  # a typer.Exit(code) returns its code here
+            sys.exit(code)
     except UserError as exc:
         console_err.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
         sys.exit(2)

@@ -122,14 +122,16 @@ def load_dataset(system: System, spec: EvalSpec, store: Store | None) -> Dataset
     if d.path.startswith("store:"):
         if store is None:
             raise UserError(f"dataset '{d.path}' is in the store, but no store was given")
-        dataset = DatasetRegistry(store).load(d.path.removeprefix("store:"))
-    else:
-        if d.path.startswith("shared:"):
-            from compound.public_data import dataset_path
+        registry = DatasetRegistry(store)
+        name = d.path.removeprefix("store:")
+        if d.build and not registry.list(name.split("@")[0]):
+            from compound.evaluation.targets import import_object
 
-            path = dataset_path(d.path.removeprefix("shared:"))
-        else:
-            path = system.resolve_path(d.path)
+            build = import_object(d.build, base=str(system.base_dir), what="dataset build")
+            build(system, store)
+        dataset = registry.load(name)
+    else:
+        path = system.resolve_path(d.path)  # a file, or shared:NAME/FILE
         dataset = Dataset.from_file(path, format=d.format, name=d.name, id_field=d.id,
                                     split_field=d.split_field)
         if store is not None:

@@ -48,6 +48,11 @@ class DatasetSpec(SpecModel):
         "default: every field but the id, split and expected ones",
     )
     expected: str | None = Field(default=None, description="field holding the reference answer")
+    build: str | None = Field(
+        default=None, pattern=r"^[\w.]+:[\w.]+$",
+        description="for a 'store:' dataset: 'module:function' called as fn(system, store) to "
+        "create it when the store does not hold it yet (e.g. a model's held-out split)",
+    )
 
 
 class TargetSpec(SpecModel):
