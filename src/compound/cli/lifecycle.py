@@ -73,6 +73,8 @@ def up(
     elif card is not None:
         console_err.print("[bold green]scorecard passed[/]: every success criterion is met")
     if not serve:
+        if ask and system.workflows:
+            _ask_locally(system, ask)
         raise SystemExit(1 if failed else 0)
     if failed and not force:
         console_err.print("not serving a system that fails its criteria; fix it, or pass --force")
@@ -137,6 +139,26 @@ def _ask(base: str, workflow: str, question: str, secret: str | None) -> None:
         console.print_json(json.dumps(response.json()))
     except ValueError:
         console.print(response.text, markup=False)
+
+
+def _ask_locally(system: object, question: str) -> None:
+    """Without a server: run the first workflow on the question in-process and print it."""
+    import dataclasses
+
+    from compound.store import open_store
+    from compound.workflow import build_workflow
+    from compound.workflow.runs import start
+
+    name = next(iter(system.workflows))  # type: ignore[attr-defined]
+    flow = build_workflow(system, name)  # type: ignore[arg-type]
+    with open_store(system) as store:  # type: ignore[arg-type]
+        result = start(flow, {"question": question}, store=store)
+    output = result.output
+    if dataclasses.is_dataclass(output) and not isinstance(output, type):
+        output = dataclasses.asdict(output)
+    console_err.print(f"asked workflow '{name}': {question!r} (run {result.run_id}, "
+                      f"{result.duration_s:.2f}s; 'compound trace {result.run_id}' shows it)")
+    console.print_json(json.dumps(output, default=str))
 
 
 def _build_table(steps: list[BuildStep]) -> object:
