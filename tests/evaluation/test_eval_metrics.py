@@ -154,3 +154,20 @@ def test_corpus_metrics_adapt_the_ml_metrics() -> None:
     assert r2(["1", "2", "3"], [1, 2, 3]) == 1.0
     with pytest.raises(ValueError, match="answer row 1 is not a number"):
         mae(["1", "two"], [1, 2])
+
+
+def test_binary_recall_and_precision_match_scikit_learn() -> None:
+    import random
+
+    from sklearn.metrics import precision_score, recall_score
+
+    from compound.evaluation.metrics.corpus import precision, recall
+
+    rng = random.Random(7)
+    truth = [rng.randint(0, 1) for _ in range(200)]
+    answers = [str(t if rng.random() < 0.8 else 1 - t) for t in truth]
+    predicted = [int(a) for a in answers]
+    assert recall.fn(answers, truth) == pytest.approx(recall_score(truth, predicted))
+    assert precision.fn(answers, truth) == pytest.approx(precision_score(truth, predicted))
+    with pytest.raises(ValueError, match="undefined"):
+        recall.fn(["0", "1"], [0, 0])

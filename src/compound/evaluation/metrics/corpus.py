@@ -80,6 +80,20 @@ def r2(predictions: Sequence[Any], references: Sequence[Any]) -> float:
     return regression.r2(_numbers(references, "reference"), _numbers(predictions, "answer"))
 
 
+def _share_positive(predictions: Sequence[Any], references: Sequence[Any], positive: Any, *,
+                    among: str) -> float:
+    """Among rows whose ``among`` side ("reference" or "prediction") is ``positive``, the share
+    whose other side is ``positive`` too."""
+    target = normalize_answer(str(positive))
+    pairs = list(zip(_labels(predictions), _labels(references), strict=True))
+    if among == "reference":
+        pairs = [(r, p) for p, r in pairs]
+    chosen = [other for side, other in pairs if side == target]
+    if not chosen:
+        raise ValueError(f"no {among} is the positive label {positive!r}; the metric is undefined")
+    return sum(other == target for other in chosen) / len(chosen)
+
+
 @metric(corpus=True)
 def recall(predictions: Sequence[Any], references: Sequence[Any], positive: Any = 1) -> float:
     """Of the rows labelled ``positive``, the share answered ``positive`` (e.g. attacks caught).
@@ -88,12 +102,7 @@ def recall(predictions: Sequence[Any], references: Sequence[Any], positive: Any 
         >>> recall(["1", "0", "1", "1"], [1, 1, 0, 1])
         0.6666666666666666
     """
-    target = normalize_answer(str(positive))
-    pairs = [(p, r) for p, r in zip(_labels(predictions), _labels(references), strict=True)
-             if r == target]
-    if not pairs:
-        raise ValueError(f"no reference is the positive label {positive!r}; recall is undefined")
-    return sum(p == target for p, _ in pairs) / len(pairs)
+    return _share_positive(predictions, references, positive, among="reference")
 
 
 @metric(corpus=True)
@@ -104,9 +113,4 @@ def precision(predictions: Sequence[Any], references: Sequence[Any], positive: A
         >>> precision(["1", "0", "1", "1"], [1, 1, 0, 1])
         0.6666666666666666
     """
-    target = normalize_answer(str(positive))
-    pairs = [(p, r) for p, r in zip(_labels(predictions), _labels(references), strict=True)
-             if p == target]
-    if not pairs:
-        raise ValueError(f"no answer is the positive label {positive!r}; precision is undefined")
-    return sum(r == target for _, r in pairs) / len(pairs)
+    return _share_positive(predictions, references, positive, among="prediction")
