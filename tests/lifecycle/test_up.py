@@ -65,3 +65,21 @@ def test_up_builds_evaluates_serves_and_answers(
         assert reply["text"] and reply["citations"]
     else:
         assert reply["reason"]
+
+
+@pytest.mark.integration
+@pytest.mark.dataset
+def test_up_without_serving_answers_in_process(shared_dataset: object, tmp_path: Path) -> None:
+    shared_dataset("banking77/train.jsonl")  # type: ignore[operator]
+    shared_dataset("prompt-injections/test.jsonl")  # type: ignore[operator]
+    env = {**os.environ, "COMPOUND_HOME": str(tmp_path), "COLUMNS": "200", "NO_COLOR": "1"}
+    out = subprocess.run(
+        [sys.executable, "-m", "compound", "up", str(REPO / "examples" / "support_desk"),
+         "--no-serve", "--limit", "300", "--ask", "How do I activate my new card?"],
+        capture_output=True, text=True, env=env, timeout=900,
+    )
+    assert out.returncode in (0, 1), out.stderr[-3000:]  # 1 only if latency failed under load
+    assert "asked workflow 'answer'" in out.stderr
+    reply = json.loads(out.stdout[out.stdout.index('{\n  "text"'):])
+    assert reply["routed_to"] == "answer" and reply["intent"] == "activate_my_card"
+    assert reply["citations"][0] == "kb/card-activation.md"
