@@ -52,6 +52,7 @@ from compound.errors import UserError
 from compound.specfile import did_you_mean
 from compound.workflow.conditions import Condition
 from compound.workflow.handoff import assignable, describe, fields_of, item_type
+from compound.workflow.spec import find_cycle
 from compound.workflow.step import Step
 
 if TYPE_CHECKING:
@@ -239,7 +240,7 @@ def _build(flow: Workflow, output: str | None) -> tuple[list[Node], list[list[No
         needs[step.name] = [n for n in wanted if n in seen]
     if problems:
         raise WiringError(flow.name, problems)
-    cycle = _find_cycle(names, needs)
+    cycle = find_cycle({name: needs[name] for name in names})
     if cycle:
         raise WiringError(flow.name, [
             f"steps form a cycle {' -> '.join(cycle)}; a workflow must be acyclic. To repeat "
@@ -296,28 +297,6 @@ def _check_conditions(step: Step, upstream: set[str], problems: list[str],
                 f"not an earlier step{did_you_mean(name, [*names, *known])}; it may read "
                 f"{', '.join(sorted(known))}"
             )
-
-
-def _find_cycle(names: list[str], needs: Mapping[str, list[str]]) -> list[str] | None:
-    state: dict[str, int] = {}
-    stack: list[str] = []
-
-    def visit(name: str) -> list[str] | None:
-        state[name] = 1
-        stack.append(name)
-        for need in needs[name]:
-            if state.get(need) == 1:
-                return [*stack[stack.index(need):], need]
-            if need not in state and (found := visit(need)):
-                return found
-        stack.pop()
-        state[name] = 2
-        return None
-
-    for name in names:
-        if name not in state and (cycle := visit(name)):
-            return cycle
-    return None
 
 
 def _topological(names: list[str], needs: Mapping[str, list[str]]) -> list[str]:

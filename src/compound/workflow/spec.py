@@ -27,6 +27,7 @@ the workflow input, and runs alongside the others).
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Annotated, Any
 
 from pydantic import Field, field_validator, model_validator
@@ -140,28 +141,7 @@ class WorkflowSpec(SpecModel):
 
     def find_cycle(self) -> list[str] | None:
         """A cycle among ``needs`` as a list of step names, or None when acyclic."""
-        needs = {step.name: list(step.needs) for step in self.steps}
-        state: dict[str, int] = {}
-        stack: list[str] = []
-
-        def visit(name: str) -> list[str] | None:
-            state[name] = 1
-            stack.append(name)
-            for need in needs.get(name, []):
-                if need not in needs:
-                    continue
-                if state.get(need) == 1:
-                    return [*stack[stack.index(need):], need]
-                if need not in state and (found := visit(need)):
-                    return found
-            stack.pop()
-            state[name] = 2
-            return None
-
-        for step in needs:
-            if step not in state and (cycle := visit(step)):
-                return cycle
-        return None
+        return find_cycle({step.name: list(step.needs) for step in self.steps})
 
 
 def parse_type(text: str, *, where: str) -> Any:
@@ -188,3 +168,35 @@ def _parse_condition(text: str, where: str) -> None:
         Condition.parse(text, where=where)
     except UserError as exc:
         raise ValueError(str(exc)) from None
+
+
+def find_cycle(needs: Mapping[str, Sequence[str]]) -> list[str] | None:
+    """A cycle in a ``step -> steps it needs`` graph, as ``[a, b, a]``; None when acyclic.
+
+    Needs naming no step of the graph are ignored (they are reported elsewhere).
+
+    Example:
+        >>> find_cycle({"a": ["b"], "b": ["a"], "c": []})
+        ['a', 'b', 'a']
+    """
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(name: str) -> list[str] | None:
+        state[name] = 1
+        stack.append(name)
+        for need in needs.get(name, ()):
+            if need not in needs:
+                continue
+            if state.get(need) == 1:
+                return [*stack[stack.index(need):], need]
+            if need not in state and (found := visit(need)):
+                return found
+        stack.pop()
+        state[name] = 2
+        return None
+
+    for name in needs:
+        if name not in state and (cycle := visit(name)):
+            return cycle
+    return None
