@@ -22,53 +22,17 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
 PEERS_VENV = HERE / ".peers-venv"
+sys.path.insert(0, str(HERE / "peers"))
+from common import median_per_call, plain_pipeline  # noqa: E402  (shared with the peers)
+
 PEERS = {"langgraph": "langgraph_bench.py", "haystack": "haystack_bench.py",
          "dspy": "dspy_bench.py"}
-
-
-def median_per_call(fn: Callable[[], Any], *, number: int, repeat: int,
-                    after: Callable[[], Any] | None = None) -> float:
-    """Median over rounds of the mean seconds per call; ``after`` runs inside each round
-    (to include e.g. flushing the trace writer)."""
-    for _ in range(max(3, number // 10)):
-        fn()
-    if after is not None:
-        after()
-    rounds = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        for _ in range(number):
-            fn()
-        if after is not None:
-            after()
-        rounds.append((time.perf_counter() - start) / number)
-    return statistics.median(rounds)
-
-
-def plain_pipeline() -> Callable[[], Any]:
-    def s1(x: int) -> int:
-        return x + 1
-
-    def s2(x: int) -> int:
-        return x + 1
-
-    def s3(x: int) -> int:
-        return x + 1
-
-    def s4(x: int) -> int:
-        return x + 1
-
-    def s5(x: int) -> int:
-        return x + 1
-
-    return lambda: s5(s4(s3(s2(s1(0)))))
 
 
 def measure_compound(number: int) -> dict[str, Any]:

@@ -8,15 +8,21 @@ from collections.abc import Callable
 from typing import Any
 
 
-def median_per_call(fn: Callable[[], Any], *, number: int, repeat: int) -> float:
-    """Median over ``repeat`` rounds of the mean seconds per call of ``fn``."""
+def median_per_call(fn: Callable[[], Any], *, number: int, repeat: int,
+                    after: Callable[[], Any] | None = None) -> float:
+    """Median over ``repeat`` rounds of the mean seconds per call of ``fn``; ``after`` runs
+    inside each round (to include e.g. flushing a trace writer)."""
     for _ in range(max(3, number // 10)):
         fn()
+    if after is not None:
+        after()
     rounds = []
     for _ in range(repeat):
         start = time.perf_counter()
         for _ in range(number):
             fn()
+        if after is not None:
+            after()
         rounds.append((time.perf_counter() - start) / number)
     return statistics.median(rounds)
 
