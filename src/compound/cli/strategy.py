@@ -162,7 +162,8 @@ def route_calibrate(
     spec: SPEC_ARG,
     router: Annotated[str, typer.Argument(help="a router with 'kind: confidence'")],
     data: Annotated[Path | None, typer.Option(
-        help="labelled JSONL/CSV; default the router's calibration_dataset")] = None,
+        help="labelled JSONL/CSV; default the router's calibration_dataset, else the "
+        "model's out-of-fold predictions (split.cross_fit)")] = None,
     plot: Annotated[Path | None, typer.Option(help="write the curve as SVG here")] = None,
     save: Annotated[bool, typer.Option(help="keep the chosen threshold in the store")] = True,
     confidence_level: Annotated[float | None, typer.Option(

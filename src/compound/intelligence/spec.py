@@ -62,14 +62,30 @@ class SplitSpec(SpecModel):
 
     A split given as its own file (``calibration_dataset``, ``test_dataset``) is not cut from
     ``dataset``. Classification splits keep each class's share (stratified); ranking splits
-    keep each query's rows together.
+    keep each query's rows together. ``cross_fit: k`` (classification) holds no calibration
+    rows out: the calibrator is fitted on out-of-fold scores over every training row, the model
+    trains on all of them, and a confidence router can calibrate its threshold on the same
+    out-of-fold predictions (see :mod:`compound.intelligence.ml.crossfit`).
     """
 
     test: float = Field(default=0.2, ge=0.0, lt=1.0, description="share held out for metrics")
     calibration: float = Field(
         default=0.15, ge=0.0, lt=1.0, description="share of the rest held out to calibrate"
     )
+    cross_fit: int = Field(
+        default=0, ge=0, le=20,
+        description="k >= 2: calibrate on k-fold out-of-fold scores over all training rows "
+        "instead of holding out 'calibration' (classification; k more fits)",
+    )
     seed: int = 0
+
+    @field_validator("cross_fit")
+    @classmethod
+    def _folds(cls, value: int) -> int:
+        if value == 1:
+            raise ValueError("cross_fit needs at least 2 folds (5 is usual), or 0 to hold out "
+                             "the 'calibration' share instead")
+        return value
 
 
 class PredictorSpec(SpecModel):
@@ -187,6 +203,15 @@ class PredictorSpec(SpecModel):
         if self.task == "ranking" and not self.group:
             raise ValueError(
                 "a ranking predictor needs 'group': the column holding each row's query id"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _one_calibration_source(self) -> PredictorSpec:
+        if self.split.cross_fit and self.calibration_dataset:
+            raise ValueError(
+                "set 'calibration_dataset' or 'split.cross_fit', not both: cross-fitting "
+                "calibrates on out-of-fold scores over the training rows"
             )
         return self
 

@@ -64,7 +64,8 @@ class ConfidenceRouterSpec(SpecModel):
                                     description="None: calibrate it to 'target'")
     target: TargetSpec | None = None
     calibration_dataset: str | None = Field(
-        default=None, description="labelled rows the threshold is calibrated on")
+        default=None, description="labelled rows the threshold is calibrated on; None: the "
+        "model's out-of-fold predictions, when it was trained with split.cross_fit")
     template: str = Field(default="{input}",
                           description="the prompt of an LLM fallback, with an {input} slot")
     description: str = ""

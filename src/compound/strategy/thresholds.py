@@ -8,6 +8,12 @@ request is the worst case of its prompt (the router's ``template`` filled with t
 plus the model's ``max_tokens``; a review fallback costs nothing in the table and is counted
 as always right (a person decides).
 
+Without labelled rows (no ``data`` and no ``calibration_dataset``), a model trained with
+``split.cross_fit`` is calibrated on the out-of-fold predictions its version recorded: every
+training row, each scored by a fold model that never saw it (see
+:mod:`compound.intelligence.ml.crossfit`). Ask for a ``confidence_level`` there too: the
+threshold then holds its covered accuracy with that confidence, not just on average.
+
 A threshold kept for one model version is not used for another: when the production version
 changes, the router asks for a new calibration.
 """
@@ -118,8 +124,8 @@ def calibrate_router(spec_path: str | os.PathLike[str], router: str, *,
                         "calibrate_threshold(..., fallback_correct=...)")
     source = data if data is not None else spec.calibration_dataset
     if source is None:
-        raise UserError(f"router '{router}': give labelled rows with --data, or set "
-                        "'calibration_dataset' in the router's spec")
+        return _calibrate_out_of_fold(system, spec, router, confidence_level=confidence_level,
+                                      save=save)
     model = system.predictors()[spec.model]
     frame = read_table(system.resolve_path(source) if data is None else source)
     features = model.features or [c for c in frame.columns if c != model.target]
@@ -148,5 +154,39 @@ def calibrate_router(spec_path: str | os.PathLike[str], router: str, *,
         if save and calibration.chosen is not None:
             save_threshold(store, router, calibration, model_version=predictor.version)
         return calibration, predictor.version
+    finally:
+        store.close()
+
+
+def _calibrate_out_of_fold(system: System, spec: ConfidenceRouterSpec, router: str, *,
+                           confidence_level: float | None, save: bool
+                           ) -> tuple[Calibration, str | int | None]:
+    """Calibrate on the out-of-fold predictions the router's model version recorded."""
+    from compound.intelligence.ml.crossfit import OutOfFold
+    from compound.intelligence.registry import ModelRegistry
+    from compound.store import open_store
+
+    store = open_store(system)
+    try:
+        record = ModelRegistry(store).resolve(spec.model, None)
+        recorded = (record.calibration or {}).get("out_of_fold")
+        if recorded is None:
+            raise UserError(
+                f"router '{router}': give labelled rows with --data, set "
+                f"'calibration_dataset' in the router's spec, or train '{spec.model}' with "
+                "'split: {cross_fit: 5}' so that its out-of-fold predictions can be used; "
+                f"version {record.version} recorded none"
+            )
+        found = OutOfFold.from_dict(recorded)
+        assert spec.target is not None
+        calibration = calibrate_threshold(
+            found.confidence, found.correct, covered_accuracy=spec.target.covered_accuracy,
+            quality_ratio=spec.target.quality_ratio,
+            fallback_correct=1.0 if spec.fallback == REVIEW else None,
+            confidence_level=confidence_level,
+        )
+        if save and calibration.chosen is not None:
+            save_threshold(store, router, calibration, model_version=record.version)
+        return calibration, record.version
     finally:
         store.close()

@@ -51,6 +51,7 @@ import numpy as np
 from compound.errors import UserError
 from compound.intelligence.ml import evaluate
 from compound.intelligence.ml.calibration import make_calibrator, resolve_method
+from compound.intelligence.ml.crossfit import OutOfFold, out_of_fold_scores
 from compound.intelligence.ml.data import check_columns, file_sha256, pandas_module, read_table
 from compound.intelligence.ml.learners import learner_class, softmax
 from compound.intelligence.ml.model import TrainedModel, library_versions
@@ -86,6 +87,8 @@ class TrainResult:
         record: the registered candidate version (None when not registered).
         data: path, SHA-256 and row count of each split's file.
         test_rows: the raw test rows (a DataFrame), for looking into errors.
+        out_of_fold: the calibrated out-of-fold predictions over the training rows, when
+            the spec asks for ``split.cross_fit`` (None otherwise).
     """
 
     name: str
@@ -99,6 +102,7 @@ class TrainResult:
     record: ModelVersion | None = None
     data: dict[str, dict[str, Any]] = field(default_factory=dict)
     test_rows: Any = field(default=None, repr=False)
+    out_of_fold: OutOfFold | None = field(default=None, repr=False)
 
 
 @dataclass
@@ -170,22 +174,47 @@ def train(
                   for split, part in parts.items()} if spec.group else {}
         if embedder is None and spec.embedder:
             embedder = _cached_embedder(system, spec.embedder)
-        learner = learner_class(spec.learner_name)(
-            task=spec.task, params=params_for(spec.learner_name, spec.params), schema=schema,
-            seed=spec.split.seed, embedder=embedder,
-        )
+        folds = _cross_fit_folds(spec, classes)
+        # the fold models and the final one embed the same texts: embed each once
+        fitting = _memoised(embedder) if folds else embedder
+
+        def make_learner() -> Any:
+            return learner_class(spec.learner_name)(
+                task=spec.task, params=params_for(spec.learner_name, spec.params),
+                schema=schema, seed=spec.split.seed, embedder=fitting,
+            )
+
+        held_out = None
+        final_from = 0.05
+        if folds:
+            share = 0.8 / (folds + 1)
+            stages.at(0.05, f"cross-fitting {folds} folds")
+            held_out = out_of_fold_scores(
+                make_learner, encoded["train"], targets["train"], n_classes=len(classes or []),
+                k=folds, seed=spec.split.seed + 1,
+                keep=None if extra is None else len(targets["train"]) - extra["rows"],
+                progress=lambda i: stages.span(0.05 + i * share, 0.05 + (i + 1) * share))
+            final_from = 0.05 + folds * share
+        learner = make_learner()
         learner.fit(encoded["train"], targets["train"], n_classes=len(classes or []) or None,
-                    groups=groups.get("train"), progress=stages.span(0.05, 0.85))
+                    groups=groups.get("train"), progress=stages.span(final_from, 0.85))
+        learner.embedder = embedder
         model = TrainedModel(
             task=spec.task, learner=learner, schema=schema, classes=classes,
             embedder={"name": spec.embedder, "model_id": embedder.model_id}
             if spec.embedder and embedder is not None else None,
         )
         calibration = None
+        out_of_fold = None
         if classes is not None:
             stages.at(0.86, "calibrating")
-            calibration = _calibrate(spec, model, encoded.get("calibration"),
-                                     targets.get("calibration"))
+            if held_out is not None:
+                rows, scores = held_out
+                calibration, out_of_fold = _calibrate_out_of_fold(
+                    spec, model, scores, targets["train"][rows], folds)
+            else:
+                calibration = _calibrate(spec, model, encoded.get("calibration"),
+                                         targets.get("calibration"))
         stages.at(0.9, "evaluating on the test rows")
         found = _evaluate(spec, model, encoded["test"], targets["test"], groups.get("test"))
         if calibration is not None:
@@ -220,7 +249,8 @@ def train(
         stages.at(1.0, "done")
     return TrainResult(name=name, model=model, metrics=found.metrics, report=found.report,
                        calibration=calibration, rows=rows, seconds=seconds, primary=primary,
-                       record=record, data=data, test_rows=parts["test"].rows())
+                       record=record, data=data, test_rows=parts["test"].rows(),
+                       out_of_fold=out_of_fold)
 
 
 def _read(system: System, path: str) -> _Part:
@@ -254,7 +284,8 @@ def _split(spec: PredictorSpec, parts: dict[str, _Part], y: np.ndarray,
         held, rows = holdout(rows, fraction=spec.split.test, seed=spec.split.seed,
                              strata=strata, groups=groups)
         parts["test"] = _Part(train.frame, train.source, train.sha256, held)
-    wants_calibration = classes is not None and spec.calibration != "none"
+    wants_calibration = (classes is not None and spec.calibration != "none"
+                         and not spec.split.cross_fit)
     if wants_calibration and "calibration" not in parts and spec.split.calibration > 0:
         held, rows = holdout(rows, fraction=spec.split.calibration, seed=spec.split.seed + 1,
                              strata=None if strata is None else strata[rows],
@@ -309,6 +340,38 @@ def _calibrate(spec: PredictorSpec, model: TrainedModel, encoded: pd.DataFrame |
     calibrator.fit(scores, y)
     model.calibrator = calibrator
     return {"method": method, "rows": len(y), **calibrator.to_dict()}
+
+
+def _cross_fit_folds(spec: PredictorSpec, classes: list[Any] | None) -> int:
+    """The folds to cross-fit the calibration on: 0 unless a calibrated classifier asks."""
+    if classes is None or spec.calibration == "none":
+        return 0
+    return spec.split.cross_fit
+
+
+def _calibrate_out_of_fold(spec: PredictorSpec, model: TrainedModel, scores: np.ndarray,
+                           y: np.ndarray, folds: int) -> tuple[dict[str, Any], OutOfFold]:
+    """Fit the calibrator on out-of-fold scores; returns its record and the calibrated
+    out-of-fold predictions."""
+    n_classes = len(model.classes or [])
+    method = resolve_method(spec.calibration, n_classes=n_classes, n_rows=len(y))
+    calibrator = make_calibrator(method, n_classes=n_classes, n_rows=len(y))
+    calibrator.fit(scores, y)
+    model.calibrator = calibrator
+    proba = calibrator.proba(scores)
+    found = OutOfFold(confidence=proba.max(axis=1), correct=proba.argmax(axis=1) == y,
+                      folds=folds)
+    return {"method": method, "rows": len(y), "cross_fit": folds, **calibrator.to_dict(),
+            "out_of_fold": found.to_dict()}, found
+
+
+def _memoised(embedder: Embedder | None) -> Embedder | None:
+    """``embedder`` behind an in-memory cache (for one training run), unless it has one."""
+    from compound.intelligence.embedders import CachedEmbedder, EmbeddingCache
+
+    if embedder is None or isinstance(embedder, CachedEmbedder):
+        return embedder
+    return CachedEmbedder(embedder, EmbeddingCache(":memory:"))
 
 
 def _evaluate(spec: PredictorSpec, model: TrainedModel, encoded: pd.DataFrame, y: np.ndarray,

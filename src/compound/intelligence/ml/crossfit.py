@@ -1,0 +1,173 @@
+"""Cross-fitting: out-of-fold scores over the training rows, for calibration and routing.
+
+With ``split.cross_fit: k`` a classifier is not calibrated on a held-out share of its data.
+The training rows are cut into ``k`` stratified folds; for each fold a copy of the learner is
+fitted on the other folds and scores the fold. Every training row then has a score from a
+model that never saw it (an *out-of-fold* score). The calibrator is fitted on all of them,
+and the final model trains on every row: nothing is held back, and calibration sees
+``k`` times more rows than a 1/k split would give it.
+
+The out-of-fold predictions also say how often the model is right at each confidence, over
+the whole training set: :class:`OutOfFold` keeps them, and a confidence router calibrates its
+threshold on them (:func:`compound.strategy.thresholds.calibrate_router`) when no labelled
+file is given. On Banking77 (train + valid, 10,162 rows) a threshold chosen on 5-fold
+out-of-fold predictions for covered accuracy 0.98 with a 95% Wilson lower bound held 0.982 on
+the test split at 87.7% coverage; the point estimate (no bound) gave 0.979, and a threshold
+chosen on the 1,540-row validation split alone gave 0.977 (see ``bench/routing.py``). The
+out-of-fold models train on
+(k-1)/k of the rows, so they are slightly weaker than the final model: a threshold chosen on
+them errs on the careful side.
+
+Example:
+    >>> import numpy as np
+    >>> y = np.array([0, 0, 0, 0, 1, 1, 1, 2])
+    >>> held = folds(y, k=2, seed=0)
+    >>> [sorted(y[f].tolist()) for f in held]
+    [[0, 0, 1, 1], [0, 0, 1]]
+    >>> oof = OutOfFold(confidence=np.array([0.91, 0.62, 0.9]),
+    ...                 correct=np.array([True, False, True]), folds=2)
+    >>> oof.to_dict()["bins"]
+    [[0.62, 1, 0], [0.9, 1, 1], [0.91, 1, 1]]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from compound.errors import UserError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from compound.intelligence.ml.learners import FitProgress, Learner
+
+#: Out-of-fold confidences are kept in the registry rounded down to this step, which keeps a
+#: version's record small (at most 1,001 bins) and never overstates a confidence.
+STEP = 0.001
+
+
+def folds(strata: np.ndarray, *, k: int, seed: int, keep: int | None = None
+          ) -> list[np.ndarray]:
+    """Stratified folds: the row positions each of the ``k`` folds holds out.
+
+    Each class's rows are shuffled and dealt round the folds, so every fold holds about
+    1/k of each class. A class with a single row is never held out, so that every fold's
+    training rows hold every class.
+
+    Args:
+        strata: the class index of each row.
+        k: the number of folds (at least 2).
+        seed: the random seed.
+        keep: only the first ``keep`` rows may be held out (the rest always train); None:
+            all rows.
+
+    Returns:
+        ``k`` sorted arrays of row positions, disjoint.
+    """
+    if k < 2:
+        raise UserError(f"cross-fitting needs at least 2 folds; received {k}")
+    rng = np.random.default_rng(seed)
+    limit = len(strata) if keep is None else keep
+    assigned = np.full(len(strata), -1)
+    offset = 0
+    for value in np.unique(strata[:limit]):
+        members = np.flatnonzero(strata[:limit] == value)
+        if np.count_nonzero(strata == value) < 2:
+            continue
+        shuffled = rng.permutation(members)
+        assigned[shuffled] = (np.arange(len(shuffled)) + offset) % k
+        offset += len(shuffled)  # the next class starts where this one stopped: even folds
+    return [np.flatnonzero(assigned == fold) for fold in range(k)]
+
+
+def out_of_fold_scores(
+    make_learner: Callable[[], Learner],
+    frame: pd.DataFrame,
+    y: np.ndarray,
+    *,
+    n_classes: int,
+    k: int,
+    seed: int,
+    keep: int | None = None,
+    progress: Callable[[int], FitProgress] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each held-out row's scores from a learner fitted on the other folds.
+
+    Args:
+        make_learner: a fresh, unfitted learner.
+        frame: the encoded training rows.
+        y: their class indices.
+        n_classes: the number of classes (columns of the scores).
+        k: the number of folds.
+        seed: the seed of the folds.
+        keep: as for :func:`folds`.
+        progress: the progress callback of fold ``i``, when there is a bar to move.
+
+    Returns:
+        ``(rows, scores)``: the positions that were held out, and their ``(n, classes)``
+        scores in that order.
+    """
+    held = folds(y, k=k, seed=seed, keep=keep)
+    rows = np.sort(np.concatenate(held))
+    scores = np.zeros((len(frame), n_classes))
+    for index, fold in enumerate(held):
+        if len(fold) == 0:
+            continue
+        rest = np.setdiff1d(np.arange(len(frame)), fold, assume_unique=True)
+        learner = make_learner()
+        kwargs: dict[str, Any] = {} if progress is None else {"progress": progress(index)}
+        learner.fit(frame.iloc[rest], y[rest], n_classes=n_classes, **kwargs)
+        found = learner.scores(frame.iloc[fold])
+        if found.shape != (len(fold), n_classes):
+            raise UserError(
+                f"cross-fitting: the '{learner.name}' learner scored {found.shape[1]} classes "
+                f"on fold {index + 1} of {k}, expected {n_classes}; give each class at least "
+                "two rows, or set 'split.cross_fit: 0'"
+            )
+        scores[fold] = found
+    return rows, scores[rows]
+
+
+@dataclass(frozen=True)
+class OutOfFold:
+    """The out-of-fold predictions of a cross-fitted classifier, after calibration.
+
+    Attributes:
+        confidence: the calibrated probability of the predicted class, per held-out row.
+        correct: whether the predicted class was the true one, per row.
+        folds: how many folds they came from.
+    """
+
+    confidence: np.ndarray
+    correct: np.ndarray
+    folds: int
+
+    @property
+    def accuracy(self) -> float:
+        return float(np.mean(self.correct)) if len(self.correct) else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """A compact JSON form for the registry: rows counted per confidence bin of
+        :data:`STEP` (rounded down), as ``[confidence, rows, right]`` triples."""
+        bins = np.floor(np.asarray(self.confidence, dtype=float) / STEP + 1e-9).astype(int)
+        keys, inverse = np.unique(bins, return_inverse=True)
+        rows = np.bincount(inverse, minlength=len(keys))
+        right = np.bincount(inverse, weights=np.asarray(self.correct, dtype=float),
+                            minlength=len(keys))
+        return {"folds": self.folds, "step": STEP, "bins": [
+            [round(float(key) * STEP, 6), int(n), int(r)]
+            for key, n, r in zip(keys, rows, right, strict=True)]}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> OutOfFold:
+        """Rebuild from :meth:`to_dict` (confidences come back rounded down to the bin)."""
+        confidence: list[float] = []
+        correct: list[bool] = []
+        for value, rows, right in data["bins"]:
+            confidence.extend([float(value)] * int(rows))
+            correct.extend([True] * int(right) + [False] * (int(rows) - int(right)))
+        return cls(np.array(confidence), np.array(correct, dtype=bool), int(data["folds"]))
