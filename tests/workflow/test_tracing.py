@@ -212,3 +212,107 @@ def test_export_to_an_unreachable_collector_drops_spans_without_failing_the_run(
     assert build().run({"task": "x"}, ctx=RunContext(tracer=tracer)).output.answer == "Valid."
     tracer.close(timeout_s=10)
     assert otlp.exported == 0 and otlp.dropped == 6
+
+
+# -- spans built after the run (plain steps) and off the request path ------------------------
+
+
+@dataclass(frozen=True)
+class Number:
+    x: int
+
+
+def _double(x: int) -> int:
+    return x * 2
+
+
+def _boom(y: int) -> int:
+    raise ValueError(f"no luck with {y}")
+
+
+def test_plain_steps_get_their_spans_after_the_run_with_times_inputs_and_outputs() -> None:
+    sink = ListSink()
+    tracer = Tracer(sink)
+
+    def describe(y: int, ctx: RunContext) -> str:  # takes the context: a live span
+        with ctx.span("lookup", kind="retrieval"):
+            return f"y={y}"
+
+    flow = Workflow([Step(_double, name="double"), Step(describe, name="describe")],
+                    name="mixed")
+    result = flow.run({"x": 4}, ctx=RunContext(tracer=tracer))
+    assert flow.by_name["double"].span_after and not flow.by_name["describe"].span_after
+    assert tracer.flush()
+    spans = {s["name"]: s for s in sink.spans}
+    tree = [(depth, s["kind"], s["name"]) for depth, s in walk_tree(sink.spans)]
+    assert tree == [(0, "run", "workflow mixed"), (1, "step", "double"),
+                    (1, "step", "describe"), (2, "retrieval", "lookup")]
+    double, run = spans["double"], spans["workflow mixed"]
+    assert double["attributes"]["compound.input"] == {"x": 4}
+    assert double["attributes"]["compound.output"] == 8
+    assert run["attributes"]["compound.output"] == "y=8"
+    assert run["start_ns"] <= double["start_ns"] <= double["end_ns"] <= run["end_ns"]
+    # both clocks agree: the live step span sits after the deferred one, inside the run
+    assert double["end_ns"] <= spans["describe"]["start_ns"] <= run["end_ns"]
+    assert set(result.step_seconds) == {"double", "describe"}
+    assert all(seconds >= 0 for seconds in result.step_seconds.values())
+
+
+def test_a_failing_plain_step_is_a_failed_span_and_the_run_too() -> None:
+    sink = ListSink()
+    tracer = Tracer(sink)
+    flow = Workflow([Step(_double, name="double"), Step(_boom, name="boom")], name="bad")
+    with pytest.raises(Exception, match="no luck with 4"):
+        flow.run({"x": 2}, ctx=RunContext(tracer=tracer))
+    tracer.flush()
+    spans = {s["name"]: s for s in sink.spans}
+    assert spans["boom"]["status"] == "error"
+    assert spans["boom"]["error"] == "ValueError: no luck with 4"
+    assert "compound.output" not in spans["boom"]["attributes"]
+    assert spans["workflow bad"]["attributes"]["compound.run.status"] == "failed"
+    assert spans["double"]["status"] == "ok"
+
+
+def test_a_nested_workflows_plain_steps_sit_under_its_step() -> None:
+    sink = ListSink()
+    tracer = Tracer(sink)
+    inner = Workflow([Step(_double, name="double")], name="inner", input=Number)
+    outer = Workflow([Step(inner, name="inner_step")], name="outer", input=Number)
+    assert outer.run(Number(3), ctx=RunContext(tracer=tracer)).output == 6
+    tracer.flush()
+    tree = [(depth, s["name"]) for depth, s in walk_tree(sink.spans)]
+    assert tree == [(0, "workflow outer"), (1, "inner_step"), (2, "double")]
+
+
+def test_attributes_worked_out_later_fail_alone() -> None:
+    sink = ListSink()
+    tracer = Tracer(sink)
+    good = tracer.start("good", "model", trace_id="1" * 32)
+    good.set_later(lambda n: {"gen_ai.usage.output_tokens": n}, 7)
+    bad = tracer.start("bad", "model", trace_id="1" * 32)
+    bad.set_later(lambda n: {"x": 1 / n}, 0)
+    tracer.end(good)
+    tracer.end(bad)
+    tracer.flush()
+    spans = {s["name"]: s["attributes"] for s in sink.spans}
+    assert spans["good"] == {"gen_ai.usage.output_tokens": 7}
+    assert spans["bad"] == {"compound.trace.error": "ZeroDivisionError: division by zero"}
+
+
+def test_each_agent_turn_records_the_whole_conversation_sent_to_the_model() -> None:
+    sink = ListSink()
+    tracer = Tracer(sink)
+    llm = ScriptedLLM([ToolCall("card_lookup", {"card": "1"}, id="a"),
+                       ToolCall("card_lookup", {"card": "2"}, id="b"), "Both valid."])
+    Agent(llm=llm, tools=[card_lookup]).run("check cards 1 and 2", RunContext(tracer=tracer))
+    tracer.flush()
+    turns = [s["attributes"]["gen_ai.input.messages"] for s in sink.spans
+             if s["kind"] == "model"]
+    assert [len(t) for t in turns] == [1, 3, 5]
+    assert turns[2][:3] == turns[1] and turns[1][:1] == turns[0]  # each converted once
+    assert turns[2][4]["content"].endswith("card 2 is valid")
+    outputs = [s["attributes"]["gen_ai.output.messages"][0] for s in sink.spans
+               if s["kind"] == "model"]
+    assert outputs[2]["content"] == "Both valid."
+    assert outputs[0]["tool_calls"] == [{"name": "card_lookup", "arguments": {"card": "1"},
+                                         "id": "a"}]

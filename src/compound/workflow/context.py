@@ -41,9 +41,12 @@ if TYPE_CHECKING:
     from compound.orchestration.tools import Tool, ToolResult
     from compound.store.base import Store
     from compound.workflow.state import Journal
-    from compound.workflow.tracing import Span, Tracer
+    from compound.workflow.tracing import Span, SpanRef, Tracer
 
 BudgetReason = Literal["token_budget", "cost_budget"]
+
+
+_NO_TRACE = "0" * 32  # the trace id of spans outside any run
 
 
 class Budget:
@@ -120,7 +123,7 @@ class RunContext:
         self.run_id = run_id or ""
         self.path = ""
         self.journal: Journal | None = None
-        self.parent_span: Span | None = None
+        self.parent_span: SpanRef | None = None
         self._calls = 0
 
     @staticmethod
@@ -128,7 +131,7 @@ class RunContext:
         """A fresh run id (32 hex digits, which is also the OpenTelemetry trace id)."""
         return uuid.uuid4().hex
 
-    def child(self, path: str, parent_span: Span | None = None) -> RunContext:
+    def child(self, path: str, parent_span: SpanRef | None = None) -> RunContext:
         """The context for one step (or one fan-out item): same dependencies, own path."""
         child = RunContext.__new__(RunContext)
         child.store, child.tracer, child.budget = self.store, self.tracer, self.budget
@@ -152,9 +155,10 @@ class RunContext:
         :meth:`end_span`; prefer :meth:`span` unless the span outlives a ``with`` block."""
         if self.tracer is None:
             return None
-        parent = self.parent_span.span_id if self.parent_span is not None else None
-        return self.tracer.start(name, kind, trace_id=self.run_id or "0" * 32,
-                                 parent_id=parent, attributes=attributes)
+        parent = self.parent_span
+        return self.tracer.start(name, kind, trace_id=self.run_id or _NO_TRACE,
+                                 parent_id=parent.span_id if parent else None,
+                                 attributes=attributes)
 
     def end_span(self, span: Span | None) -> None:
         if span is not None and self.tracer is not None:

@@ -119,24 +119,30 @@ def _end_model(ctx: RunContext, span: Span | None, completion: Completion | None
     if span is None:
         return
     if completion is not None:
-        attrs = span.attributes
-        attrs["gen_ai.response.model"] = completion.model
-        attrs["gen_ai.usage.input_tokens"] = completion.usage.prompt_tokens
-        attrs["gen_ai.usage.output_tokens"] = completion.usage.completion_tokens
-        attrs["gen_ai.response.finish_reasons"] = [completion.finish_reason]
-        attrs["compound.cost_usd"] = completion.cost_usd
-        attrs["compound.latency_s"] = completion.latency_s
-        attrs["gen_ai.output.messages"] = [{
-            "role": "assistant", "content": completion.text,
-            "tool_calls": [{"name": c.name, "arguments": c.arguments, "id": c.id}
-                           for c in completion.tool_calls],
-        }]
+        span.set_later(_completion_attributes, completion)
     if error is not None:
         span.fail(error)
         raw = getattr(error, "raw", None)
         if raw:
             span.set("gen_ai.output.messages", [{"role": "assistant", "content": raw}])
     ctx.end_span(span)
+
+
+def _completion_attributes(completion: Completion) -> dict[str, Any]:
+    """A model span's response attributes (GenAI conventions), worked out when exported."""
+    return {
+        "gen_ai.response.model": completion.model,
+        "gen_ai.usage.input_tokens": completion.usage.prompt_tokens,
+        "gen_ai.usage.output_tokens": completion.usage.completion_tokens,
+        "gen_ai.response.finish_reasons": [completion.finish_reason],
+        "compound.cost_usd": completion.cost_usd,
+        "compound.latency_s": completion.latency_s,
+        "gen_ai.output.messages": [{
+            "role": "assistant", "content": completion.text,
+            "tool_calls": [{"name": c.name, "arguments": c.arguments, "id": c.id}
+                           for c in completion.tool_calls],
+        }],
+    }
 
 
 def _record_model(ctx: RunContext, key: str | None, completion: Completion | None,
@@ -228,12 +234,17 @@ def _after_tool(ctx: RunContext, key: str | None, span: Span | None, result: Too
     if fresh and key is not None and ctx.journal is not None:
         ctx.journal.write(key, {"kind": "tool", "status": "done", "result": result.to_dict()})
     if span is not None:
-        span.set("compound.tool.outcome", result.outcome)
-        span.set("gen_ai.tool.call.result", result.value if result.ok else result.error)
+        span.set_later(_tool_attributes, result)
         if not result.ok:
             span.fail(result.error or result.outcome)
         ctx.end_span(span)
     return result
+
+
+def _tool_attributes(result: ToolResult) -> dict[str, Any]:
+    """A tool span's outcome attributes, worked out when exported."""
+    return {"compound.tool.outcome": result.outcome,
+            "gen_ai.tool.call.result": result.value if result.ok else result.error}
 
 
 def _tool_context(ctx: RunContext, tool: Tool, key: str | None, span: Span | None

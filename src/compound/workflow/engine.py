@@ -7,6 +7,12 @@ loop. A linear workflow never touches a thread.
 With a store in the run context, the run's record is written when it starts and ends and a
 checkpoint after each step, so a run killed midway resumes from the last completed step
 (:func:`compound.workflow.runs.resume`). With a tracer, the run and each step are spans.
+
+Every step is timed (:attr:`RunResult.step_seconds`). A plain step (no context, retries,
+loop, fan-out or side effects) needs no span object while it runs: a traced run hands its
+step records to the tracer once, at the end, and the tracer's background thread builds the
+run's and those steps' spans (:func:`run_spans`). Steps that open spans of their own
+(model and tool calls, retries, loops) get their span when they start.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -22,10 +28,14 @@ from compound.errors import RuntimeFailure, UserError
 from compound.workflow.context import RunContext
 from compound.workflow.handoff import from_json, get_field, to_json
 from compound.workflow.state import Checkpoints, Journal
+from compound.workflow.tracing import Span, SpanRef
 
 if TYPE_CHECKING:
     from compound.workflow.graph import Node, Workflow
-    from compound.workflow.tracing import Span
+
+# what the engine keeps of each step it ran: name, perf_counter_ns at start and end, the
+# arguments, its span (None when it is built after the run), its output and its exception
+StepRecord = tuple[str, int, int, dict[str, Any], "Span | None", Any, "BaseException | None"]
 
 
 class StepFailed(RuntimeFailure):
@@ -50,6 +60,7 @@ class RunResult:
         output: the output of the workflow's output step (None if that step was skipped).
         outputs: every step's output, by step name.
         skipped: steps that did not run, with the reason.
+        duration_s: the run's wall time.
     """
 
     run_id: str
@@ -57,6 +68,12 @@ class RunResult:
     outputs: dict[str, Any] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
     duration_s: float = 0.0
+    steps: list[StepRecord] = field(default_factory=list, repr=False)
+
+    @property
+    def step_seconds(self) -> dict[str, float]:
+        """Seconds each step that ran took (its retries included), in the order they ended."""
+        return {name: (end - start) / 1e9 for name, start, end, *_ in self.steps}
 
 
 class _Skip(Exception):
@@ -72,19 +89,25 @@ class Engine:
         restored: outputs (as JSON) of steps completed by an earlier attempt of this run.
     """
 
-    __slots__ = ("checkpoints", "ctx", "flow", "restored", "results", "skipped")
+    __slots__ = ("checkpoints", "ctx", "defer", "flow", "parent_id", "restored", "results",
+                 "run_span", "run_span_id", "skipped", "steps")
 
     def __init__(self, flow: Workflow, *, restored: Mapping[str, Any] | None = None) -> None:
         self.flow = flow
         self.restored = restored or {}
         self.results: dict[str, Any] = {}
         self.skipped: dict[str, str] = {}
+        self.steps: list[StepRecord] = []
         self.checkpoints: Checkpoints | None = None
         self.ctx: RunContext = RunContext()
+        self.defer = False  # traced, with the run's and plain steps' spans built after it
+        self.run_span_id: int | None = None  # when deferred
+        self.run_span: Span | None = None  # when traced live
+        self.parent_id: int | None = None  # the span the run (or nested run) sits under
 
     # -- whole runs -------------------------------------------------------------------------
 
-    def _begin(self, input: Any, ctx: RunContext | None) -> Span | None:
+    def _begin(self, input: Any, ctx: RunContext | None) -> None:
         base = ctx if ctx is not None else RunContext()
         run_ctx = base.child("")
         run_ctx.path = ""
@@ -100,18 +123,34 @@ class Engine:
                 "workflow": self.flow.name, "target": self.flow.source,
                 "input": _json_or_repr(input, "the input"),
             })
-        span = run_ctx.start_span(f"workflow {self.flow.name}", "run", {
-            "compound.workflow": self.flow.name, "compound.run.id": run_ctx.run_id,
-            "compound.input": input,
-        })
-        run_ctx.parent_span = span
-        return span
+        tracer = run_ctx.tracer
+        if tracer is None:
+            return
+        if tracer.deferred:
+            self.defer = True
+            parent = run_ctx.parent_span
+            self.parent_id = parent.span_id if parent is not None else None
+            run_ctx.parent_span = ref = SpanRef()
+            self.run_span_id = ref.span_id
+        else:
+            self.run_span = run_ctx.parent_span = run_ctx.start_span(
+                f"workflow {self.flow.name}", "run", {
+                    "compound.workflow": self.flow.name, "compound.run.id": run_ctx.run_id,
+                    "compound.input": input})
 
-    def _end(self, span: Span | None, error: BaseException | None, start: float) -> RunResult:
+    def _end(self, error: BaseException | None, start: int) -> RunResult:
         ctx = self.ctx
         output = self.results.get(self.flow.output_step)
         status = "completed" if error is None else "failed"
-        if span is not None:
+        end = time.perf_counter_ns()
+        if self.defer:
+            assert ctx.tracer is not None
+            ctx.tracer.submit(run_spans, (
+                self.flow.name, ctx.run_id, self.run_span_id, self.parent_id, start, end, error,
+                ctx.budget.tokens, ctx.budget.cost_usd, self.results.get("input"), output,
+                tuple(self.steps)))  # a tuple of plain data: the collector can untrack it
+        elif self.run_span is not None:
+            span = self.run_span
             span.set("compound.run.status", status)
             span.set("gen_ai.usage.input_tokens", ctx.budget.tokens)
             span.set("compound.cost_usd", ctx.budget.cost_usd)
@@ -131,11 +170,11 @@ class Engine:
             self.checkpoints.finish(**fields)
         return RunResult(ctx.run_id, output, {k: v for k, v in self.results.items()
                                               if k != "input"}, dict(self.skipped),
-                         time.perf_counter() - start)
+                         (end - start) / 1e9, self.steps)
 
     def run(self, input: Any, ctx: RunContext | None) -> RunResult:
-        start = time.perf_counter()
-        span = self._begin(input, ctx)
+        start = time.perf_counter_ns()
+        self._begin(input, ctx)
         try:
             for level in self.flow.levels:
                 if len(level) == 1:
@@ -144,15 +183,15 @@ class Engine:
                     self._parallel(level)
         except BaseException as exc:
             error = self._wrap(exc)
-            self._end(span, error, start)
+            self._end(error, start)
             if error is exc:
                 raise
             raise error from exc
-        return self._end(span, None, start)
+        return self._end(None, start)
 
     async def arun(self, input: Any, ctx: RunContext | None) -> RunResult:
-        start = time.perf_counter()
-        span = self._begin(input, ctx)
+        start = time.perf_counter_ns()
+        self._begin(input, ctx)
         try:
             for level in self.flow.levels:
                 if len(level) == 1:
@@ -161,27 +200,46 @@ class Engine:
                     await asyncio.gather(*(self._anode(node) for node in level))
         except BaseException as exc:
             error = self._wrap(exc)
-            self._end(span, error, start)
+            self._end(error, start)
             if error is exc:
                 raise
             raise error from exc
-        return self._end(span, None, start)
+        return self._end(None, start)
 
     def run_nested(self, input: Any, ctx: RunContext | None) -> Any:
         """Run as a step of another workflow, inside that run (no record of its own)."""
-        self.ctx = ctx if ctx is not None else RunContext()
-        self.results["input"] = input
-        for level in self.flow.levels:
-            for node in level:
-                self._node(node)
+        self._begin_nested(input, ctx)
+        try:
+            for level in self.flow.levels:
+                for node in level:
+                    self._node(node)
+        finally:
+            self._end_nested()
         return self.results.get(self.flow.output_step)
 
     async def arun_nested(self, input: Any, ctx: RunContext | None) -> Any:
+        self._begin_nested(input, ctx)
+        try:
+            for level in self.flow.levels:
+                await asyncio.gather(*(self._anode(node) for node in level))
+        finally:
+            self._end_nested()
+        return self.results.get(self.flow.output_step)
+
+    def _begin_nested(self, input: Any, ctx: RunContext | None) -> None:
         self.ctx = ctx if ctx is not None else RunContext()
         self.results["input"] = input
-        for level in self.flow.levels:
-            await asyncio.gather(*(self._anode(node) for node in level))
-        return self.results.get(self.flow.output_step)
+        if self.ctx.tracer is not None and self.ctx.tracer.deferred:
+            self.defer = True
+            parent = self.ctx.parent_span
+            self.parent_id = parent.span_id if parent is not None else None
+
+    def _end_nested(self) -> None:
+        ctx = self.ctx
+        if self.defer and self.steps:
+            assert ctx.tracer is not None
+            ctx.tracer.submit(run_spans, (self.flow.name, ctx.run_id, None, self.parent_id, 0, 0,
+                                          None, 0, 0.0, None, None, tuple(self.steps)))
 
     def _wrap(self, exc: BaseException) -> BaseException:
         if not isinstance(exc, Exception) or isinstance(exc, StepFailed | UserError):
@@ -241,7 +299,7 @@ class Engine:
             return None
         ctx = self.ctx
         span = None
-        if ctx.tracer is not None:
+        if ctx.tracer is not None and not (node.span_after and self.defer):
             span = ctx.start_span(name, "step", {"compound.step": name, "compound.input": kwargs})
         step_ctx = None
         if step.context_param is not None or ctx.journal is not None:
@@ -312,6 +370,7 @@ class Engine:
             return
         kwargs, span, ctx = prepared
         step = node.step
+        start = time.perf_counter_ns()
         try:
             if step.map_over is not None:
                 value = self._map(node, kwargs, ctx, span)
@@ -320,8 +379,12 @@ class Engine:
             else:
                 value = step.call(kwargs, ctx, span)
         except BaseException as exc:
+            self.steps.append((node.name, start, time.perf_counter_ns(), kwargs, span, None,
+                               exc))
             self._failed(node, exc, span)
             raise
+        self.steps.append((node.name, start, time.perf_counter_ns(), kwargs, span, value,
+                           None))
         self._done(node, value, span)
 
     async def _anode(self, node: Node) -> None:
@@ -330,6 +393,7 @@ class Engine:
             return
         kwargs, span, ctx = prepared
         step = node.step
+        start = time.perf_counter_ns()
         try:
             if step.map_over is not None:
                 value = await self._amap(node, kwargs, ctx, span)
@@ -338,8 +402,12 @@ class Engine:
             else:
                 value = await step.acall(kwargs, ctx, span)
         except BaseException as exc:
+            self.steps.append((node.name, start, time.perf_counter_ns(), kwargs, span, None,
+                               exc))
             self._failed(node, exc, span)
             raise
+        self.steps.append((node.name, start, time.perf_counter_ns(), kwargs, span, value,
+                           None))
         self._done(node, value, span)
 
     # -- loops and fan-out ------------------------------------------------------------------
@@ -425,6 +493,36 @@ class Engine:
                 return await step.acall(call, item_ctx, span)
 
         return list(await asyncio.gather(*(one(c, x) for c, x in calls)))
+
+
+def run_spans(record: tuple[Any, ...], clock_offset_ns: int) -> Iterator[Span]:
+    """The spans of a run (or nested run) and of its plain steps, from what the engine
+    handed to :meth:`~compound.workflow.tracing.Tracer.submit`; called on the tracer's
+    thread. ``clock_offset_ns`` turns ``perf_counter_ns`` readings into epoch time."""
+    (flow, run_id, run_span_id, parent, start, end, error, tokens, cost, input, output,
+     steps) = record
+    trace_id = run_id or "0" * 32
+    if run_span_id is not None:
+        attributes: dict[str, Any] = {
+            "compound.workflow": flow, "compound.run.id": trace_id, "compound.input": input,
+            "compound.run.status": "completed" if error is None else "failed",
+            "gen_ai.usage.input_tokens": tokens, "compound.cost_usd": cost}
+        if error is None:
+            attributes["compound.output"] = output
+        yield Span.finished(f"workflow {flow}", "run", trace_id=trace_id, parent_id=parent,
+                            span_id=run_span_id, start_ns=start + clock_offset_ns,
+                            end_ns=end + clock_offset_ns, attributes=attributes, error=error)
+        parent = run_span_id
+    for name, step_start, step_end, kwargs, span, value, step_error in steps:
+        if span is not None:
+            continue  # a step with its own span object ended it already
+        attributes = {"compound.step": name, "compound.input": kwargs}
+        if step_error is None:
+            attributes["compound.output"] = value
+        yield Span.finished(name, "step", trace_id=trace_id, parent_id=parent,
+                            start_ns=step_start + clock_offset_ns,
+                            end_ns=step_end + clock_offset_ns, attributes=attributes,
+                            error=step_error)
 
 
 def _json_or_repr(value: Any, where: str) -> Any:

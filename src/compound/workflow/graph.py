@@ -96,6 +96,9 @@ class Node:
     level: int = 0
     output_type: Any = Any
     dependants: list[str] = field(default_factory=list)
+    # a plain step (no context, retries, loop, fan-out or side effects) gets its span built
+    # after the run from the engine's record of it, so it costs the request path nothing
+    span_after: bool = False
 
     @property
     def name(self) -> str:
@@ -253,6 +256,8 @@ def _build(flow: Workflow, output: str | None) -> tuple[list[Node], list[list[No
     for index, name in enumerate(order):
         step = steps[names.index(name)]
         node = Node(step, index, tuple(needs[name]))
+        node.span_after = (step.context_param is None and not step.side_effects
+                           and not step.retries and step.loop is None and step.map_over is None)
         ancestors[name] = set(needs[name]).union(*(ancestors[n] for n in needs[name]))
         node.level = 1 + max((nodes[n].level for n in needs[name]), default=-1)
         node.args = tuple(_resolve(flow, node, nodes, problems))

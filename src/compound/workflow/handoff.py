@@ -172,12 +172,53 @@ class NotJSONError(TypeError):
     """A value cannot be written as JSON; the message names its type and where it sits."""
 
 
+_ATOMS = (str, bool, int, type(None))
+
+
 def to_json(value: Any, *, where: str = "value") -> Any:
     """Plain JSON data for ``value`` (dataclasses, pydantic models, enums, tuples included).
 
     Raises:
         NotJSONError: naming the path of the first part that cannot be written.
     """
+    try:
+        return _plain(value)
+    except _NotPlain:
+        return _located(value, where)  # again, slowly, to say where the problem is
+
+
+class _NotPlain(Exception):
+    pass
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, _ATOMS):
+        return value
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise _NotPlain
+        return value
+    if isinstance(value, Mapping):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise _NotPlain
+            out[key] = item if isinstance(item, _ATOMS) else _plain(item)
+        return out
+    if isinstance(value, list | tuple | set | frozenset):
+        return [item if isinstance(item, _ATOMS) else _plain(item) for item in value]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    dump = getattr(value, "model_dump", None)
+    if callable(dump):
+        return dump(mode="json")
+    if isinstance(value, enum.Enum):
+        return _plain(value.value)
+    raise _NotPlain
+
+
+def _located(value: Any, where: str) -> Any:
+    """:func:`to_json` that keeps track of the path, for the error message."""
     if value is None or isinstance(value, str | bool | int):
         return value
     if isinstance(value, float):
@@ -190,18 +231,18 @@ def to_json(value: Any, *, where: str = "value") -> Any:
             if not isinstance(key, str):
                 raise NotJSONError(f"{where} has a key {key!r} of type {type(key).__name__}; "
                                    "JSON keys must be strings")
-            out[key] = to_json(item, where=f"{where}.{key}")
+            out[key] = _located(item, f"{where}.{key}")
         return out
     if isinstance(value, list | tuple | set | frozenset):
-        return [to_json(item, where=f"{where}[{i}]") for i, item in enumerate(value)]
+        return [_located(item, f"{where}[{i}]") for i, item in enumerate(value)]
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: to_json(getattr(value, f.name), where=f"{where}.{f.name}")
+        return {f.name: _located(getattr(value, f.name), f"{where}.{f.name}")
                 for f in dataclasses.fields(value)}
     dump = getattr(value, "model_dump", None)
     if callable(dump):
         return dump(mode="json")
     if isinstance(value, enum.Enum):
-        return to_json(value.value, where=where)
+        return _located(value.value, where)
     raise NotJSONError(
         f"{where} is a {type(value).__module__}.{type(value).__qualname__}, which cannot be "
         "written as JSON; return a dataclass, a pydantic model or plain data instead"

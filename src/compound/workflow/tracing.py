@@ -11,6 +11,12 @@ redaction hook, turns attribute values into JSON and hands batches to the sinks 
 OTLP). A request never waits for a sink; :meth:`Tracer.flush` waits for them on purpose
 (the CLI calls it before exiting).
 
+Plain workflow steps (no context, retries, loop, fan-out or side effects) make no span object
+while they run: the engine times every step anyway, and a traced run hands its step records
+to :meth:`Tracer.submit` once, at its end; the background thread builds their spans. Model
+and tool spans leave their response attributes to the background thread too
+(:meth:`Span.set_later`).
+
 Span kinds, and the attributes compound sets on each:
 
 * ``run``: ``compound.workflow``, ``compound.run.status``, ``compound.run.stop_reason``;
@@ -52,6 +58,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Protocol
 
 from compound.store.base import Store
+from compound.workflow.handoff import NotJSONError, to_json
 
 # attribute keys holding inputs and outputs: these go through the redaction hook
 CONTENT_KEYS = frozenset({
@@ -63,10 +70,25 @@ CONTENT_KEYS = frozenset({
 Redactor = Callable[[str, Any], Any]
 
 
-class Span:
-    """One timed operation. Times are nanoseconds since the epoch; ids are integers."""
+class SpanRef:
+    """A span's id before (or without) its span object: what child spans need as parent."""
 
-    __slots__ = ("attributes", "end_ns", "error", "kind", "name", "parent_id", "span_id",
+    __slots__ = ("span_id",)
+
+    def __init__(self) -> None:
+        self.span_id = random.getrandbits(64) or 1
+
+
+class Span(SpanRef):
+    """One timed operation. Times are nanoseconds since the epoch; ids are integers.
+
+    ``later`` holds attributes still to be worked out: ``(function, value)``, called as
+    ``function(value)`` on the tracer's thread, whose returned dict is merged into
+    ``attributes`` (so e.g. a model call's response becomes GenAI attributes off the
+    request path; see :meth:`set_later`).
+    """
+
+    __slots__ = ("attributes", "end_ns", "error", "kind", "later", "name", "parent_id",
                  "start_ns", "status", "trace_id")
 
     def __init__(
@@ -81,12 +103,44 @@ class Span:
         self.attributes = attributes if attributes is not None else {}
         self.status = "ok"
         self.error: str | None = None
+        self.later: tuple[Callable[[Any], dict[str, Any]], Any] | None = None
         self.start_ns = time.time_ns()
         self.end_ns = 0
+
+    @classmethod
+    def finished(
+        cls, name: str, kind: str, *, trace_id: str, parent_id: int | None, start_ns: int,
+        end_ns: int, attributes: dict[str, Any], span_id: int | None = None,
+        error: BaseException | str | None = None,
+    ) -> Span:
+        """A span that has already ended (built after the fact from a record)."""
+        span = cls(name, kind, trace_id, parent_id, attributes)
+        if span_id is not None:
+            span.span_id = span_id
+        span.start_ns, span.end_ns = start_ns, end_ns
+        if error is not None:
+            span.fail(error)
+        return span
 
     def set(self, key: str, value: Any) -> None:
         """Set one attribute."""
         self.attributes[key] = value
+
+    def set_later(self, function: Callable[[Any], dict[str, Any]], value: Any) -> None:
+        """Attributes ``function(value)``, worked out off the request path when exported
+        (``value`` must not change after the span ends)."""
+        self.later = (function, value)
+
+    def work_out(self) -> None:
+        """Add the attributes left for later (:meth:`set_later`) now."""
+        if self.later is None:
+            return
+        function, value = self.later
+        self.later = None
+        try:
+            self.attributes.update(function(value))
+        except Exception as exc:  # a span loses the attributes it failed to work out
+            self.attributes["compound.trace.error"] = f"{type(exc).__name__}: {exc}"
 
     def fail(self, error: BaseException | str, *, status: str = "error") -> None:
         """Mark the span failed with a message (the exception's type and text)."""
@@ -101,6 +155,11 @@ class Span:
             "start_ns": self.start_ns, "end_ns": self.end_ns, "status": self.status,
             "error": self.error, "attributes": self.attributes,
         }
+
+
+# makes spans after the fact, on the tracer's thread: ``build(record, clock_offset_ns)``,
+# where adding ``clock_offset_ns`` turns ``time.perf_counter_ns()`` readings into epoch time
+SpanBuilder = Callable[[Any, int], Iterable["Span"]]
 
 
 class SpanSink(Protocol):
@@ -185,6 +244,11 @@ class Tracer:
         '***'
     """
 
+    #: whether a workflow run may hand over its own span and its plain steps' spans at its end
+    #: (:meth:`submit`) instead of starting and ending them live; a tracer that acts on spans
+    #: as they start and end (live step events, metrics) sets it False
+    deferred = True
+
     def __init__(
         self, *sinks: SpanSink, redact: Redactor | None = None, capture_content: bool = True,
         interval_s: float = 0.5, batch_size: int = 2048,
@@ -195,7 +259,8 @@ class Tracer:
         self.interval_s = interval_s
         self.batch_size = batch_size
         self.dropped = 0
-        self._pending: deque[Span] = deque()
+        self._messages: dict[int, tuple[Any, Any]] = {}  # id -> (message, its JSON)
+        self._pending: deque[Span | tuple[SpanBuilder, Any]] = deque()
         self._wake = threading.Event()
         self._flushed: list[threading.Event] = []
         self._thread: threading.Thread | None = None
@@ -213,6 +278,16 @@ class Tracer:
         span.end_ns = time.time_ns()
         pending = self._pending
         pending.append(span)
+        if self._thread is None:
+            self._start_thread()
+        elif len(pending) >= self.batch_size:
+            self._wake.set()
+
+    def submit(self, build: SpanBuilder, record: Any) -> None:
+        """Queue a record of finished work; the background thread makes its spans with
+        ``build(record, clock_offset_ns)`` (never blocks). ``record`` must not change."""
+        pending = self._pending
+        pending.append((build, record))
         if self._thread is None:
             self._start_thread()
         elif len(pending) >= self.batch_size:
@@ -241,8 +316,19 @@ class Tracer:
             for waiter in waiters:
                 waiter.set()
 
-    def _export(self, batch: list[Span]) -> None:
-        records = [self._record(span) for span in batch]
+    def _export(self, batch: list[Span | tuple[SpanBuilder, Any]]) -> None:
+        offset = time.time_ns() - time.perf_counter_ns()
+        records = []
+        for item in batch:
+            if isinstance(item, Span):
+                records.append(self._record(item))
+                continue
+            build, record = item
+            try:
+                records.extend(self._record(span) for span in build(record, offset))
+            except Exception:  # a broken record costs its own spans, never the batch
+                self.dropped += 1
+        self._messages.clear()  # keeps nothing alive between batches
         for sink in self.sinks:
             try:
                 sink.export(records)
@@ -250,16 +336,20 @@ class Tracer:
                 self.dropped += len(records)
 
     def _record(self, span: Span) -> dict[str, Any]:
-        from compound.workflow.handoff import NotJSONError, to_json
-
+        span.work_out()
         attributes = span.attributes
         for key in CONTENT_KEYS.intersection(attributes):
             value = attributes[key]
             if not self.capture_content:
                 del attributes[key]
                 continue
+            if value is None or isinstance(value, bool | int | float):
+                continue  # nothing to convert or redact
             try:
-                value = to_json(value, where=key)
+                if isinstance(value, tuple) and key == "gen_ai.input.messages":
+                    value = [self._message_json(message) for message in value]
+                else:
+                    value = to_json(value, where=key)
             except NotJSONError:
                 value = repr(value)[:2000]
             if self.redact is not None:
@@ -269,6 +359,16 @@ class Tracer:
                     value = f"<redaction failed: {type(exc).__name__}>"
             attributes[key] = value
         return span.to_dict()
+
+    def _message_json(self, message: Any) -> Any:
+        """A model input message as JSON; each message object is converted once per export
+        batch, since every turn of an agent sends the conversation so far."""
+        known = self._messages.get(id(message))
+        if known is not None and known[0] is message:
+            return known[1]
+        data = to_json(message, where="gen_ai.input.messages")
+        self._messages[id(message)] = (message, data)
+        return data
 
     def flush(self, timeout_s: float = 10.0) -> bool:
         """Wait until every span ended so far has reached the sinks; False on timeout."""

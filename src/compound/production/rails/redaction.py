@@ -17,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from collections.abc import Iterable, Sequence
@@ -34,6 +35,16 @@ _SECRET_KEY = re.compile(
     r"auth|cookie|credentials?|private[_\-]?key)(?:$|[_\-.])"
 )
 _MAX_DEPTH = 32
+
+
+@functools.lru_cache(maxsize=1024)
+def _secret_key(key: object) -> bool:
+    """Whether a mapping key names a secret (``api_key``, ``password``, ...)."""
+    return isinstance(key, str) and _SECRET_KEY.search(key) is not None
+
+
+# a TraceRedactor remembers the redaction of this many texts up to this long (at most ~16 MB)
+_REMEMBER, _REMEMBER_CHARS = 1024, 16_384
 
 
 class TraceRedactor:
@@ -54,13 +65,24 @@ class TraceRedactor:
         self.pii = pii
         self.entities = list(entities) if entities is not None else None
         self.known = [k for k in known if len(k) >= 8]
+        # an agent's spans repeat the conversation so far: each text is scanned once
+        self._seen: dict[str, str] = {}
 
     def text(self, value: str) -> str:
         """One string, redacted."""
+        seen = self._seen
+        done = seen.get(value)
+        if done is not None:
+            return done
         spans = find_secrets(value, known=self.known)
         if self.pii:
             spans += find_entities(value, self.entities)
-        return apply_redactions(value, spans) if spans else value
+        done = apply_redactions(value, spans) if spans else value
+        if len(value) <= _REMEMBER_CHARS:
+            if len(seen) >= _REMEMBER:
+                seen.clear()
+            seen[value] = done
+        return done
 
     def value(self, value: Any, depth: int = 0) -> Any:
         """Any JSON value, redacted (strings inside lists and mappings too)."""
@@ -69,8 +91,8 @@ class TraceRedactor:
         if depth > _MAX_DEPTH:
             return "<too deep to redact>"
         if isinstance(value, dict):
-            return {k: ("<SECRET>" if isinstance(k, str) and _SECRET_KEY.search(k)
-                        and isinstance(v, str) else self.value(v, depth + 1))
+            return {k: ("<SECRET>" if isinstance(v, str) and _secret_key(k)
+                        else self.value(v, depth + 1))
                     for k, v in value.items()}
         if isinstance(value, list | tuple):
             return [self.value(v, depth + 1) for v in value]

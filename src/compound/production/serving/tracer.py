@@ -3,7 +3,7 @@ streaming clients and counts to the monitoring.
 
 It is a :class:`~compound.workflow.tracing.Tracer` (the same background export to the store
 and OTLP), with two additions made where a span starts and ends, on the request path, so they
-cost a dictionary look-up or two:
+cost a dictionary look-up or two (and every step gets a live span: ``deferred = False``):
 
 * a ``step`` span publishes ``step`` events (started, then completed/failed/skipped with its
   duration) to the run's :class:`~compound.production.serving.events.RunChannel`, if the run
@@ -42,6 +42,8 @@ class ServingTracer(Tracer):
         kwargs: as for :class:`~compound.workflow.tracing.Tracer`.
     """
 
+    deferred = False  # every step's span starts and ends live, for the events and metrics
+
     def __init__(self, *sinks: SpanSink, observe: Observer | None = None, **kwargs: Any
                  ) -> None:
         super().__init__(*sinks, **kwargs)
@@ -63,6 +65,7 @@ class ServingTracer(Tracer):
     def end(self, span: Span) -> None:
         # read the span before handing it on: the export thread rewrites its attributes
         if self.observe is not None:
+            span.work_out()  # e.g. a model call's token counts
             self.observe({"kind": span.kind, "name": span.name, "status": span.status,
                           "attributes": span.attributes})
         if span.kind == "step":
