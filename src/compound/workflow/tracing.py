@@ -82,14 +82,14 @@ class SpanRef:
 class Span(SpanRef):
     """One timed operation. Times are nanoseconds since the epoch; ids are integers.
 
-    ``later`` holds attributes still to be worked out: ``(function, value)``, called as
-    ``function(value)`` on the tracer's thread, whose returned dict is merged into
+    ``later`` and ``later_value`` hold attributes still to be worked out, as
+    ``later(later_value)`` on the tracer's thread, whose returned dict is merged into
     ``attributes`` (so e.g. a model call's response becomes GenAI attributes off the
     request path; see :meth:`set_later`).
     """
 
-    __slots__ = ("attributes", "end_ns", "error", "kind", "later", "name", "parent_id",
-                 "start_ns", "status", "trace_id")
+    __slots__ = ("attributes", "end_ns", "error", "kind", "later", "later_value", "name",
+                 "parent_id", "start_ns", "status", "trace_id")
 
     def __init__(
         self, name: str, kind: str, trace_id: str, parent_id: int | None,
@@ -103,7 +103,8 @@ class Span(SpanRef):
         self.attributes = attributes if attributes is not None else {}
         self.status = "ok"
         self.error: str | None = None
-        self.later: tuple[Callable[[Any], dict[str, Any]], Any] | None = None
+        self.later: Callable[[Any], dict[str, Any]] | None = None
+        self.later_value: Any = None
         self.start_ns = time.time_ns()
         self.end_ns = 0
 
@@ -129,14 +130,14 @@ class Span(SpanRef):
     def set_later(self, function: Callable[[Any], dict[str, Any]], value: Any) -> None:
         """Attributes ``function(value)``, worked out off the request path when exported
         (``value`` must not change after the span ends)."""
-        self.later = (function, value)
+        self.later, self.later_value = function, value
 
     def work_out(self) -> None:
         """Add the attributes left for later (:meth:`set_later`) now."""
-        if self.later is None:
+        function, value = self.later, self.later_value
+        if function is None:
             return
-        function, value = self.later
-        self.later = None
+        self.later = self.later_value = None
         try:
             self.attributes.update(function(value))
         except Exception as exc:  # a span loses the attributes it failed to work out
