@@ -118,8 +118,12 @@ def _end_model(ctx: RunContext, span: Span | None, completion: Completion | None
         ctx.budget.charge(tokens=completion.usage.total_tokens, cost_usd=completion.cost_usd)
     if span is None:
         return
-    if completion is not None:
-        span.set_later(_completion_attributes, completion)
+    if completion is not None:  # plain values: nothing for the garbage collector to trace
+        usage = completion.usage
+        span.set_later(_completion_attributes, (
+            completion.model, usage.prompt_tokens, usage.completion_tokens,
+            completion.finish_reason, completion.cost_usd, completion.latency_s,
+            completion.text, completion.tool_calls))
     if error is not None:
         span.fail(error)
         raw = getattr(error, "raw", None)
@@ -128,19 +132,20 @@ def _end_model(ctx: RunContext, span: Span | None, completion: Completion | None
     ctx.end_span(span)
 
 
-def _completion_attributes(completion: Completion) -> dict[str, Any]:
+def _completion_attributes(response: tuple[Any, ...]) -> dict[str, Any]:
     """A model span's response attributes (GenAI conventions), worked out when exported."""
+    model, prompt_tokens, completion_tokens, finish_reason, cost, latency, text, calls = response
     return {
-        "gen_ai.response.model": completion.model,
-        "gen_ai.usage.input_tokens": completion.usage.prompt_tokens,
-        "gen_ai.usage.output_tokens": completion.usage.completion_tokens,
-        "gen_ai.response.finish_reasons": [completion.finish_reason],
-        "compound.cost_usd": completion.cost_usd,
-        "compound.latency_s": completion.latency_s,
+        "gen_ai.response.model": model,
+        "gen_ai.usage.input_tokens": prompt_tokens,
+        "gen_ai.usage.output_tokens": completion_tokens,
+        "gen_ai.response.finish_reasons": [finish_reason],
+        "compound.cost_usd": cost,
+        "compound.latency_s": latency,
         "gen_ai.output.messages": [{
-            "role": "assistant", "content": completion.text,
+            "role": "assistant", "content": text,
             "tool_calls": [{"name": c.name, "arguments": c.arguments, "id": c.id}
-                           for c in completion.tool_calls],
+                           for c in calls],
         }],
     }
 
