@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Iterator
@@ -13,6 +14,7 @@ from typing import Any, ClassVar
 import pytest
 
 from compound.intelligence.llm import ScriptedLLM, ToolCall
+from compound.intelligence.llm.errors import InvalidResponse
 from compound.orchestration.tools import tool
 from compound.store import MemoryStore, SQLiteStore
 from compound.workflow import Agent, RunContext, Step, Workflow, start
@@ -316,3 +318,59 @@ def test_each_agent_turn_records_the_whole_conversation_sent_to_the_model() -> N
     assert outputs[2]["content"] == "Both valid."
     assert outputs[0]["tool_calls"] == [{"name": "card_lookup", "arguments": {"card": "1"},
                                          "id": "a"}]
+
+
+def _timeless(value: Any) -> Any:
+    """``value`` without the durations in it (they differ from run to run)."""
+    if isinstance(value, dict):
+        return {k: _timeless(v) for k, v in value.items()
+                if k not in ("duration_s", "compound.latency_s")}
+    if isinstance(value, list):
+        return [_timeless(v) for v in value]
+    return value
+
+
+class LiveTracer(Tracer):
+    deferred = False  # every span starts and ends live, as under serving
+
+
+@tool
+def flaky(card: str) -> str:
+    """Check a card, badly."""
+    raise RuntimeError(f"lookup service down for {card}")
+
+
+@pytest.mark.parametrize("run", ["sync", "async"])
+@pytest.mark.parametrize("stop", ["answer", "max_steps"])
+def test_spans_built_after_the_run_match_the_live_ones(stop: str, run: str) -> None:
+    def trace(tracer_class: type[Tracer]) -> list[tuple[Any, ...]]:
+        replies: list[Any] = [ToolCall("card_lookup", {"card": "1"}, id="a"),
+                              InvalidResponse("no action", raw="not json {"),  # repaired
+                              ToolCall("flaky", {"card": "2"}, id="b"), "Card 1 is valid."]
+        agent = Agent(llm=ScriptedLLM(replies), tools=[card_lookup, flaky], name="checker",
+                      max_steps=2 if stop == "max_steps" else 10)
+        flow = Workflow([agent, Step(_double, name="double",
+                                     inputs={"x": "checker.iterations"})], name="cards")
+        sink = ListSink()
+        tracer = tracer_class(sink)
+        ctx = RunContext(tracer=tracer, run_id="f" * 32)
+        if run == "sync":
+            flow.run({"task": "check cards"}, ctx=ctx)
+        else:
+            asyncio.run(flow.arun({"task": "check cards"}, ctx=ctx))
+        tracer.flush()
+        return [(depth, s["kind"], s["name"], s["status"], s["error"],
+                 _timeless(s["attributes"])) for depth, s in walk_tree(sink.spans)]
+
+    deferred, live = trace(Tracer), trace(LiveTracer)
+    assert deferred == live
+    kinds = [kind for _, kind, *_ in deferred]
+    assert kinds[:3] == ["run", "step", "agent"] and kinds[-1] == "step"
+    failed = {(kind, error) for _, kind, _, status, error, _ in deferred if status == "error"}
+    assert ("model", "InvalidResponse: no action") in failed  # the repaired turn
+    if stop == "answer":
+        assert ("tool", "tool 'flaky' failed: RuntimeError: lookup service down for 2"
+                ) in failed
+        assert deferred[2][5]["compound.agent.repairs"] == 1
+    else:
+        assert deferred[2][3:5] == ("stopped", "stopped: max_steps after 2 iterations")

@@ -33,7 +33,8 @@ Example:
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -43,11 +44,14 @@ from compound.intelligence.llm.types import Completion, Message, ToolCall
 from compound.orchestration.tools import Tool, ToolResult
 from compound.specfile import did_you_mean
 from compound.workflow.context import RunContext
+from compound.workflow.effects import completion_attributes, response_values, tool_attributes
 from compound.workflow.state import Session
+from compound.workflow.tracing import Span, SpanRef
 
 if TYPE_CHECKING:
     from compound.intelligence.llm import LLM
-    from compound.workflow.tracing import Span
+
+_MODEL, _TOOL, _NOTE = 0, 1, 2  # kinds of entry in a loop's log
 
 StopReason = Literal["answer", "max_steps", "token_budget", "cost_budget", "repeated_action"]
 
@@ -146,8 +150,8 @@ class Agent:
                     return loop.finish("answer", completion.text.strip())
                 for call in calls:
                     tool = self.tools.get(call.name)
-                    result = (loop.ctx.call_tool(tool, call.arguments, call_id=call.id)
-                              if tool is not None else loop.unknown(call))
+                    result = (loop.call_tool(tool, call) if tool is not None
+                              else loop.unknown(call))
                     loop.observe(call, result)
         except BaseException as exc:
             loop.fail(exc)
@@ -168,8 +172,8 @@ class Agent:
                     return loop.finish("answer", completion.text.strip())
                 for call in calls:
                     tool = self.tools.get(call.name)
-                    result = (await loop.ctx.acall_tool(tool, call.arguments, call_id=call.id)
-                              if tool is not None else loop.unknown(call))
+                    result = (await loop.acall_tool(tool, call) if tool is not None
+                              else loop.unknown(call))
                     loop.observe(call, result)
         except BaseException as exc:
             loop.fail(exc)
@@ -179,32 +183,26 @@ class Agent:
     def _act(self, loop: _Loop) -> Completion | None:
         """One model turn, with one repair attempt for an invalid action."""
         loop.iterations += 1
-        ctx = loop.ctx
         try:
-            return ctx.complete(self.llm, loop.messages, tools=self._definitions,
-                                max_tokens=self.max_tokens_per_call)
+            return loop.complete(loop.messages)
         except InvalidResponse as exc:
             first = exc
             repair = loop.repair_messages(exc)
         try:
-            return ctx.complete(self.llm, repair, tools=self._definitions,
-                                max_tokens=self.max_tokens_per_call)
+            return loop.complete(repair)
         except InvalidResponse as second:
             loop.invalid(first, second)
             return None
 
     async def _aact(self, loop: _Loop) -> Completion | None:
         loop.iterations += 1
-        ctx = loop.ctx
         try:
-            return await ctx.acomplete(self.llm, loop.messages, tools=self._definitions,
-                                       max_tokens=self.max_tokens_per_call)
+            return await loop.acomplete(loop.messages)
         except InvalidResponse as exc:
             first = exc
             repair = loop.repair_messages(exc)
         try:
-            return await ctx.acomplete(self.llm, repair, tools=self._definitions,
-                                       max_tokens=self.max_tokens_per_call)
+            return await loop.acomplete(repair)
         except InvalidResponse as second:
             loop.invalid(first, second)
             return None
@@ -214,22 +212,45 @@ class Agent:
 
 
 class _Loop:
-    """The state of one agent run: messages, counters, the span."""
+    """The state of one agent run: messages, counters, the span.
+
+    Traced, with a tracer that allows it (``Tracer.deferred``) and no journal, the loop makes
+    no span objects while it runs: it times each model and tool call into ``log`` and hands
+    the log, with the conversation, to the tracer at the end; the tracer's thread builds the
+    agent's, model calls' and tool calls' spans (:func:`agent_spans`). A tool that takes the
+    run context still gets a live span (its own spans nest under it).
+    """
 
     __slots__ = ("agent", "completion_tokens", "cost_usd", "ctx", "iterations", "last_call",
-                 "messages", "outer", "prompt_tokens", "repeats", "results", "session", "span",
-                 "start_count")
+                 "log", "messages", "outer", "parent_id", "prompt_tokens", "repeats",
+                 "results", "session", "span", "span_id", "start_count", "started", "task",
+                 "tracer")
 
     def __init__(self, agent: Agent, ctx: RunContext, task: str, session: Session | None):
         self.agent = agent
         self.session = session
         self.outer = ctx
-        self.span: Span | None = ctx.start_span(f"invoke_agent {agent.name}", "agent", {
-            "gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": agent.name,
-            "compound.input": task,
-        }) if ctx.tracer is not None else None
-        self.ctx = ctx.child("", self.span) if self.span is not None else ctx
-        if self.span is not None:
+        self.task = task
+        self.span: Span | None = None
+        self.log: list[tuple[Any, ...]] | None = None
+        tracer = self.tracer = ctx.tracer
+        if tracer is None:
+            self.ctx = ctx
+        else:
+            if tracer.deferred and ctx.journal is None:
+                self.started = time.perf_counter_ns()
+                self.log = []
+                parent = ctx.parent_span
+                self.parent_id = parent.span_id if parent is not None else None
+                ref = SpanRef()
+                self.span_id = ref.span_id
+                self.ctx = ctx.child("", ref)
+                self.ctx.tracer = None  # calls are logged here; see call_tool for the others
+            else:
+                self.span = ctx.start_span(f"invoke_agent {agent.name}", "agent", {
+                    "gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": agent.name,
+                    "compound.input": task})
+                self.ctx = ctx.child("", self.span)
             self.ctx.path = ctx.path
             self.ctx._calls = ctx._calls
         self.messages: list[Message] = []
@@ -245,6 +266,74 @@ class _Loop:
         self.cost_usd = 0.0
         self.last_call: tuple[str, str] | None = None
         self.repeats = 0
+
+    # -- model and tool calls, logged when the spans come later -----------------------------
+
+    def complete(self, messages: list[Message]) -> Completion:
+        agent = self.agent
+        log = self.log
+        if log is None:
+            return self.ctx.complete(agent.llm, messages, tools=agent._definitions,
+                                     max_tokens=agent.max_tokens_per_call)
+        start = time.perf_counter_ns()
+        sent = len(messages) if messages is self.messages else tuple(messages)
+        try:
+            completion = self.ctx.complete(agent.llm, messages, tools=agent._definitions,
+                                           max_tokens=agent.max_tokens_per_call)
+        except BaseException as exc:
+            log.append((_MODEL, start, time.perf_counter_ns(), sent, exc))
+            raise
+        log.append((_MODEL, start, time.perf_counter_ns(), sent, response_values(completion)))
+        return completion
+
+    async def acomplete(self, messages: list[Message]) -> Completion:
+        agent = self.agent
+        log = self.log
+        if log is None:
+            return await self.ctx.acomplete(agent.llm, messages, tools=agent._definitions,
+                                            max_tokens=agent.max_tokens_per_call)
+        start = time.perf_counter_ns()
+        sent = len(messages) if messages is self.messages else tuple(messages)
+        try:
+            completion = await self.ctx.acomplete(agent.llm, messages, tools=agent._definitions,
+                                                  max_tokens=agent.max_tokens_per_call)
+        except BaseException as exc:
+            log.append((_MODEL, start, time.perf_counter_ns(), sent, exc))
+            raise
+        log.append((_MODEL, start, time.perf_counter_ns(), sent, response_values(completion)))
+        return completion
+
+    def call_tool(self, tool: Tool, call: ToolCall) -> ToolResult:
+        log = self.log
+        if log is None:
+            return self.ctx.call_tool(tool, call.arguments, call_id=call.id)
+        if tool.takes_context:  # a live span, for the spans the tool makes itself
+            self.ctx.tracer = self.tracer
+            try:
+                return self.ctx.call_tool(tool, call.arguments, call_id=call.id)
+            finally:
+                self.ctx.tracer = None
+        start = time.perf_counter_ns()
+        result = self.ctx.call_tool(tool, call.arguments, call_id=call.id)
+        log.append((_TOOL, start, time.perf_counter_ns(), tool, call, result))
+        return result
+
+    async def acall_tool(self, tool: Tool, call: ToolCall) -> ToolResult:
+        log = self.log
+        if log is None:
+            return await self.ctx.acall_tool(tool, call.arguments, call_id=call.id)
+        if tool.takes_context:
+            self.ctx.tracer = self.tracer
+            try:
+                return await self.ctx.acall_tool(tool, call.arguments, call_id=call.id)
+            finally:
+                self.ctx.tracer = None
+        start = time.perf_counter_ns()
+        result = await self.ctx.acall_tool(tool, call.arguments, call_id=call.id)
+        log.append((_TOOL, start, time.perf_counter_ns(), tool, call, result))
+        return result
+
+    # -- the loop's state -----------------------------------------------------------------
 
     def should_stop(self) -> StopReason | None:
         agent = self.agent
@@ -307,9 +396,23 @@ class _Loop:
     def _note(self, key: str, amount: int) -> None:
         if self.span is not None:
             self.span.set(key, self.span.attributes.get(key, 0) + amount)
+        elif self.log is not None:
+            self.log.append((_NOTE, key, amount))
+
+    def _submit(self, reason: StopReason | None, answer: str, error: BaseException | None
+                ) -> None:
+        assert self.tracer is not None and self.log is not None
+        self.tracer.submit(
+            agent_spans, self.agent.name, self.ctx.run_id, self.span_id, self.parent_id,
+            self.started, time.perf_counter_ns(), self.task, reason, answer, error,
+            self.iterations, self.prompt_tokens, self.completion_tokens, self.cost_usd,
+            self.agent.llm.provider, self.agent.llm.model, self.agent.max_tokens_per_call,
+            self.messages, self.log)
 
     def fail(self, exc: BaseException) -> None:
         self.outer._calls = self.ctx._calls
+        if self.log is not None:
+            self._submit(None, "", exc)
         if self.span is not None:
             self.span.set("compound.agent.iterations", self.iterations)
             self.span.fail(exc)
@@ -321,6 +424,8 @@ class _Loop:
                              self.completion_tokens, self.cost_usd, self.messages)
         if self.session is not None:
             self.session.append(*self.messages[self.start_count:])
+        if self.log is not None:
+            self._submit(reason, answer, None)
         if self.span is not None:
             span = self.span
             span.set("compound.agent.stop_reason", reason)
@@ -334,3 +439,63 @@ class _Loop:
                 span.error = f"stopped: {reason} after {self.iterations} iterations"
             self.ctx.end_span(span)
         return result
+
+
+def agent_spans(record: tuple[Any, ...], clock_offset_ns: int) -> Iterator[Span]:
+    """The spans of an agent run from its log (see :class:`_Loop`); on the tracer's thread.
+
+    A model call's input is the conversation as it was when the call was made: the first
+    ``n`` messages of the final conversation (or, for a repair attempt, the messages sent).
+    """
+    (name, run_id, span_id, parent, start, end, task, reason, answer, error, iterations,
+     prompt_tokens, completion_tokens, cost, provider, model, max_tokens, messages,
+     log) = record
+    trace_id = run_id or "0" * 32
+    attributes: dict[str, Any] = {
+        "gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": name,
+        "compound.input": task, "compound.agent.iterations": iterations}
+    for entry in log:
+        if entry[0] == _NOTE:
+            attributes[entry[1]] = attributes.get(entry[1], 0) + entry[2]
+    if error is None:
+        attributes.update({
+            "compound.agent.stop_reason": reason, "gen_ai.usage.input_tokens": prompt_tokens,
+            "gen_ai.usage.output_tokens": completion_tokens, "compound.cost_usd": cost,
+            "compound.output": answer})
+    agent = Span.finished(f"invoke_agent {name}", "agent", trace_id=trace_id,
+                          parent_id=parent, span_id=span_id, start_ns=start + clock_offset_ns,
+                          end_ns=end + clock_offset_ns, attributes=attributes, error=error)
+    if error is None and reason != "answer":
+        agent.status = "stopped"
+        agent.error = f"stopped: {reason} after {iterations} iterations"
+    yield agent
+    for entry in log:
+        kind = entry[0]
+        if kind == _MODEL:
+            _, call_start, call_end, sent, outcome = entry
+            call: dict[str, Any] = {
+                "gen_ai.operation.name": "chat", "gen_ai.provider.name": provider,
+                "gen_ai.request.model": model,
+                "gen_ai.input.messages": tuple(messages[:sent]) if isinstance(sent, int)
+                else sent}
+            if max_tokens is not None:
+                call["gen_ai.request.max_tokens"] = max_tokens
+            failed = outcome if isinstance(outcome, BaseException) else None
+            if failed is None:
+                call.update(completion_attributes(outcome))
+            elif getattr(failed, "raw", None):
+                call["gen_ai.output.messages"] = [{"role": "assistant", "content": failed.raw}]
+            yield Span.finished(f"chat {model}", "model", trace_id=trace_id, parent_id=span_id,
+                                start_ns=call_start + clock_offset_ns,
+                                end_ns=call_end + clock_offset_ns, attributes=call,
+                                error=failed)
+        elif kind == _TOOL:
+            _, call_start, call_end, tool, tool_call, result = entry
+            call = {"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": tool.name,
+                    "gen_ai.tool.call.id": tool_call.id,
+                    "gen_ai.tool.call.arguments": tool_call.arguments,
+                    "compound.tool.side_effects": tool.side_effects, **tool_attributes(result)}
+            yield Span.finished(f"execute_tool {tool.name}", "tool", trace_id=trace_id,
+                                parent_id=span_id, start_ns=call_start + clock_offset_ns,
+                                end_ns=call_end + clock_offset_ns, attributes=call,
+                                error=None if result.ok else (result.error or result.outcome))

@@ -118,12 +118,8 @@ def _end_model(ctx: RunContext, span: Span | None, completion: Completion | None
         ctx.budget.charge(tokens=completion.usage.total_tokens, cost_usd=completion.cost_usd)
     if span is None:
         return
-    if completion is not None:  # plain values: nothing for the garbage collector to trace
-        usage = completion.usage
-        span.set_later(_completion_attributes, (
-            completion.model, usage.prompt_tokens, usage.completion_tokens,
-            completion.finish_reason, completion.cost_usd, completion.latency_s,
-            completion.text, completion.tool_calls))
+    if completion is not None:
+        span.set_later(completion_attributes, response_values(completion))
     if error is not None:
         span.fail(error)
         raw = getattr(error, "raw", None)
@@ -132,8 +128,19 @@ def _end_model(ctx: RunContext, span: Span | None, completion: Completion | None
     ctx.end_span(span)
 
 
-def _completion_attributes(response: tuple[Any, ...]) -> dict[str, Any]:
-    """A model span's response attributes (GenAI conventions), worked out when exported."""
+def response_values(completion: Completion) -> tuple[Any, ...]:
+    """What a model span keeps of a response until it is exported: plain values, so nothing
+    for the garbage collector to trace while the span waits (see
+    :func:`completion_attributes`)."""
+    usage = completion.usage
+    return (completion.model, usage.prompt_tokens, usage.completion_tokens,
+            completion.finish_reason, completion.cost_usd, completion.latency_s,
+            completion.text, completion.tool_calls)
+
+
+def completion_attributes(response: tuple[Any, ...]) -> dict[str, Any]:
+    """A model span's response attributes (GenAI conventions) from
+    :func:`response_values`, worked out when exported."""
     model, prompt_tokens, completion_tokens, finish_reason, cost, latency, text, calls = response
     return {
         "gen_ai.response.model": model,
@@ -239,14 +246,14 @@ def _after_tool(ctx: RunContext, key: str | None, span: Span | None, result: Too
     if fresh and key is not None and ctx.journal is not None:
         ctx.journal.write(key, {"kind": "tool", "status": "done", "result": result.to_dict()})
     if span is not None:
-        span.set_later(_tool_attributes, result)
+        span.set_later(tool_attributes, result)
         if not result.ok:
             span.fail(result.error or result.outcome)
         ctx.end_span(span)
     return result
 
 
-def _tool_attributes(result: ToolResult) -> dict[str, Any]:
+def tool_attributes(result: ToolResult) -> dict[str, Any]:
     """A tool span's outcome attributes, worked out when exported."""
     return {"compound.tool.outcome": result.outcome,
             "gen_ai.tool.call.result": result.value if result.ok else result.error}

@@ -33,9 +33,11 @@ from compound.workflow.tracing import Span, SpanRef
 if TYPE_CHECKING:
     from compound.workflow.graph import Node, Workflow
 
-# what the engine keeps of each step it ran: name, perf_counter_ns at start and end, the
-# arguments, its span (None when it is built after the run), its output and its exception
-StepRecord = tuple[str, int, int, dict[str, Any], "Span | None", Any, "BaseException | None"]
+# what the engine keeps of each step it ran, in a flat list (no object per step, so nothing
+# more for the garbage collector while a run waits for export): name, perf_counter_ns at start
+# and end, the arguments, its span (None when it is built after the run), its output and its
+# exception
+STEP_FIELDS = 7
 
 
 class StepFailed(RuntimeFailure):
@@ -68,12 +70,14 @@ class RunResult:
     outputs: dict[str, Any] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
     duration_s: float = 0.0
-    steps: list[StepRecord] = field(default_factory=list, repr=False)
+    steps: list[Any] = field(default_factory=list, repr=False)  # flat: see STEP_FIELDS
 
     @property
     def step_seconds(self) -> dict[str, float]:
         """Seconds each step that ran took (its retries included), in the order they ended."""
-        return {name: (end - start) / 1e9 for name, start, end, *_ in self.steps}
+        steps = self.steps
+        return {steps[i]: (steps[i + 2] - steps[i + 1]) / 1e9
+                for i in range(0, len(steps), STEP_FIELDS)}
 
 
 class _Skip(Exception):
@@ -97,7 +101,7 @@ class Engine:
         self.restored = restored or {}
         self.results: dict[str, Any] = {}
         self.skipped: dict[str, str] = {}
-        self.steps: list[StepRecord] = []
+        self.steps: list[Any] = []  # flat: see STEP_FIELDS
         self.checkpoints: Checkpoints | None = None
         self.ctx: RunContext = RunContext()
         self.defer = False  # traced, with the run's and plain steps' spans built after it
@@ -145,10 +149,10 @@ class Engine:
         end = time.perf_counter_ns()
         if self.defer:
             assert ctx.tracer is not None
-            ctx.tracer.submit(run_spans, (
-                self.flow.name, ctx.run_id, self.run_span_id, self.parent_id, start, end, error,
-                ctx.budget.tokens, ctx.budget.cost_usd, self.results.get("input"), output,
-                tuple(self.steps)))  # a tuple of plain data: the collector can untrack it
+            budget = ctx.budget
+            ctx.tracer.submit(run_spans, self.flow.name, ctx.run_id, self.run_span_id,
+                              self.parent_id, start, end, error, budget.tokens, budget.cost_usd,
+                              self.results.get("input"), output, self.steps)
         elif self.run_span is not None:
             span = self.run_span
             span.set("compound.run.status", status)
@@ -238,8 +242,8 @@ class Engine:
         ctx = self.ctx
         if self.defer and self.steps:
             assert ctx.tracer is not None
-            ctx.tracer.submit(run_spans, (self.flow.name, ctx.run_id, None, self.parent_id, 0, 0,
-                                          None, 0, 0.0, None, None, tuple(self.steps)))
+            ctx.tracer.submit(run_spans, self.flow.name, ctx.run_id, None, self.parent_id, 0, 0,
+                              None, 0, 0.0, None, None, self.steps)
 
     def _wrap(self, exc: BaseException) -> BaseException:
         if not isinstance(exc, Exception) or isinstance(exc, StepFailed | UserError):
@@ -379,11 +383,11 @@ class Engine:
             else:
                 value = step.call(kwargs, ctx, span)
         except BaseException as exc:
-            self.steps.append((node.name, start, time.perf_counter_ns(), kwargs, span, None,
+            self.steps.extend((node.name, start, time.perf_counter_ns(), kwargs, span, None,
                                exc))
             self._failed(node, exc, span)
             raise
-        self.steps.append((node.name, start, time.perf_counter_ns(), kwargs, span, value,
+        self.steps.extend((node.name, start, time.perf_counter_ns(), kwargs, span, value,
                            None))
         self._done(node, value, span)
 
@@ -402,11 +406,11 @@ class Engine:
             else:
                 value = await step.acall(kwargs, ctx, span)
         except BaseException as exc:
-            self.steps.append((node.name, start, time.perf_counter_ns(), kwargs, span, None,
+            self.steps.extend((node.name, start, time.perf_counter_ns(), kwargs, span, None,
                                exc))
             self._failed(node, exc, span)
             raise
-        self.steps.append((node.name, start, time.perf_counter_ns(), kwargs, span, value,
+        self.steps.extend((node.name, start, time.perf_counter_ns(), kwargs, span, value,
                            None))
         self._done(node, value, span)
 
@@ -513,7 +517,8 @@ def run_spans(record: tuple[Any, ...], clock_offset_ns: int) -> Iterator[Span]:
                             span_id=run_span_id, start_ns=start + clock_offset_ns,
                             end_ns=end + clock_offset_ns, attributes=attributes, error=error)
         parent = run_span_id
-    for name, step_start, step_end, kwargs, span, value, step_error in steps:
+    for i in range(0, len(steps), STEP_FIELDS):
+        name, step_start, step_end, kwargs, span, value, step_error = steps[i:i + STEP_FIELDS]
         if span is not None:
             continue  # a step with its own span object ended it already
         attributes = {"compound.step": name, "compound.input": kwargs}

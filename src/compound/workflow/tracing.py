@@ -69,6 +69,10 @@ CONTENT_KEYS = frozenset({
 
 Redactor = Callable[[str, Any], Any]
 
+# spans handed to the sinks at a time: small enough that what the export builds dies young
+# (long-lived garbage makes the collector's full passes, which land on the request path)
+_CHUNK = 256
+
 
 class SpanRef:
     """A span's id before (or without) its span object: what child spans need as parent."""
@@ -261,7 +265,9 @@ class Tracer:
         self.batch_size = batch_size
         self.dropped = 0
         self._messages: dict[int, tuple[Any, Any]] = {}  # id -> (message, its JSON)
-        self._pending: deque[Span | tuple[SpanBuilder, Any]] = deque()
+        self._pending: deque[Span | tuple[int, Any]] = deque()
+        self._builders: dict[SpanBuilder, int] = {}  # builder -> its number in _build
+        self._build: list[SpanBuilder] = []
         self._wake = threading.Event()
         self._flushed: list[threading.Event] = []
         self._thread: threading.Thread | None = None
@@ -284,11 +290,16 @@ class Tracer:
         elif len(pending) >= self.batch_size:
             self._wake.set()
 
-    def submit(self, build: SpanBuilder, record: Any) -> None:
+    def submit(self, build: SpanBuilder, *record: Any) -> None:
         """Queue a record of finished work; the background thread makes its spans with
-        ``build(record, clock_offset_ns)`` (never blocks). ``record`` must not change."""
+        ``build(record, clock_offset_ns)`` (never blocks). What ``record`` holds must not
+        change afterwards."""
+        number = self._builders.get(build)
+        if number is None:
+            number = self._builders[build] = len(self._build)
+            self._build.append(build)
         pending = self._pending
-        pending.append((build, record))
+        pending.append((number, *record))  # one tuple per record, and a number, not a function
         if self._thread is None:
             self._start_thread()
         elif len(pending) >= self.batch_size:
@@ -317,19 +328,26 @@ class Tracer:
             for waiter in waiters:
                 waiter.set()
 
-    def _export(self, batch: list[Span | tuple[SpanBuilder, Any]]) -> None:
+    def _export(self, batch: list[Span | tuple[int, Any]]) -> None:
         offset = time.time_ns() - time.perf_counter_ns()
-        records = []
+        records: list[dict[str, Any]] = []
         for item in batch:
             if isinstance(item, Span):
                 records.append(self._record(item))
-                continue
-            build, record = item
-            try:
-                records.extend(self._record(span) for span in build(record, offset))
-            except Exception:  # a broken record costs its own spans, never the batch
-                self.dropped += 1
+            else:
+                try:
+                    spans = self._build[item[0]](item[1:], offset)
+                    records.extend(self._record(span) for span in spans)
+                except Exception:  # a broken record costs its own spans, never the batch
+                    self.dropped += 1
+            if len(records) >= _CHUNK:
+                self._send(records)
+                records = []
+        if records:
+            self._send(records)
         self._messages.clear()  # keeps nothing alive between batches
+
+    def _send(self, records: list[dict[str, Any]]) -> None:
         for sink in self.sinks:
             try:
                 sink.export(records)
