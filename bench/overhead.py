@@ -124,14 +124,14 @@ def measure_compound(number: int) -> dict[str, Any]:
         return run
 
     plain = median_per_call(plain_pipeline(), number=number * 20, repeat=9)
-    steps = interleaved({"off": untraced, "on": traced}, number=number * 5, repeat=15,
+    steps = interleaved({"off": untraced, "on": traced}, number=number * 5, repeat=21,
                         between=flush)
     exported = interleaved({"off": untraced, "on": traced}, number=number * 5, repeat=9,
                            between=flush, timed=True)
     n_agent = max(10, number // 5)
     agents = interleaved({"off10": agent(10, trace=False), "off0": agent(0, trace=False),
                           "on10": agent(10, trace=True), "on0": agent(0, trace=True)},
-                         number=n_agent, repeat=11, between=flush)
+                         number=n_agent, repeat=21, between=flush)
     agents_exported = interleaved(
         {"off10": agent(10, trace=False), "off0": agent(0, trace=False),
          "on10": agent(10, trace=True), "on0": agent(0, trace=True)},

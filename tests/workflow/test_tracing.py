@@ -374,3 +374,21 @@ def test_spans_built_after_the_run_match_the_live_ones(stop: str, run: str) -> N
         assert deferred[2][5]["compound.agent.repairs"] == 1
     else:
         assert deferred[2][3:5] == ("stopped", "stopped: max_steps after 2 iterations")
+
+
+def test_a_deferred_runs_span_id_comes_from_its_run_id() -> None:
+    from compound.workflow.tracing import run_span_id
+
+    assert run_span_id("ab" * 16) == int("ab" * 8, 16)
+    assert run_span_id("my run") == run_span_id("my run") > 0  # not hex: hashed, still stable
+    sink = ListSink()
+    tracer = Tracer(sink)
+
+    def lookup(x: int, ctx: RunContext) -> int:
+        return x
+
+    Workflow([Step(lookup, name="lookup")], name="named").run(
+        {"x": 1}, ctx=RunContext(tracer=tracer, run_id="my run"))
+    tracer.flush()
+    spans = {s["kind"]: s for s in sink.spans}
+    assert spans["step"]["parent_id"] == spans["run"]["span_id"] == f"{run_span_id('my run'):016x}"

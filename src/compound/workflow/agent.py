@@ -240,8 +240,7 @@ class _Loop:
             if tracer.deferred and ctx.journal is None:
                 self.started = time.perf_counter_ns()
                 self.log = []
-                parent = ctx.parent_span
-                self.parent_id = parent.span_id if parent is not None else None
+                self.parent_id = ctx.parent_id()
                 ref = SpanRef()
                 self.span_id = ref.span_id
                 self.ctx = ctx.child("", ref)

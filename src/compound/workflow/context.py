@@ -36,12 +36,14 @@ from contextlib import contextmanager
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal
 
+from compound.workflow.tracing import RUN_SPAN, run_span_id
+
 if TYPE_CHECKING:
     from compound.intelligence.llm import LLM, Completion, Message, ToolDefinition
     from compound.orchestration.tools import Tool, ToolResult
     from compound.store.base import Store
     from compound.workflow.state import Journal
-    from compound.workflow.tracing import Span, SpanRef, Tracer
+    from compound.workflow.tracing import Span, SpanParent, Tracer
 
 BudgetReason = Literal["token_budget", "cost_budget"]
 
@@ -123,7 +125,7 @@ class RunContext:
         self.run_id = run_id or ""
         self.path = ""
         self.journal: Journal | None = None
-        self.parent_span: SpanRef | None = None
+        self.parent_span: SpanParent | None = None
         self._calls = 0
 
     @staticmethod
@@ -131,7 +133,7 @@ class RunContext:
         """A fresh run id (32 hex digits, which is also the OpenTelemetry trace id)."""
         return uuid.uuid4().hex
 
-    def child(self, path: str, parent_span: SpanRef | None = None) -> RunContext:
+    def child(self, path: str, parent_span: SpanParent | None = None) -> RunContext:
         """The context for one step (or one fan-out item): same dependencies, own path."""
         child = RunContext.__new__(RunContext)
         child.store, child.tracer, child.budget = self.store, self.tracer, self.budget
@@ -155,10 +157,17 @@ class RunContext:
         :meth:`end_span`; prefer :meth:`span` unless the span outlives a ``with`` block."""
         if self.tracer is None:
             return None
-        parent = self.parent_span
         return self.tracer.start(name, kind, trace_id=self.run_id or _NO_TRACE,
-                                 parent_id=parent.span_id if parent else None,
-                                 attributes=attributes)
+                                 parent_id=self.parent_id(), attributes=attributes)
+
+    def parent_id(self) -> int | None:
+        """The id of the span new spans here sit under (None: a root span)."""
+        parent = self.parent_span
+        if parent is None:
+            return None
+        if parent is RUN_SPAN:
+            return run_span_id(self.run_id)
+        return parent.span_id
 
     def end_span(self, span: Span | None) -> None:
         if span is not None and self.tracer is not None:

@@ -28,7 +28,7 @@ from compound.errors import RuntimeFailure, UserError
 from compound.workflow.context import RunContext
 from compound.workflow.handoff import from_json, get_field, to_json
 from compound.workflow.state import Checkpoints, Journal
-from compound.workflow.tracing import Span, SpanRef
+from compound.workflow.tracing import RUN_SPAN, Span, run_span_id, span_builder
 
 if TYPE_CHECKING:
     from compound.workflow.graph import Node, Workflow
@@ -94,7 +94,7 @@ class Engine:
     """
 
     __slots__ = ("checkpoints", "ctx", "defer", "flow", "parent_id", "restored", "results",
-                 "run_span", "run_span_id", "skipped", "steps")
+                 "run_span", "skipped", "steps")
 
     def __init__(self, flow: Workflow, *, restored: Mapping[str, Any] | None = None) -> None:
         self.flow = flow
@@ -105,7 +105,6 @@ class Engine:
         self.checkpoints: Checkpoints | None = None
         self.ctx: RunContext = RunContext()
         self.defer = False  # traced, with the run's and plain steps' spans built after it
-        self.run_span_id: int | None = None  # when deferred
         self.run_span: Span | None = None  # when traced live
         self.parent_id: int | None = None  # the span the run (or nested run) sits under
 
@@ -132,10 +131,9 @@ class Engine:
             return
         if tracer.deferred:
             self.defer = True
-            parent = run_ctx.parent_span
-            self.parent_id = parent.span_id if parent is not None else None
-            run_ctx.parent_span = ref = SpanRef()
-            self.run_span_id = ref.span_id
+            if run_ctx.parent_span is not None:  # e.g. a served request's span
+                self.parent_id = run_ctx.parent_id()
+            run_ctx.parent_span = RUN_SPAN  # its id comes from the run id: nothing to make
         else:
             self.run_span = run_ctx.parent_span = run_ctx.start_span(
                 f"workflow {self.flow.name}", "run", {
@@ -150,9 +148,9 @@ class Engine:
         if self.defer:
             assert ctx.tracer is not None
             budget = ctx.budget
-            ctx.tracer.submit(run_spans, self.flow.name, ctx.run_id, self.run_span_id,
-                              self.parent_id, start, end, error, budget.tokens, budget.cost_usd,
-                              self.results.get("input"), output, self.steps)
+            ctx.tracer.put((_RUN_SPANS, self.flow.name, ctx.run_id, True,
+                            self.parent_id, start, end, error, budget.tokens, budget.cost_usd,
+                            self.results["input"], output, self.steps))
         elif self.run_span is not None:
             span = self.run_span
             span.set("compound.run.status", status)
@@ -235,15 +233,14 @@ class Engine:
         self.results["input"] = input
         if self.ctx.tracer is not None and self.ctx.tracer.deferred:
             self.defer = True
-            parent = self.ctx.parent_span
-            self.parent_id = parent.span_id if parent is not None else None
+            self.parent_id = self.ctx.parent_id()
 
     def _end_nested(self) -> None:
         ctx = self.ctx
         if self.defer and self.steps:
             assert ctx.tracer is not None
-            ctx.tracer.submit(run_spans, self.flow.name, ctx.run_id, None, self.parent_id, 0, 0,
-                              None, 0, 0.0, None, None, self.steps)
+            ctx.tracer.put((_RUN_SPANS, self.flow.name, ctx.run_id, False, self.parent_id, 0, 0,
+                            None, 0, 0.0, None, None, self.steps))
 
     def _wrap(self, exc: BaseException) -> BaseException:
         if not isinstance(exc, Exception) or isinstance(exc, StepFailed | UserError):
@@ -503,10 +500,11 @@ def run_spans(record: tuple[Any, ...], clock_offset_ns: int) -> Iterator[Span]:
     """The spans of a run (or nested run) and of its plain steps, from what the engine
     handed to :meth:`~compound.workflow.tracing.Tracer.submit`; called on the tracer's
     thread. ``clock_offset_ns`` turns ``perf_counter_ns`` readings into epoch time."""
-    (flow, run_id, run_span_id, parent, start, end, error, tokens, cost, input, output,
+    (flow, run_id, has_run_span, parent, start, end, error, tokens, cost, input, output,
      steps) = record
     trace_id = run_id or "0" * 32
-    if run_span_id is not None:
+    if has_run_span:
+        span_id = run_span_id(trace_id)
         attributes: dict[str, Any] = {
             "compound.workflow": flow, "compound.run.id": trace_id, "compound.input": input,
             "compound.run.status": "completed" if error is None else "failed",
@@ -514,9 +512,9 @@ def run_spans(record: tuple[Any, ...], clock_offset_ns: int) -> Iterator[Span]:
         if error is None:
             attributes["compound.output"] = output
         yield Span.finished(f"workflow {flow}", "run", trace_id=trace_id, parent_id=parent,
-                            span_id=run_span_id, start_ns=start + clock_offset_ns,
+                            span_id=span_id, start_ns=start + clock_offset_ns,
                             end_ns=end + clock_offset_ns, attributes=attributes, error=error)
-        parent = run_span_id
+        parent = span_id
     for i in range(0, len(steps), STEP_FIELDS):
         name, step_start, step_end, kwargs, span, value, step_error = steps[i:i + STEP_FIELDS]
         if span is not None:
@@ -528,6 +526,9 @@ def run_spans(record: tuple[Any, ...], clock_offset_ns: int) -> Iterator[Span]:
                             start_ns=step_start + clock_offset_ns,
                             end_ns=step_end + clock_offset_ns, attributes=attributes,
                             error=step_error)
+
+
+_RUN_SPANS = span_builder(run_spans)
 
 
 def _json_or_repr(value: Any, where: str) -> Any:

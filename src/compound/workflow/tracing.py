@@ -50,6 +50,7 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
 import random
 import threading
 import time
@@ -74,6 +75,13 @@ Redactor = Callable[[str, Any], Any]
 _CHUNK = 256
 
 
+class SpanParent(Protocol):
+    """What a child span needs of its parent: the parent's id."""
+
+    @property
+    def span_id(self) -> int: ...
+
+
 class SpanRef:
     """A span's id before (or without) its span object: what child spans need as parent."""
 
@@ -81,6 +89,21 @@ class SpanRef:
 
     def __init__(self) -> None:
         self.span_id = random.getrandbits(64) or 1
+
+
+#: stands, as a context's parent span, for the span of a deferred run before that span exists;
+#: its id is derived from the run id (:func:`run_span_id`), so nothing is made per run
+RUN_SPAN = SpanRef.__new__(SpanRef)
+RUN_SPAN.span_id = 0
+
+
+def run_span_id(run_id: str) -> int:
+    """The span id of a deferred run's own span: the low 64 bits of its run (trace) id."""
+    try:
+        value = int(run_id[-16:], 16)
+    except ValueError:
+        value = int.from_bytes(hashlib.blake2b(run_id.encode(), digest_size=8).digest(), "big")
+    return value or 1
 
 
 class Span(SpanRef):
@@ -165,6 +188,18 @@ class Span(SpanRef):
 # makes spans after the fact, on the tracer's thread: ``build(record, clock_offset_ns)``,
 # where adding ``clock_offset_ns`` turns ``time.perf_counter_ns()`` readings into epoch time
 SpanBuilder = Callable[[Any, int], Iterable["Span"]]
+
+_BUILDERS: list[SpanBuilder] = []
+_NUMBERS: dict[SpanBuilder, int] = {}
+
+
+def span_builder(build: SpanBuilder) -> int:
+    """The number of a span builder (registered on first use), for :meth:`Tracer.put`."""
+    number = _NUMBERS.get(build)
+    if number is None:
+        number = _NUMBERS[build] = len(_BUILDERS)
+        _BUILDERS.append(build)
+    return number
 
 
 class SpanSink(Protocol):
@@ -266,8 +301,6 @@ class Tracer:
         self.dropped = 0
         self._messages: dict[int, tuple[Any, Any]] = {}  # id -> (message, its JSON)
         self._pending: deque[Span | tuple[int, Any]] = deque()
-        self._builders: dict[SpanBuilder, int] = {}  # builder -> its number in _build
-        self._build: list[SpanBuilder] = []
         self._wake = threading.Event()
         self._flushed: list[threading.Event] = []
         self._thread: threading.Thread | None = None
@@ -294,12 +327,14 @@ class Tracer:
         """Queue a record of finished work; the background thread makes its spans with
         ``build(record, clock_offset_ns)`` (never blocks). What ``record`` holds must not
         change afterwards."""
-        number = self._builders.get(build)
-        if number is None:
-            number = self._builders[build] = len(self._build)
-            self._build.append(build)
+        self.put((span_builder(build), *record))
+
+    def put(self, item: tuple[Any, ...]) -> None:
+        """:meth:`submit` for hot paths: ``item`` is ``(number, *record)``, the number from
+        :func:`span_builder` (a number, not the function, and one tuple per record: less for
+        the garbage collector while the record waits)."""
         pending = self._pending
-        pending.append((number, *record))  # one tuple per record, and a number, not a function
+        pending.append(item)
         if self._thread is None:
             self._start_thread()
         elif len(pending) >= self.batch_size:
@@ -336,7 +371,7 @@ class Tracer:
                 records.append(self._record(item))
             else:
                 try:
-                    spans = self._build[item[0]](item[1:], offset)
+                    spans = _BUILDERS[item[0]](item[1:], offset)
                     records.extend(self._record(span) for span in spans)
                 except Exception:  # a broken record costs its own spans, never the batch
                     self.dropped += 1
