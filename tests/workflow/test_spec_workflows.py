@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
@@ -147,6 +148,7 @@ def test_the_cli_runs_a_spec_workflow_and_replays_it(tmp_path: Path) -> None:
                                   "--home", str(home), "--run-id", "b" * 32])
     assert out.exit_code == 0, out.output
     assert '"stop_reason": "answer"' in out.stdout
+    assert re.search(r"steps: \w+ \d+\.\d ms", out.output)  # where the time went
     replayed = runner.invoke(build(), ["replay", "b" * 32, "--home", str(home)])
     assert replayed.exit_code == 0, replayed.output
     assert f"gave the same output as run {'b' * 32}" in replayed.output

@@ -79,6 +79,12 @@ def run_command(
     _print_json(result.output)
     console_err.print(f"[dim]run {result.run_id} completed in {result.duration_s:.3f}s; "
                       f"'compound trace {result.run_id}' shows its spans[/]")
+    if result.step_seconds:
+        from rich.markup import escape
+
+        console_err.print("[dim]steps: " + escape(", ".join(
+            f"{name} {seconds * 1e3:.1f} ms" for name, seconds in result.step_seconds.items()
+        )) + "[/]")
 
 
 @app.command("resume")
