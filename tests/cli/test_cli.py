@@ -37,6 +37,15 @@ def test_help_lists_the_commands() -> None:
         assert command in out.stdout
 
 
+@pytest.mark.parametrize("args", [("trace", "a" * 32, "extra"), ("run", "--no-such-option"),
+                                  ("no-such-command",)])
+def test_a_usage_error_is_a_message_and_exit_2_not_a_traceback(args: tuple[str, ...]) -> None:
+    out = compound(*args)
+    assert out.returncode == 2, out.stderr
+    assert "Traceback" not in out.stderr
+    assert "Usage:" in out.stderr and "--help" in out.stderr
+
+
 def test_init_then_check_round_trip(tmp_path: Path) -> None:
     for loop in ("interaction", "prediction", "hybrid"):
         target = tmp_path / loop / "compound.yaml"

@@ -70,12 +70,12 @@ def main(argv: list[str] | None = None) -> None:
     except SystemExit:
         raise
     except Exception as exc:  # click's own usage errors arrive here in standalone_mode=False
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Abort):
+        # typer may carry its own copy of click, so match click's exceptions by what they do
+        show, code = getattr(exc, "show", None), getattr(exc, "exit_code", None)
+        if callable(show) and isinstance(code, int):  # a usage error: bad option, argument
+            show()
+            sys.exit(code)
+        if any(cls.__name__ == "Abort" for cls in type(exc).__mro__):
             console_err.print("aborted")
             sys.exit(1)
         raise
