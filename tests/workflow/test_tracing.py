@@ -392,3 +392,14 @@ def test_a_deferred_runs_span_id_comes_from_its_run_id() -> None:
     tracer.flush()
     spans = {s["kind"]: s for s in sink.spans}
     assert spans["step"]["parent_id"] == spans["run"]["span_id"] == f"{run_span_id('my run'):016x}"
+
+
+def test_an_output_json_cannot_hold_is_kept_as_text_and_the_trace_is_stored() -> None:
+    store = MemoryStore()
+    tracer = Tracer(StoreSink(store))
+    result = Workflow([Step(lambda x: float("nan"), name="ratio")], name="odd").run(
+        {"x": 1}, ctx=RunContext(tracer=tracer))
+    tracer.flush()
+    spans = {s["name"]: s for s in read_spans(store, result.run_id)}
+    assert spans["ratio"]["attributes"]["compound.output"] == "nan"
+    assert spans["workflow odd"]["attributes"]["compound.output"] == "nan"

@@ -51,6 +51,7 @@ Example:
 from __future__ import annotations
 
 import hashlib
+import math
 import random
 import threading
 import time
@@ -397,7 +398,8 @@ class Tracer:
             if not self.capture_content:
                 del attributes[key]
                 continue
-            if value is None or isinstance(value, bool | int | float):
+            if value is None or isinstance(value, bool | int) or (
+                    isinstance(value, float) and math.isfinite(value)):
                 continue  # nothing to convert or redact
             try:
                 if isinstance(value, tuple) and key == "gen_ai.input.messages":
