@@ -30,7 +30,12 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 PEERS_VENV = HERE / ".peers-venv"
 sys.path.insert(0, str(HERE / "peers"))
-from common import median_per_call, plain_pipeline  # noqa: E402  (shared with the peers)
+from common import (  # noqa: E402  (shared with the peers)
+    median_per_call,
+    plain_pipeline,
+    step_functions,
+    tool_functions,
+)
 
 PEERS = {"langgraph": "langgraph_bench.py", "haystack": "haystack_bench.py",
          "dspy": "dspy_bench.py"}
@@ -65,39 +70,12 @@ def measure_compound(number: int) -> dict[str, Any]:
     from compound.workflow import Agent, RunContext, Workflow
     from compound.workflow.runs import default_tracer
 
-    def s1(x: int) -> int:
-        return x + 1
-
-    def s2(x: int) -> int:
-        return x + 1
-
-    def s3(x: int) -> int:
-        return x + 1
-
-    def s4(x: int) -> int:
-        return x + 1
-
-    def s5(x: int) -> int:
-        return x + 1
-
-    def add(a: int, b: int) -> int:
-        """Add two integers."""
-        return a + b
-
-    def multiply(a: int, b: int) -> int:
-        """Multiply two integers."""
-        return a * b
-
-    def negate(a: int) -> int:
-        """Negate an integer."""
-        return -a
-
     folder = tempfile.mkdtemp(prefix="compound-bench-")
     store = SQLiteStore(Path(folder) / "compound.db")
     tracer = default_tracer(store)  # what `compound run` uses: store sink, redaction on
     flush = tracer.flush
 
-    flow = Workflow([s1, s2, s3, s4, s5])
+    flow = Workflow(list(step_functions()))
     payload = {"x": 0}
     assert flow.run(payload).output == 5
 
@@ -107,7 +85,7 @@ def measure_compound(number: int) -> dict[str, Any]:
     def traced() -> None:
         flow.run(payload, ctx=RunContext(tracer=tracer))
 
-    tools = [Tool(f) for f in (add, multiply, negate)]
+    tools = [Tool(f) for f in tool_functions()]
 
     def agent(iterations: int, *, trace: bool) -> Callable[[], None]:
         replies: list[Any] = [ToolCall("add", {"a": i, "b": 1}, id=f"c{i}")
