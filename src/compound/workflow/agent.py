@@ -46,7 +46,7 @@ from compound.specfile import did_you_mean
 from compound.workflow.context import RunContext
 from compound.workflow.effects import completion_attributes, response_values, tool_attributes
 from compound.workflow.state import Session
-from compound.workflow.tracing import Span, SpanRef
+from compound.workflow.tracing import Span, SpanRef, span_builder
 
 if TYPE_CHECKING:
     from compound.intelligence.llm import LLM
@@ -401,12 +401,12 @@ class _Loop:
     def _submit(self, reason: StopReason | None, answer: str, error: BaseException | None
                 ) -> None:
         assert self.tracer is not None and self.log is not None
-        self.tracer.submit(
-            agent_spans, self.agent.name, self.ctx.run_id, self.span_id, self.parent_id,
+        self.tracer.put((
+            _AGENT_SPANS, self.agent.name, self.ctx.run_id, self.span_id, self.parent_id,
             self.started, time.perf_counter_ns(), self.task, reason, answer, error,
             self.iterations, self.prompt_tokens, self.completion_tokens, self.cost_usd,
             self.agent.llm.provider, self.agent.llm.model, self.agent.max_tokens_per_call,
-            self.messages, self.log)
+            self.messages, self.log))
 
     def fail(self, exc: BaseException) -> None:
         self.outer._calls = self.ctx._calls
@@ -498,3 +498,6 @@ def agent_spans(record: tuple[Any, ...], clock_offset_ns: int) -> Iterator[Span]
                                 parent_id=span_id, start_ns=call_start + clock_offset_ns,
                                 end_ns=call_end + clock_offset_ns, attributes=call,
                                 error=None if result.ok else (result.error or result.outcome))
+
+
+_AGENT_SPANS = span_builder(agent_spans)

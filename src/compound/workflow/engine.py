@@ -498,7 +498,7 @@ class Engine:
 
 def run_spans(record: tuple[Any, ...], clock_offset_ns: int) -> Iterator[Span]:
     """The spans of a run (or nested run) and of its plain steps, from what the engine
-    handed to :meth:`~compound.workflow.tracing.Tracer.submit`; called on the tracer's
+    handed to :meth:`~compound.workflow.tracing.Tracer.put`; called on the tracer's
     thread. ``clock_offset_ns`` turns ``perf_counter_ns`` readings into epoch time."""
     (flow, run_id, has_run_span, parent, start, end, error, tokens, cost, input, output,
      steps) = record

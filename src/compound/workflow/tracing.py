@@ -13,7 +13,7 @@ OTLP). A request never waits for a sink; :meth:`Tracer.flush` waits for them on 
 
 Plain workflow steps (no context, retries, loop, fan-out or side effects) make no span object
 while they run: the engine times every step anyway, and a traced run hands its step records
-to :meth:`Tracer.submit` once, at its end; the background thread builds their spans. Model
+to :meth:`Tracer.put` once, at its end; the background thread builds their spans. Model
 and tool spans leave their response attributes to the background thread too
 (:meth:`Span.set_later`).
 
@@ -286,7 +286,7 @@ class Tracer:
     """
 
     #: whether a workflow run may hand over its own span and its plain steps' spans at its end
-    #: (:meth:`submit`) instead of starting and ending them live; a tracer that acts on spans
+    #: (:meth:`put`) instead of starting and ending them live; a tracer that acts on spans
     #: as they start and end (live step events, metrics) sets it False
     deferred = True
 
@@ -324,16 +324,12 @@ class Tracer:
         elif len(pending) >= self.batch_size:
             self._wake.set()
 
-    def submit(self, build: SpanBuilder, *record: Any) -> None:
-        """Queue a record of finished work; the background thread makes its spans with
-        ``build(record, clock_offset_ns)`` (never blocks). What ``record`` holds must not
-        change afterwards."""
-        self.put((span_builder(build), *record))
-
     def put(self, item: tuple[Any, ...]) -> None:
-        """:meth:`submit` for hot paths: ``item`` is ``(number, *record)``, the number from
-        :func:`span_builder` (a number, not the function, and one tuple per record: less for
-        the garbage collector while the record waits)."""
+        """Queue a record of finished work, ``item = (number, *record)``; the background thread
+        makes its spans with the builder :func:`span_builder` numbered, as
+        ``build(record, clock_offset_ns)``; never blocks. What the record holds must not
+        change afterwards. (A number, not the function, and one tuple per record: less for the
+        garbage collector while the record waits.)"""
         pending = self._pending
         pending.append(item)
         if self._thread is None:
