@@ -1,100 +1,23 @@
-"""Reading YAML with positions, and turning validation errors into messages a user can act on.
+"""Turning validation errors on a YAML document into messages a user can act on.
 
-PyYAML's loader forgets where each value came from. We compose the node tree ourselves so that
-every key path maps to its line, which lets a pydantic error at ``("models", "llm", "provider")``
-be reported as ``compound.yaml:7: models.llm.provider: ...``.
+:mod:`compound.yaml_loader` reads the YAML and records the line of every key path, which lets
+a pydantic error at ``("models", "llm", "provider")`` be reported as
+``compound.yaml:7: models.llm.provider: ...``.
 """
 
 from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
 
-from compound.errors import SpecError
+from compound.yaml_loader import Path_, PositionedYAML, YAMLLimits, dotted, load_yaml
 
-Path_ = tuple[str | int, ...]
-
-
-@dataclass
-class PositionedYAML:
-    """A parsed YAML document and the line (1-based) of every key path in it."""
-
-    data: Any
-    lines: dict[Path_, int] = field(default_factory=dict)
-
-    def line_of(self, loc: Iterable[str | int]) -> int | None:
-        """The line of the longest prefix of ``loc`` that exists in the document."""
-        parts = tuple(loc)
-        while True:
-            if parts in self.lines:
-                return self.lines[parts]
-            if not parts:
-                return None
-            parts = parts[:-1]
-
-
-def load_yaml(text: str, *, source: str) -> PositionedYAML:
-    """Parse ``text`` into plain Python data, recording lines and rejecting duplicate keys."""
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{source}:{mark.line + 1}" if mark is not None else source
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise SpecError(
-            [f"{where}: not valid YAML: {problem}. Check indentation, colons and quoting there."],
-            path=source,
-        ) from None
-    result = PositionedYAML(data=None)
-    if node is None:
-        return result
-    problems: list[str] = []
-    result.data = _convert(node, (), result.lines, problems, source)
-    if problems:
-        raise SpecError(problems, path=source)
-    return result
-
-
-def _convert(
-    node: yaml.Node, path: Path_, lines: dict[Path_, int], problems: list[str], source: str
-) -> Any:
-    lines[path] = node.start_mark.line + 1
-    if isinstance(node, yaml.MappingNode):
-        out: dict[str, Any] = {}
-        for key_node, value_node in node.value:
-            key = yaml.SafeLoader(" ").construct_object(key_node)  # scalars only
-            if not isinstance(key, str):
-                key = str(key)
-            if key in out:
-                problems.append(
-                    f"{source}:{key_node.start_mark.line + 1}: {dotted((*path, key))}: "
-                    f"duplicate key '{key}' (first at line {lines[(*path, key)]}); "
-                    "remove one of them"
-                )
-                continue
-            lines[(*path, key)] = key_node.start_mark.line + 1
-            out[key] = _convert(value_node, (*path, key), lines, problems, source)
-            lines[(*path, key)] = key_node.start_mark.line + 1
-        return out
-    if isinstance(node, yaml.SequenceNode):
-        return [
-            _convert(item, (*path, index), lines, problems, source)
-            for index, item in enumerate(node.value)
-        ]
-    return yaml.SafeLoader(" ").construct_object(node)
-
-
-def dotted(loc: Iterable[str | int]) -> str:
-    text = ""
-    for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text or "(top level)"
+__all__ = ["Path_", "PositionedYAML", "SpecModel", "YAMLLimits", "did_you_mean", "dotted",
+           "format_validation_errors", "load_yaml"]
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:

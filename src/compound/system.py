@@ -259,11 +259,25 @@ class System(SpecModel):
         """
         text = os.fspath(path)
         if text.startswith(PUBLIC_PREFIX):
-            from compound.public_data import dataset_path
+            from compound.public_data import UnsafeDatasetPath, dataset_path
 
-            return dataset_path(text[len(PUBLIC_PREFIX):])
+            try:
+                return dataset_path(text[len(PUBLIC_PREFIX):])
+            except UnsafeDatasetPath as exc:
+                raise UnsafeDatasetPath(f"{self._where(text)}{exc}") from None
         candidate = Path(text).expanduser()
         return candidate if candidate.is_absolute() else (self.base_dir / candidate).resolve()
+
+    def _where(self, text: str) -> str:
+        """``file:line: `` of the first line of the spec mentioning ``text`` (or ``file: ``)."""
+        if self.source is None:
+            return ""
+        try:
+            lines = Path(self.source).read_text(encoding="utf-8").splitlines()
+        except OSError:
+            return f"{self.source}: "
+        line = next((i for i, content in enumerate(lines, 1) if text in content), None)
+        return f"{self.source}:{line}: " if line else f"{self.source}: "
 
     def store_path(self) -> Path:
         """The SQLite file: the spec's ``store.path``, else ``$COMPOUND_HOME``, else ``.compound/``
@@ -319,6 +333,9 @@ class System(SpecModel):
             problems = format_validation_errors(exc.errors(), doc, source=label)
             raise SpecError(problems, path=label) from None
         references = [
+        from compound.yaml_loader import check_size
+
+        check_size(spec_path.stat().st_size, source=str(spec_path))  # before reading it
             {"type": "reference", "loc": loc, "msg": message, "input": None}
             for loc, message in system.reference_problems()
         ]

@@ -32,6 +32,7 @@ COMMAND_MODULES = [
     "compound.cli.ml",
     "compound.cli.ask",
     "compound.cli.evaluation",
+    "compound.cli.datasets_fetch",
     "compound.cli.workflow",
     "compound.cli.retrieval",
     "compound.cli.strategy",

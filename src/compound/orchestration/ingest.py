@@ -269,11 +269,11 @@ def _front_matter(text: str) -> tuple[str, dict[str, Any]]:
     end = text.find("\n---", 4)
     if end < 0:
         return text, {}
-    import yaml
+    from compound.yaml_loader import load_yaml
 
-    try:
-        data = yaml.safe_load(text[4:end])
-    except yaml.YAMLError:
+    try:  # the bounded reader every YAML goes through: no tags, no alias bombs, no deep nesting
+        data = load_yaml(text[4:end], source="front matter").data
+    except UserError:  # not front matter after all: the text stays as it is
         return text, {}
     if not isinstance(data, dict):
         return text, {}
