@@ -301,6 +301,9 @@ class System(SpecModel):
             raise UserError(
                 f"{spec_path}: no such spec file; create one with 'compound init {spec_path}'"
             )
+        from compound.yaml_loader import check_size
+
+        check_size(spec_path.stat().st_size, source=str(spec_path))  # before reading it
         try:
             text = spec_path.read_text(encoding="utf-8")
         except UnicodeDecodeError as exc:
@@ -333,9 +336,6 @@ class System(SpecModel):
             problems = format_validation_errors(exc.errors(), doc, source=label)
             raise SpecError(problems, path=label) from None
         references = [
-        from compound.yaml_loader import check_size
-
-        check_size(spec_path.stat().st_size, source=str(spec_path))  # before reading it
             {"type": "reference", "loc": loc, "msg": message, "input": None}
             for loc, message in system.reference_problems()
         ]
