@@ -33,11 +33,12 @@ from typing import Annotated, Any
 from pydantic import Field, field_validator, model_validator
 
 from compound.specfile import SpecModel
+from compound.workflow.type_names import TYPE_NAMES, parse_type
+
+__all__ = ["TYPE_NAMES", "AgentSpec", "LoopSpec", "StepSpec", "WorkflowSpec", "find_cycle",
+           "parse_type"]
 
 StepName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_-]*$")]
-
-# type names a workflow's input may use
-TYPE_NAMES = "str, int, float, bool, list[...], dict[...], any, and 'X | None'"
 
 
 class LoopSpec(SpecModel):
@@ -142,22 +143,6 @@ class WorkflowSpec(SpecModel):
     def find_cycle(self) -> list[str] | None:
         """A cycle among ``needs`` as a list of step names, or None when acyclic."""
         return find_cycle({step.name: list(step.needs) for step in self.steps})
-
-
-def parse_type(text: str, *, where: str) -> Any:
-    """A type from its name in a spec (``str``, ``list[str]``, ``int | None``, ``any``)."""
-    import typing
-
-    names: dict[str, Any] = {"str": str, "int": int, "float": float, "bool": bool,
-                             "list": list, "dict": dict, "any": typing.Any,
-                             "Any": typing.Any, "None": None}
-    try:
-        value = eval(text, {"__builtins__": {}}, names)  # names above only; no calls
-    except Exception:
-        value = None
-    if (value is None and text.strip() != "None") or "(" in text:
-        raise ValueError(f"{where}: unknown type {text!r}; use {TYPE_NAMES}")
-    return value
 
 
 def _parse_condition(text: str, where: str) -> None:
