@@ -22,6 +22,7 @@ BUILTINS: dict[str, dict[str, str]] = {
         "tool": "compound.workflow.adapters:tool_adapter",
         "function": "compound.workflow.adapters:function_adapter",
         "rail": "compound.production.rails.steps:rail_step",
+        "context": "compound.orchestration.context.step:context_step",
     },
     "compound.rails": {
         "injection": "compound.production.rails.injection:InjectionRail",

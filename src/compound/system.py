@@ -45,6 +45,12 @@ PUBLIC_PREFIX = "shared:"
 LoopType = Literal["interaction", "prediction", "hybrid"]
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_-]*$"
 ComponentName = Annotated[str, Field(pattern=NAME_PATTERN)]
+# Components a step may use without declaring them, and the step kind each one is built by
+# (an adapter under the ``compound.steps`` entry points). A declared component of the same
+# name takes precedence.
+BUILTIN_COMPONENTS: dict[str, str] = {
+    "context": "context",  # retrieved passages -> the prompt, under a token budget
+}
 
 
 class Criterion(SpecModel):
@@ -221,10 +227,11 @@ class System(SpecModel):
     # -- access -----------------------------------------------------------------------------
 
     def component_names(self) -> set[str]:
-        """Every name a workflow step may use (besides a ``module:function`` path)."""
+        """Every name a workflow step may use (besides a ``module:function`` path), the
+        built-in components (:data:`BUILTIN_COMPONENTS`) included."""
         return {
             *self.models, *self.retrievers, *self.tools, *self.guardrails, *self.workflows,
-            *self.strategy.component_names(),
+            *self.strategy.component_names(), *BUILTIN_COMPONENTS,
         }
 
     def llms(self) -> dict[str, LLMSpec]:

@@ -26,7 +26,6 @@ import dataclasses
 import hashlib
 import importlib
 import inspect
-import string
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -89,27 +88,30 @@ class Target(Protocol):
 
 
 def render_template(template: str, inputs: Mapping[str, Any]) -> str:
-    """Fill ``{field}`` placeholders; lists become paragraphs, ``{{`` is a literal brace.
+    """Fill ``{field}`` fields (the template language of
+    :mod:`compound.orchestration.context.template`): lists become paragraphs, ``{{`` is a
+    literal brace.
 
     Raises:
-        MissingInput: a placeholder names a field ``inputs`` lacks.
+        MissingInput: a field names something ``inputs`` lacks.
 
     Example:
         >>> render_template("Context: {ctx}\\nQ: {q}", {"ctx": ["a", "b"], "q": "why?"})
         'Context: a\\n\\nb\\nQ: why?'
     """
-    values: dict[str, str] = {}
-    for _, name, _, _ in string.Formatter().parse(template):
-        if name is None or name in values:
-            continue
-        key = name.split(".")[0].split("[")[0]
+    from compound.orchestration.context.template import MissingField, Template
+
+    parsed = Template.parse(template, where="the prompt template")
+    for key in parsed.fields:
         if key not in inputs:
             raise MissingInput(
                 f"the prompt template uses '{{{key}}}' but the example has no field '{key}' "
                 f"(it has: {', '.join(inputs) or 'none'})"
             )
-        values[key] = as_text(inputs[key])
-    return template.format_map(values)
+    try:
+        return parsed.render(inputs)
+    except MissingField as exc:
+        raise MissingInput(str(exc)) from None
 
 
 def as_text(value: Any) -> str:

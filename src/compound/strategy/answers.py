@@ -122,6 +122,23 @@ class PredictorHandler:
         ]
 
 
+def render_request(template: str, request: Any) -> str:
+    """``template`` (one ``{input}`` field) filled with ``request``; a record (a dataclass or
+    pydantic model, such as a workflow's input) is shown as the JSON of its fields.
+
+    Example:
+        >>> render_request("Intent of: {input}", {"text": "lost card"})
+        'Intent of: {"text": "lost card"}'
+    """
+    from compound.orchestration.context.template import Template, renderable
+    from compound.workflow.handoff import to_json
+
+    value = request
+    if renderable(type(request)) is not None:
+        value = to_json(request, where="the request")
+    return Template.parse(template, where="the router's template").render({"input": value})
+
+
 def _text(completion: Completion) -> Any:
     return completion.data if completion.data is not None else completion.text.strip()
 
@@ -169,7 +186,7 @@ class LLMHandler:
         """The prompt sent for ``request``."""
         if callable(self.template):
             return self.template(request)
-        return self.template.format(input=request)
+        return render_request(self.template, request)
 
     def run(self, request: Any, ctx: RunContext | None = None) -> Answer:
         prompt = self.prompt(request)

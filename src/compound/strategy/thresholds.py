@@ -91,7 +91,9 @@ def fallback_cost_usd(system: System, spec: ConfidenceRouterSpec, requests: list
     if target == REVIEW or target not in llms or llms[target].provider in FREE_PROVIDERS:
         return 0.0
     llm = build_llm(llms[target])
-    costs = [estimate(llm, spec.template.format(input=r)).cost_usd for r in requests]
+    from compound.strategy.answers import render_request
+
+    costs = [estimate(llm, render_request(spec.template, r)).cost_usd for r in requests]
     return sum(costs) / len(costs) if costs else 0.0
 
 

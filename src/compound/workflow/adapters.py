@@ -9,6 +9,8 @@ llm         ``models:`` entry with ``kind: llm`` (an :class:`LLMStep`, or an
             :class:`~compound.workflow.agent.Agent` when the step has ``agent:``)
 predictor   ``models:`` entry with ``kind: predictor`` (registered by the ML layer)
 retriever   ``retrievers:`` entry (registered by the retrieval layer)
+context     ``uses: context``, built in: retrieved passages into the prompt under a token
+            budget (:mod:`compound.orchestration.context.step`)
 tool        ``tools:`` entry (its function, called with the step's inputs)
 rail        ``guardrails:`` entry (registered by the production layer)
 function    ``uses: module:function`` (a plain Python function)
@@ -37,13 +39,13 @@ Example:
 
 from __future__ import annotations
 
-import string
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from compound.errors import UserError
 from compound.intelligence.llm.types import Message
+from compound.orchestration.context.template import Citation, Rendered, Template
 from compound.specfile import did_you_mean
 
 if TYPE_CHECKING:
@@ -83,6 +85,10 @@ def component_kind(system: System, name: str) -> tuple[str, Any]:
                           ("fallback", strategy.fallbacks), ("ensemble", strategy.ensembles)):
         if name in entries:
             return kind, entries[name]
+    from compound.system import BUILTIN_COMPONENTS
+
+    if name in BUILTIN_COMPONENTS:
+        return BUILTIN_COMPONENTS[name], None
     known = system.component_names()
     raise UserError(f"unknown component '{name}'{did_you_mean(name, known)}; declared: "
                     f"{', '.join(sorted(known)) or 'none'}")
@@ -109,12 +115,15 @@ def adapter_for(kind: str) -> Adapter:
 
 @dataclass(frozen=True)
 class LLMOutput:
-    """What an LLM step hands on: the text, parsed JSON (with a schema), and usage."""
+    """What an LLM step hands on: the text, parsed JSON (with a schema), usage, and the
+    passages its prompt showed as ``[n]`` (when a template field held retrieved passages or
+    a built context)."""
 
     text: str
     data: Any = None
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    citations: tuple[Citation, ...] = ()
 
 
 class LLMStep:
@@ -122,59 +131,74 @@ class LLMStep:
 
     Args:
         llm: the model.
-        template: the prompt, with ``{name}`` placeholders that become the step's inputs;
-            None means one input, ``prompt``.
+        template: the prompt, with ``{name}`` fields that become the step's inputs (the
+            template language of :mod:`compound.orchestration.context.template`); None means
+            one input, ``prompt``.
         system: an optional system message.
         json_schema: ask for JSON matching this schema (parsed into ``LLMOutput.data``).
         max_tokens: generation limit for the call.
+        name: the step's name, for error messages.
     """
 
     output_type = LLMOutput
 
     def __init__(self, llm: LLM, *, template: str | None = None, system: str | None = None,
-                 json_schema: Mapping[str, Any] | None = None, max_tokens: int | None = None
-                 ) -> None:
+                 json_schema: Mapping[str, Any] | None = None, max_tokens: int | None = None,
+                 name: str | None = None) -> None:
         self.llm = llm
         self.template = template
         self.system = system
         self.json_schema = dict(json_schema) if json_schema else None
         self.max_tokens = max_tokens
-        names = ([f for _, f, _, _ in string.Formatter().parse(template) if f]
-                 if template is not None else ["prompt"])
-        bad = [n for n in names if not n.isidentifier()]
-        if bad:
-            raise UserError(f"prompt template placeholders must be plain names like {{question}}"
-                            f"; received {{{bad[0]}}}")
+        where = f"step '{name}' template" if name else "the prompt template"
+        self.parsed = Template.parse(template if template is not None else "{prompt}",
+                                     where=where)
         self.input_types: dict[str, Any] = {
-            n: (str if template is None else Any) for n in dict.fromkeys(names)}
+            n: (str if template is None else Any) for n in self.parsed.fields}
+        self.template_paths = {p.name for p in self.parsed.placeholders if p.path}
 
-    def _messages(self, inputs: Mapping[str, Any]) -> list[Message]:
-        prompt = (self.template.format(**inputs) if self.template is not None
-                  else str(inputs["prompt"]))
+    def input_problem(self, name: str, source_type: Any) -> str | None:
+        """Why a value of ``source_type`` cannot fill template field ``name`` (checked when
+        the workflow is built), or None when it can."""
+        from compound.orchestration.context.template import renderable
+        from compound.workflow.handoff import describe, fields_of
+
+        if self.template is None:
+            return None
+        if name in self.template_paths and fields_of(source_type) is not None:
+            return (f"the template reads keys of '{{{name}.…}}', but it is a "
+                    f"{describe(source_type)}, not a mapping; wire the field itself, e.g. "
+                    f"inputs: {{{name}: step.field}}, and write {{{name}}}")
+        return renderable(source_type)
+
+    def _messages(self, inputs: Mapping[str, Any]) -> tuple[list[Message], Rendered]:
+        rendered = self.parsed.render_cited(inputs)
         messages = [Message("system", self.system)] if self.system else []
-        messages.append(Message("user", prompt))
-        return messages
+        messages.append(Message("user", rendered.text))
+        return messages, rendered
 
-    def _output(self, completion: Any) -> LLMOutput:
+    def _output(self, completion: Any, rendered: Rendered) -> LLMOutput:
         return LLMOutput(completion.text.strip(), completion.data,
-                         completion.usage.prompt_tokens, completion.usage.completion_tokens)
+                         completion.usage.prompt_tokens, completion.usage.completion_tokens,
+                         rendered.citations)
 
     def run(self, ctx: RunContext | None, **inputs: Any) -> LLMOutput:
         from compound.workflow.context import RunContext
 
         context = ctx if ctx is not None else RunContext()
-        completion = context.complete(self.llm, self._messages(inputs),
-                                      json_schema=self.json_schema, max_tokens=self.max_tokens)
-        return self._output(completion)
+        messages, rendered = self._messages(inputs)
+        completion = context.complete(self.llm, messages, json_schema=self.json_schema,
+                                      max_tokens=self.max_tokens)
+        return self._output(completion, rendered)
 
     async def arun(self, ctx: RunContext | None, **inputs: Any) -> LLMOutput:
         from compound.workflow.context import RunContext
 
         context = ctx if ctx is not None else RunContext()
-        completion = await context.acomplete(self.llm, self._messages(inputs),
-                                             json_schema=self.json_schema,
+        messages, rendered = self._messages(inputs)
+        completion = await context.acomplete(self.llm, messages, json_schema=self.json_schema,
                                              max_tokens=self.max_tokens)
-        return self._output(completion)
+        return self._output(completion, rendered)
 
 
 def shared_llm(request: AdapterRequest, name: str) -> LLM:
@@ -202,7 +226,7 @@ def llm_adapter(request: AdapterRequest) -> Any:
         if unknown:
             raise UserError(f"step '{request.step.name}': options {unknown} are not LLM step "
                             f"options; allowed: {', '.join(sorted(allowed))}")
-        return LLMStep(llm, **options)
+        return LLMStep(llm, name=request.step.name, **options)
     from compound.orchestration.tools import Tool
     from compound.workflow.agent import Agent
 

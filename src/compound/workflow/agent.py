@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from compound.errors import UserError
 from compound.intelligence.llm.errors import InvalidResponse
 from compound.intelligence.llm.types import Completion, Message, ToolCall
+from compound.orchestration.context.template import Template
 from compound.orchestration.tools import Tool, ToolResult
 from compound.specfile import did_you_mean
 from compound.workflow.context import RunContext
@@ -380,8 +381,9 @@ class _Loop:
         self._note("compound.agent.repairs", 1)
         tools = ", ".join(self.agent.tools) or "none"
         reason = str(error).split(": ", 1)[-1]
+        repair = Template.parse(REPAIR_PROMPT).render({"error": reason, "tools": tools})
         return [*self.messages, Message("assistant", error.raw or "(empty)"),
-                Message("user", REPAIR_PROMPT.format(error=reason, tools=tools))]
+                Message("user", repair)]
 
     def invalid(self, first: InvalidResponse, second: InvalidResponse) -> None:
         self._note("compound.agent.invalid_actions", 1)

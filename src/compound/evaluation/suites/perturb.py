@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import random
 
+from compound.orchestration.context.template import Template
+
 PARAPHRASE_TEMPLATES = (
     "Could you tell me: {text}",
     "{text} Please answer.",
@@ -55,7 +57,7 @@ def perturb(text: str, kind: str, *, seed: int = 0) -> str:
     if kind == "casing":
         return text.upper() if text == text.lower() else text.lower()
     if kind == "paraphrase":
-        return rng.choice(PARAPHRASE_TEMPLATES).format(text=text.strip())
+        return Template.parse(rng.choice(PARAPHRASE_TEMPLATES)).render({"text": text.strip()})
     if kind == "whitespace":
         return "  ".join(text.split(" ")) + "\n"
     raise ValueError(f"unknown perturbation '{kind}'; expected typos, casing, paraphrase or "

@@ -1,5 +1,7 @@
 """Context construction: what a model sees, under a token budget, with a record of what was
-left out. See :mod:`compound.orchestration.context.builder`.
+left out. See :mod:`compound.orchestration.context.builder`; prompt templates (the one
+template language of a spec) are :mod:`compound.orchestration.context.template`, and the
+built-in ``context`` workflow step is :mod:`compound.orchestration.context.step`.
 
 Example:
     >>> context = ContextBuilder(budget=50).run(
@@ -16,6 +18,12 @@ from compound.orchestration.context.builder import (
     first_sentences,
     truncate_to_tokens,
 )
+from compound.orchestration.context.template import (
+    Citation,
+    Template,
+    TemplateError,
+    TemplateValueError,
+)
 from compound.orchestration.context.types import (
     Context,
     ContextBudgetError,
@@ -31,6 +39,7 @@ from compound.orchestration.context.types import (
 )
 
 __all__ = [
+    "Citation",
     "Context",
     "ContextBudgetError",
     "ContextBuilder",
@@ -39,6 +48,9 @@ __all__ = [
     "Passage",
     "Section",
     "Summariser",
+    "Template",
+    "TemplateError",
+    "TemplateValueError",
     "TokenCounter",
     "ToolResult",
     "Turn",

@@ -43,6 +43,7 @@ class Passage:
         score: retrieval score; higher ranks first.
         title: shown before the text.
         source: shown before the text.
+        doc_id: the document the passage comes from (for citations); ``id`` when empty.
     """
 
     id: str
@@ -50,12 +51,13 @@ class Passage:
     score: float = 0.0
     title: str = ""
     source: str = ""
+    doc_id: str = ""
 
     @classmethod
     def from_hit(cls, hit: Any) -> Passage:
         """A passage from a retrieval :class:`~compound.orchestration.retrieval.Hit`."""
         return cls(id=hit.chunk_id, text=hit.text, score=hit.score, title=hit.title,
-                   source=hit.source)
+                   source=hit.source, doc_id=hit.doc_id)
 
 
 @dataclass(frozen=True)
