@@ -3,6 +3,10 @@
 JSON-schema output is asked for the way the API supports it reliably: a single forced tool
 whose input schema is the requested schema; its input is the answer. The SDK version pinned
 here takes no sampling settings (temperature, top_p, seed), so those are not sent.
+
+As for the OpenAI-compatible provider, ``timeout_s`` bounds the whole call (see
+:mod:`~compound.intelligence.llm.bounded_http`), and bytes that are not a Messages API answer
+raise :class:`InvalidResponse`.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ from typing import Any
 
 from compound.errors import require
 from compound.intelligence.llm.base import LLM, RawResult
+from compound.intelligence.llm.bounded_http import bounded_client
+from compound.intelligence.llm.deadline import Deadline
 from compound.intelligence.llm.errors import (
     ContextOverflow,
     InvalidResponse,
@@ -71,9 +77,12 @@ class AnthropicLLM(LLM):
             raise MissingCredentials(
                 f"the anthropic provider needs an API key in ${self.api_key_env}; set it"
             )
+        from compound.intelligence.llm.openai_compat import http_module
+
         self._client = anthropic.Anthropic(  # type: ignore[attr-defined]
             api_key=key, base_url=self.base_url, timeout=self.timeout_s, max_retries=0,
-            http_client=self.http_client,
+            http_client=bounded_client(http_module(self.http_client), self.http_client,
+                                       timeout_s=self.timeout_s),
         )
 
     def count_tokens(self, text: str) -> int:
@@ -105,7 +114,8 @@ class AnthropicLLM(LLM):
     def _complete_raw(self, messages: tuple[Message, ...], params: GenerationParams) -> RawResult:
         with _ErrorMap(self.provider, self.model):
             response = self._client.messages.create(**self._request(messages, params))
-        return self._result(response.content, response.usage, response.stop_reason, params)
+            return self._result(getattr(response, "content", None), response.usage,
+                                response.stop_reason, params)
 
     def _stream_raw(
         self, messages: tuple[Message, ...], params: GenerationParams
@@ -113,9 +123,13 @@ class AnthropicLLM(LLM):
         request = self._request(messages, params)
         errors = _ErrorMap(self.provider, self.model)
         with errors, self._client.messages.stream(**request) as stream:
-            yield from stream.text_stream
+            for text in stream.text_stream:
+                if not isinstance(text, str):
+                    raise TypeError(f"a text delta is {type(text).__name__}, not text")
+                yield text
             final = stream.get_final_message()
-        yield self._result(final.content, final.usage, final.stop_reason, params)
+            result = self._result(final.content, final.usage, final.stop_reason, params)
+        yield result
 
     def _result(
         self, content: Any, usage: Any, stop_reason: str | None, params: GenerationParams
@@ -152,11 +166,23 @@ class _ErrorMap:
         return None
 
     def __exit__(self, kind: Any, exc: BaseException | None, tb: Any) -> None:
-        if exc is None or isinstance(exc, LLMError):
+        if not isinstance(exc, Exception):  # none, or a generator closed / a task cancelled
+            return
+        deadline = Deadline.current()
+        if deadline is not None and deadline.done():  # whatever broke, the deadline did it
+            raise deadline.error(**self.kw) from exc
+        if isinstance(exc, LLMError):
             return
         import anthropic
 
         message = str(exc)
+        if isinstance(exc, UnicodeError | json.JSONDecodeError):
+            raise InvalidResponse(f"malformed response: the API sent bytes that are not UTF-8 "
+                                  f"JSON ({exc})",
+                                  **self.kw) from exc
+        if isinstance(exc, AttributeError | TypeError | KeyError | IndexError):
+            raise InvalidResponse(f"malformed response: the answer is not shaped like a message "
+                                  f"({type(exc).__name__}: {exc})", **self.kw) from exc
         if isinstance(exc, anthropic.APITimeoutError):
             raise LLMTimeout(message, **self.kw) from exc
         if isinstance(exc, anthropic.RateLimitError):

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import contextvars
 import json
 import time
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
+from compound.intelligence.llm.deadline import Deadline
 from compound.intelligence.llm.errors import InvalidResponse
 from compound.intelligence.llm.pricing import cost_usd
 from compound.intelligence.llm.types import (
@@ -31,6 +34,8 @@ from compound.intelligence.llm.types import (
     Usage,
     as_messages,
 )
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +55,8 @@ class LLM(abc.ABC):
     Args:
         model: the provider's model id.
         defaults: generation settings used when a call does not set them.
-        timeout_s: the longest a call may take.
+        timeout_s: the longest a call may take, all of it: connecting, the first token and
+            the whole answer (see :mod:`~compound.intelligence.llm.deadline`).
 
     Example:
         >>> from compound.intelligence.llm import ScriptedLLM
@@ -60,6 +66,9 @@ class LLM(abc.ABC):
     """
 
     provider: ClassVar[str] = "abstract"
+    #: threads for calls awaited with acomplete/astream: each model has its own, so a model
+    #: that stalls cannot take the threads other models (or the event loop's) need
+    max_threads: int = 32
 
     def __init__(
         self,
@@ -73,6 +82,7 @@ class LLM(abc.ABC):
         self.defaults = defaults or GenerationParams()
         self.timeout_s = timeout_s
         self.price_per_mtok = dict(price_per_mtok) if price_per_mtok else None
+        self._threads: ThreadPoolExecutor | None = None
 
     # -- what providers implement -----------------------------------------------------------
 
@@ -91,9 +101,12 @@ class LLM(abc.ABC):
 
     def _complete_raw(self, messages: tuple[Message, ...], params: GenerationParams) -> RawResult:
         result: RawResult | None = None
+        deadline = Deadline.current()
         for item in self._stream_raw(messages, params):
             if isinstance(item, RawResult):
                 result = item
+            elif deadline is not None:
+                deadline.check(provider=self.provider, model=self.model)
         if result is None:
             raise InvalidResponse("the provider ended without a result", provider=self.provider,
                                   model=self.model)
@@ -146,7 +159,16 @@ class LLM(abc.ABC):
         )
         self.load()
         start = time.perf_counter()
-        raw = self._complete_raw(messages, params)
+        with self.deadline().entered() as deadline:
+            try:
+                raw = self._complete_raw(messages, params)
+            except InvalidResponse:
+                raise
+            except (UnicodeError, json.JSONDecodeError) as exc:  # bytes no provider should send
+                raise InvalidResponse(f"the provider's answer cannot be read: {exc}",
+                                      provider=self.provider, model=self.model) from exc
+            finally:
+                deadline.finish()
         return self._finish(raw, params, start, ttft_s=None)
 
     def stream(
@@ -170,31 +192,91 @@ class LLM(abc.ABC):
         self.load()
         start = time.perf_counter()
         ttft: float | None = None
-        for item in self._stream_raw(messages, params):
-            if isinstance(item, RawResult):
-                yield self._finish(item, params, start, ttft_s=ttft)
-                return
-            if ttft is None:
-                ttft = time.perf_counter() - start
-            yield TextDelta(item)
+        deadline = self.deadline()
+        with deadline.entered():
+            raw = self._stream_raw(messages, params)
+        try:
+            while True:
+                with deadline.entered():
+                    item = next(raw, None)
+                if item is None:
+                    break
+                if isinstance(item, RawResult):
+                    yield self._finish(item, params, start, ttft_s=ttft)
+                    return
+                deadline.check(provider=self.provider, model=self.model)
+                if ttft is None:
+                    ttft = time.perf_counter() - start
+                yield TextDelta(item)
+        except (UnicodeError, json.JSONDecodeError) as exc:  # bytes no provider should send
+            raise InvalidResponse(f"the provider's stream cannot be read: {exc}",
+                                  provider=self.provider, model=self.model) from exc
+        finally:
+            with deadline.entered():
+                raw.close()  # type: ignore[attr-defined]
+            deadline.finish()
         raise InvalidResponse(
             "the stream ended without a final result (dropped connection?)",
             provider=self.provider, model=self.model,
         )
 
+    def deadline(self) -> Deadline:
+        """A deadline for one call: ``timeout_s`` from now, and never later than the
+        deadline the caller runs under (a served run's, a fallback chain's)."""
+        return Deadline(self.timeout_s,
+                        label=f"the model's timeout_s of {self.timeout_s:g}s")
+
     async def acomplete(self, prompt: Prompt, **kwargs: Any) -> Completion:
-        """:meth:`complete` without blocking the event loop."""
-        return await asyncio.to_thread(self.complete, prompt, **kwargs)
+        """:meth:`complete` without blocking the event loop, on this model's own threads.
+
+        Cancelling the awaiting task stops the call: its connection is closed (or its
+        generation stopped) at once, and the thread is free again.
+        """
+        scope = Deadline(None, label="the caller's time limit")
+        try:
+            return await self._on_thread(scope, self.complete, prompt, **kwargs)
+        except asyncio.CancelledError:
+            scope.cancel("the request was cancelled or timed out")
+            raise
+        finally:
+            scope.finish()
 
     async def astream(self, prompt: Prompt, **kwargs: Any) -> AsyncIterator[StreamEvent]:
-        """:meth:`stream` without blocking the event loop."""
+        """:meth:`stream` without blocking the event loop; closing it early (or cancelling
+        the task reading it) stops the call."""
+        scope = Deadline(None, label="the caller's time limit")
         iterator = self.stream(prompt, **kwargs)
-        done = object()
-        while True:
-            item = await asyncio.to_thread(next, iterator, done)
-            if item is done:
-                return
-            yield item  # type: ignore[misc]
+        running = False
+        try:
+            while True:
+                running = True
+                item = await self._on_thread(scope, next, iterator, None)
+                running = False
+                if item is None:
+                    return
+                yield item
+        except BaseException:
+            scope.cancel("the stream's reader went away")
+            raise
+        finally:
+            scope.finish()
+            if not running:
+                iterator.close()  # type: ignore[attr-defined]
+
+    async def _on_thread(self, scope: Deadline, function: Callable[..., _T], *args: Any,
+                         **kwargs: Any) -> _T:
+        if getattr(self, "_threads", None) is None:
+            self._threads = ThreadPoolExecutor(
+                self.max_threads, thread_name_prefix=f"compound-llm-{self.provider}")
+        context = contextvars.copy_context()
+
+        def call() -> _T:
+            with scope.entered():
+                return function(*args, **kwargs)
+
+        assert self._threads is not None
+        return await asyncio.get_running_loop().run_in_executor(self._threads, context.run,
+                                                                call)
 
     # -- shared post-processing -------------------------------------------------------------
 

@@ -7,7 +7,9 @@ time. Gemma 3 270M here is a *base* model, not a chat model, so messages are ren
 JSON output and tool calls are constrained by a grammar rather than requested politely.
 
 llama.cpp's context is not safe to share between threads; a lock makes concurrent callers
-queue, one generation at a time.
+queue, one generation at a time. ``timeout_s`` counts the wait for that lock as well as the
+generation, and the call's deadline is checked between tokens, so a call that times out or is
+cancelled stops at its next token and frees the model.
 """
 
 from __future__ import annotations
@@ -16,14 +18,14 @@ import hashlib
 import json
 import os
 import threading
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from compound.errors import UserError, require
 from compound.intelligence.llm.base import LLM, RawResult
-from compound.intelligence.llm.errors import ContextOverflow, InvalidResponse, LLMTimeout
+from compound.intelligence.llm.deadline import Deadline
+from compound.intelligence.llm.errors import ContextOverflow, InvalidResponse
 from compound.intelligence.llm.prompting import (
     QA_STOP,
     action_schema,
@@ -191,7 +193,15 @@ class EmbeddedLLM(LLM):
         schema = action_schema(params.tools) if params.tools else params.json_schema
         grammar = self._grammar(schema) if schema is not None else None
         stop = list(params.stop) if params.stop else ([] if grammar is not None else QA_STOP)
-        with self._lock:
+        deadline = Deadline.current() or Deadline(self.timeout_s, label=(
+            f"the model's timeout_s of {self.timeout_s:g}s"))
+        kw = {"provider": self.provider, "model": self.model}
+        if not self._lock.acquire(timeout=min(deadline.remaining(), threading.TIMEOUT_MAX)):
+            deadline.check(**kw)
+            raise deadline.error(**kw)  # the lock's wait ran out with the deadline
+        tokens: Any = None
+        try:
+            deadline.check(**kw)
             llama = self._llama
             prompt_tokens = llama.tokenize(prompt.encode("utf-8"), add_bos=True, special=False)
             if len(prompt_tokens) + params.max_tokens > self.n_ctx:
@@ -202,11 +212,10 @@ class EmbeddedLLM(LLM):
                     prompt_tokens=len(prompt_tokens), limit=self.n_ctx,
                     provider=self.provider, model=self.model,
                 )
-            deadline = time.monotonic() + self.timeout_s
             pieces: list[str] = []
             finish = "stop"
             completion_tokens = 0
-            for chunk in llama.create_completion(
+            tokens = llama.create_completion(
                 prompt_tokens,
                 max_tokens=params.max_tokens,
                 temperature=params.temperature,
@@ -215,7 +224,8 @@ class EmbeddedLLM(LLM):
                 stop=stop,
                 grammar=grammar,
                 stream=True,
-            ):
+            )
+            for chunk in tokens:
                 choice = chunk["choices"][0]
                 text = choice["text"]
                 if text:
@@ -224,11 +234,11 @@ class EmbeddedLLM(LLM):
                     yield text
                 if choice.get("finish_reason") == "length":
                     finish = "length"
-                if time.monotonic() > deadline:
-                    raise LLMTimeout(
-                        f"generation passed the timeout of {self.timeout_s:g}s",
-                        provider=self.provider, model=self.model,
-                    )
+                deadline.check(**kw)  # passed, or the caller went away: stop at this token
+        finally:
+            if tokens is not None:
+                tokens.close()  # under the lock: closing touches the llama.cpp context
+            self._lock.release()
         text = "".join(pieces)
         usage = Usage(len(prompt_tokens), completion_tokens)
         if params.tools:

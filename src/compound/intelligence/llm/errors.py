@@ -29,6 +29,13 @@ class LLMTimeout(LLMError):
     reason = "timeout"
 
 
+class LLMCancelled(LLMError):
+    """The call was stopped because its caller went away (a request cancelled or timed out,
+    an enclosing deadline passed): nobody waits for the answer any more."""
+
+    reason = "cancelled"
+
+
 class RateLimited(LLMError):
     """The provider refused the call for now; ``retry_after_s`` says when to try again."""
 

@@ -6,7 +6,17 @@ the scripted model or the embedded one behind it, and inject the failures real s
 * ``"status:429"`` / ``"status:500"`` / ``"status:503"``: answer with that status;
 * ``"malformed"``: a 200 whose body is not JSON; ``"no-choices"``: JSON without choices;
 * ``"drop-stream"``: a stream cut after its first piece, with no finish;
-* ``"slow:2.5"``: wait that many seconds before answering.
+* ``"slow:2.5"``: wait that many seconds before answering;
+* ``"stall:60"``: read the request, then send nothing (not even headers) for that long;
+* ``"trickle:2"``: send the headers at once, then the answer one byte every 2 seconds
+  (after a few hundred bytes of padding: whitespace for JSON, a comment line for SSE), the
+  way a client's per-read timeout never notices;
+* ``"garbage:utf8"``, ``"garbage:binary"``, ``"garbage:truncated"``, ``"garbage:sse"``: a
+  200 whose body is invalid UTF-8, random bytes, JSON cut short, or SSE events of garbage.
+
+While it waits or trickles, the server notices a client that hung up and stops; it counts the
+connections it has open in :attr:`LocalOpenAIServer.open_connections`, so tests can check that
+a client gave a slow call up rather than leaving it running.
 
 Example:
     >>> from compound.intelligence.llm import ScriptedLLM
@@ -18,6 +28,8 @@ Example:
 from __future__ import annotations
 
 import json
+import select
+import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -25,7 +37,14 @@ from typing import Any
 
 from compound.intelligence.llm.base import LLM
 from compound.intelligence.llm.errors import LLMError
-from compound.intelligence.llm.types import Completion, Message, TextDelta, ToolCall, ToolDefinition
+from compound.intelligence.llm.types import (
+    Completion,
+    Message,
+    TextDelta,
+    ToolCall,
+    ToolDefinition,
+    Usage,
+)
 
 
 class LocalOpenAIServer:
@@ -43,6 +62,9 @@ class LocalOpenAIServer:
         self.port = port
         self.fault = fault
         self.requests: list[dict[str, Any]] = []
+        self.open_connections = 0
+        self.connections = 0  # accepted since start
+        self._count = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -80,6 +102,63 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # quiet
         return
 
+    def setup(self) -> None:
+        super().setup()
+        with self.owner._count:
+            self.owner.open_connections += 1
+            self.owner.connections += 1
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            with self.owner._count:
+                self.owner.open_connections -= 1
+
+    def _client_gone(self, seconds: float) -> bool:
+        """Wait up to ``seconds``; True as soon as the client has hung up."""
+        end = time.monotonic() + seconds
+        while (left := end - time.monotonic()) > 0:
+            readable, _, _ = select.select([self.connection], [], [], left)
+            if readable:
+                try:
+                    if self.connection.recv(1, socket.MSG_PEEK) == b"":
+                        return True
+                except OSError:
+                    return True
+                time.sleep(min(left, 0.05))  # pipelined bytes: not a hang-up; keep waiting
+        return False
+
+    def _trickle(self, body: bytes, interval: float, content_type: str) -> None:
+        """Headers now, then ``body`` one byte every ``interval`` seconds."""
+        self.close_connection = True
+        try:
+            self.send_response(200)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.flush()
+            for index in range(len(body)):
+                if self._client_gone(interval):
+                    return
+                self.wfile.write(body[index:index + 1])
+                self.wfile.flush()
+        except OSError:  # the client gave up
+            return
+
+    def _garbage(self, kind: str, stream: bool) -> None:
+        if kind == "sse" or (stream and kind != "utf8"):
+            body = (b"data: {\"id\": \"x\", \"choices\": [{\"delta\": \x00\xff}]}\n\n"
+                    b"data: \x89PNG\r\n\x1a\n\n\ndata: [DONE]\n\n")
+            self._send(200, body, "text/event-stream")
+        elif kind == "utf8":
+            self._send(200, b'{"choices": [{"message": {"content": "caf\xe9 \xff\xfe"}}]}')
+        elif kind == "binary":
+            self._send(200, bytes(range(256)) * 4, "application/json")
+        else:  # truncated
+            self._send(200, json.dumps(_completion_body(_GARBAGE_COMPLETION)).encode()[:37])
+
     def _send(self, status: int, body: bytes, content_type: str = "application/json") -> None:
         try:
             self.send_response(status)
@@ -115,6 +194,13 @@ class _Handler(BaseHTTPRequestHandler):
         fault = self.owner.fault or ""
         if fault.startswith("slow:"):
             time.sleep(float(fault.split(":", 1)[1]))
+        if fault.startswith("stall:"):
+            self.close_connection = True
+            self._client_gone(float(fault.split(":", 1)[1]))
+            return
+        if fault.startswith("garbage:"):
+            self._garbage(fault.split(":", 1)[1], bool(request.get("stream")))
+            return
         if fault.startswith("status:"):
             status = int(fault.split(":", 1)[1])
             self._error(status, f"injected HTTP {status}", "injected")
@@ -132,7 +218,17 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(400, f"bad request: {exc}", "invalid_request_error")
             return
         try:
-            if request.get("stream"):
+            if fault.startswith("trickle:"):
+                interval = float(fault.split(":", 1)[1])
+                if request.get("stream"):
+                    events = self._events(messages, kwargs)
+                    self._trickle(b":" + b" " * 300 + b"\n\n" + events, interval,
+                                  "text/event-stream")
+                else:
+                    completion = self.owner.llm.complete(messages, **kwargs)
+                    body = json.dumps(_completion_body(completion)).encode()
+                    self._trickle(b" " * 300 + body, interval, "application/json")
+            elif request.get("stream"):
                 self._stream(messages, kwargs, drop=fault == "drop-stream")
             else:
                 completion = self.owner.llm.complete(messages, **kwargs)
@@ -170,6 +266,24 @@ class _Handler(BaseHTTPRequestHandler):
                 event({**base, "choices": [], "usage": _usage_body(item)})
         self.wfile.write(b"data: [DONE]\n\n")
         self.close_connection = True
+
+
+    def _events(self, messages: list[Message], kwargs: dict[str, Any]) -> bytes:
+        """A whole stream's SSE bytes, for trickling."""
+        base = {"id": "chatcmpl-local", "object": "chat.completion.chunk", "created": 0,
+                "model": self.owner.llm.model}
+        out = []
+        for item in self.owner.llm.stream(messages, **kwargs):
+            if isinstance(item, TextDelta):
+                choice = {"index": 0, "delta": {"content": item.text}, "finish_reason": None}
+                out.append({**base, "choices": [choice]})
+            elif isinstance(item, Completion):
+                out.append({**base, "choices": [{"index": 0, "delta": {},
+                                                 "finish_reason": item.finish_reason}]})
+        return b"".join(f"data: {json.dumps(e)}\n\n".encode() for e in out) + b"data: [DONE]\n\n"
+
+
+_GARBAGE_COMPLETION = Completion("a truncated answer", "local", "m", Usage(1, 3), 0.0)
 
 
 def _parse(request: dict[str, Any]) -> tuple[list[Message], dict[str, Any]]:

@@ -5,6 +5,11 @@ Set ``base_url`` for a local server (``http://127.0.0.1:8000/v1``); the API key 
 environment variable named by ``api_key_env`` (``OPENAI_API_KEY`` by default), and a local
 server without keys gets a placeholder. The SDK's own retries are off: retrying is a strategy
 decision (see ``compound.strategy``), made on the typed errors this provider raises.
+
+``timeout_s`` bounds the whole call, not each read: the SDK's HTTP client is wrapped by
+:mod:`~compound.intelligence.llm.bounded_http`, so a server that trickles its answer or
+stalls is given up at the deadline and its connection closed. Bytes that are not a chat
+completion (not UTF-8, not JSON, not shaped like one) raise :class:`InvalidResponse`.
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ from typing import Any
 
 from compound.errors import require
 from compound.intelligence.llm.base import LLM, RawResult
+from compound.intelligence.llm.bounded_http import bounded_client
+from compound.intelligence.llm.deadline import Deadline
 from compound.intelligence.llm.errors import (
     ContextOverflow,
     InvalidResponse,
@@ -82,7 +89,8 @@ class OpenAICompatibleLLM(LLM):
             key = "not-needed"
         self._client = openai.OpenAI(  # type: ignore[attr-defined]
             api_key=key, base_url=self.base_url, timeout=self.timeout_s, max_retries=0,
-            http_client=self.http_client,
+            http_client=bounded_client(http_module(self.http_client), self.http_client,
+                                       timeout_s=self.timeout_s),
         )
 
     def count_tokens(self, text: str) -> int:
@@ -121,23 +129,26 @@ class OpenAICompatibleLLM(LLM):
     def _complete_raw(self, messages: tuple[Message, ...], params: GenerationParams) -> RawResult:
         with self._errors():
             response = self._client.chat.completions.create(**self._request(messages, params))
-        choices = getattr(response, "choices", None)
-        if not choices:
-            raise InvalidResponse(
-                f"the response has no choices: {str(response)[:200]}",
-                raw=str(response), provider=self.provider, model=self.model,
+            choices = getattr(response, "choices", None)
+            if not choices:
+                raise InvalidResponse(
+                    f"the response has no choices: {str(response)[:200]!r}",
+                    raw=str(response), provider=self.provider, model=self.model,
+                )
+            choice = choices[0]
+            message = choice.message
+            calls = tuple(self._tool_call(c) for c in (message.tool_calls or ()))
+            usage = response.usage
+            text = message.content or ""
+            if not isinstance(text, str):
+                raise TypeError(f"message content is {type(text).__name__}, not text")
+            return RawResult(
+                text=text,
+                usage=Usage(getattr(usage, "prompt_tokens", 0) or 0,
+                            getattr(usage, "completion_tokens", 0) or 0),
+                finish_reason="tool_calls" if calls else _finish(choice.finish_reason),
+                tool_calls=calls,
             )
-        choice = choices[0]
-        message = choice.message
-        calls = tuple(self._tool_call(c) for c in (message.tool_calls or ()))
-        usage = response.usage
-        return RawResult(
-            text=message.content or "",
-            usage=Usage(getattr(usage, "prompt_tokens", 0) or 0,
-                        getattr(usage, "completion_tokens", 0) or 0),
-            finish_reason="tool_calls" if calls else _finish(choice.finish_reason),
-            tool_calls=calls,
-        )
 
     def _stream_raw(
         self, messages: tuple[Message, ...], params: GenerationParams
@@ -150,14 +161,16 @@ class OpenAICompatibleLLM(LLM):
         finish = "stop"
         usage = Usage()
         ended = False
-        with self._errors():
-            for chunk in self._client.chat.completions.create(**request):
+        with self._errors(), self._client.chat.completions.create(**request) as stream:
+            for chunk in stream:
                 if chunk.usage is not None:
                     usage = Usage(chunk.usage.prompt_tokens or 0,
                                   chunk.usage.completion_tokens or 0)
                 for choice in chunk.choices or ():
                     delta = choice.delta
                     if delta is not None and delta.content:
+                        if not isinstance(delta.content, str):
+                            raise TypeError(f"a delta's content is {type(delta.content).__name__}")
                         pieces.append(delta.content)
                         yield delta.content
                     for call in (delta.tool_calls or ()) if delta is not None else ():
@@ -213,11 +226,29 @@ class _ErrorMap:
         return None
 
     def __exit__(self, kind: Any, exc: BaseException | None, tb: Any) -> None:
-        if exc is None or isinstance(exc, LLMError):
+        if not isinstance(exc, Exception):  # none, or a generator closed / a task cancelled
+            return
+        deadline = Deadline.current()
+        if deadline is not None and deadline.done():  # whatever broke, the deadline did it
+            raise deadline.error(**self.kw) from exc
+        if isinstance(exc, LLMError):
             return
         import openai
 
         message = str(exc)
+        if isinstance(exc, UnicodeError):
+            raise InvalidResponse(f"malformed response: the server sent bytes that are not "
+                                  f"UTF-8 text ({exc}); "
+                                  "is base_url an OpenAI-compatible server?",
+                                  **self.kw) from exc
+        if isinstance(exc, json.JSONDecodeError):
+            raise InvalidResponse(f"malformed response: the server's answer is not JSON ({exc}); "
+                                  "is base_url an OpenAI-compatible server?",
+                                  **self.kw) from exc
+        if isinstance(exc, AttributeError | TypeError | KeyError | IndexError):
+            raise InvalidResponse(f"malformed response: the answer is not shaped like a chat "
+                                  f"completion "
+                                  f"({type(exc).__name__}: {exc})", **self.kw) from exc
         if isinstance(exc, openai.APITimeoutError):
             raise LLMTimeout(message, **self.kw) from exc
         if isinstance(exc, openai.RateLimitError):
@@ -238,6 +269,18 @@ class _ErrorMap:
             raise InvalidResponse(f"malformed response: {message}", **self.kw) from exc
         if isinstance(exc, openai.APIStatusError):
             raise LLMError(f"HTTP {exc.status_code}: {message}", **self.kw) from exc
+
+
+def http_module(client: Any) -> Any:
+    """The ``httpx``-style module of ``client``, or the one the SDKs use by default."""
+    import importlib
+
+    if client is not None:
+        return importlib.import_module(type(client).__module__.split(".")[0])
+    try:
+        return importlib.import_module("httpx2")
+    except ImportError:
+        return importlib.import_module("httpx")
 
 
 def _seconds(value: str | None) -> float | None:

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from compound.intelligence.llm.base import LLM, RawResult
+from compound.intelligence.llm.deadline import Deadline
 from compound.intelligence.llm.errors import InvalidResponse
 from compound.intelligence.llm.types import GenerationParams, Message, ToolCall, Usage
 
@@ -81,12 +82,20 @@ class ScriptedLLM(LLM):
             self._index += 1
             return reply
 
+    def _sleep(self, seconds: float) -> None:
+        """Wait as a slow provider would: the call's deadline cuts the wait short."""
+        deadline = Deadline.current()
+        if deadline is None:
+            time.sleep(seconds)
+        else:
+            deadline.wait(seconds, provider=self.provider, model=self.model)
+
     def _stream_raw(
         self, messages: tuple[Message, ...], params: GenerationParams
     ) -> Iterator[str | RawResult]:
         reply = self._next_reply(messages, params)
         if self.delay_s:
-            time.sleep(self.delay_s)
+            self._sleep(self.delay_s)
         if isinstance(reply, BaseException):
             raise reply
         prompt_tokens = sum(self.count_tokens(m.content) for m in messages)
@@ -108,6 +117,6 @@ class ScriptedLLM(LLM):
             if self.drop_stream_after is not None and count >= self.drop_stream_after:
                 return
             if self.token_delay_s:
-                time.sleep(self.token_delay_s)
+                self._sleep(self.token_delay_s)
             yield piece
         yield RawResult("".join(pieces), Usage(prompt_tokens, len(pieces)), finish)  # type: ignore[arg-type]
