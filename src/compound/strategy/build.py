@@ -166,7 +166,7 @@ class StrategyBuilder:
             return FallbackChain(options, name=name, on=spec.on,
                                  backoff=Backoff(b.base_s, b.factor, b.max_s, b.jitter),
                                  budgets=self.budgets(), partial=spec.partial,
-                                 store=self.store)
+                                 store=self.store, timeout_s=spec.timeout_s)
 
         return self._once(f"chain:{name}", make)  # type: ignore[no-any-return]
 

@@ -9,6 +9,10 @@ then moves on to the next option. Every attempt is kept in :attr:`ChainResult.at
 the trace (``compound.fallback.attempts``). When no option remains,
 :class:`FallbackExhausted` says what each option did.
 
+The whole chain, retries and waits included, runs under one deadline: ``timeout_s`` when
+set, never later than the deadline it runs under (a served run's ``serve.timeout_s``). No
+retry or option starts once it has passed, and no backoff waits past it.
+
 Mistakes in the program or the spec (a :class:`~compound.errors.UserError` such as missing
 credentials, or a plain bug) are not failures to route around: they propagate at once.
 
@@ -34,6 +38,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from compound.errors import RuntimeFailure, UserError
 from compound.intelligence.llm.base import LLM
+from compound.intelligence.llm.deadline import Deadline
 from compound.intelligence.llm.errors import LLMError, RateLimited
 from compound.intelligence.llm.types import Completion, Prompt, as_messages
 from compound.strategy.budgets import BudgetExceeded, PeriodBudget, check_request, estimate
@@ -125,14 +130,15 @@ class FallbackExhausted(RuntimeFailure):
     reason = "exhausted"
     retryable = False
 
-    def __init__(self, chain: str, attempts: Sequence[Attempt]) -> None:
+    def __init__(self, chain: str, attempts: Sequence[Attempt], *, late: str = "") -> None:
         self.chain = chain
         self.attempts = tuple(attempts)
         tried = "; ".join(
             f"{a.option} try {a.attempt + 1}: {a.reason} ({a.error})" for a in attempts
         ) or "no option was tried"
+        late = f" {late}" if late else ""
         super().__init__(
-            f"fallback chain '{chain}': every option failed. {tried}. Check the providers "
+            f"fallback chain '{chain}': every option failed. {tried}.{late} Check the providers "
             "named above, raise their timeouts or retries, or end the chain with an option "
             "that does not depend on the network (the embedded model)"
         )
@@ -164,6 +170,8 @@ class FallbackChain:
             over) or ``hide`` (each option's text is held until it finishes).
         sleep: waits between retries (tests pass a fake).
         seed: seeds the jitter, for reproducible waits.
+        timeout_s: the longest the whole chain may take, every option, retry and wait
+            included; None: only the deadline the chain runs under, if any.
     """
 
     def __init__(
@@ -181,6 +189,7 @@ class FallbackChain:
         sleep: Callable[[float], None] = time.sleep,
         seed: int | None = None,
         store: Store | None = None,
+        timeout_s: float | None = None,
     ) -> None:
         if not options:
             raise UserError(f"fallback chain '{name}' needs at least one option")
@@ -203,6 +212,7 @@ class FallbackChain:
         self.sleep = sleep
         self.rng = random.Random(seed)
         self._memory_store: Store | None = store
+        self.timeout_s = timeout_s
 
     # -- shared pieces (used by streaming too) ----------------------------------------------
 
@@ -245,13 +255,24 @@ class FallbackChain:
         return self.confidence(completion) if self.confidence is not None else None
 
     def retry_wait(self, error: BaseException, attempt: int, option: ChainOption) -> float | None:
-        """Seconds to wait before retrying after ``error``, or None to move on."""
+        """Seconds to wait before retrying after ``error``, or None to move on (also when
+        the wait would run past the chain's deadline)."""
         if attempt >= option.retries or not getattr(error, "retryable", False):
             return None
         retry_after = error.retry_after_s if isinstance(error, RateLimited) else None
         if retry_after is not None and retry_after > self.backoff.max_s:
             return None  # the provider asks for longer than we wait: the next option answers
-        return self.backoff.delay(attempt, rng=self.rng, retry_after_s=retry_after)
+        wait = self.backoff.delay(attempt, rng=self.rng, retry_after_s=retry_after)
+        deadline = Deadline.current()
+        if deadline is not None and wait >= deadline.remaining():
+            return None
+        return wait
+
+    def deadline(self) -> Deadline:
+        """The deadline of one run of the chain (see the module docstring)."""
+        return Deadline(self.timeout_s, label=(
+            f"fallback chain '{self.name}' timeout_s of {self.timeout_s:g}s"
+            if self.timeout_s is not None else "the chain's time limit"))
 
     def record(self, span: Any, attempts: Sequence[Attempt], used: str | None) -> None:
         note(span, "compound.fallback.chain", self.name)
@@ -289,12 +310,23 @@ class FallbackChain:
             FallbackExhausted: no option answered.
         """
         as_messages(prompt)  # a malformed prompt is the caller's mistake, not a failure
+        deadline = self.deadline()
+        try:
+            with deadline.entered():
+                return self._run(prompt, ctx, params, deadline)
+        finally:
+            deadline.finish()
+
+    def _run(self, prompt: Prompt, ctx: RunContext | None, params: dict[str, Any],
+             deadline: Deadline) -> ChainResult:
         attempts: list[Attempt] = []
         best: tuple[float, Completion, str] | None = None
         with decision_span(ctx, f"fallback {self.name}") as span:
             for option in self.options:
                 waited = 0.0
                 for attempt in range(option.retries + 1):
+                    if deadline.done():
+                        break  # no option or retry starts past the chain's deadline
                     start = time.perf_counter()
                     try:
                         completion = self._call(option, prompt, params, ctx)
@@ -335,7 +367,9 @@ class FallbackChain:
                 return ChainResult(best[1], best[2], tuple(attempts), best[0],
                                    low_confidence=True)
             self.record(span, attempts, None)
-            raise FallbackExhausted(self.name, attempts)
+            late = (f"The chain stopped at {deadline.label}, before trying every option."
+                    if deadline.done() else "")
+            raise FallbackExhausted(self.name, attempts, late=late)
 
     def complete(self, prompt: Prompt, ctx: RunContext | None = None, **params: Any
                  ) -> Completion:
@@ -344,8 +378,21 @@ class FallbackChain:
 
     async def arun(self, prompt: Prompt, ctx: RunContext | None = None, **params: Any
                    ) -> ChainResult:
-        """:meth:`run` without blocking the event loop."""
-        return await asyncio.to_thread(self.run, prompt, ctx, **params)
+        """:meth:`run` without blocking the event loop; cancelling the awaiting task stops
+        the option being tried."""
+        scope = Deadline(None, label="the caller's time limit")
+
+        def run() -> ChainResult:
+            with scope.entered():
+                return self.run(prompt, ctx, **params)
+
+        try:
+            return await asyncio.to_thread(run)
+        except asyncio.CancelledError:
+            scope.cancel("the request was cancelled or timed out")
+            raise
+        finally:
+            scope.finish()
 
     def stream(self, prompt: Prompt, ctx: RunContext | None = None, **params: Any
                ) -> Iterator[ChainEvent]:

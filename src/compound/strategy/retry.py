@@ -4,10 +4,12 @@
 jitter" (a uniform draw between 0 and that) so that many clients retrying together spread
 out. A provider's ``Retry-After`` is honoured: the wait is at least what it asked for.
 
-:func:`call_with_timeout` runs a blocking call on a worker thread and stops waiting after the
-limit. Python cannot kill a thread, so a timed-out call is abandoned, not cancelled: it runs
-to its end in the background and its result is dropped. Providers with their own client
-timeout (the OpenAI-compatible one) also stop on their side.
+:func:`call_with_timeout` runs a blocking call under a
+:class:`~compound.intelligence.llm.deadline.Deadline` of the limit (never later than the one
+the caller runs under), on a worker thread the caller stops waiting for at the limit. A model
+call under that deadline stops by itself: its connection is closed, or its generation stopped
+at the next token, so nothing keeps running behind a timed-out option. Python cannot kill a
+thread, so a function that ignores deadlines is abandoned instead, and runs to its end.
 
 Example:
     >>> import random
@@ -17,12 +19,14 @@ Example:
 
 from __future__ import annotations
 
+import contextvars
 import random
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from compound.intelligence.llm.deadline import Deadline
 from compound.intelligence.llm.errors import LLMTimeout
 
 T = TypeVar("T")
@@ -64,22 +68,34 @@ def call_with_timeout(function: Callable[[], T], timeout_s: float | None, *, wha
     """
     if timeout_s is None:
         return function()
+    scope = Deadline(timeout_s, label=f"the option timeout of {what} ({timeout_s:g}s)")
+    if scope.done():  # an enclosing deadline has passed already
+        scope.finish()
+        raise scope.error(provider=provider, model=model)
     box: dict[str, Any] = {}
     done = threading.Event()
+    context = contextvars.copy_context()
 
     def work() -> None:
         try:
-            box["value"] = function()
+            with scope.entered():
+                box["value"] = function()
         except BaseException as exc:  # handed to the caller below
             box["error"] = exc
         finally:
             done.set()
 
-    worker = threading.Thread(target=work, name=f"compound-timeout-{what}", daemon=True)
+    worker = threading.Thread(target=context.run, args=(work,), name=f"compound-timeout-{what}",
+                              daemon=True)
     worker.start()
-    if not done.wait(timeout_s):
-        raise LLMTimeout(f"{what} did not answer within {timeout_s:g}s (option timeout); "
-                         "the call was abandoned", provider=provider, model=model)
+    try:
+        if not done.wait(scope.remaining()) and not done.wait(0.5):
+            # a call under the deadline has stopped itself by now; one that has not ignores
+            # deadlines and is abandoned
+            raise LLMTimeout(f"{what} did not answer within {timeout_s:g}s (option timeout); "
+                             "the call was stopped", provider=provider, model=model)
+    finally:
+        scope.finish()
     if "error" in box:
         raise box["error"]
     value: T = box["value"]

@@ -168,6 +168,9 @@ class FallbackSpec(SpecModel):
         default="restart",
         description="streams: show text as it comes and signal a restart on failure, or hide "
                     "each option's text until it finishes")
+    timeout_s: float | None = Field(
+        default=None, gt=0, description="the longest the whole chain may take, retries and "
+                                        "waits included; None: only the run's limit")
     description: str = ""
 
     @field_validator("options", mode="before")

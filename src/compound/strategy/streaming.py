@@ -28,6 +28,7 @@ Example:
 
 from __future__ import annotations
 
+import contextvars
 import queue
 import threading
 import time
@@ -35,6 +36,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from compound.intelligence.llm.deadline import Deadline
 from compound.intelligence.llm.errors import InvalidResponse, LLMTimeout
 from compound.intelligence.llm.types import Completion, Prompt, TextDelta
 from compound.strategy.fallback import (
@@ -73,34 +75,41 @@ ChainEvent = TextDelta | FallbackNotice | Completion
 
 
 def _pump(option: ChainOption, prompt: Prompt, params: dict[str, Any],
-          timeout_s: float | None) -> Iterator[TextDelta | Completion]:
-    """The option's stream, read on a worker thread so that a time limit can cut it."""
+          timeout_s: float | None, chain: Deadline) -> Iterator[TextDelta | Completion]:
+    """The option's stream, read on a worker thread so that a time limit can cut it; the
+    model call runs under a deadline of that limit (within the chain's), so it stops too."""
     events: queue.Queue[tuple[str, Any]] = queue.Queue()
     stop = threading.Event()
+    scope = Deadline(timeout_s, parent=chain, label=(
+        f"the option timeout of {option.label} ({timeout_s:g}s)" if timeout_s is not None
+        else "the chain's time limit"))
 
     def work() -> None:
-        stream = option.llm.stream(prompt, **params)
-        try:
-            for event in stream:
-                if stop.is_set():
-                    return
-                events.put(("event", event))
-            events.put(("end", None))
-        except BaseException as exc:  # handed to the reader below
-            events.put(("error", exc))
-        finally:
-            stream.close()
+        with scope.entered():
+            stream = option.llm.stream(prompt, **params)
+            try:
+                for event in stream:
+                    if stop.is_set():
+                        return
+                    events.put(("event", event))
+                events.put(("end", None))
+            except BaseException as exc:  # handed to the reader below
+                events.put(("error", exc))
+            finally:
+                stream.close()
 
-    threading.Thread(target=work, name=f"compound-stream-{option.label}", daemon=True).start()
-    deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    context = contextvars.copy_context()
+    threading.Thread(target=context.run, args=(work,), name=f"compound-stream-{option.label}",
+                     daemon=True).start()
     try:
         while True:
-            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            remaining = scope.remaining()
             try:
-                kind, item = events.get(timeout=remaining)
+                kind, item = events.get(timeout=None if remaining == float("inf")
+                                        else remaining + 0.5)
             except queue.Empty:
                 raise LLMTimeout(
-                    f"the stream did not finish within {timeout_s:g}s (option timeout)",
+                    f"the stream did not finish within {scope.label}",
                     provider=option.llm.provider, model=option.llm.model,
                 ) from None
             if kind == "error":
@@ -113,11 +122,22 @@ def _pump(option: ChainOption, prompt: Prompt, params: dict[str, Any],
                 return
     finally:
         stop.set()
+        scope.cancel("the fallback chain stopped reading this option")
+        scope.finish()
 
 
 def stream_chain(chain: FallbackChain, prompt: Prompt, ctx: RunContext | None,
                  params: dict[str, Any]) -> Iterator[ChainEvent]:
     """The events of :meth:`FallbackChain.stream` (see the module docstring)."""
+    deadline = chain.deadline()
+    try:
+        yield from _stream_chain(chain, prompt, ctx, params, deadline)
+    finally:
+        deadline.finish()
+
+
+def _stream_chain(chain: FallbackChain, prompt: Prompt, ctx: RunContext | None,
+                  params: dict[str, Any], deadline: Deadline) -> Iterator[ChainEvent]:
     attempts: list[Attempt] = []
     best: tuple[float, Completion, str, list[TextDelta]] | None = None
     showing: tuple[str, str] | None = None  # (option, text) on the consumer's screen
@@ -126,13 +146,15 @@ def stream_chain(chain: FallbackChain, prompt: Prompt, ctx: RunContext | None,
         for index, option in enumerate(chain.options):
             waited = 0.0
             for attempt in range(option.retries + 1):
+                if deadline.done():
+                    break  # no option or retry starts past the chain's deadline
                 start = time.perf_counter()
                 shown: list[str] = []
                 held: list[TextDelta] = []
                 try:
                     chain.admit(option, prompt, params, ctx)
                     completion: Completion | None = None
-                    for event in _pump(option, prompt, params, option.timeout_s):
+                    for event in _pump(option, prompt, params, option.timeout_s, deadline):
                         if isinstance(event, Completion):
                             completion = event
                         elif chain.partial == "hide":
@@ -154,7 +176,8 @@ def stream_chain(chain: FallbackChain, prompt: Prompt, ctx: RunContext | None,
                     if reason is None or reason not in chain.on:
                         chain.record(span, attempts, None)
                         raise
-                    wait = chain.retry_wait(exc, attempt, option)
+                    with deadline.entered():
+                        wait = chain.retry_wait(exc, attempt, option)
                     if shown:
                         yield FallbackNotice(option.label, reason, str(exc), "".join(shown),
                                              retrying=wait is not None)
@@ -198,4 +221,6 @@ def stream_chain(chain: FallbackChain, prompt: Prompt, ctx: RunContext | None,
             yield best[1]
             return
         chain.record(span, attempts, None)
-        raise FallbackExhausted(chain.name, attempts)
+        late = (f"The chain stopped at {deadline.label}, before trying every option."
+                if deadline.done() else "")
+        raise FallbackExhausted(chain.name, attempts, late=late)

@@ -28,6 +28,7 @@ from contextlib import contextmanager
 
 from compound.errors import RuntimeFailure
 from compound.intelligence.llm.base import LLM, RawResult
+from compound.intelligence.llm.deadline import Deadline
 from compound.intelligence.llm.types import GenerationParams, Message
 from compound.production.serving.events import Cancelled, current_channel, current_step
 
@@ -65,13 +66,25 @@ class LLMQueue:
     def waiting(self) -> int:
         return len(self._waiting)
 
+    def saturation(self) -> str | None:
+        """Why the model cannot take another call now (every place taken and the waiting
+        line full, so the next call is refused), or None."""
+        with self._cond:
+            running, waiting = self.running, len(self._waiting)
+        if running >= self.concurrency and waiting >= self.max_waiting:
+            return (f"model '{self.name}' is saturated: {running} call(s) running (the "
+                    f"concurrency) and {waiting} waiting (serve.llm_queue.max_waiting)")
+        return None
+
     @contextmanager
-    def slot(self, cancelled: threading.Event | None = None) -> Iterator[None]:
+    def slot(self, cancelled: threading.Event | None = None,
+             call: Deadline | None = None) -> Iterator[None]:
         """Hold one of the model's places for the duration of the block.
 
         Raises:
             Overloaded: the queue is full, or the wait passed ``wait_timeout_s``.
             Cancelled: ``cancelled`` was set while waiting.
+            LLMTimeout, LLMCancelled: the call's deadline ``call`` passed or was stopped.
         """
         ticket = object()
         deadline = time.monotonic() + self.wait_timeout_s
@@ -87,6 +100,8 @@ class LLMQueue:
                 while self._waiting[0] is not ticket or self.running >= self.concurrency:
                     if cancelled is not None and cancelled.is_set():
                         raise Cancelled(f"the request waiting for model '{self.name}' went away")
+                    if call is not None:
+                        call.check(model=self.name)
                     left = deadline - time.monotonic()
                     if left <= 0:
                         raise Overloaded(
@@ -126,6 +141,10 @@ class ServedLLM(LLM):
         self.queue = queue
 
     @property  # type: ignore[override]
+    def max_threads(self) -> int:  # one per place and per waiting call: no more are needed
+        return self.queue.concurrency + self.queue.max_waiting + 1
+
+    @property  # type: ignore[override]
     def provider(self) -> str:  # spans and prices name the real provider
         return self.inner.provider
 
@@ -140,7 +159,7 @@ class ServedLLM(LLM):
         channel = current_channel.get()
         cancelled = channel.cancelled if channel is not None else None
         step = current_step.get()
-        with self.queue.slot(cancelled):
+        with self.queue.slot(cancelled, Deadline.current()):
             pieces = self.inner._stream_raw(messages, params)
             try:
                 for item in pieces:
@@ -160,5 +179,5 @@ class ServedLLM(LLM):
         channel = current_channel.get()
         if channel is not None:  # stream, so that tokens reach the client as they come
             return super()._complete_raw(messages, params)
-        with self.queue.slot():
+        with self.queue.slot(None, Deadline.current()):
             return self.inner._complete_raw(messages, params)
