@@ -87,7 +87,7 @@ def test_degraded_system_fails_the_gate_and_the_unchanged_one_passes(tmp_path: P
     assert "31 rows: 28 ok, 1 errors, 2 invalid" in first.stdout
     assert "RuntimeError: the model crashed on this row" in first.stdout
     assert "missing expected field 'answer'" in first.stdout
-    assert "qa.jsonl:31: not JSON" in first.stdout
+    assert "qa.jsonl:31: not valid JSON" in first.stdout
 
     degraded = compound("eval", "degraded.yaml", "--no-progress", cwd=tmp_path)
     assert degraded.returncode == 1, degraded.stdout + degraded.stderr

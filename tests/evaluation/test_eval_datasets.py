@@ -45,7 +45,7 @@ def test_malformed_jsonl_lines_are_kept_as_invalid_rows(tmp_path: Path) -> None:
     assert len(examples) == 4
     problems = [e.problems for e in examples if not e.valid]
     assert len(problems) == 2
-    assert "d.jsonl:2: not JSON" in problems[0][0]
+    assert "d.jsonl:2: not valid JSON" in problems[0][0]
     assert "d.jsonl:3: expected a JSON object, received a list" in problems[1][0]
     assert ds.id_field == "id"
 

@@ -19,7 +19,6 @@ Example:
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import os
@@ -30,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from compound.datafiles import BadLine, delimited_records, jsonl_records
 from compound.errors import UserError
 
 INVALID_KEY = "_invalid"
@@ -68,7 +68,9 @@ def canonical_json(value: Any) -> str:
 
 def content_hash(value: Any, length: int = 12) -> str:
     """The first ``length`` hex digits of the sha256 of ``value``'s canonical JSON."""
-    return hashlib.sha256(canonical_json(value).encode("utf-8")).hexdigest()[:length]
+    # surrogatepass: a JSON file may hold a lone surrogate escape ("\\ud800"), still hashable
+    data = canonical_json(value).encode("utf-8", "surrogatepass")
+    return hashlib.sha256(data).hexdigest()[:length]
 
 
 class Dataset:
@@ -124,20 +126,22 @@ class Dataset:
         id_field: str | None = None,
         split_field: str = "split",
     ) -> Dataset:
-        """Read a ``.jsonl`` or ``.csv`` file. Malformed JSON lines become invalid rows.
+        """Read a ``.jsonl`` or ``.csv`` file. A malformed line (not JSON, not UTF-8, a CSV
+        row with the wrong number of fields) becomes an invalid row naming its line.
 
         Raises:
-            UserError: the file does not exist or its format is unknown.
+            UserError: the file does not exist, its format is unknown, or it cannot be read
+                at all (a CSV that is not UTF-8); the message names the file and line.
         """
         file = Path(path)
         if not file.exists():
             raise UserError(f"dataset file {file} does not exist; check the eval's dataset.path")
         kind = format if format != "auto" else file.suffix.lower().lstrip(".")
         if kind in ("jsonl", "ndjson", "json"):
-            rows = list(_read_jsonl(file))
+            rows = [_row(record, file) for record in jsonl_records(file)]
         elif kind in ("csv", "tsv"):
-            with file.open(newline="", encoding="utf-8") as handle:
-                rows = list(csv.DictReader(handle, delimiter="\t" if kind == "tsv" else ","))
+            delimiter = "\t" if kind == "tsv" else ","
+            rows = [_row(record, file) for record in delimited_records(file, delimiter=delimiter)]
         else:
             raise UserError(
                 f"dataset file {file}: unknown format '{kind}'; expected .jsonl or .csv "
@@ -268,29 +272,19 @@ class Dataset:
 
     def to_jsonl(self) -> bytes:
         """The rows as JSONL bytes (how the store keeps them)."""
-        return "".join(canonical_json(r) + "\n" for r in self.rows).encode("utf-8")
+        text = "".join(canonical_json(r) + "\n" for r in self.rows)
+        return text.encode("utf-8", "surrogatepass")  # as content_hash does
 
     @classmethod
     def from_jsonl_bytes(cls, data: bytes, **kwargs: Any) -> Dataset:
-        rows = [json.loads(line) for line in data.decode("utf-8").splitlines() if line]
+        text = data.decode("utf-8", "surrogatepass")
+        # "\n" only: splitlines() would also cut at U+2028 and U+0085 inside a JSON string
+        rows = [json.loads(line) for line in text.split("\n") if line]
         return cls(rows, **kwargs)
 
 
-def _read_jsonl(file: Path) -> Iterable[dict[str, Any]]:
-    with file.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                value = json.loads(line)
-            except json.JSONDecodeError as exc:
-                yield {INVALID_KEY: f"{file.name}:{number}: not JSON ({exc.msg})", "line": number}
-                continue
-            if not isinstance(value, dict):
-                yield {
-                    INVALID_KEY: f"{file.name}:{number}: expected a JSON object, received a "
-                    f"{type(value).__name__}",
-                    "line": number,
-                }
-                continue
-            yield value
+def _row(record: tuple[int, Mapping[str, Any]] | BadLine, file: Path) -> Mapping[str, Any]:
+    """A record as a row; a bad line as an invalid row naming the file and line."""
+    if isinstance(record, BadLine):
+        return {INVALID_KEY: f"{file.name}:{record.line}: {record.problem}", "line": record.line}
+    return record[1]

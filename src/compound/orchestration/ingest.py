@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from compound.datafiles import NotJSON, parse_json
 from compound.errors import UserError
 from compound.orchestration.chunking import HEADING, Chunk, ChunkSettings, chunk_document
 from compound.orchestration.html_text import html_to_text
@@ -228,9 +229,9 @@ def _read_jsonl(file: Path, source: str, limit: int) -> Iterator[Document | Inge
             if problem:
                 yield problem
             try:
-                record = json.loads(text)
-            except json.JSONDecodeError as exc:
-                yield IngestProblem(where, f"not valid JSON ({exc.msg} at column {exc.colno})")
+                record = parse_json(text)
+            except NotJSON as exc:  # malformed, nested too deeply, a number too long
+                yield IngestProblem(where, str(exc))
                 continue
             yield _record_document(record, where, source, number)
 

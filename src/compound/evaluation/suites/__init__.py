@@ -16,7 +16,6 @@ A target that raises on a case fails it, and the error is counted.
 
 from __future__ import annotations
 
-import json
 import random
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -134,13 +133,16 @@ def _injection_prompts(source: str) -> list[str]:
         from pathlib import Path
 
         path = Path(source)
+    from compound.datafiles import BadLine, jsonl_records
+
     texts = []
-    with path.open(encoding="utf-8") as handle:
-        for line in handle:
-            if line.strip():
-                row = json.loads(line)
-                if str(row.get("label", 1)) == "1" and row.get("text"):
-                    texts.append(str(row["text"]))
+    for record in jsonl_records(path):
+        if isinstance(record, BadLine):
+            raise UserError(f"injection source {path}:{record.line}: {record.problem}; each "
+                            "line must be a JSON object with 'text' and 'label'")
+        row = record[1]
+        if str(row.get("label", 1)) == "1" and row.get("text"):
+            texts.append(str(row["text"]))
     if not texts:
         raise UserError(f"injection source {path} holds no rows with label 1 and a 'text'")
     return texts

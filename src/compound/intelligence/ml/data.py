@@ -14,12 +14,13 @@ Example:
 
 from __future__ import annotations
 
+import csv
 import hashlib
-import json
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from compound.datafiles import BadLine, first_bad_utf8_line, jsonl_records
 from compound.errors import UserError, require
 from compound.specfile import did_you_mean
 
@@ -61,7 +62,11 @@ def read_table(path: str | Path) -> pd.DataFrame:
     elif kind == "csv":
         try:
             frame = pd.read_csv(source)
-        except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        except UnicodeDecodeError:
+            line = first_bad_utf8_line(source)
+            raise UserError(f"{source}:{line}: not UTF-8 text; save the file as UTF-8") from None
+        except (pd.errors.ParserError, ValueError, OverflowError, csv.Error) as exc:
+            # ParserError names the line ("Expected 2 fields in line 3, saw 3")
             raise UserError(f"{source}: not a readable CSV file: {exc}") from None
     else:
         try:
@@ -77,28 +82,11 @@ def read_table(path: str | Path) -> pd.DataFrame:
 def _read_jsonl(source: Path) -> pd.DataFrame:
     pd = pandas_module()
     records = []
-    with source.open(encoding="utf-8") as handle:
-        try:
-            for number, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise UserError(
-                        f"{source}:{number}: not valid JSON ({exc.msg}, column {exc.colno}); "
-                        "each line must be one JSON object"
-                    ) from None
-                if not isinstance(record, dict):
-                    raise UserError(
-                        f"{source}:{number}: expected a JSON object with named fields; "
-                        f"received a {type(record).__name__}"
-                    )
-                records.append(record)
-        except UnicodeDecodeError as exc:
-            raise UserError(
-                f"{source}: not UTF-8 text (byte {exc.start}); save it as UTF-8"
-            ) from None
+    for record in jsonl_records(source):
+        if isinstance(record, BadLine):
+            raise UserError(f"{source}:{record.line}: {record.problem}; each line must be one "
+                            "JSON object")
+        records.append(record[1])
     if not records:
         raise UserError(f"{source}: the file holds no records; a model needs examples")
     return pd.DataFrame.from_records(records)

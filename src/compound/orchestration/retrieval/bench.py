@@ -18,8 +18,6 @@ average, since the two differ on a machine shared with other work.
 
 from __future__ import annotations
 
-import csv
-import json
 import os
 import tempfile
 import time
@@ -28,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from compound.datafiles import BadLine, delimited_records, jsonl_records
 from compound.errors import UserError
 from compound.evaluation.metrics.ranking import evaluate_ranking
 from compound.intelligence.embedders import Embedder, OnnxEmbedder
@@ -70,11 +69,15 @@ def load_beir(folder: str | os.PathLike[str], *, split: str = "test",
             "corpus.jsonl, queries.jsonl and qrels/<split>.tsv (or qrels.<split>.tsv)."
         )
     qrels: dict[str, dict[str, int]] = {}
-    with qrels_file.open(encoding="utf-8", newline="") as handle:
-        for row in csv.DictReader(handle, delimiter="\t"):
-            qrels.setdefault(row["query-id"], {})[row["corpus-id"]] = int(row["score"])
+    for line, row in _records(qrels_file, ("query-id", "corpus-id", "score")):
+        try:
+            score = int(row["score"])
+        except (TypeError, ValueError):
+            raise UserError(f"{qrels_file}:{line}: score {str(row['score'])[:40]!r} is not a "
+                            "whole number") from None
+        qrels.setdefault(str(row["query-id"]), {})[str(row["corpus-id"])] = score
     queries = {}
-    for record in _jsonl(root / "queries.jsonl"):
+    for _, record in _records(root / "queries.jsonl", ("_id", "text")):
         if str(record["_id"]) in qrels:
             queries[str(record["_id"])] = str(record["text"])
     if max_queries is not None:
@@ -83,16 +86,24 @@ def load_beir(folder: str | os.PathLike[str], *, split: str = "test",
     corpus = [
         Document(id=str(r["_id"]), text=str(r.get("text") or ""), title=str(r.get("title") or ""),
                  source="corpus.jsonl")
-        for r in _jsonl(root / "corpus.jsonl")
+        for _, r in _records(root / "corpus.jsonl", ("_id",))
     ]
     return BeirDataset(root.name, corpus, queries, qrels)
 
 
-def _jsonl(path: Path) -> Iterator[dict[str, Any]]:
-    with path.open(encoding="utf-8") as handle:
-        for line in handle:
-            if line.strip():
-                yield json.loads(line)
+def _records(path: Path, required: tuple[str, ...]) -> Iterator[tuple[int, dict[str, Any]]]:
+    """The records of a BEIR file (JSONL, or TSV for qrels); a bad line is a UserError."""
+    records = (delimited_records(path, delimiter="\t") if path.suffix == ".tsv"
+               else jsonl_records(path))
+    for record in records:
+        if isinstance(record, BadLine):
+            raise UserError(f"{path}:{record.line}: {record.problem}")
+        line, row = record
+        missing = [name for name in required if name not in row]
+        if missing:
+            raise UserError(f"{path}:{line}: no {', '.join(repr(m) for m in missing)} field; "
+                            f"a BEIR {path.name} row needs {', '.join(required)}")
+        yield line, row
 
 
 def _machine() -> dict[str, Any]:
