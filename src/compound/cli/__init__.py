@@ -7,6 +7,7 @@ module builds the Typer app from them and turns compound's errors into exit code
 from __future__ import annotations
 
 import importlib
+import io
 import sys
 
 import typer
@@ -52,7 +53,7 @@ def build() -> typer.Typer:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the `compound` console script."""
-    from compound.cli.output import console_err
+    from compound.cli.output import console_err, styled
 
     build()
     try:
@@ -60,10 +61,10 @@ def main(argv: list[str] | None = None) -> None:
         if isinstance(code, int) and code:  # a typer.Exit(code) returns its code here
             sys.exit(code)
     except UserError as exc:
-        console_err.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
+        console_err.print(styled("[bold red]error:[/] {exc}", exc=exc))
         sys.exit(2)
     except RuntimeFailure as exc:
-        console_err.print(f"[bold red]failed:[/] {exc}", markup=True, highlight=False)
+        console_err.print(styled("[bold red]failed:[/] {exc}", exc=exc))
         sys.exit(1)
     except KeyboardInterrupt:
         console_err.print("interrupted")
@@ -74,7 +75,9 @@ def main(argv: list[str] | None = None) -> None:
         # typer may carry its own copy of click, so match click's exceptions by what they do
         show, code = getattr(exc, "show", None), getattr(exc, "exit_code", None)
         if callable(show) and isinstance(code, int):  # a usage error: bad option, argument
-            show()
+            message = io.StringIO()  # it may quote argv: printed through our console, not raw
+            show(file=message)
+            console_err.print(message.getvalue(), end="")
             sys.exit(code)
         if any(cls.__name__ == "Abort" for cls in type(exc).__mro__):
             console_err.print("aborted")

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from compound.cli import app
-from compound.cli.output import console, console_err
+from compound.cli.output import console, console_err, plain
 
 
 @app.command()
@@ -43,7 +43,8 @@ def ask(
     if not question.strip():
         raise UserError("the question is empty; pass the text to ask as the second argument")
     llm = build_llm(llms[name])
-    with console_err.status(f"loading {name} ({llm.provider}:{llm.model})", spinner="dots"):
+    with console_err.status(plain(f"loading {name} ({llm.provider}:{llm.model})"),
+                            spinner="dots"):
         llm.load()
     completion: Completion | None = None
     if stream and not as_json:
@@ -74,8 +75,7 @@ def ask(
         return
     generating = completion.latency_s - (completion.ttft_s or 0.0)
     speed = completion.usage.completion_tokens / generating if generating > 0 else 0.0
-    console_err.print(
-        f"[dim]{completion.provider}:{completion.model} · {completion.usage.prompt_tokens} prompt "
+    console_err.print(plain(
+        f"{completion.provider}:{completion.model} · {completion.usage.prompt_tokens} prompt "
         f"+ {completion.usage.completion_tokens} completion tokens · {completion.latency_s:.2f}s "
-        f"· {speed:.0f} tok/s · ${completion.cost_usd:.6f}[/]"
-    )
+        f"· {speed:.0f} tok/s · ${completion.cost_usd:.6f}", style="dim"))

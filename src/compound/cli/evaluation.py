@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from compound.cli import app
-from compound.cli.output import console, console_err
+from compound.cli.output import console, console_err, plain, styled
 
 if TYPE_CHECKING:
     from compound.evaluation.report import EvalReport
@@ -110,9 +110,11 @@ def eval_command(
             for check in checks:
                 if check.status != "pass" and check.message:
                     style = STATUS_STYLE[check.status]
-                    console.print(f"  [{style}]{check.status}[/] {check.name}: {check.message}")
+                    console.print("  ", plain(check.status, style=style),
+                                  f" {check.name}: {check.message}", sep="")
             for metric_name, problem in run.metric_errors.items():
-                console.print(f"  [red]metric error[/] {metric_name}: {problem}", markup=True)
+                console.print(styled("  [red]metric error[/] {name}: {problem}", name=metric_name,
+                                     problem=problem))
             if run.suites:
                 console.print(suites_table(run))
             if run.judge_agreement:
@@ -133,12 +135,12 @@ def eval_command(
             if metric_name not in measured:
                 all_failures.append(f"criterion {key}: no eval measures '{metric_name}'")
     if all_failures:
-        console_err.print("[bold red]gate failed:[/]\n" + "\n".join(f"  - {f}"
-                                                                   for f in all_failures))
+        console_err.print(styled("[bold red]gate failed:[/]\n{failures}",
+                                 failures="\n".join(f"  - {f}" for f in all_failures)))
         # SystemExit, not typer.Exit: the entry point runs Typer with standalone_mode=False,
         # where an Exit's code would be returned and lost.
         raise SystemExit(1)
-    console_err.print("[green]gate passed[/]")
+    console_err.print(styled("[green]gate passed[/]"))
 
 
 def _criteria_for(system: System, values: dict[str, float | None]) -> dict:
@@ -168,11 +170,11 @@ def _print_pairwise(system: System, eval_name: str, repo: RunRepository, run_id:
 
 def _print_agreement(agreement: dict) -> None:
     kappa = agreement.get("kappa")
-    verdict = "[green]trusted[/]" if agreement.get("trusted") else "[red]not trusted[/]"
+    verdict = styled("[green]trusted[/]" if agreement.get("trusted") else "[red]not trusted[/]")
     shown = "-" if kappa is None else f"{kappa:.3f}"
     console.print(
         f"judge agreement with human labels: Cohen's kappa {shown} over {agreement.get('n')} "
-        f"rows (needs {agreement.get('min_kappa')}): {verdict}"
+        f"rows (needs {agreement.get('min_kappa')}): ", verdict, sep=""
     )
 
 
@@ -282,7 +284,8 @@ def datasets_show(
     registry = DatasetRegistry(store)
     info = registry.info(ref)
     dataset = registry.load(info.ref)
-    console.print(f"[bold]{info.ref}[/]: {info.rows} rows from {info.source}")
+    console.print(styled("[bold]{ref}[/]: {rows} rows from {source}", ref=info.ref, rows=info.rows,
+                         source=info.source))
     console.print(f"fields: {', '.join(info.fields)}")
     console.print(f"splits: {', '.join(f'{k} {v}' for k, v in info.splits.items())}")
     for row in dataset.rows[:rows]:
@@ -301,9 +304,9 @@ def datasets_diff(
 
     _, store = _open(spec)
     diff = DatasetRegistry(store).diff(a, b)
-    console.print(f"[bold]{diff.a}[/] -> [bold]{diff.b}[/]: {len(diff.added)} added, "
-                  f"{len(diff.removed)} removed, {len(diff.changed)} changed, "
-                  f"{diff.unchanged} unchanged")
+    console.print(styled("[bold]{a}[/] -> [bold]{b}[/]: ", a=diff.a, b=diff.b),
+                  f"{len(diff.added)} added, {len(diff.removed)} removed, "
+                  f"{len(diff.changed)} changed, {diff.unchanged} unchanged", sep="")
     for label, ids in (("added", diff.added), ("removed", diff.removed),
                        ("changed", diff.changed)):
         if ids:

@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from compound.cli import app
-from compound.cli.output import console, console_err
+from compound.cli.output import console, console_err, plain
 
 SPEC_ARG = Annotated[
     Path, typer.Argument(help="a compound.yaml, or a folder holding one", show_default=False)
@@ -59,7 +59,8 @@ def improve(
         labelled = (f" ({outcome.rows:,} labelled rows: {origins_text(outcome.origins)}"
                     + (f"; {outcome.conflicts:,} conflicting left out" if outcome.conflicts
                        else "") + ")") if outcome.rows or outcome.conflicts else ""
-        console.print(f"[{colour}]{outcome.name}: {outcome.message}[/]{labelled}")
+        console.print(plain(f"{outcome.name}: {outcome.message}", style=colour), plain(labelled),
+                      sep="")
     if report.refused:
         raise SystemExit(1)
 

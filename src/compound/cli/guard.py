@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from compound.cli import app
-from compound.cli.output import console, console_err
+from compound.cli.output import console, console_err, plain, styled
 
 if TYPE_CHECKING:
     from compound.production.rails import GuardResult
@@ -92,7 +92,6 @@ def _read_document(value: str) -> str:
 
 
 def _show(results: list[GuardResult], text: str) -> None:
-    from rich.markup import escape
     from rich.table import Table
 
     table = Table(show_lines=False)
@@ -102,12 +101,12 @@ def _show(results: list[GuardResult], text: str) -> None:
     for result in results:
         for verdict in result.verdicts:
             style = _STYLE.get(verdict.action, "")
-            table.add_row(escape(verdict.rail), verdict.stage, f"[{style}]{verdict.action}[/]",
-                          escape(verdict.reason), f"{verdict.ms:.1f}")
+            table.add_row(verdict.rail, verdict.stage, plain(verdict.action, style=style),
+                          verdict.reason, f"{verdict.ms:.1f}")
     console.print(table)
     for result in results:
         style = _STYLE.get(result.action, "")
-        line = f"{result.stage}: [{style}]{result.action}[/]"
+        line = styled("{stage}: ", stage=result.stage) + plain(result.action, style=style)
         if result.allowed and result.text != text:
-            line += f" · text that goes on: {escape(result.text)}"
-        console.print(line, highlight=False)
+            line += plain(f" · text that goes on: {result.text}")
+        console.print(line)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from compound.cli import app
-from compound.cli.output import console, console_err
+from compound.cli.output import console, console_err, plain, styled
 
 if TYPE_CHECKING:
     from compound.lifecycle.up import BuildStep, Scorecard
@@ -52,14 +52,15 @@ def up(
     from compound.system import System
 
     system = System.load(spec)
-    console.rule(f"[bold]{system.name}[/] ({system.loop}): {system.task.strip()}")
+    console.rule(styled("[bold]{name}[/] ({loop}): {task}", name=system.name, loop=system.loop,
+                        task=system.task.strip()))
     store = open_store(system)
     with console_err.status("building", spinner="dots") as status:
         steps = build_missing(system, store, console=console_err,
-                              notify=lambda message: status.update(message))
+                              notify=lambda message: status.update(plain(message)))
     console.print(_build_table(steps))
     if not system.evals:
-        console_err.print("[yellow]the spec declares no evals; no scorecard[/]")
+        console_err.print(styled("[yellow]the spec declares no evals; no scorecard[/]"))
         card = None
     else:
         card = evaluate(system, store, limit=limit, progress=True)
@@ -68,10 +69,10 @@ def up(
     failed = card is not None and not card.passed
     if failed:
         assert card is not None
-        console_err.print("[bold red]scorecard failed:[/]\n" + "\n".join(
-            f"  - {line}" for line in card.failures()))
+        console_err.print(styled("[bold red]scorecard failed:[/]\n{lines}", lines="\n".join(
+            f"  - {line}" for line in card.failures())))
     elif card is not None:
-        console_err.print("[bold green]scorecard passed[/]: every success criterion is met")
+        console_err.print(styled("[bold green]scorecard passed[/]: every success criterion is met"))
     if not serve:
         if ask and system.workflows:
             _ask_locally(system, ask)
@@ -132,7 +133,7 @@ def _ask(base: str, workflow: str, question: str, secret: str | None) -> None:
         response = httpx.post(f"{base}/v1/workflows/{workflow}", json={"question": question},
                               headers=headers, timeout=300)
     except httpx.HTTPError as exc:
-        console_err.print(f"[red]asking the served system failed:[/] {exc}")
+        console_err.print(styled("[red]asking the served system failed:[/] {exc}", exc=exc))
         return
     console_err.print(f"asked the served system: {question!r} -> HTTP {response.status_code}")
     try:
@@ -169,7 +170,7 @@ def _build_table(steps: list[BuildStep]) -> object:
         table.add_column(column, justify="right" if column == "seconds" else "left")
     for step in steps:
         colour = "green" if step.ok else "red"
-        table.add_row(step.component, step.kind, f"[{colour}]{step.action}[/]",
+        table.add_row(step.component, step.kind, plain(step.action, style=colour),
                       f"{step.seconds:.1f}")
     return table
 
@@ -185,10 +186,10 @@ def _scorecard_table(card: Scorecard) -> object:
         value = "-" if line.value is None else f"{line.value:.4g}"
         interval = (f"[{line.low:.4g}, {line.high:.4g}]"
                     if line.low is not None and line.high is not None else "")
-        result = {True: "[green]pass[/]", False: "[red]FAIL[/]", None: "[yellow]unmeasured[/]"}[
-            line.passed]
+        result = {True: plain("pass", style="green"), False: plain("FAIL", style="red"),
+                  None: plain("unmeasured", style="yellow")}[line.passed]
         if line.regressed:
-            result = "[red]REGRESSED[/]"
+            result = plain("REGRESSED", style="red")
         table.add_row(line.criterion, line.metric, value, interval, f"{op} {line.threshold:g}",
                       line.eval or "-", result)
     return table

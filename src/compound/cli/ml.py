@@ -13,7 +13,7 @@ import typer
 
 from compound.cli import app
 from compound.cli.models import models_app
-from compound.cli.output import console, console_err
+from compound.cli.output import console, console_err, plain, styled
 
 if TYPE_CHECKING:
     from compound.store import Store
@@ -58,8 +58,9 @@ def train(
                 console.print(table)
             assert result.record is not None
             console.print(
-                f"registered [bold]{result.record.ref}[/] as a candidate"
-                + ("" if promote else f"; promote it with: compound models promote {spec} {name}")
+                styled("registered [bold]{ref}[/] as a candidate", ref=result.record.ref),
+                "" if promote else f"; promote it with: compound models promote {spec} {name}",
+                sep="",
             )
             if promote:
                 refused |= not _promote(system, store, name, result.record.version)
@@ -137,8 +138,9 @@ def rollback(spec: SPEC_ARG, name: MODEL_ARG) -> None:
         registry = ModelRegistry(store)
         before = registry.production(name)
         restored = registry.rollback(name)
-    console.print(f"rolled back [bold]{name}[/]: version {before.version if before else '-'} "
-                  f"archived, version {restored.version} is in production again")
+    console.print(styled("rolled back [bold]{name}[/]: version {before} archived, version "
+                         "{after} is in production again", name=name,
+                         before=before.version if before else "-", after=restored.version))
 
 
 def _promote(system: System, store: Store, name: str, version: int | None) -> bool:
@@ -151,5 +153,5 @@ def _promote(system: System, store: Store, name: str, version: int | None) -> bo
     if decision.checks:
         console.print(gate_table(decision.checks))
     colour = "green" if decision.promoted else "red"
-    console.print(f"[{colour}]{decision.message}[/]")
+    console.print(plain(decision.message, style=colour))
     return decision.promoted

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from compound.cli import app
-from compound.cli.output import console
+from compound.cli.output import console, plain
 
 models_app = typer.Typer(
     help="List, inspect, promote and roll back the models of a system.", no_args_is_help=True
@@ -37,6 +37,6 @@ def list_models(
         colour = "green" if status.ok else "red"
         table.add_row(
             status.name, status.kind, status.detail, status.version,
-            f"[{colour}]{status.message}[/]",
+            plain(status.message, style=colour),
         )
     console.print(table)

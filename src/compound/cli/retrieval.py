@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from compound.cli import app
-from compound.cli.output import console, console_err
+from compound.cli.output import console, console_err, plain, styled
 
 if TYPE_CHECKING:
     from compound.orchestration.retrieval.index import Progress
@@ -58,8 +58,9 @@ def _progress_bar(enabled: bool) -> Iterator[Progress | None]:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     labels = {"documents": "documents", "embedding": "chunks embedded", "lexical": "BM25 index"}
-    with Progress(TextColumn("{task.description:>16}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=console_err, transient=True) as bar:
+    with Progress(TextColumn("{task.description:>16}", markup=False), BarColumn(),
+                  MofNCompleteColumn(), TimeElapsedColumn(), console=console_err,
+                  transient=True) as bar:
         tasks: dict[str, Any] = {}
 
         def update(stage: str, done: int, total: int | None) -> None:
@@ -123,13 +124,14 @@ def ingest(
         console.print_json(json.dumps(payload))
         return
     for line in index.notes:
-        console_err.print(f"[yellow]note:[/] {line}")
+        console_err.print(styled("[yellow]note:[/] {line}", line=line))
     for problem in report.problems[:20]:
-        console_err.print(f"[yellow]{problem}[/]", markup=True, highlight=False)
+        console_err.print(plain(problem, style="yellow"))
     if len(report.problems) > 20:
         console_err.print(f"... and {len(report.problems) - 20} more problems (see --json)")
     console.print(
-        f"[bold]{name}[/]: {report.added} added, {report.updated} updated, "
+        styled("[bold]{name}[/]: ", name=name),
+        f"{report.added} added, {report.updated} updated, "
         f"{report.unchanged} unchanged, {report.deleted} deleted, "
         f"{payload['skipped']} skipped; {report.chunks} chunks written, "
         f"{report.embedded} embedded. Index: {stats['documents']} documents, "
@@ -189,7 +191,7 @@ def search(
         index.close()
         return
     for line in [*index.notes, *result.notes]:
-        console_err.print(f"[yellow]note:[/] {line}")
+        console_err.print(styled("[yellow]note:[/] {line}", line=line))
     table = Table(title=f"{name}: {query}", title_justify="left")
     for column in ("#", "score", "document", "source", "text"):
         table.add_column(column, overflow="fold")

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from compound.cli import app
-from compound.cli.output import console, console_err
+from compound.cli.output import console, console_err, styled
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -117,14 +117,15 @@ def serve_command(
     bind_host, bind_port = overrides.get("host", settings.host), overrides.get(
         "port", settings.port)
     if not settings.auth and bind_host not in ("127.0.0.1", "localhost", "::1"):
-        console_err.print(f"[bold yellow]warning:[/] serving without API keys on {bind_host}; "
-                          "anyone who can reach it can run your models")
+        console_err.print(styled("[bold yellow]warning:[/] serving without API keys on {host}; "
+                                 "anyone who can reach it can run your models", host=bind_host))
     if settings.auth and state.keys.count_active() == 0:
-        console_err.print("[yellow]no API key exists yet; create one with[/] compound keys "
-                          f"create NAME --scope write {'--home ' + str(home) if home else ''}")
+        console_err.print(styled("[yellow]no API key exists yet; create one with[/] compound "
+                                 "keys create NAME --scope write {home}",
+                                 home=f"--home {home}" if home else ""))
     base = f"http://{bind_host}:{bind_port}"
-    console_err.print(f"serving [bold]{state.name}[/] at {base}  (dashboard {base}/dashboard, "
-                      f"API docs {base}/docs)")
+    console_err.print(styled("serving [bold]{name}[/] at {base}  (dashboard {base}/dashboard, "
+                             "API docs {base}/docs)", name=state.name, base=base))
     serve(application, host=bind_host, port=bind_port, log_level=log_level)
 
 

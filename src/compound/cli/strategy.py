@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from compound.cli import app
-from compound.cli.output import console, console_err
+from compound.cli.output import console, console_err, plain
 
 if TYPE_CHECKING:
     from compound.strategy.review import ReviewItem, ReviewQueue
@@ -177,7 +177,7 @@ def route_calibrate(
     console.print(calibration.table(every=max(1, len(calibration.points) // 25)))
     chosen = calibration.chosen
     if chosen is None:
-        console_err.print(f"[red]no threshold meets {calibration.target}[/]")
+        console_err.print(plain(f"no threshold meets {calibration.target}", style="red"))
     else:
         console.print(
             f"chosen threshold {chosen.threshold:.4f}: {chosen.coverage:.1%} answered by the "

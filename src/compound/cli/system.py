@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from compound.cli import app
-from compound.cli.output import console
+from compound.cli.output import console, styled
 
 SPEC_ARG = Annotated[
     Path, typer.Argument(help="a compound.yaml, or a folder holding one", show_default=False)
@@ -144,4 +144,5 @@ def check(spec: SPEC_ARG) -> None:
         for name in getattr(system, section):
             table.add_row(section, name, "")
     console.print(table)
-    console.print(f"[green]ok[/]: {system.source} is a valid {system.loop} system")
+    console.print(styled("[green]ok[/]: {source} is a valid {loop} system",
+                         source=system.source, loop=system.loop))

@@ -110,10 +110,10 @@ class EvalSession:
                 problems.append(f"{metric_name} = {value if value is None else f'{value:.4g}'},"
                                 f" needs {op} {bound:g}")
         if problems:
-            from rich.console import Console
+            from compound.cli.output import new_console
 
             buffer = io.StringIO()
-            Console(file=buffer, width=110, color_system=None).print(run_table(run))
+            new_console(file=buffer, width=110, color_system=None).print(run_table(run))
             raise AssertionError("eval requirements not met:\n  " + "\n  ".join(problems)
                                  + "\n" + buffer.getvalue())
 

@@ -289,7 +289,6 @@ class _Progress:
 
     def __enter__(self) -> _Progress:
         if self.enabled:
-            from rich.console import Console
             from rich.progress import (
                 BarColumn,
                 MofNCompleteColumn,
@@ -299,10 +298,14 @@ class _Progress:
                 TimeRemainingColumn,
             )
 
+            from compound.cli.output import console_err
+
+            # the title holds the eval's name from the spec: shown as text, never as markup
             self._progress = Progress(
-                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                TextColumn("{task.fields[status]}"), TimeElapsedColumn(),
-                TimeRemainingColumn(), console=Console(stderr=True), transient=False,
+                TextColumn("{task.description}", markup=False), BarColumn(),
+                MofNCompleteColumn(), TextColumn("{task.fields[status]}", markup=False),
+                TimeElapsedColumn(), TimeRemainingColumn(), console=console_err,
+                transient=False,
             )
             self._progress.__enter__()
             note = f" (resuming: {self.already} done)" if self.already else ""

@@ -36,6 +36,8 @@ def run_table(run: RunSummary, baseline: RunSummary | None = None) -> Any:
     """The metrics of ``run`` with 95% intervals, the baseline's values and the gate."""
     from rich.table import Table
 
+    from compound.cli.output import plain
+
     counts = run.counts
     rows_note = (
         f"{counts.get('total', 0)} rows: {counts.get('ok', 0)} ok, "
@@ -45,9 +47,9 @@ def run_table(run: RunSummary, baseline: RunSummary | None = None) -> Any:
     if baseline and baseline.dataset.get("version") != run.dataset.get("version"):
         base_note += f" (on dataset version {baseline.dataset.get('version')})"
     table = Table(
-        title=f"eval {run.eval} · run {run.id}\n{run.dataset.get('name')}@"
-        f"{run.dataset.get('version')} · {rows_note} · {run.cached} cached · "
-        f"spent ${run.spent_usd:.4f} · {base_note}",
+        title=plain(f"eval {run.eval} · run {run.id}\n{run.dataset.get('name')}@"
+                    f"{run.dataset.get('version')} · {rows_note} · {run.cached} cached · "
+                    f"spent ${run.spent_usd:.4f} · {base_note}"),
         title_justify="left",
     )
     for column in ("metric", "value", "95% CI", "n", "n/a", "baseline", "Δ", "gate"):
@@ -61,45 +63,51 @@ def run_table(run: RunSummary, baseline: RunSummary | None = None) -> Any:
         ci = f"{fmt(m.low)}–{fmt(m.high)}" if m.low is not None else "-"
         na = str(m.not_applicable) if not m.errors else f"{m.not_applicable}+{m.errors}err"
         previous = base.get(m.name)
-        change = "-"
+        change = plain("-")
         if previous is not None and m.value is not None:
             delta = m.value - previous
             worse = delta < 0 if m.higher_is_better else delta > 0
             colour = "red" if worse and abs(delta) > 1e-12 else "green"
             shown = f"{delta:+,.0f}" if abs(delta) >= 100 else f"{delta:+.3f}"
-            change = f"[{colour}]{shown}[/]"
-        table.add_row(m.name, fmt(m.value), ci, str(m.n), na, fmt(previous), change,
+            change = plain(shown, style=colour)
+        table.add_row(plain(m.name), fmt(m.value), ci, str(m.n), na, fmt(previous), change,
                       _gate_cell(checks.get(m.name, [])))
     for check in run.gate:
         if check.metric not in {m.name for m in run.metrics}:
-            table.add_row(check.name, fmt(check.value), "-", "-", "-", fmt(check.baseline), "-",
-                          _gate_cell([check]))
+            table.add_row(plain(check.name), fmt(check.value), "-", "-", "-",
+                          fmt(check.baseline), "-", _gate_cell([check]))
     return table
 
 
-def _gate_cell(checks: list[GateCheck]) -> str:
-    parts = []
-    for check in checks:
+def _gate_cell(checks: list[GateCheck]) -> Any:
+    from rich.text import Text
+
+    cell = Text()
+    for index, check in enumerate(checks):
         rule = ""
         if check.threshold is not None:
             rule = f" {'≥' if check.direction == 'higher' else '≤'}{check.threshold:g}"
-        parts.append(f"[{STATUS_STYLE[check.status]}]{check.status}[/]{rule}")
-    return "; ".join(parts)
+        cell.append("; " if index else "")
+        cell.append(check.status, style=STATUS_STYLE[check.status])
+        cell.append(rule)
+    return cell
 
 
 def suites_table(run: RunSummary) -> Any:
     """Pass rates of the behavioural suites, per kind of case."""
     from rich.table import Table
 
-    table = Table(title=f"behavioural suites of {run.eval}", title_justify="left")
+    from compound.cli.output import plain
+
+    table = Table(title=plain(f"behavioural suites of {run.eval}"), title_justify="left")
     for column in ("suite", "case", "passed", "total", "pass rate"):
         table.add_column(column, justify="left" if column in ("suite", "case") else "right")
     for suite in run.suites:
         for case, (ok, total) in suite.by_case.items():
-            table.add_row(suite.kind, case, str(ok), str(total), f"{ok / total:.1%}")
+            table.add_row(plain(suite.kind), plain(case), str(ok), str(total), f"{ok / total:.1%}")
         errors = f" ({suite.errors} errors)" if suite.errors else ""
-        table.add_row(f"[bold]{suite.kind}[/]", "all", str(suite.passed), str(suite.total),
-                      f"[bold]{suite.pass_rate:.1%}[/]{errors}")
+        table.add_row(plain(suite.kind, style="bold"), "all", str(suite.passed), str(suite.total),
+                      plain(f"{suite.pass_rate:.1%}", style="bold") + errors)
     return table
 
 
@@ -107,10 +115,12 @@ def errors_table(rows: list[Any], limit: int = 10) -> Any:
     """The first rows that failed or were invalid, with their error."""
     from rich.table import Table
 
+    from compound.cli.output import plain
+
     table = Table(title="rows not scored normally", title_justify="left")
     for column in ("row", "id", "status", "error"):
         table.add_column(column)
     for row in [r for r in rows if r.status != "ok"][:limit]:
-        table.add_row(str(row.index), row.id[:24], row.status,
-                      f"{row.error_type + ': ' if row.error_type else ''}{row.error or ''}"[:160])
+        error = f"{row.error_type + ': ' if row.error_type else ''}{row.error or ''}"[:160]
+        table.add_row(str(row.index), plain(row.id[:24]), row.status, plain(error))
     return table

@@ -239,6 +239,8 @@ def before_after_table(report: ImproveReport) -> Table:
     """Production's and the candidate's test metrics side by side, with the decision."""
     from rich.table import Table
 
+    from compound.cli.output import plain
+
     table = Table(title="improve: before (production) and after (candidate), test metrics",
                   title_justify="left")
     for column in ("model", "corrections", "metric", "before", "after", "change", "decision"):
@@ -246,19 +248,20 @@ def before_after_table(report: ImproveReport) -> Table:
                          else "right")
     colours = {"promoted": "green", "refused": "red", "unchanged": "yellow"}
     for o in report.outcomes:
-        decision = f"[{colours[o.status]}]{o.status}[/]"
+        decision = plain(o.status, style=colours[o.status])
         versions = f"v{o.production}" if o.production is not None else "-"
         if o.candidate is not None:
             versions += f"→v{o.candidate}"
         if not o.after:
-            table.add_row(f"{o.name} {versions}", f"{o.rows:,}", "-", "-", "-", "-", decision)
+            table.add_row(plain(f"{o.name} {versions}"), f"{o.rows:,}", "-", "-", "-", "-",
+                          decision)
             continue
         shown = [o.primary, *[m for m in ("macro_f1", "ece") if m in o.after and m != o.primary]]
         for i, metric in enumerate(shown):
             before, after = o.before.get(metric), o.after.get(metric)
             table.add_row(
-                f"{o.name} {versions}" if i == 0 else "", f"{o.rows:,}" if i == 0 else "",
-                metric, _number(before), _number(after),
+                plain(f"{o.name} {versions}" if i == 0 else ""), f"{o.rows:,}" if i == 0 else "",
+                plain(metric), _number(before), _number(after),
                 "-" if before is None or after is None else f"{after - before:+.4f}",
                 decision if i == 0 else "")
         table.add_section()

@@ -127,8 +127,8 @@ def render_request(template: str, request: Any) -> str:
     pydantic model, such as a workflow's input) is shown as the JSON of its fields.
 
     Example:
-        >>> render_request("Intent of: {input}", {"text": "lost card"})
-        'Intent of: {"text": "lost card"}'
+        >>> render_request("Intent of: {input}", {"question": "lost card"})
+        'Intent of: {"question":"lost card"}'
     """
     from compound.orchestration.context.template import Template, renderable
     from compound.workflow.handoff import to_json

@@ -35,9 +35,9 @@ class Stages:
             from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
             self._progress = Progress(
-                TextColumn("{task.description}"), BarColumn(),
+                TextColumn("{task.description}", markup=False), BarColumn(),
                 TextColumn("{task.percentage:>3.0f}%"),
-                TimeElapsedColumn(), TextColumn("{task.fields[stage]}"),
+                TimeElapsedColumn(), TextColumn("{task.fields[stage]}", markup=False),
                 console=self.console, transient=False,
             )
             self._progress.__enter__()

@@ -96,10 +96,13 @@ def gate_table(checks: list[GateCheck]) -> Table:
     """The promotion gate's checks."""
     from rich.table import Table
 
+    from compound.cli.output import plain
+
     table = Table(title="promotion gate", title_justify="left")
     for column in ("criterion", "status", "detail"):
         table.add_column(column)
     colours = {"pass": "green", "fail": "red", "regressed": "red", "unmeasured": "yellow"}
     for check in checks:
-        table.add_row(check.name, f"[{colours[check.status]}]{check.status}[/]", check.reason)
+        table.add_row(plain(check.name), plain(check.status, style=colours[check.status]),
+                      plain(check.reason))
     return table
