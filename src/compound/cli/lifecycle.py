@@ -16,7 +16,7 @@ from compound.cli import app
 from compound.cli.output import console, console_err, plain, styled
 
 if TYPE_CHECKING:
-    from compound.lifecycle.up import BuildStep, Scorecard
+    from compound.lifecycle.up import BuildStep
 
 
 @app.command()
@@ -39,14 +39,20 @@ def up(
     force: Annotated[
         bool, typer.Option(help="serve even when a success criterion fails")
     ] = False,
+    strict: Annotated[
+        bool, typer.Option(help="a failed latency criterion fails too (by default it warns, "
+                                "since it depends on how busy the machine is)")
+    ] = False,
     host: Annotated[str | None, typer.Option(help="address to bind (default serve.host)")] = None,
     port: Annotated[int | None, typer.Option(help="port (default serve.port)")] = None,
 ) -> None:
     """Run the whole loop for a system: train and index what is missing, evaluate against the
     success criteria and print the scorecard, then serve with the dashboard.
 
-    Exits 1 (without serving) when a criterion fails, unless --force.
+    Exits 1 (without serving) when a quality criterion fails, unless --force. A failed latency
+    criterion is reported with the machine's load and only warns, unless --strict.
     """
+    from compound.cli.scorecard import print_whole, report_scorecard, scorecard_table
     from compound.lifecycle.up import build_missing, evaluate
     from compound.store import open_store
     from compound.system import System
@@ -64,20 +70,16 @@ def up(
         card = None
     else:
         card = evaluate(system, store, limit=limit, progress=True)
-        console.print(_scorecard_table(card))
+        print_whole(console, scorecard_table(card, strict=strict))
     store.close()
-    failed = card is not None and not card.passed
-    if failed:
-        assert card is not None
-        console_err.print(styled("[bold red]scorecard failed:[/]\n{lines}", lines="\n".join(
-            f"  - {line}" for line in card.failures())))
-    elif card is not None:
-        console_err.print(styled("[bold green]scorecard passed[/]: every success criterion is met"))
+    blocking = card is not None and card.blocking(strict=strict)
+    if card is not None:
+        report_scorecard(console_err, card, strict=strict)
     if not serve:
         if ask and system.workflows:
             _ask_locally(system, ask)
-        raise SystemExit(1 if failed else 0)
-    if failed and not force:
+        raise SystemExit(1 if blocking else 0)
+    if blocking and not force:
         console_err.print("not serving a system that fails its criteria; fix it, or pass --force")
         raise SystemExit(1)
     _serve(system, host=host, port=port, ask=ask, seconds=serve_seconds)
@@ -174,22 +176,3 @@ def _build_table(steps: list[BuildStep]) -> object:
                       f"{step.seconds:.1f}")
     return table
 
-
-def _scorecard_table(card: Scorecard) -> object:
-    from rich.table import Table
-
-    table = Table(title=f"scorecard of {card.system}", title_justify="left")
-    for column in ("criterion", "metric", "value", "95% interval", "target", "eval", "result"):
-        table.add_column(column)
-    for line in card.lines:
-        op = ">=" if line.direction == "higher" else "<="
-        value = "-" if line.value is None else f"{line.value:.4g}"
-        interval = (f"[{line.low:.4g}, {line.high:.4g}]"
-                    if line.low is not None and line.high is not None else "")
-        result = {True: plain("pass", style="green"), False: plain("FAIL", style="red"),
-                  None: plain("unmeasured", style="yellow")}[line.passed]
-        if line.regressed:
-            result = plain("REGRESSED", style="red")
-        table.add_row(line.criterion, line.metric, value, interval, f"{op} {line.threshold:g}",
-                      line.eval or "-", result)
-    return table

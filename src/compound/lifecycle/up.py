@@ -55,6 +55,7 @@ class ScoreLine:
     high: float | None
     eval: str | None
     regressed: str | None = None
+    kind: Literal["quality", "latency"] = "quality"
 
     @property
     def measured(self) -> bool:
@@ -77,23 +78,94 @@ class Scorecard:
     system: str
     lines: list[ScoreLine] = field(default_factory=list)
     runs: list[RunSummary] = field(default_factory=list)
+    machine: MachineLoad | None = None
 
     @property
     def passed(self) -> bool:
         """Every criterion measured and met."""
         return all(line.passed for line in self.lines)
 
-    def failures(self) -> list[str]:
-        """Why the scorecard did not pass, one line per criterion."""
-        out = []
-        for line in self.lines:
-            if line.passed is None:
-                out.append(f"{line.criterion}: no eval measures '{line.metric}'")
-            elif not line.passed:
-                op = ">=" if line.direction == "higher" else "<="
-                why = line.regressed or f"{line.value:.4g} is not {op} {line.threshold:g}"
-                out.append(f"{line.criterion}: {why}")
-        return out
+    def blocking(self, *, strict: bool = False) -> bool:
+        """Whether the scorecard stops `compound up`: a quality criterion failed or is
+        unmeasured, or (with ``strict``) a latency criterion failed too. A latency criterion
+        alone depends on how busy the machine is, so it only warns by default."""
+        return bool(self.blockers(strict=strict))
+
+    def blockers(self, *, strict: bool = False) -> list[str]:
+        """Why the scorecard stops `compound up`, one line per blocking criterion."""
+        return [self._why(line) for line in self.lines if line.passed is None or (
+            line.passed is False and (strict or line.kind != "latency"))]
+
+    def warnings(self, *, strict: bool = False) -> list[str]:
+        """Failed latency criteria that only warn (none with ``strict``)."""
+        return [] if strict else [self._why(line) for line in self.lines
+                                  if line.passed is False and line.kind == "latency"]
+
+    def failures(self, *, kind: str | None = None) -> list[str]:
+        """Why the scorecard did not pass, one line per criterion (only criteria of ``kind``
+        when given)."""
+        return [self._why(line) for line in self.lines if line.passed is not True
+                and (kind is None or line.kind == kind)]
+
+    def _why(self, line: ScoreLine) -> str:
+        if line.passed is None:
+            return f"{line.criterion}: no eval measures '{line.metric}'"
+        op = ">=" if line.direction == "higher" else "<="
+        assert line.value is not None
+        why = line.regressed or (f"{format_number(line.value)} is not {op} "
+                                 f"{format_number(line.threshold)}")
+        if line.kind == "latency" and self.machine is not None:
+            why += f" ({self.machine.describe()})"
+        return f"{line.criterion}: {why}"
+
+
+@dataclass(frozen=True)
+class MachineLoad:
+    """What the machine was doing while the scorecard was measured."""
+
+    load_1m: float | None
+    load_5m: float | None
+    cores: int
+
+    @classmethod
+    def now(cls) -> MachineLoad:
+        import os
+
+        try:
+            one, five, _ = os.getloadavg()
+        except (AttributeError, OSError):  # not on every platform
+            one = five = None
+        return cls(one, five, os.cpu_count() or 1)
+
+    @property
+    def busy(self) -> bool:
+        """More runnable work than cores over the last minute."""
+        return self.load_1m is not None and self.load_1m > self.cores
+
+    def describe(self) -> str:
+        if self.load_1m is None:
+            return f"{self.cores} cores"
+        assert self.load_5m is not None
+        return (f"load average {self.load_1m:.1f} (1 min), {self.load_5m:.1f} (5 min) on "
+                f"{self.cores} cores" + ("; the machine was busy" if self.busy else ""))
+
+
+LATENCY_METRICS = frozenset({"latency_s", "latency_ms"})
+
+
+def format_number(value: float) -> str:
+    """A value as people read it in a table: no exponent, thousands separated.
+
+    Example:
+        >>> [format_number(v) for v in (0.90681, 23180.4, 2660.0, 8000, 0.0000123)]
+        ['0.9068', '23,180', '2,660', '8,000', '0.000012']
+    """
+    size = abs(value)
+    if size >= 1000:
+        return f"{value:,.0f}"
+    if size >= 1e-3 or value == 0:
+        return f"{value:.4g}"
+    return f"{value:.2g}" if size >= 1e-4 else f"{value:.6f}".rstrip("0")
 
 
 Notify = Callable[[str], None]
@@ -191,6 +263,7 @@ def evaluate(system: System, store: Store, *, names: Sequence[str] | None = None
     repo = RunRepository(store)
     card = Scorecard(system.name)
     regressions: dict[str, str] = {}
+    latency: set[str] = set()
     for eval_name in names or list(system.evals):
         plan = plan_eval(system, eval_name, store=store, limit=limit, use_cache=True)
         run = runner.run(plan, resume=True)
@@ -198,7 +271,10 @@ def evaluate(system: System, store: Store, *, names: Sequence[str] | None = None
                              dataset_version=run.dataset.get("version"))
         measured = {m.name for m in run.metrics if m.value is not None}
         criteria = {k: c for k, c in system.criteria.items() if (c.metric or k) in measured}
-        tolerances = {m.name: m.tolerance for m in system.evals[eval_name].metric_specs()}
+        specs = system.evals[eval_name].metric_specs()
+        tolerances = {m.name: m.tolerance for m in specs}
+        latency |= {m.name for m in specs
+                    if m.registered_name in LATENCY_METRICS or "latency" in m.name}
         checks = check_gate(run, criteria=criteria, tolerances=tolerances, baseline=base,
                             max_error_rate=plan.max_error_rate)
         run.gate, run.baseline = checks, base.id if base else None
@@ -220,5 +296,6 @@ def evaluate(system: System, store: Store, *, names: Sequence[str] | None = None
         regressed = regressions.get(key) or regressions.get(metric)
         card.lines.append(ScoreLine(key, metric, summary.value, criterion.threshold,
                                     criterion.direction, summary.low, summary.high, run.eval,
-                                    regressed))
+                                    regressed, "latency" if metric in latency else "quality"))
+    card.machine = MachineLoad.now()
     return card

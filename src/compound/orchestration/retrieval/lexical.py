@@ -15,6 +15,7 @@ Example:
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,6 +24,15 @@ from typing import Any
 import numpy as np
 
 from compound.errors import require
+
+
+def _bm25s() -> Any:
+    """``bm25s``, with its logger back at WARNING: the library sets its own logger to DEBUG on
+    import, so once anything has configured the root logger (any ``logging.warning`` call
+    does) every index build printed ``DEBUG:bm25s:...`` lines into the user's output."""
+    module = require("bm25s", extra="retrieval", what="BM25 retrieval")
+    logging.getLogger("bm25s").setLevel(logging.WARNING)
+    return module
 
 
 class LexicalIndex:
@@ -66,7 +76,7 @@ class LexicalIndex:
 
     def build(self, ids: Sequence[str], texts: Sequence[str]) -> None:
         """Index ``texts`` under ``ids`` (replacing anything indexed before)."""
-        bm25s = require("bm25s", extra="retrieval", what="BM25 retrieval")
+        bm25s = _bm25s()
         self.tokenizer_ = self._new_tokenizer()
         self.ids_ = list(ids)
         if not self.ids_:
@@ -115,7 +125,7 @@ class LexicalIndex:
 
     def load(self, folder: Path) -> None:
         """Read an index written by :meth:`save`."""
-        bm25s = require("bm25s", extra="retrieval", what="BM25 retrieval")
+        bm25s = _bm25s()
         self.ids_ = json.loads((folder / "ids.json").read_text(encoding="utf-8"))
         self.tokenizer_ = self._new_tokenizer()
         if not self.ids_:

@@ -188,7 +188,12 @@ def _add_metrics_route(app: FastAPI, spec: ServeSpec) -> None:
 
 
 def _warm_up(state: ServingState) -> None:
-    """Load models before declaring the app ready (runs on a thread at startup)."""
+    """Load every model, index and rail the served workflows use, and have each answer once,
+    before declaring the app ready (runs on a thread at startup): the first requests never
+    pay, or time out on, a cold start."""
+    from compound.workflow.context import RunContext
+    from compound.workflow.warmup import warm_up
+
     for name, llm in state.llms.items():
         state.not_ready.append(f"model '{name}'")
         try:
@@ -196,6 +201,13 @@ def _warm_up(state: ServingState) -> None:
             state.not_ready.remove(f"model '{name}'")
         except Exception as exc:
             state.not_ready[-1] = f"model '{name}' failed to load: {exc}"
+    for name, flow in state.runner.workflows.items():
+        waiting = f"workflow '{name}' warming up"
+        state.not_ready.append(waiting)
+        problems = [f"workflow '{name}' step '{w.step}' failed to warm up: {w.problem}"
+                    for w in warm_up(flow, ctx=RunContext(store=state.store)) if w.problem]
+        state.not_ready.remove(waiting)
+        state.not_ready.extend(problems)
     state.ready.set()
 
 
