@@ -196,6 +196,9 @@ class System(SpecModel):
                         f"{did_you_mean(ref, self.models)}"
                     )
         yield from self._eval_reference_problems()
+        from compound.orchestration.context.template_checks import template_problems
+
+        yield from template_problems(self)
         yield from self.strategy.reference_problems(
             self.models, llms=set(self.llms()), predictors=set(self.predictors())
         )

@@ -120,12 +120,18 @@ def init(
 
 @app.command()
 def check(spec: SPEC_ARG) -> None:
-    """Validate a compound.yaml: types, references between components, cycles."""
+    """Validate a compound.yaml: types, references between components, cycles, templates
+    and the typed wiring of each workflow (built, not run)."""
     from rich.table import Table
 
+    from compound.errors import SpecError
     from compound.system import System
+    from compound.workflow.loader import build_problems
 
     system = System.load(spec)
+    problems = build_problems(system)
+    if problems:
+        raise SpecError(problems, path=str(system.source))
     table = Table(title=f"{system.name} ({system.loop})", title_justify="left")
     table.add_column("section")
     table.add_column("name")

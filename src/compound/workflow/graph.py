@@ -351,7 +351,9 @@ def _resolve(flow: Workflow, node: Node, nodes: Mapping[str, Node], problems: li
     for name in unresolved:
         param = step.params[name]
         whole: tuple[str, Any] | None = None
-        if len(unresolved) == 1 and len(node.needs) == 1:
+        if _templated(step):
+            pass  # a template field is a name: a misspelt one must not get a whole output
+        elif len(unresolved) == 1 and len(node.needs) == 1:
             whole = (node.needs[0], need_types[node.needs[0]])
         elif len(unresolved) == 1 and not node.needs and input_type is not None:
             whole = (INPUT, input_type)
@@ -364,6 +366,15 @@ def _resolve(flow: Workflow, node: Node, nodes: Mapping[str, Node], problems: li
             args.append(Arg(name, INPUT, (name,)))
         elif not param.required:
             args.append(Arg(name, None, default=param.default))
+        elif _templated(step):
+            available = _available(flow, node, nodes)
+            problems.append(
+                f"step '{step.name}' template field '{{{name}}}' does not flow into the step"
+                f"{did_you_mean(name, available)}: no step it needs is named '{name}' or has "
+                f"a field '{name}', and the workflow input has none; available: "
+                f"{', '.join(available) or 'none'}. Map it with 'inputs: {{{name}: "
+                "step.field}' or 'input.field', or correct the template"
+            )
         else:
             sources = ", ".join(f"{n} ({_fields_text(t)})" for n, t in need_types.items())
             problems.append(
@@ -426,10 +437,35 @@ def _checked(step: Step, param: str, source: str, path: tuple[str, ...], source_
             f"({describe(source_type)}); the types do not match. Change one of them, or "
             "convert in a step between them"
         )
+    elif (why := _input_problem(step, param, source_type)) is not None:
+        problems.append(f"step '{step.name}' template field '{{{param}}}' receives '{ref}' "
+                        f"({describe(source_type)}): {why}")
     from compound.workflow.handoff import allows_none
 
     return Arg(param, source, path, declared.default if not declared.required else None,
                allows_none(target))
+
+
+def _input_problem(step: Step, param: str, source_type: Any) -> str | None:
+    """A component's own objection to what flows into one of its inputs (an LLM step
+    refuses a value its template cannot render), through its optional ``input_problem``."""
+    check = getattr(step.target, "input_problem", None)
+    return check(param, source_type) if callable(check) else None
+
+
+def _templated(step: Step) -> bool:
+    """Whether the step's inputs are the fields of a prompt template (an LLM step's)."""
+    return callable(getattr(step.target, "input_problem", None)) and isinstance(
+        getattr(step.target, "template", None), str)
+
+
+def _available(flow: Workflow, node: Node, nodes: Mapping[str, Node]) -> list[str]:
+    """The names a parameter of ``node`` could be matched by, for did-you-mean hints."""
+    names = [*node.needs]
+    for need in node.needs:
+        names.extend(fields_of(nodes[need].output_type) or ())
+    names.extend(fields_of(flow.input_type) or () if flow.input_type is not None else ())
+    return list(dict.fromkeys(names))
 
 
 def _fields_text(tp: Any) -> str:

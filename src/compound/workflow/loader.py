@@ -37,6 +37,7 @@ from compound.workflow.step import Loop, Step
 
 if TYPE_CHECKING:
     from compound.system import System
+    from compound.workflow.spec import StepSpec
 
 
 def build_workflow(system: System, name: str, *, shared: dict[str, Any] | None = None
@@ -66,21 +67,8 @@ def build_workflow(system: System, name: str, *, shared: dict[str, Any] | None =
                   for field, text in spec.input.items()]
         input_type = dataclasses.make_dataclass(f"{name}_input", fields, frozen=True)
     needs = spec.effective_needs()
-    steps = []
-    for step_spec in spec.steps:
-        kind, component_spec = component_kind(system, step_spec.uses)
-        request = AdapterRequest(system, step_spec, step_spec.uses, kind, component_spec,
-                                 shared)
-        target = adapter_for(kind)(request)
-        loop = None
-        if step_spec.loop is not None:
-            loop = Loop(step_spec.loop.max_iterations, step_spec.loop.until)
-        steps.append(target if isinstance(target, Step) else Step(
-            target, name=step_spec.name, needs=needs[step_spec.name],
-            inputs=step_spec.inputs, when=step_spec.when, timeout_s=step_spec.timeout_s,
-            retries=step_spec.retries, retry_delay_s=step_spec.retry_delay_s, loop=loop,
-            map_over=step_spec.for_each, concurrency=step_spec.concurrency,
-        ))
+    steps = [_step(system, step_spec, needs[step_spec.name], shared)
+             for step_spec in spec.steps]
     try:
         flow = Workflow(steps, name=name, input=input_type, output=spec.output,
                         description=spec.description)
@@ -88,6 +76,76 @@ def build_workflow(system: System, name: str, *, shared: dict[str, Any] | None =
         raise WiringError(name, exc.problems, source=str(system.source or "<spec>")) from None
     flow.source = {"spec": str(system.source) if system.source else None, "workflow": name}
     return flow
+
+
+def _step(system: System, step_spec: StepSpec, needs: list[str], shared: dict[str, Any]
+          ) -> Step:
+    kind, component_spec = component_kind(system, step_spec.uses)
+    request = AdapterRequest(system, step_spec, step_spec.uses, kind, component_spec, shared)
+    target = adapter_for(kind)(request)
+    if isinstance(target, Step):
+        return target
+    loop = None
+    if step_spec.loop is not None:
+        loop = Loop(step_spec.loop.max_iterations, step_spec.loop.until)
+    return Step(
+        target, name=step_spec.name, needs=needs, inputs=step_spec.inputs,
+        when=step_spec.when, timeout_s=step_spec.timeout_s, retries=step_spec.retries,
+        retry_delay_s=step_spec.retry_delay_s, loop=loop, map_over=step_spec.for_each,
+        concurrency=step_spec.concurrency,
+    )
+
+
+def build_problems(system: System) -> list[str]:
+    """What ``compound check`` finds beyond loading the spec, without running anything: every
+    problem building the workflows would meet (each step's component and options, its
+    template, the typed wiring between steps: a template field that does not flow in, a
+    structured value a template cannot render), and eval prompts checked against the fields
+    of their dataset file. One line per problem, ``file:line: workflows.NAME.steps[i]: ...``.
+    """
+    from compound.orchestration.context.template_checks import dataset_template_problems
+    from compound.specfile import PositionedYAML, dotted, load_yaml
+
+    label = str(system.source or "<spec>")
+    doc = PositionedYAML(data=None)
+    if system.source is not None:
+        doc = load_yaml(system.source.read_text(encoding="utf-8"), source=label)
+    problems: list[str] = []
+
+    def report(loc: tuple[str | int, ...], message: str) -> None:
+        line = doc.line_of(loc)
+        problems.append(f"{label}:{line}: {dotted(loc)}: {message}" if line
+                        else f"{label}: {dotted(loc)}: {message}")
+
+    for name, spec in system.workflows.items():
+        index_of = {step.name: index for index, step in enumerate(spec.steps)}
+        failed = False
+        for index, step_spec in enumerate(spec.steps):
+            try:
+                _step(system, step_spec, [], {})
+            except UserError as exc:
+                failed = True
+                where = "template" if "template" in str(exc).split(":", 1)[0] else None
+                loc = ("workflows", name, "steps", index, *(("options", where) if where else ()))
+                report(loc, str(exc))
+        if failed:
+            continue
+        try:
+            build_workflow(system, name)
+        except WiringError as exc:
+            for problem in exc.problems:
+                step = problem.split("'")[1] if problem.startswith("step '") else None
+                loc: tuple[str | int, ...] = ("workflows", name)
+                if step in index_of:
+                    loc = (*loc, "steps", index_of[step])
+                    if " template field " in problem:
+                        loc = (*loc, "options", "template")
+                report(loc, problem)
+        except UserError as exc:
+            report(("workflows", name), str(exc))
+    for loc, message in dataset_template_problems(system):
+        report(loc, message)
+    return problems
 
 
 def load_target(target: Mapping[str, Any] | str, workflow: str | None = None) -> Workflow:
