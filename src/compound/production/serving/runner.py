@@ -32,8 +32,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from compound.errors import RuntimeFailure, UserError
-from compound.intelligence.llm.deadline import Deadline
-from compound.intelligence.llm.errors import LLMTimeout
 from compound.production.serving.events import RunChannel, current_channel
 from compound.production.serving.recorder import RunRecorder
 from compound.workflow.context import RunContext
@@ -146,11 +144,7 @@ class WorkflowRunner:
         error: BaseException | None = None
         output: Any = None
         try:
-            # model calls under the run share its deadline: when the run times out or is
-            # cancelled, they stop and close their connections instead of running on
-            with Deadline.scope(self.timeout_s,
-                                label=f"the run's limit, serve.timeout_s of {self.timeout_s:g}s"):
-                result = await asyncio.wait_for(flow.arun(dict(input), ctx=ctx), self.timeout_s)
+            result = await asyncio.wait_for(flow.arun(dict(input), ctx=ctx), self.timeout_s)
             output = _jsonable(result.output)
             return RunOutcome(ctx.run_id, workflow, output, time.perf_counter() - start,
                               ctx.budget.tokens, ctx.budget.cost_usd)
@@ -248,7 +242,7 @@ def failure_kind(exc: BaseException) -> tuple[int, str]:
     while seen is not None:
         if isinstance(seen, Overloaded):
             return 503, "overloaded"
-        if isinstance(seen, RunTimeout | LLMTimeout):  # a model past its deadline too
+        if isinstance(seen, RunTimeout):
             return 504, "timeout"
         if isinstance(seen, UserError):
             return 422, "invalid_input"
