@@ -88,6 +88,23 @@ class Rule(SpecModel):
     when: str
     use: str
 
+    @field_validator("when")
+    @classmethod
+    def _condition_parses(cls, value: str) -> str:
+        """Checked at load, like a step's ``when``, so ``compound check`` names the line."""
+        from compound.errors import UserError
+        from compound.workflow.conditions import Condition
+
+        try:
+            names = Condition.parse(value, where="when").names
+        except UserError as exc:
+            raise ValueError(str(exc)) from None
+        unknown = sorted(names - {"input", "length"})
+        if unknown:
+            raise ValueError(f"when: {value!r} reads {', '.join(unknown)}; a rule may read "
+                             "'input' and 'length'")
+        return value
+
 
 class RulesRouterSpec(SpecModel):
     """Declared conditions, tried in order; the first that holds picks the component."""
