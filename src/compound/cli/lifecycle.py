@@ -64,7 +64,7 @@ def up(
     with console_err.status("building", spinner="dots") as status:
         steps = build_missing(system, store, console=console_err,
                               notify=lambda message: status.update(plain(message)))
-    console.print(_build_table(steps))
+    print_whole(console, _build_table(steps))
     if not system.evals:
         console_err.print(styled("[yellow]the spec declares no evals; no scorecard[/]"))
         card = None
@@ -119,11 +119,12 @@ def _serve(system: object, *, host: str | None, port: int | None, ask: str | Non
 
 
 def _ask(base: str, workflow: str, question: str, secret: str | None) -> None:
-    """Wait for the server, send one question, print what the served system answers."""
+    """Wait until the server is ready (every model warmed up: minutes on a busy machine), send
+    one question, print what the served system answers."""
     import httpx
 
     headers = {"Authorization": f"Bearer {secret}"} if secret else {}
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 900
     while time.monotonic() < deadline:
         try:
             if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
