@@ -29,6 +29,7 @@ from compound.errors import SpecError, UserError
 from compound.evaluation.spec import EvalSpec
 from compound.intelligence.spec import LLMSpec, ModelSpec, PredictorSpec
 from compound.orchestration.spec import RetrieverSpec, ToolSpec
+from compound.privacy.spec import RedactionSpec
 from compound.production.serving_spec import ServeSpec
 from compound.production.spec import RailSpec
 from compound.specfile import (
@@ -82,6 +83,10 @@ class StoreSpec(SpecModel):
 
     path: str | None = Field(default=None, description="SQLite file, relative to the spec")
     url: str | None = Field(default=None, description="postgresql://... for the scale path")
+    redact: RedactionSpec = Field(
+        default_factory=RedactionSpec,
+        description="secrets and personal data redacted from every record before it is "
+                    "written (on by default; false turns it off)")
 
 
 class System(SpecModel):

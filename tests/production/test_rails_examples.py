@@ -12,11 +12,12 @@ MODULES = [
     "compound.production.rails.classifier", "compound.production.rails.engine",
     "compound.production.rails.grounded", "compound.production.rails.heuristics",
     "compound.production.rails.injection", "compound.production.rails.normalization",
-    "compound.production.rails.pii", "compound.production.rails.recognizers",
+    "compound.production.rails.pii", "compound.privacy.recognizers",
     "compound.production.rails.redaction", "compound.production.rails.secrets",
     "compound.production.rails.steps", "compound.production.rails.stream",
     "compound.production.rails.structured", "compound.production.rails.topic",
-    "compound.production.rails.verdict",
+    "compound.production.rails.verdict", "compound.privacy.secrets", "compound.privacy.spans",
+    "compound.privacy.redactor",
 ]
 
 

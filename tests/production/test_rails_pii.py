@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from compound.intelligence.llm import ScriptedLLM
+from compound.privacy.recognizers import de_tax_id_valid, iban_valid, luhn_valid
 from compound.production.rails import (
     Guard,
     LLMNameFinder,
@@ -20,7 +21,6 @@ from compound.production.rails import (
     find_entities,
     guarded_run,
 )
-from compound.production.rails.recognizers import de_tax_id_valid, iban_valid, luhn_valid
 from compound.store import SQLiteStore
 from compound.workflow import RunContext, Workflow
 from compound.workflow.tracing import StoreSink, Tracer, read_spans

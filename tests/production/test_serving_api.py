@@ -169,7 +169,10 @@ def test_a_failing_step_is_a_500_naming_the_run(client: TestClient,
                            headers=bearer(keys["write"]))
     assert response.status_code == 500
     error = response.json()["error"]
-    assert error["type"] == "run_failed" and "cannot handle 'boom'" in error["message"]
+    # the step's text (here it quotes the input) stays in the server log, under the id
+    assert error["type"] == "run_failed" and "boom" not in response.text
+    assert error["id"].startswith("err_") and error["id"] in error["message"]
+    assert "step 'broken' raised ValueError" in error["message"]
     assert len(error["run_id"]) == 32
     assert client.get("/healthz").json() == {"status": "ok"}
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -269,7 +270,8 @@ def test_a_failing_plain_step_is_a_failed_span_and_the_run_too() -> None:
     tracer.flush()
     spans = {s["name"]: s for s in sink.spans}
     assert spans["boom"]["status"] == "error"
-    assert spans["boom"]["error"] == "ValueError: no luck with 4"
+    # the exception's text goes to the log under the error id, not into the trace
+    assert re.fullmatch(r"ValueError \(err_[0-9a-f]{12}\)", spans["boom"]["error"])
     assert "compound.output" not in spans["boom"]["attributes"]
     assert spans["workflow bad"]["attributes"]["compound.run.status"] == "failed"
     assert spans["double"]["status"] == "ok"
@@ -359,7 +361,9 @@ def test_spans_built_after_the_run_match_the_live_ones(stop: str, run: str) -> N
         else:
             asyncio.run(flow.arun({"task": "check cards"}, ctx=ctx))
         tracer.flush()
-        return [(depth, s["kind"], s["name"], s["status"], s["error"],
+        # error ids differ from run to run
+        return [(depth, s["kind"], s["name"], s["status"],
+                 s["error"] and re.sub(r"err_[0-9a-f]{12}", "err_*", s["error"]),
                  _timeless(s["attributes"])) for depth, s in walk_tree(sink.spans)]
 
     deferred, live = trace(Tracer), trace(LiveTracer)
@@ -367,7 +371,7 @@ def test_spans_built_after_the_run_match_the_live_ones(stop: str, run: str) -> N
     kinds = [kind for _, kind, *_ in deferred]
     assert kinds[:3] == ["run", "step", "agent"] and kinds[-1] == "step"
     failed = {(kind, error) for _, kind, _, status, error, _ in deferred if status == "error"}
-    assert ("model", "InvalidResponse: no action") in failed  # the repaired turn
+    assert ("model", "InvalidResponse (err_*)") in failed  # the repaired turn
     if stop == "answer":
         assert ("tool", "tool 'flaky' failed: RuntimeError: lookup service down for 2"
                 ) in failed

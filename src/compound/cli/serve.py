@@ -31,10 +31,10 @@ SPEC = Annotated[Path | None, typer.Option("--spec", help="a compound.yaml whose
 
 
 def _store(home: Path | None, spec: Path | None) -> Store:
-    from compound.store import SQLiteStore, open_store
+    from compound.store import open_store
 
     if home is not None:
-        return SQLiteStore(home.expanduser() / "compound.db")
+        return open_store(path=home.expanduser() / "compound.db")  # redacting, like any other
     if spec is not None:
         from compound.system import System
 

@@ -121,8 +121,8 @@ class Redactor:
 
     def text(self, value: str) -> str:
         """``value`` with personal data and secrets replaced by their type."""
+        from compound.privacy.secrets import find_secrets
         from compound.production.rails.pii import PIIRail
-        from compound.production.rails.secrets import find_secrets
         from compound.production.rails.verdict import RailInput, apply_redactions
 
         if self.rail is None:

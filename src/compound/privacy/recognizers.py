@@ -37,7 +37,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from compound.production.rails.verdict import Redaction
+from compound.privacy.spans import Redaction
 
 ENTITIES: tuple[str, ...] = ("EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IBAN_CODE",
                              "US_SSN", "UK_NINO", "DE_TAX_ID", "PERSON")

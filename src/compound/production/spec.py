@@ -112,7 +112,7 @@ class RailSpec(SpecModel):
         if self.type == "schema":
             self._check_schema()
         if self.type == "pii" and self.entities is not None:
-            from compound.production.rails.recognizers import ENTITIES
+            from compound.privacy.recognizers import ENTITIES
             from compound.specfile import did_you_mean
 
             for entity in self.entities:

@@ -7,16 +7,19 @@ from typing import TYPE_CHECKING
 
 from compound.store.base import JSON, Record, Store
 from compound.store.memory import MemoryStore
+from compound.store.redacting import RedactingStore
 from compound.store.sqlite import SQLiteStore
 
 if TYPE_CHECKING:
     from compound.system import System
 
-__all__ = ["JSON", "MemoryStore", "Record", "SQLiteStore", "Store", "open_store"]
+__all__ = ["JSON", "MemoryStore", "Record", "RedactingStore", "SQLiteStore", "Store",
+           "open_store"]
 
 
 def open_store(system: System | None = None, *, path: str | Path | None = None) -> Store:
-    """The store for ``system`` (its ``store`` section, else ``$COMPOUND_HOME``).
+    """The store for ``system`` (its ``store`` section, else ``$COMPOUND_HOME``), behind the
+    redacting layer (:mod:`~compound.store.redacting`) unless ``store.redact`` is false.
 
     Args:
         system: a loaded spec; its ``store.path`` or ``$COMPOUND_HOME`` decides the file.
@@ -36,4 +39,7 @@ def open_store(system: System | None = None, *, path: str | Path | None = None) 
     if path is None:
         home = os.environ.get("COMPOUND_HOME")
         path = Path(home).expanduser() / "compound.db" if home else Path(".compound/compound.db")
-    return SQLiteStore(path)
+    from compound.privacy.spec import RedactionSpec
+
+    spec = system.store.redact if system is not None else RedactionSpec()
+    return RedactingStore.from_spec(SQLiteStore(path), spec)

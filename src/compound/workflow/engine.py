@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from compound.errors import RuntimeFailure, UserError
+from compound.privacy.errors import error_text
 from compound.workflow.context import RunContext
 from compound.workflow.handoff import from_json, get_field, to_json
 from compound.workflow.state import Checkpoints, Journal
@@ -167,7 +168,7 @@ class Engine:
             if error is None:
                 fields["output"] = _json_or_repr(output, "the output")
             else:
-                fields["error"] = f"{type(error).__name__}: {error}"
+                fields["error"] = error_text(error)  # the detail goes to the log, by id
                 fields["failed_step"] = getattr(error, "step", None)
             self.checkpoints.finish(**fields)
         return RunResult(ctx.run_id, output, {k: v for k, v in self.results.items()
@@ -248,10 +249,12 @@ class Engine:
         step = getattr(exc, "_compound_step", "?")
         hint = (f". Fix the cause and continue with 'compound resume {self.ctx.run_id}'"
                 if self.checkpoints is not None else "")
-        return StepFailed(
+        failed = StepFailed(
             f"workflow '{self.flow.name}' run {self.ctx.run_id}: step '{step}' failed: "
             f"{type(exc).__name__}: {exc}{hint}", run_id=self.ctx.run_id, step=step,
         )
+        failed.__cause__ = exc  # before the run's record names it: one error id for both
+        return failed
 
     def _parallel(self, level: list[Node]) -> None:
         if self.flow._executor is None:

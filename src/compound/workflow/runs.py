@@ -37,14 +37,16 @@ from compound.workflow.tracing import StoreSink, Tracer
 def default_tracer(store: Store, **kwargs: Any) -> Tracer:
     """A tracer writing to ``store``, plus OTLP export when ``OTEL_EXPORTER_OTLP_ENDPOINT``
     (or ``..._TRACES_ENDPOINT``) is set. Inputs and outputs are redacted (PII and secrets) by
-    :class:`~compound.production.rails.redaction.TraceRedactor` unless ``redact`` is given;
-    redaction runs on the tracer's background thread, off the request path."""
+    :class:`~compound.privacy.redactor.Redactor` unless ``redact`` is given (for the OTLP
+    export: what reaches the store is redacted by the store itself, see
+    :mod:`compound.store.redacting`); redaction runs on the tracer's background thread, off
+    the request path."""
     import os
 
     if "redact" not in kwargs:
-        from compound.production.rails.redaction import TraceRedactor
+        from compound.privacy.redactor import Redactor
 
-        kwargs["redact"] = TraceRedactor()
+        kwargs["redact"] = Redactor()
 
     sinks: list[Any] = [StoreSink(store)]
     if os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or os.environ.get(

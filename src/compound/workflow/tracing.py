@@ -59,6 +59,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Protocol
 
+from compound.privacy.errors import error_text
 from compound.store.base import Store
 from compound.workflow.handoff import NotJSONError, to_json
 
@@ -172,9 +173,12 @@ class Span(SpanRef):
             self.attributes["compound.trace.error"] = f"{type(exc).__name__}: {exc}"
 
     def fail(self, error: BaseException | str, *, status: str = "error") -> None:
-        """Mark the span failed with a message (the exception's type and text)."""
+        """Mark the span failed: an exception is kept as its type and error id (its text, which
+        may carry a secret, goes to the server log under the id; see
+        :mod:`compound.privacy.errors`), a :class:`~compound.errors.UserError` with its message,
+        a string as given."""
         self.status = status
-        self.error = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
+        self.error = error_text(error)
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -11,13 +11,14 @@ Modules, by concept:
 * built-in rails: :mod:`~compound.production.rails.injection` (with
   :mod:`~compound.production.rails.heuristics` and the ML stage in
   :mod:`~compound.production.rails.classifier`), :mod:`~compound.production.rails.pii`
-  (recognisers in :mod:`~compound.production.rails.recognizers`),
+  (recognisers in :mod:`~compound.privacy.recognizers`, below the store, which redacts with
+  them too),
   :mod:`~compound.production.rails.secrets`, :mod:`~compound.production.rails.topic`,
   :mod:`~compound.production.rails.structured` (output schema),
   :mod:`~compound.production.rails.grounded`;
 * :mod:`~compound.production.rails.normalization`: evasions undone, work bounded;
-* :mod:`~compound.production.rails.redaction`: the tracing redaction hook, a redacting span
-  sink and a log filter;
+* :mod:`~compound.production.rails.redaction`: the tracing redaction hook (the
+  :class:`~compound.privacy.redactor.Redactor`), a redacting span sink and a log filter;
 * :mod:`~compound.production.rails.steps`: rails in workflows.
 
 Example:
@@ -38,8 +39,8 @@ _EXPORTS: dict[str, str] = {
     "Verdict": "compound.production.rails.verdict",
     "GuardResult": "compound.production.rails.verdict",
     "RailInput": "compound.production.rails.verdict",
-    "Redaction": "compound.production.rails.verdict",
-    "apply_redactions": "compound.production.rails.verdict",
+    "Redaction": "compound.privacy.spans",
+    "apply_redactions": "compound.privacy.spans",
     "Rail": "compound.production.rails.base",
     "BaseRail": "compound.production.rails.base",
     "RailRequest": "compound.production.rails.base",
@@ -54,10 +55,10 @@ _EXPORTS: dict[str, str] = {
     "PIIRail": "compound.production.rails.pii",
     "NameFinder": "compound.production.rails.pii",
     "LLMNameFinder": "compound.production.rails.pii",
-    "find_entities": "compound.production.rails.recognizers",
+    "find_entities": "compound.privacy.recognizers",
     "SecretsRail": "compound.production.rails.secrets",
-    "find_secrets": "compound.production.rails.secrets",
-    "redact_secrets": "compound.production.rails.secrets",
+    "find_secrets": "compound.privacy.secrets",
+    "redact_secrets": "compound.privacy.secrets",
     "TopicRail": "compound.production.rails.topic",
     "Topic": "compound.production.rails.topic",
     "SchemaRail": "compound.production.rails.structured",
@@ -108,6 +109,9 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from compound.privacy.recognizers import find_entities
+    from compound.privacy.secrets import find_secrets, redact_secrets
+    from compound.privacy.spans import Redaction, apply_redactions
     from compound.production.rails.base import BaseRail, Rail, RailRequest, build_rail
     from compound.production.rails.classifier import (
         Classifier,
@@ -120,13 +124,12 @@ if TYPE_CHECKING:
     from compound.production.rails.injection import InjectionRail
     from compound.production.rails.normalization import normalize
     from compound.production.rails.pii import LLMNameFinder, NameFinder, PIIRail
-    from compound.production.rails.recognizers import find_entities
     from compound.production.rails.redaction import (
         RedactingSink,
         SecretsLogFilter,
         TraceRedactor,
     )
-    from compound.production.rails.secrets import SecretsRail, find_secrets, redact_secrets
+    from compound.production.rails.secrets import SecretsRail
     from compound.production.rails.steps import GuardedRun, guarded_run
     from compound.production.rails.stream import GuardedStream
     from compound.production.rails.structured import SchemaRail
@@ -135,9 +138,7 @@ if TYPE_CHECKING:
         Action,
         GuardResult,
         RailInput,
-        Redaction,
         Verdict,
-        apply_redactions,
     )
 
 

@@ -1,7 +1,7 @@
 """The PII rail: personal data found and redacted (or the text blocked) in requests and answers.
 
 Emails, phone numbers, card numbers (Luhn), IBANs (mod 97) and national ids (US SSN, UK
-NINO, German Steuer-ID) are found by :mod:`~compound.production.rails.recognizers`, offline.
+NINO, German Steuer-ID) are found by :mod:`~compound.privacy.recognizers`, offline.
 Names are harder: the built-in recogniser finds them only after a cue ("my name is", "Dear",
 "Mr.", a sign-off). To find names anywhere, give the rail a :class:`NameFinder`: compound
 ships :class:`LLMNameFinder` (any LLM of the system, asked for the names with a JSON schema);
@@ -30,8 +30,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from compound.errors import UserError
+from compound.privacy.recognizers import ENTITIES, find_entities, resolve_overlaps
 from compound.production.rails.base import BaseRail, RailRequest
-from compound.production.rails.recognizers import ENTITIES, find_entities, resolve_overlaps
 from compound.production.rails.verdict import Action, RailInput, Redaction, Verdict
 
 if TYPE_CHECKING:
@@ -92,7 +92,7 @@ class PIIRail(BaseRail):
 
     Args:
         entities: the entity types to look for (every one of
-            :data:`~compound.production.rails.recognizers.ENTITIES` by default).
+            :data:`~compound.privacy.recognizers.ENTITIES` by default).
         names: finds names beyond the cue heuristic (e.g. :class:`LLMNameFinder`).
         **common: name, stages, action, timeout_s, on_error (see :class:`BaseRail`).
     """

@@ -20,35 +20,20 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from compound.privacy.spans import Redaction, apply_redactions, merge_spans
+
 Action = Literal["allow", "redact", "escalate", "block"]
 Stage = Literal["input", "output"]
 ACTIONS: tuple[Action, ...] = ("allow", "redact", "escalate", "block")
 STAGES: tuple[Stage, ...] = ("input", "output")
+__all__ = ["ACTIONS", "STAGES", "Action", "GuardResult", "RailInput", "Redaction", "Stage",
+           "Verdict", "apply_redactions", "merge_spans", "most_severe"]
 _SEVERITY = {action: rank for rank, action in enumerate(ACTIONS)}
 
 
 def most_severe(actions: Iterable[Action]) -> Action:
     """The action that stops most (``allow`` when there is none)."""
     return max(actions, key=_SEVERITY.__getitem__, default="allow")
-
-
-@dataclass(frozen=True, slots=True)
-class Redaction:
-    """A span of the checked text to replace, and what it is.
-
-    Attributes:
-        start: offset of the first character (in the text as the rail received it).
-        end: offset after the last character.
-        label: the kind of thing found (``EMAIL_ADDRESS``, ``CREDIT_CARD``, ``API_KEY``...).
-    """
-
-    start: int
-    end: int
-    label: str
-
-    @property
-    def replacement(self) -> str:
-        return f"<{self.label}>"
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,31 +145,3 @@ class GuardResult:
     def to_dict(self) -> dict[str, Any]:
         return {"stage": self.stage, "action": self.action, "allowed": self.allowed,
                 "verdicts": [v.to_dict() for v in self.verdicts]}
-
-
-def merge_spans(spans: Iterable[Redaction]) -> list[Redaction]:
-    """Spans sorted by start with overlaps merged (the earlier span's label wins)."""
-    merged: list[Redaction] = []
-    for span in sorted(spans, key=lambda s: (s.start, -s.end)):
-        if merged and span.start < merged[-1].end:
-            last = merged[-1]
-            if span.end > last.end:
-                merged[-1] = Redaction(last.start, span.end, last.label)
-            continue
-        merged.append(span)
-    return merged
-
-
-def apply_redactions(text: str, spans: Iterable[Redaction]) -> str:
-    """``text`` with each span replaced by ``<LABEL>`` (overlapping spans merged)."""
-    pieces: list[str] = []
-    position = 0
-    for span in merge_spans(spans):
-        start, end = max(span.start, position), min(span.end, len(text))
-        if start >= end:
-            continue
-        pieces.append(text[position:start])
-        pieces.append(span.replacement)
-        position = end
-    pieces.append(text[position:])
-    return "".join(pieces)

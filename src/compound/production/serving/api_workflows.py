@@ -20,10 +20,11 @@ from fastapi import APIRouter, Body, Depends, FastAPI, Path, Query
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from compound.errors import UserError
+from compound.privacy.errors import error_ref
 from compound.production.serving.errors import ApiError, responses
 from compound.production.serving.events import sse
 from compound.production.serving.keys import Principal
-from compound.production.serving.runner import failure_kind
+from compound.production.serving.runner import client_message, failure_kind
 from compound.production.serving.schemas import (
     RunDetail,
     RunResponse,
@@ -46,12 +47,14 @@ STREAM_DOC = {
 
 
 def run_error(exc: BaseException, workflow: str) -> ApiError:
-    """The HTTP error for a run that did not complete."""
+    """The HTTP error for a run that did not complete: a failed step is told by its error id,
+    never by its text (:func:`~compound.production.serving.runner.client_message`)."""
     status, kind = failure_kind(exc)
-    message = str(exc)
+    message = client_message(exc, kind)
     if kind == "invalid_input":
         message = f"workflow '{workflow}': {exc}"
-    return ApiError(status, kind, message, run_id=getattr(exc, "run_id", None))
+    return ApiError(status, kind, message, run_id=getattr(exc, "run_id", None),
+                    error_id=error_ref(exc).id if kind == "run_failed" else None)
 
 
 def _signature(model: Any, principal: Any) -> inspect.Signature:

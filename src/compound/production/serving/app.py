@@ -40,6 +40,8 @@ from typing import TYPE_CHECKING, Any
 from fastapi import Depends, FastAPI
 from fastapi.responses import RedirectResponse, Response
 
+from compound.privacy.redactor import Redactor
+from compound.privacy.spec import RedactionSpec
 from compound.production.feedback.log import FeedbackLog
 from compound.production.monitoring.monitor import Monitor
 from compound.production.serving.api_feedback import router as feedback_router
@@ -58,6 +60,7 @@ from compound.production.serving.served_llm import LLMQueue, ServedLLM
 from compound.production.serving.state import READ, ServingState, State
 from compound.production.serving.tracer import ServingTracer
 from compound.production.serving_spec import ServeSpec
+from compound.store.redacting import RedactingStore
 from compound.workflow.tracing import StoreSink
 
 if TYPE_CHECKING:
@@ -88,13 +91,15 @@ def served_llm(name: str, llm: LLM, spec: ServeSpec, monitor: Monitor | None = N
 def create_app(workflows: Mapping[str, Workflow], *, store: Store, spec: ServeSpec | None = None,
                llms: Mapping[str, LLM] | None = None, system: System | None = None,
                name: str = "compound", embedder: Embedder | None = None,
-               evaluators: list[OnlineEvaluator] | None = None) -> FastAPI:
+               evaluators: list[OnlineEvaluator] | None = None,
+               redaction: RedactionSpec | None = None) -> FastAPI:
     """The FastAPI app serving ``workflows`` (see the module docstring).
 
     Args:
         workflows: the workflows to serve, by name. Predictor steps are batched across
             concurrent requests (:mod:`~compound.production.serving.batcher`).
-        store: runs, traces, feedback, keys, monitoring and alerts are kept here.
+        store: runs, traces, feedback, keys, monitoring and alerts are kept here, behind
+            the redacting layer (:mod:`~compound.store.redacting`).
         spec: the ``serve:`` settings (defaults when None).
         llms: LLMs the OpenAI-compatible endpoint may name; each gets a queue (pass the same
             objects the workflows use, wrapped by :func:`served_llm`, to share one queue).
@@ -102,18 +107,25 @@ def create_app(workflows: Mapping[str, Workflow], *, store: Store, spec: ServeSp
         name: the API's title when no system is given.
         embedder: for drift on text inputs (default: ``serve.drift.embedder``).
         evaluators: online evaluators (default: ``serve.online_evals``).
+        redaction: what the store redacts (default: the system's ``store.redact``, else on).
     """
     spec = spec or ServeSpec()
+    redaction = redaction or (system.store.redact if system is not None else RedactionSpec())
+    store = RedactingStore.from_spec(store, redaction)
     name = system.name if system is not None else name
     instance = f"{socket.gethostname()}-{os.getpid()}"
     monitor = Monitor(store, spec, instance=instance, embedder=embedder, evaluators=evaluators)
     sinks: list[Any] = [StoreSink(store)]
+    redact: Redactor | None = None
     if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get(
             "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
         from compound.workflow.otlp import OTLPSink
 
         sinks.append(OTLPSink())
-    tracer = ServingTracer(*sinks, observe=monitor.on_span)
+        # the store redacts what it writes; spans leaving the process need it on the way
+        if redaction.enabled:
+            redact = Redactor(pii=redaction.pii, entities=redaction.entities)
+    tracer = ServingTracer(*sinks, observe=monitor.on_span, redact=redact)
     batchers: list[AsyncBatcher[Any, Any]] = []
 
     def make_batcher(component: Any) -> AsyncBatcher[Any, Any]:

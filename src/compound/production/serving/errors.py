@@ -1,7 +1,9 @@
 """Error responses: one JSON shape for every failure, with a status code that fits it.
 
 Every error body reads ``{"error": {"type": ..., "message": ..., "status": ...}}`` (plus
-``problems`` for invalid input), and the message says what was wrong, what was expected, what
+``problems`` for invalid input, and ``id`` for a failed step or a bug: the text of such a
+failure may carry a secret, so the client gets an id and the server log ``compound.errors``
+the detail, redacted, under it), and the message says what was wrong, what was expected, what
 was received and what to do, like compound's exceptions do:
 
 ====  ==========================  ==============================================
@@ -32,6 +34,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
+from compound.privacy.errors import error_ref
+
 log = logging.getLogger("compound.serve")
 
 
@@ -41,6 +45,7 @@ class ErrorDetail(BaseModel):
     status: int
     problems: list[str] | None = None
     run_id: str | None = None
+    id: str | None = None
 
 
 class ErrorResponse(BaseModel):
@@ -54,7 +59,7 @@ class ApiError(Exception):
 
     def __init__(self, status: int, kind: str, message: str, *,
                  headers: Mapping[str, str] | None = None, run_id: str | None = None,
-                 problems: Sequence[str] | None = None) -> None:
+                 problems: Sequence[str] | None = None, error_id: str | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.kind = kind
@@ -62,15 +67,19 @@ class ApiError(Exception):
         self.headers = dict(headers or {})
         self.run_id = run_id
         self.problems = list(problems) if problems is not None else None
+        self.error_id = error_id
 
 
 def error_json(status: int, kind: str, message: str, *, run_id: str | None = None,
-               problems: list[str] | None = None) -> dict[str, Any]:
+               problems: list[str] | None = None, error_id: str | None = None
+               ) -> dict[str, Any]:
     detail: dict[str, Any] = {"type": kind, "message": message, "status": status}
     if problems is not None:
         detail["problems"] = problems
     if run_id is not None:
         detail["run_id"] = run_id
+    if error_id is not None:
+        detail["id"] = error_id
     return {"error": detail}
 
 
@@ -124,7 +133,7 @@ def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
         return JSONResponse(error_json(exc.status, exc.kind, exc.message, run_id=exc.run_id,
-                                       problems=exc.problems),
+                                       problems=exc.problems, error_id=exc.error_id),
                             status_code=exc.status, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
@@ -154,7 +163,9 @@ def install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _internal(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        ref = error_ref(exc)  # logs the traceback, redacted, under the id
+        log.error("unhandled error on %s %s: %s", request.method, request.url.path, ref)
         return JSONResponse(error_json(
-            500, "internal", f"an unexpected error ({type(exc).__name__}) stopped this "
-            "request; the server logged it with its traceback"), status_code=500)
+            500, "internal", f"an unexpected error ({ref.type}) stopped this request; the "
+            f"server logged it under {ref.id}: quote it when reporting this",
+            error_id=ref.id), status_code=500)

@@ -32,8 +32,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from compound.errors import RuntimeFailure, UserError
+from compound.privacy.errors import error_ref, error_text
 from compound.production.serving.events import RunChannel, current_channel
 from compound.production.serving.recorder import RunRecorder
+from compound.store.redacting import redacted
 from compound.workflow.context import RunContext
 from compound.workflow.handoff import NotJSONError, to_json
 from compound.workflow.state import RUNS
@@ -185,13 +187,17 @@ class WorkflowRunner:
         if error is None:
             record["output"] = output
         else:
-            record["error"] = f"{type(error).__name__}: {error}"
+            record["error"] = error_text(error)  # type and id; the detail is in the log
         self.recorder.add(ctx.run_id, record)
 
     def record_of(self, run_id: str) -> dict[str, Any] | None:
-        """A run's record: from the store, or still on its way there."""
+        """A run's record: from the store, or still on its way there (redacted as the store
+        will keep it)."""
         record: dict[str, Any] | None = self.store.get(RUNS, run_id)
-        return record if record is not None else self.recorder.get(run_id)
+        if record is not None:
+            return record
+        queued = self.recorder.get(run_id)
+        return None if queued is None else redacted(self.store, RUNS, queued)
 
     async def stream(self, workflow: str, input: Mapping[str, Any], *, tokens: bool = True
                      ) -> AsyncIterator[tuple[str, dict[str, Any]]]:
@@ -251,10 +257,34 @@ def failure_kind(exc: BaseException) -> tuple[int, str]:
 
 
 def describe_failure(exc: BaseException, run_id: str) -> dict[str, Any]:
-    """An error event for a failed run: its type, status, message and run id."""
+    """An error event for a failed run: its type, status, message and run id. A step's or a
+    provider's failure is told by its error id only (:func:`client_message`)."""
     status, kind = failure_kind(exc)
-    return {"type": kind, "status": status, "message": str(exc),
-            "run_id": getattr(exc, "run_id", run_id)}
+    event = {"type": kind, "status": status, "message": client_message(exc, kind),
+             "run_id": getattr(exc, "run_id", run_id)}
+    if kind == "run_failed":
+        event["id"] = error_ref(exc).id
+    return event
+
+
+def client_message(exc: BaseException, kind: str) -> str:
+    """What a client is told of a failed run. compound's own messages (timeout, overloaded,
+    invalid input) are shown; a failed step's or provider's text, which may quote a secret,
+    is not: the client gets the step, the exception's type and the error id, and the server
+    log has the detail under the id."""
+    if kind != "run_failed":
+        return str(exc)
+    from compound.workflow.engine import StepFailed
+
+    ref = error_ref(exc)
+    step, cause = None, exc
+    # the failure under the wrappers that only say where it happened
+    while isinstance(cause, RunFailed | StepFailed) and cause.__cause__ is not None:
+        step = step or getattr(cause, "step", None)
+        cause = cause.__cause__
+    where = f"step '{step}'" if isinstance(step, str) and step != "?" else "a step"
+    return (f"the run failed: {where} raised {type(cause).__name__}; the server logged the "
+            f"detail under {ref.id}: quote it when reporting this")
 
 
 def _jsonable(value: Any) -> Any:
