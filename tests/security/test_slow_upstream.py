@@ -252,3 +252,37 @@ def test_a_streamed_fallback_option_is_stopped_at_its_timeout(upstream: LocalOpe
 
 def test_errors_of_the_class_are_llm_errors() -> None:
     assert issubclass(LLMCancelled, LLMError) and not LLMCancelled.retryable
+
+
+# -- time limits around code that calls a model ---------------------------------------------
+
+
+def test_a_step_timeout_stops_the_model_call_inside_it(upstream: LocalOpenAIServer) -> None:
+    from compound.workflow import Step, Workflow
+
+    upstream.fault = "trickle:0.5"
+    llm = remote(upstream, timeout_s=120)
+
+    def ask(question: str) -> str:
+        return llm.complete(question).text
+
+    flow = Workflow([Step(ask, timeout_s=1.0)], name="slow")
+    error, took = timed(lambda: flow.run(question="capital?"))
+    assert error is not None and "did not finish within 1s" in str(error), repr(error)
+    assert took < 10
+    wait_closed(upstream)  # the call stopped; before, it ran on for the model's 120 s
+
+
+def test_a_tool_timeout_stops_the_model_call_inside_it(upstream: LocalOpenAIServer) -> None:
+    from compound.orchestration.tools import Tool
+
+    upstream.fault = "trickle:0.5"
+    llm = remote(upstream, timeout_s=120)
+
+    def lookup(query: str) -> str:
+        """Look something up with a model."""
+        return llm.complete(query).text
+
+    result = Tool(lookup, timeout_s=1.0).call({"query": "capital?"})
+    assert result.outcome == "timeout", result
+    wait_closed(upstream)

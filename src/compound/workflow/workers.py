@@ -6,6 +6,11 @@ threads kept for reuse (starting a thread per call costs more than the orchestra
 it); a worker whose call overran is left to finish on its own and is not waited for, not
 even at interpreter exit, so a tool that hangs forever cannot hang the process.
 
+The call runs in a copy of the caller's context variables, under a
+:class:`~compound.intelligence.llm.deadline.Deadline` of its limit (never later than the
+caller's): a model call it makes stops, and closes its connection, when the limit passes,
+instead of running on behind the timeout.
+
 Example:
     >>> workers = Workers()
     >>> workers.call(sum, ([1, 2, 3],), timeout_s=1.0)
@@ -15,11 +20,14 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import threading
 from collections.abc import Callable
 from typing import Any
 
 from compound.errors import RuntimeFailure
+from compound.intelligence.llm.deadline import Deadline
+from compound.intelligence.llm.errors import LLMTimeout
 
 
 class CallTimeout(RuntimeFailure):
@@ -101,12 +109,17 @@ class Workers:
              kwargs: dict[str, Any] | None = None, *, timeout_s: float,
              what: str = "the call") -> Any:
         """``fn(*args, **kwargs)`` on a worker; raises :class:`CallTimeout` after ``timeout_s``."""
-        job = _Job(fn, args, kwargs or {}, None)
+        scope = _scope(timeout_s, what)
+        job = _Job(_under(scope, fn), args, kwargs or {}, None)
         self._submit(job)
-        if not job.done.acquire(timeout=timeout_s):
-            raise CallTimeout(what, timeout_s)
+        try:
+            if not job.done.acquire(timeout=timeout_s):
+                scope.cancel(f"{what} passed its time limit of {timeout_s:g}s")
+                raise CallTimeout(what, timeout_s)
+        finally:
+            scope.finish()
         if job.error is not None:
-            raise job.error
+            _raise(job.error, scope, what, timeout_s)
         return job.result
 
     async def acall(self, fn: Callable[..., Any], args: tuple[Any, ...] = (),
@@ -119,15 +132,47 @@ class Workers:
         def wake() -> None:
             loop.call_soon_threadsafe(_resolve, future)
 
-        job = _Job(fn, args, kwargs or {}, wake)
+        scope = _scope(timeout_s, what)
+        job = _Job(_under(scope, fn), args, kwargs or {}, wake)
         self._submit(job)
         try:
             await asyncio.wait_for(future, timeout_s)
         except TimeoutError:
+            scope.cancel(f"{what} passed its time limit of {timeout_s or 0.0:g}s")
             raise CallTimeout(what, timeout_s or 0.0) from None
+        except asyncio.CancelledError:
+            scope.cancel("the request was cancelled")
+            raise
+        finally:
+            scope.finish()
         if job.error is not None:
-            raise job.error
+            _raise(job.error, scope, what, timeout_s)
         return job.result
+
+
+def _raise(error: BaseException, scope: Deadline, what: str, timeout_s: float | None) -> None:
+    """Raise ``error``; a model call stopped by this limit is the limit's timeout."""
+    if isinstance(error, LLMTimeout) and scope.done() and scope.stopped == "timeout":
+        raise CallTimeout(what, timeout_s or 0.0) from error
+    raise error
+
+
+def _scope(timeout_s: float | None, what: str) -> Deadline:
+    label = (f"the time limit of {what} ({timeout_s:g}s)" if timeout_s is not None and
+             timeout_s < 1e8 else "the caller's time limit")
+    return Deadline(timeout_s if timeout_s is not None and timeout_s < 1e8 else None,
+                    label=label)
+
+
+def _under(scope: Deadline, fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn`` run in a copy of the caller's context, with ``scope`` current."""
+    context = contextvars.copy_context()
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        with scope.entered():
+            return fn(*args, **kwargs)
+
+    return lambda *args, **kwargs: context.run(call, *args, **kwargs)
 
 
 def _resolve(future: asyncio.Future[None]) -> None:
