@@ -322,3 +322,37 @@ def test_the_yaml_system_answers_with_the_embedded_model(
     evaluated = compound("eval", str(spec), "--json", home=tmp_path / "home")
     assert evaluated.returncode in (0, 1), evaluated.stderr[-2000:]  # 1: below the gate
     assert 0.0 <= groundedness(evaluated.stdout) <= 1.0
+
+
+def test_a_template_field_naming_an_earlier_step_reads_its_output(
+        yaml_system: Path, tmp_path: Path) -> None:
+    draft = textwrap.dedent("""\
+          - name: draft
+            uses: llm
+            options: {template: "{retrieve}\\n\\nQuestion: {question}"}
+    """)
+    spec = yaml_system.parent / "compound.yaml"
+    spec.write_text(spec_text(draft=draft, evals=False))
+    system = System.load(spec)
+    assert build_problems(system) == []
+    llm = ScriptedLLM([REPLY])
+    build_workflow(system, "answer", shared={"llm:llm": llm}).run(question="Why do cats purr?")
+    prompt = llm.calls[0][0][-1].content
+    assert prompt.startswith("[1] Cats") and prompt.endswith("Question: Why do cats purr?")
+
+
+def test_a_record_reaching_a_template_at_run_time_is_refused_naming_the_step() -> None:
+    from compound.intelligence.ml.types import Prediction
+    from compound.orchestration.context.template import TemplateValueError
+    from compound.workflow import Step, Workflow
+    from compound.workflow.adapters import LLMStep
+
+    def classify(text: str):  # type: ignore[no-untyped-def]  # untyped: checked when it runs
+        return Prediction("card_arrival", 0.9)
+
+    llm = ScriptedLLM([REPLY])
+    flow = Workflow([classify, Step(LLMStep(llm, template="Intent: {intent}", name="draft"),
+                                    name="draft", inputs={"intent": "classify"})])
+    with pytest.raises(TemplateValueError, match=r"step 'draft': .*received a Prediction.*label"):
+        flow.run(text="where is my card?")
+    assert llm.calls == []

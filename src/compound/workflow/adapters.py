@@ -45,7 +45,12 @@ from typing import TYPE_CHECKING, Any
 
 from compound.errors import UserError
 from compound.intelligence.llm.types import Message
-from compound.orchestration.context.template import Citation, Rendered, Template
+from compound.orchestration.context.template import (
+    Citation,
+    Rendered,
+    Template,
+    TemplateValueError,
+)
 from compound.specfile import did_you_mean
 
 if TYPE_CHECKING:
@@ -150,6 +155,7 @@ class LLMStep:
         self.system = system
         self.json_schema = dict(json_schema) if json_schema else None
         self.max_tokens = max_tokens
+        self.name = name
         where = f"step '{name}' template" if name else "the prompt template"
         self.parsed = Template.parse(template if template is not None else "{prompt}",
                                      where=where)
@@ -172,7 +178,11 @@ class LLMStep:
         return renderable(source_type)
 
     def _messages(self, inputs: Mapping[str, Any]) -> tuple[list[Message], Rendered]:
-        rendered = self.parsed.render_cited(inputs)
+        try:
+            rendered = self.parsed.render_cited(inputs)
+        except TemplateValueError as exc:
+            where = f"step '{self.name}': " if self.name else ""
+            raise TemplateValueError(f"{where}{exc}") from None
         messages = [Message("system", self.system)] if self.system else []
         messages.append(Message("user", rendered.text))
         return messages, rendered

@@ -230,6 +230,8 @@ def _build(flow: Workflow, output: str | None) -> tuple[list[Node], list[list[No
         wanted = list(step.needs) if step.needs is not None else (
             [names[index - 1]] if index else [])
         refs = [ref.split(".", 1)[0] for ref in step.inputs.values()]
+        if _templated(step):  # a template field naming an earlier step reads its output
+            refs.extend(p for p in step.params if p in names[:index] and p not in step.inputs)
         for condition in (step.when, step.until):
             if isinstance(condition, Condition):
                 refs.extend(condition.names)
