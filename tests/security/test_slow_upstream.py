@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 
@@ -286,3 +287,47 @@ def test_a_tool_timeout_stops_the_model_call_inside_it(upstream: LocalOpenAIServ
     result = Tool(lookup, timeout_s=1.0).call({"query": "capital?"})
     assert result.outcome == "timeout", result
     wait_closed(upstream)
+
+
+# -- the embedded model: a deadline checked between tokens ----------------------------------
+
+
+@pytest.mark.integration
+def test_the_embedded_model_stops_at_the_deadline_and_is_free_after(embedded_llm: object
+                                                                    ) -> None:
+    llm: Any = embedded_llm
+    with Deadline.scope(0.5, label="the run's limit"):
+        error, took = timed(lambda: llm.complete("Tell a long story about the sea.",
+                                                 max_tokens=400, stop=["<none>"]))
+    assert isinstance(error, LLMTimeout) and "the run's limit" in str(error), repr(error)
+    assert took < 10  # 400 tokens take far longer on this machine
+    start = time.monotonic()
+    assert llm.complete("What is the capital of France?", max_tokens=8).text
+    assert time.monotonic() - start < 30  # the lock was released
+
+
+@pytest.mark.integration
+def test_a_cancelled_embedded_generation_stops_at_its_next_token(embedded_llm: object) -> None:
+    llm: Any = embedded_llm
+    scope = Deadline(None, parent=None)
+    seen: list[str] = []
+    outcome: list[BaseException] = []
+
+    def generate() -> None:
+        with scope.entered():
+            try:
+                for event in llm.stream("Tell a long story about the sea.", max_tokens=400,
+                                        stop=["<none>"]):
+                    if isinstance(event, TextDelta):
+                        seen.append(event.text)
+            except BaseException as exc:  # looked at below
+                outcome.append(exc)
+
+    worker = threading.Thread(target=generate)
+    worker.start()
+    while not seen and worker.is_alive():
+        time.sleep(0.01)
+    scope.cancel("the client went away")
+    worker.join(10)
+    assert not worker.is_alive() and outcome and isinstance(outcome[0], LLMCancelled), outcome
+    assert len(seen) < 100
