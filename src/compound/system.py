@@ -211,26 +211,43 @@ class System(SpecModel):
     def _eval_reference_problems(self) -> Iterator[tuple[tuple[str | int, ...], str]]:
         llms = self.llms()
         for name, ev in self.evals.items():
-            refs: list[tuple[tuple[str | int, ...], str | None]] = [
-                (("evals", name, "target", "model"), ev.target.model),
-                (("evals", name, "judge", "model"), ev.judge.model if ev.judge else None),
-            ]
-            for loc, ref in refs:
-                if ref is not None and ref not in llms:
-                    hint = (
-                        "; it is a predictor: evaluate it through a workflow step "
-                        "('target: {workflow: ...}')" if ref in self.models else ""
-                    )
-                    yield loc, (
-                        f"LLM '{ref}' is not declared under 'models'{did_you_mean(ref, llms)}; "
-                        f"declared LLMs: {', '.join(llms) or 'none'}{hint}"
-                    )
-            workflow = ev.target.workflow
+            here = ("evals", name, "target")
+            target = ev.target
+            if target.model is not None and target.model not in self.models:
+                yield (*here, "model"), (
+                    f"model '{target.model}' is not declared under 'models'"
+                    f"{did_you_mean(target.model, self.models)}; declared models (LLMs and "
+                    f"predictors): {', '.join(self.models) or 'none'}"
+                )
+            elif target.model in self.predictors():
+                yield from _predictor_target_problems(here, target)
+            judge = ev.judge.model if ev.judge else None
+            if judge is not None and judge not in llms:
+                yield ("evals", name, "judge", "model"), (
+                    f"LLM '{judge}' is not declared under 'models'{did_you_mean(judge, llms)}; "
+                    f"declared LLMs: {', '.join(llms) or 'none'}"
+                )
+            if target.rail is not None and target.rail not in self.guardrails:
+                yield (*here, "rail"), (
+                    f"rail '{target.rail}' is not declared under 'guardrails'"
+                    f"{did_you_mean(target.rail, self.guardrails)}; declared rails: "
+                    f"{', '.join(self.guardrails) or 'none'}"
+                )
+            workflow = target.workflow
             if workflow is not None and workflow not in self.workflows:
-                yield ("evals", name, "target", "workflow"), (
+                yield (*here, "workflow"), (
                     f"workflow '{workflow}' is not declared under 'workflows'"
                     f"{did_you_mean(workflow, self.workflows)}"
                 )
+            elif workflow is not None and target.output is not None:
+                steps = [s.name for s in self.workflows[workflow].steps]
+                step = target.output.split(".")[0]
+                if step not in steps:
+                    yield (*here, "output"), (
+                        f"'{target.output}' must be STEP.FIELD of workflow '{workflow}', but "
+                        f"it has no step '{step}'{did_you_mean(step, steps)}; its steps: "
+                        f"{', '.join(steps)}"
+                    )
 
     # -- access -----------------------------------------------------------------------------
 
@@ -370,6 +387,26 @@ class System(SpecModel):
         folder = str(self.base_dir)
         if folder not in sys.path:
             sys.path.append(folder)
+
+
+_LLM_ONLY = ("prompt", "system", "json_schema", "contexts", "max_tokens", "temperature")
+
+
+def _predictor_target_problems(
+    here: tuple[str, ...], target: Any
+) -> Iterator[tuple[tuple[str | int, ...], str]]:
+    """A predictor target takes its features from the example: no prompt or LLM settings."""
+    for key in _LLM_ONLY:
+        if key in target.model_fields_set:
+            yield (*here, key), (
+                f"'{key}' is for an LLM target, but '{target.model}' is a predictor: its "
+                "features come from the example's inputs; remove it"
+            )
+    if target.output is not None and target.output not in ("label", "probability", "value"):
+        yield (*here, "output"), (
+            f"a predictor target's output is label, probability or value; received "
+            f"'{target.output}'"
+        )
 
 
 def _is_import_path(value: str) -> bool:

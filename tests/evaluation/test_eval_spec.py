@@ -49,7 +49,7 @@ def test_references_to_unknown_models_and_workflows_are_errors_with_lines() -> N
     judge: {model: judge}
 """)
     text = str(info.value)
-    assert "compound.yaml:12: evals.smoke.target.model: LLM 'lm' is not declared" in text
+    assert "compound.yaml:12: evals.smoke.target.model: model 'lm' is not declared" in text
     assert "did you mean 'llm'" in text
     assert "evals.smoke.judge.model: LLM 'judge'" in text
     with pytest.raises(SpecError, match=r"workflow 'answr' is not declared.*did you mean 'answer'"):

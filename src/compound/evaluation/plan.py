@@ -173,7 +173,7 @@ def plan_eval(
     if limit:
         dataset = dataset.head(limit)
     cache = OutputCache(store, enabled=use_cache) if store is not None else None
-    target = build_target(spec.target, system, cache=cache, seed=spec.seed)
+    target = build_target(spec.target, system, cache=cache, seed=spec.seed, store=store)
     metric_specs = spec.metric_specs() or _metrics_from_criteria(system, name)
     base = str(system.base_dir)
     judge = None

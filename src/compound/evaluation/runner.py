@@ -8,7 +8,9 @@ the output cache, so re-running what already ran costs nothing.
 Nothing is dropped silently: a row with a missing field is ``invalid``, a row the target failed
 on is ``error`` (its quality metrics score the metric's ``on_error`` value, 0 by default, so
 failures count against the system), a metric that raised is counted per metric; all three are
-stored, counted and shown.
+stored, counted and shown. A target whose output is structured (a record with no text) under a
+metric comparing labels or numbers stops the run with a :class:`~compound.errors.UserError`
+saying which field to score, instead of scoring 0 on every row.
 
 Example:
     >>> from compound.evaluation.datasets import Dataset
@@ -161,6 +163,10 @@ class EvalRunner:
             scores = {m.name: m.metric.on_error for m in plan.metrics if not m.metric.corpus}
             return RowResult(status="error", error=str(exc)[:2000],
                              error_type=type(exc).__name__, scores=scores, **base)
+        if output.structured is not None:  # would score 0 on every row: stop and say why
+            from compound.evaluation.checks import refuse_structured
+
+            refuse_structured(plan, output)
         row = RowResult(
             status="ok", output=output.text, data=compact(output.data),
             contexts=len(output.contexts), latency_s=output.latency_s, cost_usd=output.cost_usd,

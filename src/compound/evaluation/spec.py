@@ -1,9 +1,10 @@
 """Spec entries under ``evals:``: what to run, on which dataset, scored by which metrics.
 
 An eval names a dataset (a JSONL/CSV file, a shared public dataset, or a stored version), the
-target that produces outputs (an LLM with a prompt template, a Python function, or a workflow),
-the metrics, optional behavioural suites and a judge. The system's ``criteria`` become the gate
-over the metrics this eval measures.
+target that produces outputs (an LLM with a prompt template, a trained model, a guardrail, a
+workflow or one field of its output, or a Python function), the metrics, optional behavioural
+suites and a judge. The system's ``criteria`` become the gate over the metrics this eval
+measures.
 
 This module imports nothing heavy: `system.py` imports it at load time.
 
@@ -57,9 +58,23 @@ class DatasetSpec(SpecModel):
 
 class TargetSpec(SpecModel):
     """What produces an output from an example: exactly one of ``model``, ``function``,
-    ``workflow``."""
+    ``workflow``, ``rail``.
 
-    model: str | None = Field(default=None, description="an LLM declared under 'models'")
+    * ``model``: an LLM answering ``prompt``, or a trained model (``kind: predictor``) whose
+      features are the example's inputs: its answer is the predicted label (the value for
+      regression; ``output: probability`` for the label's probability), and each result row
+      keeps the probability and the model version.
+    * ``workflow``: a workflow run on each example; ``output: STEP.FIELD`` scores one field
+      of one step's output (e.g. ``classify.label``), else the output step's ``text``.
+    * ``rail``: a guardrail deciding about the example's ``text`` (its only input, or the one
+      named ``text``); the decision is scored as a label: ``"1"`` when the rail fires
+      (block, escalate or redact), ``"0"`` when it allows.
+    * ``function``: your own Python ``module:function``.
+    """
+
+    model: str | None = Field(
+        default=None, description="an LLM or a trained model (predictor) under 'models'"
+    )
     prompt: str = Field(
         default="{input}",
         description="template with {field} placeholders for the example's inputs",
@@ -67,7 +82,9 @@ class TargetSpec(SpecModel):
     system: str | None = Field(default=None, description="a system message")
     json_schema: dict[str, Any] | None = None
     output: str | None = Field(
-        default=None, description="with json_schema: the JSON field taken as the answer text"
+        default=None,
+        description="the part of the output scored: with json_schema, the JSON field; for a "
+        "workflow, STEP.FIELD (or STEP); for a predictor, label, probability or value",
     )
     contexts: str | None = Field(
         default=None, description="input field holding the passages the answer should rest on"
@@ -78,6 +95,7 @@ class TargetSpec(SpecModel):
         default=None, pattern=r"^[\w.]+:[\w.]+$", description="'module:function' of your system"
     )
     workflow: str | None = Field(default=None, description="a workflow declared under 'workflows'")
+    rail: str | None = Field(default=None, description="a rail declared under 'guardrails'")
     options: dict[str, Any] = Field(
         default_factory=dict, description="keyword arguments for a function target"
     )
@@ -85,20 +103,22 @@ class TargetSpec(SpecModel):
 
     @model_validator(mode="after")
     def _one_kind(self) -> TargetSpec:
-        chosen = [k for k in ("model", "function", "workflow") if getattr(self, k)]
+        chosen = [k for k in ("model", "function", "workflow", "rail") if getattr(self, k)]
         if len(chosen) > 1:
             raise ValueError(
-                f"a target is one of 'model', 'function' or 'workflow'; received "
+                f"a target is one of 'model', 'function', 'workflow' or 'rail'; received "
                 f"{' and '.join(chosen)}: keep one"
             )
         return self
 
     @property
-    def kind(self) -> Literal["model", "function", "workflow"]:
+    def kind(self) -> Literal["model", "function", "workflow", "rail"]:
         if self.function:
             return "function"
         if self.workflow:
             return "workflow"
+        if self.rail:
+            return "rail"
         return "model"
 
 

@@ -9,6 +9,8 @@ the model, its settings, the prompt, the code) and a ``run(inputs)`` returning a
 * :class:`FunctionTarget`: any Python callable, sync or async, returning text, a mapping with
   ``text`` (and ``contexts``), or a :class:`TargetOutput`.
 * :class:`~compound.evaluation.workflow_target.WorkflowTarget`: a workflow of the system.
+* :class:`~compound.evaluation.component_targets.PredictorTarget` and
+  :class:`~compound.evaluation.component_targets.RailTarget`: a trained model, a guardrail.
 
 Example:
     >>> from compound.intelligence.llm import ScriptedLLM
@@ -24,21 +26,19 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import hashlib
-import importlib
 import inspect
-import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from compound.errors import UserError
 from compound.evaluation.datasets import canonical_json, content_hash
 
 if TYPE_CHECKING:
     from compound.evaluation.cache import OutputCache
     from compound.evaluation.spec import TargetSpec
     from compound.intelligence.llm import LLM
+    from compound.store import Store
     from compound.system import System
 
 
@@ -53,6 +53,9 @@ class TargetOutput:
         latency_s: how long producing it took (the original call's, when cached).
         cost_usd: what producing it cost (the original call's, when cached).
         cached: whether it came from the output cache.
+        structured: the type of a structured output (a record with no ``text`` field, a
+            list) whose ``text`` is only its rendering as JSON; None for text, numbers and
+            labels. Metrics comparing labels or numbers refuse such an output.
     """
 
     text: str
@@ -63,6 +66,7 @@ class TargetOutput:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cached: bool = False
+    structured: str | None = None
 
 
 class MissingInput(KeyError):
@@ -281,37 +285,50 @@ def as_output(value: Any, *, latency_s: float | None = None) -> TargetOutput:
         )
     if isinstance(value, str):
         return TargetOutput(text=value, latency_s=latency_s)
-    return TargetOutput(text=as_text(value), data=value, latency_s=latency_s)
+    text, structured = answer_of(value)
+    return TargetOutput(text=text, data=value, latency_s=latency_s, structured=structured)
+
+
+def answer_of(value: Any) -> tuple[str, str | None]:
+    """The answer text of an output, and the type of ``value`` when it is structured (a
+    record or list whose text is only its JSON rendering), else None.
+
+    Example:
+        >>> answer_of("yes"), answer_of(3), answer_of({"text": "hi", "n": 1})
+        (('yes', None), ('3', None), ('hi', None))
+        >>> answer_of({"label": "card", "probability": 0.9})
+        ('{"label":"card","probability":0.9}', 'dict')
+    """
+    if value is None:
+        return "", None
+    if isinstance(value, str):
+        return value, None
+    if isinstance(value, bool | int | float):
+        return str(value), None
+    text = value.get("text") if isinstance(value, Mapping) else getattr(value, "text", None)
+    if isinstance(text, str):
+        return text, None
+    return as_text(value), type(value).__name__
 
 
 def import_object(reference: str, *, base: str | None = None, what: str) -> Any:
     """The object ``module:attribute`` names; ``base`` (the spec's folder) is importable.
 
     Raises:
-        UserError: the module or attribute does not exist.
+        UserError: the module or attribute does not exist, or the module raised while it was
+            imported (the message names its file and line).
     """
-    module_name, _, attribute = reference.partition(":")
-    if base and base not in sys.path:
-        sys.path.insert(0, base)
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise UserError(
-            f"{what} '{reference}': cannot import module '{module_name}' ({exc}); it must be "
-            "importable, e.g. a .py file next to compound.yaml"
-        ) from exc
-    obj: Any = module
-    for part in attribute.split("."):
-        if not hasattr(obj, part):
-            raise UserError(f"{what} '{reference}': module '{module_name}' has no '{attribute}'")
-        obj = getattr(obj, part)
-    return obj
+    from compound.code_references import resolve
+
+    return resolve(reference, base=base, what=what)
 
 
 def build_target(
-    spec: TargetSpec, system: System, *, cache: OutputCache | None, seed: int = 0
+    spec: TargetSpec, system: System, *, cache: OutputCache | None, seed: int = 0,
+    store: Store | None = None,
 ) -> Target:
-    """The target an eval's ``target:`` section describes."""
+    """The target an eval's ``target:`` section describes (``store`` serves trained models
+    and rails; the system's own store when None)."""
     if spec.kind == "function":
         assert spec.function is not None
         fn = import_object(spec.function, base=str(system.base_dir), what="target.function")
@@ -321,7 +338,18 @@ def build_target(
 
         assert spec.workflow is not None
         return WorkflowTarget.from_system(system, spec.workflow,
-                                          cache=cache if spec.cache else None)
+                                          cache=cache if spec.cache else None,
+                                          output=spec.output)
+    if spec.kind == "rail":
+        from compound.evaluation.component_targets import RailTarget
+
+        assert spec.rail is not None
+        return RailTarget.from_system(system, spec.rail, store=store, contexts=spec.contexts)
+    if spec.model in system.predictors():
+        from compound.evaluation.component_targets import PredictorTarget
+
+        return PredictorTarget.from_system(system, spec.model, store=store,
+                                           output=spec.output)  # type: ignore[arg-type]
     from compound.intelligence.llm import build_llm
 
     name = spec.model or system.default_llm()

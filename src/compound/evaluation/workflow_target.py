@@ -3,8 +3,10 @@
 The workflow is built by :func:`compound.workflow.loader.build_workflow` with every LLM of the
 system wrapped in a :class:`~compound.evaluation.cache.CachedLLM`, so its model calls go
 through the eval's output cache. The answer is the output step's ``text`` (or the output
-itself); the passages of any retrieval step (a result with ``hits``) become the row's contexts,
-for groundedness.
+itself), or with ``output: STEP.FIELD`` one field of one step's output (``classify.label``:
+the label a predictor step predicted; the row keeps that step's whole output as its data). The
+passages of any retrieval step (a result with ``hits``) become the row's contexts, for
+groundedness.
 
 Example:
     >>> from compound.system import System
@@ -26,12 +28,14 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from compound.errors import UserError
 from compound.evaluation.datasets import content_hash
-from compound.evaluation.targets import TargetOutput, as_text
+from compound.evaluation.targets import TargetOutput, answer_of
 
 if TYPE_CHECKING:
     from compound.evaluation.cache import OutputCache
@@ -45,16 +49,35 @@ class WorkflowTarget:
         workflow: a runnable :class:`compound.workflow.graph.Workflow`.
         name: how reports name it.
         fingerprint: identifies the workflow's definition (for resuming runs).
+        output: ``STEP.FIELD`` (or ``STEP``, or a dotted path deeper): the part of the run
+            scored, instead of the output step's text.
+
+    Raises:
+        UserError: ``output`` names no step of the workflow.
     """
 
-    def __init__(self, workflow: Any, *, name: str, fingerprint: str) -> None:
+    def __init__(self, workflow: Any, *, name: str, fingerprint: str,
+                 output: str | None = None) -> None:
         self.workflow = workflow
         self.name = name
-        self._fingerprint = fingerprint
+        self.output = output
+        self._fingerprint = content_hash([fingerprint, output]) if output else fingerprint
+        steps = getattr(workflow, "by_name", None)
+        if output is not None and steps is not None:
+            step = output.split(".")[0]
+            if step not in steps:
+                from compound.specfile import did_you_mean
+
+                raise UserError(
+                    f"target output '{output}': workflow '{getattr(workflow, 'name', name)}' "
+                    f"has no step '{step}'{did_you_mean(step, steps)}; its steps: "
+                    f"{', '.join(steps)}"
+                )
 
     @classmethod
     def from_system(
-        cls, system: System, workflow: str, *, cache: OutputCache | None
+        cls, system: System, workflow: str, *, cache: OutputCache | None,
+        output: str | None = None,
     ) -> WorkflowTarget:
         """The workflow ``workflow`` of ``system``, its LLM calls cached."""
         from compound.evaluation.cache import CachedLLM
@@ -68,7 +91,7 @@ class WorkflowTarget:
         flow = build_workflow(system, workflow, shared=shared)
         definition = system.model_dump(mode="json", exclude={"evals", "source", "criteria"})
         return cls(flow, name=f"workflow:{workflow}",
-                   fingerprint=content_hash([workflow, definition]))
+                   fingerprint=content_hash([workflow, definition]), output=output)
 
     def fingerprint(self) -> str:
         return self._fingerprint
@@ -86,7 +109,10 @@ class WorkflowTarget:
         result = self.workflow.run(**dict(inputs))
         latency = time.perf_counter() - start
         output = result.output
-        text = getattr(output, "text", None)
+        data = getattr(output, "data", None)
+        if self.output is not None:
+            output, data = self._field(result.outputs)
+        text, structured = answer_of(output)
         passages: list[str] = []
         prompt_tokens = completion_tokens = 0
         for step_output in result.outputs.values():
@@ -95,7 +121,41 @@ class WorkflowTarget:
             prompt_tokens += int(getattr(step_output, "prompt_tokens", 0) or 0)
             completion_tokens += int(getattr(step_output, "completion_tokens", 0) or 0)
         return TargetOutput(
-            text=text if isinstance(text, str) else as_text(output),
-            data=getattr(output, "data", None), contexts=tuple(passages), latency_s=latency,
+            text=text, data=data, contexts=tuple(passages), latency_s=latency,
             prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
+            structured=structured,
         )
+
+    def _field(self, outputs: Mapping[str, Any]) -> tuple[Any, Any]:
+        """The value ``output`` names (None when its step was skipped), and the step's whole
+        output as plain data."""
+        assert self.output is not None
+        step, *path = self.output.split(".")
+        value = whole = outputs.get(step)
+        for part in path:
+            if value is None:
+                break
+            found = part in value if isinstance(value, Mapping) else hasattr(value, part)
+            if not found:
+                fields = plain(value)
+                known = ", ".join(fields) if isinstance(fields, Mapping) else "none"
+                raise UserError(
+                    f"target output '{self.output}': the output of step '{step}' is a "
+                    f"{type(value).__name__} with no field '{part}'; its fields: {known}"
+                )
+            value = value[part] if isinstance(value, Mapping) else getattr(value, part)
+        return value, plain(whole)
+
+
+def plain(value: Any) -> Any:
+    """A step's output as JSON-like data: records as mappings (for storing with a row)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    dump = getattr(value, "model_dump", None)
+    if callable(dump):
+        return dump(mode="json")
+    if isinstance(value, Mapping):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    return value if value is None or isinstance(value, str | int | float | bool) else str(value)

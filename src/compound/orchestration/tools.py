@@ -34,7 +34,6 @@ Example:
 from __future__ import annotations
 
 import asyncio
-import importlib
 import inspect
 import re
 import time
@@ -383,24 +382,11 @@ def tool(
 
 
 def load_object(target: str, *, what: str) -> Any:
-    """Import ``module:attribute`` (attribute may be dotted), with an actionable error."""
-    module_name, _, attribute = target.partition(":")
-    if not module_name or not attribute:
-        raise UserError(f"{what}: {target!r} must be 'module:attribute', e.g. 'mypkg.tools:search'")
-    try:
-        obj: Any = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise UserError(
-            f"{what}: cannot import module '{module_name}' ({exc}); check the name and that "
-            "it is importable from the current folder or the installed packages"
-        ) from None
-    for part in attribute.split("."):
-        try:
-            obj = getattr(obj, part)
-        except AttributeError:
-            raise UserError(f"{what}: module '{module_name}' has no attribute '{attribute}'"
-                            ) from None
-    return obj
+    """Import ``module:attribute`` (attribute may be dotted), with an actionable error (see
+    :func:`compound.code_references.resolve`)."""
+    from compound.code_references import resolve
+
+    return resolve(target, what=what)
 
 
 _SECTION = re.compile(r"^(Args|Arguments|Parameters|Returns|Raises|Example|Examples|Yields"

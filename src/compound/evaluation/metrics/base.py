@@ -30,10 +30,11 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from compound.errors import UserError
 
+Compares = Literal["text", "label", "number"]
 ROW_PARAMETERS = ("prediction", "reference", "output", "example", "inputs", "contexts", "judge")
 CORPUS_PARAMETERS = ("predictions", "references")
 
@@ -62,6 +63,10 @@ class Metric:
             against the system); None leaves such rows out (latency of a call that failed).
         corpus: the function scores all rows at once from ``predictions``/``references``.
         description: one line for reports.
+        compares: how it reads the answer against the reference: ``text`` (free text, the
+            default), ``label`` (equal or not: accuracy, recall...) or ``number`` (a numeric
+            difference: MAE...). A structured answer (a record with no text field, shown as
+            JSON) is refused by ``label`` and ``number`` metrics: it never equals a label.
     """
 
     name: str
@@ -71,6 +76,7 @@ class Metric:
     on_error: float | None = 0.0
     corpus: bool = False
     description: str = ""
+    compares: Compares = "text"
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.fn(*args, **kwargs)
@@ -157,6 +163,7 @@ def metric(
     on_error: float | None = 0.0,
     corpus: bool = False,
     description: str = "",
+    compares: Compares = "text",
 ) -> Any:
     """Make a function a :class:`Metric` (usable bare, ``@metric``, or with settings).
 
@@ -173,7 +180,7 @@ def metric(
         return Metric(
             name=name or function.__name__, fn=function, higher_is_better=higher_is_better,
             aggregate=aggregate, on_error=on_error, corpus=corpus,
-            description=description or (doc[0] if doc else ""),
+            description=description or (doc[0] if doc else ""), compares=compares,
         )
 
     return wrap(fn) if fn is not None else wrap

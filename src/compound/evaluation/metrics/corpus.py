@@ -40,7 +40,7 @@ def _numbers(values: Sequence[Any], what: str) -> list[float]:
     return out
 
 
-@metric(corpus=True)
+@metric(corpus=True, compares="label")
 def accuracy(predictions: Sequence[Any], references: Sequence[Any]) -> float:
     """The share of answers equal to the label (after normalisation)."""
     from compound.evaluation.metrics import classification
@@ -48,7 +48,7 @@ def accuracy(predictions: Sequence[Any], references: Sequence[Any]) -> float:
     return classification.accuracy(_labels(references), _labels(predictions))
 
 
-@metric(corpus=True)
+@metric(corpus=True, compares="label")
 def macro_f1(predictions: Sequence[Any], references: Sequence[Any]) -> float:
     """F1 averaged over classes, each class weighing the same."""
     from compound.evaluation.metrics import classification
@@ -56,7 +56,7 @@ def macro_f1(predictions: Sequence[Any], references: Sequence[Any]) -> float:
     return classification.macro_f1(_labels(references), _labels(predictions))
 
 
-@metric(corpus=True, higher_is_better=False, on_error=None)
+@metric(corpus=True, higher_is_better=False, on_error=None, compares="number")
 def mae(predictions: Sequence[Any], references: Sequence[Any]) -> float:
     """Mean absolute error of numeric answers."""
     from compound.evaluation.metrics import regression
@@ -64,7 +64,7 @@ def mae(predictions: Sequence[Any], references: Sequence[Any]) -> float:
     return regression.mae(_numbers(references, "reference"), _numbers(predictions, "answer"))
 
 
-@metric(corpus=True, higher_is_better=False, on_error=None)
+@metric(corpus=True, higher_is_better=False, on_error=None, compares="number")
 def rmse(predictions: Sequence[Any], references: Sequence[Any]) -> float:
     """Root mean squared error of numeric answers."""
     from compound.evaluation.metrics import regression
@@ -72,7 +72,7 @@ def rmse(predictions: Sequence[Any], references: Sequence[Any]) -> float:
     return regression.rmse(_numbers(references, "reference"), _numbers(predictions, "answer"))
 
 
-@metric(corpus=True)
+@metric(corpus=True, compares="number")
 def r2(predictions: Sequence[Any], references: Sequence[Any]) -> float:
     """Coefficient of determination of numeric answers."""
     from compound.evaluation.metrics import regression
@@ -94,7 +94,7 @@ def _share_positive(predictions: Sequence[Any], references: Sequence[Any], posit
     return sum(other == target for other in chosen) / len(chosen)
 
 
-@metric(corpus=True)
+@metric(corpus=True, compares="label")
 def recall(predictions: Sequence[Any], references: Sequence[Any], positive: Any = 1) -> float:
     """Of the rows labelled ``positive``, the share answered ``positive`` (e.g. attacks caught).
 
@@ -105,7 +105,7 @@ def recall(predictions: Sequence[Any], references: Sequence[Any], positive: Any 
     return _share_positive(predictions, references, positive, among="reference")
 
 
-@metric(corpus=True)
+@metric(corpus=True, compares="label")
 def precision(predictions: Sequence[Any], references: Sequence[Any], positive: Any = 1) -> float:
     """Of the rows answered ``positive``, the share labelled ``positive``.
 

@@ -59,13 +59,13 @@ def _best(prediction: str, reference: Any, score: Callable[[str, str], float]) -
     return max(score(prediction or "", ref) for ref in refs)
 
 
-@metric
+@metric(compares="label")
 def exact_match(prediction: str, reference: Any) -> float | None:
     """The answer equals a reference exactly (surrounding whitespace ignored)."""
     return _best(prediction, reference, lambda p, r: float(p.strip() == r.strip()))
 
 
-@metric
+@metric(compares="label")
 def normalized_match(prediction: str, reference: Any) -> float | None:
     """The answer equals a reference after normalisation (case, punctuation, articles)."""
     return _best(

@@ -1,0 +1,235 @@
+"""``module:attribute`` references in a spec: where they are, and importing them with errors a
+user can act on.
+
+A spec names your own Python code (a ``.py`` file next to `compound.yaml`, or an installed
+package) in several places: workflow steps (``uses: desk:compose``), tools (``function:``), eval
+targets and metrics (``function:``), dataset build hooks (``build:``) and online evals
+(``metric: module:function``). :func:`code_references` lists them with their place in the spec;
+:func:`resolve` imports one. When that fails, the error says why without a traceback:
+
+* no such module: the folder searched, and a did-you-mean among the modules there;
+* no such attribute: a did-you-mean among the module's public names, and those names;
+* the module raised while it was imported: the user's file and line, and the exception.
+
+Example:
+    >>> resolve("json:dumps").__name__
+    'dumps'
+    >>> try:
+    ...     resolve("json:dump_s", what="step 'save'")
+    ... except BadReference as exc:
+    ...     print(str(exc).split(" has ")[1].split(";")[0])
+    no attribute 'dump_s' (did you mean 'dumps'?)
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+import traceback
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+from compound.errors import UserError
+from compound.specfile import did_you_mean
+
+if TYPE_CHECKING:
+    from compound.system import System
+
+Location = tuple[str | int, ...]
+
+
+class BadReference(UserError):
+    """A ``module:attribute`` reference that cannot be imported, and why."""
+
+
+@dataclass(frozen=True)
+class CodeReference:
+    """One reference to Python code in a spec.
+
+    Attributes:
+        loc: where it is in the spec (``("workflows", "answer", "steps", 3, "uses")``).
+        reference: the ``module:attribute`` text.
+        what: the component it belongs to, for messages (``step 'prompt'``).
+    """
+
+    loc: Location
+    reference: str
+    what: str
+
+
+def is_reference(value: str) -> bool:
+    """``package.module:attribute`` with identifiers on both sides."""
+    module, sep, attribute = value.partition(":")
+    return bool(sep) and all(
+        part.isidentifier() for part in (*module.split("."), *attribute.split("."))
+    )
+
+
+def code_references(system: System) -> list[CodeReference]:
+    """Every ``module:attribute`` the spec names, in spec order."""
+    found: list[CodeReference] = []
+    components = system.component_names()
+    for wf_name, workflow in system.workflows.items():
+        for index, step in enumerate(workflow.steps):
+            if step.uses not in components and is_reference(step.uses):
+                found.append(CodeReference(("workflows", wf_name, "steps", index, "uses"),
+                                           step.uses, f"step '{step.name}'"))
+    for name, tool in system.tools.items():
+        found.append(CodeReference(("tools", name, "function"), tool.function, f"tool '{name}'"))
+    for name, ev in system.evals.items():
+        here: Location = ("evals", name)
+        if ev.dataset.build:
+            found.append(CodeReference((*here, "dataset", "build"), ev.dataset.build,
+                                       f"eval '{name}' dataset build"))
+        if ev.target.function:
+            found.append(CodeReference((*here, "target", "function"), ev.target.function,
+                                       f"eval '{name}' target"))
+        for index, item in enumerate(ev.metrics):
+            if not isinstance(item, str) and item.function:
+                found.append(CodeReference((*here, "metrics", index, "function"), item.function,
+                                           f"eval '{name}' metric '{item.name}'"))
+    for name, online in system.serve.online_evals.items():
+        if ":" in online.metric:
+            found.append(CodeReference(("serve", "online_evals", name, "metric"), online.metric,
+                                       f"online eval '{name}'"))
+    return found
+
+
+def reference_problems(system: System) -> Iterator[tuple[Location, str]]:
+    """Each reference that does not import, or does not name something callable."""
+    base = system.base_dir
+    for ref in code_references(system):
+        try:
+            obj = resolve(ref.reference, base=base, what=ref.what)
+        except BadReference as exc:
+            yield ref.loc, str(exc)
+            continue
+        if not callable(obj):
+            yield ref.loc, (
+                f"{ref.what} '{ref.reference}' is a {type(obj).__name__}, not a function or a "
+                "class; point it at a function"
+            )
+
+
+def resolve(reference: str, *, base: str | os.PathLike[str] | None = None,
+            what: str = "reference") -> Any:
+    """The object ``module:attribute`` names (the attribute may be dotted); ``base``, the
+    spec's folder, is importable.
+
+    Raises:
+        BadReference: the reference is malformed, the module is missing or raised while it
+            was imported, or it has no such attribute.
+    """
+    module_name, _, attribute = reference.partition(":")
+    if not is_reference(reference):
+        raise BadReference(f"{what}: {reference!r} must be 'module:attribute', e.g. "
+                           "'desk:compose' for the function compose in desk.py")
+    folder = Path(base).resolve() if base is not None else None
+    if folder is not None and str(folder) not in sys.path:
+        sys.path.append(str(folder))
+    module = _import(module_name, reference, what=what, folder=folder)
+    obj: Any = module
+    for part in attribute.split("."):
+        if not hasattr(obj, part):
+            names = public_names(obj)
+            owner = (f"module '{module_name}'{_file_of(module)}" if obj is module
+                     else f"'{type(obj).__name__}' object")
+            raise BadReference(
+                f"{what} '{reference}': {owner} has no attribute '{part}'"
+                f"{did_you_mean(part, names)}; its public names: {', '.join(names[:25]) or 'none'}"
+            )
+        obj = getattr(obj, part)
+    return obj
+
+
+def public_names(obj: Any) -> list[str]:
+    """The names a reference may point at: a module's ``__all__``, else what it defines (not
+    what it imports); an object's public attributes."""
+    if isinstance(obj, ModuleType):
+        exported = getattr(obj, "__all__", None)
+        if exported is not None:
+            return sorted(str(n) for n in exported)
+        return sorted(
+            n for n, value in vars(obj).items()
+            if not n.startswith("_") and getattr(value, "__module__", None) == obj.__name__
+        )
+    return sorted(n for n in dir(obj) if not n.startswith("_"))
+
+
+def _import(module_name: str, reference: str, *, what: str, folder: Path | None) -> ModuleType:
+    importlib.invalidate_caches()  # a file written since the last import is found
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        missing = exc.name or module_name
+        if module_name == missing or module_name.startswith(missing + "."):
+            where = f"in {_shown(folder)} or the installed packages" if folder else "anywhere"
+            local = _local_modules(folder)
+            raise BadReference(
+                f"{what} '{reference}': no module '{module_name}' {where}"
+                f"{did_you_mean(module_name, local)}; it must be a .py file (or a package) "
+                "next to compound.yaml, or an installed package"
+            ) from None
+        raise BadReference(_failed(what, reference, module_name, exc, folder)) from None
+    except (Exception, SystemExit) as exc:  # the user's module raised while importing
+        raise BadReference(_failed(what, reference, module_name, exc, folder)) from None
+
+
+def _failed(what: str, reference: str, module_name: str, exc: BaseException,
+            folder: Path | None) -> str:
+    if isinstance(exc, SyntaxError) and exc.filename:
+        where = f"{_shown(exc.filename)}:{exc.lineno}"
+        problem = f"SyntaxError: {exc.msg}"
+    else:
+        where = _raised_at(exc, folder)
+        problem = f"{type(exc).__name__}: {exc}"
+    return (f"{what} '{reference}': importing module '{module_name}' failed at {where}: "
+            f"{problem}; fix it there (the module runs whenever the spec's code is loaded)")
+
+
+def _raised_at(exc: BaseException, folder: Path | None) -> str:
+    """``file:line`` where the import failed: the innermost frame in the user's folder, else
+    the innermost frame outside Python's import machinery."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    ours = [f for f in frames if folder is not None and _inside(f.filename, folder)]
+    outside = [f for f in frames if "importlib" not in f.filename
+               and not f.filename.startswith("<")]
+    chosen = (ours or outside or frames or [None])[-1]
+    return f"{_shown(chosen.filename)}:{chosen.lineno}" if chosen is not None else "import"
+
+
+def _inside(filename: str, folder: Path) -> bool:
+    try:
+        return Path(filename).resolve().is_relative_to(folder)
+    except (OSError, ValueError):
+        return False
+
+
+def _shown(path: str | os.PathLike[str]) -> str:
+    """A path relative to the working directory when it is under it."""
+    resolved = Path(path).resolve()
+    try:
+        return str(resolved.relative_to(Path.cwd()))
+    except ValueError:
+        return str(resolved)
+
+
+def _file_of(module: ModuleType) -> str:
+    file = getattr(module, "__file__", None)
+    return f" ({_shown(file)})" if file else ""
+
+
+def _local_modules(folder: Path | None) -> list[str]:
+    if folder is None or not folder.is_dir():
+        return []
+    names = []
+    for entry in folder.iterdir():
+        if entry.suffix == ".py" and entry.stem.isidentifier():
+            names.append(entry.stem)
+        elif entry.is_dir() and (entry / "__init__.py").exists():
+            names.append(entry.name)
+    return sorted(names)
