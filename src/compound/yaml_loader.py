@@ -111,6 +111,16 @@ def load_yaml(
     try:
         for event in yaml.parse(text, Loader=_PARSER):
             builder.feed(event)
+    except yaml.reader.ReaderError as exc:  # a control character: no mark, a position
+        line = text.count("\n", 0, max(exc.position, 0)) + 1
+        char = exc.character if isinstance(exc.character, int) else ord(exc.character)
+        raise SpecError([f"{source}:{line}: not valid YAML: the character U+{char:04X} is not "
+                         "allowed in YAML (a control character); remove it"],
+                        path=source) from None
+    except UnicodeEncodeError as exc:  # a lone surrogate in text handed in directly
+        line = text.count("\n", 0, exc.start) + 1
+        raise SpecError([f"{source}:{line}: not valid text ({exc.reason}); save the file as "
+                         "UTF-8"], path=source) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{source}:{mark.line + 1}" if mark is not None else source
@@ -220,11 +230,12 @@ class _Builder:
             node = yaml.ScalarNode(tag, event.value, event.start_mark, event.end_mark)
             try:
                 value = self.constructor.yaml_constructors[tag](self.constructor, node)
-            except (ValueError, OverflowError, yaml.YAMLError) as exc:
+            except Exception as exc:  # PyYAML's constructors raise several types ('!!int ')
                 shown = event.value if len(event.value) <= 40 else event.value[:40] + "..."
-                reason = str(exc).split(";")[0]  # not Python's advice on sys settings
-                raise _Fatal(line, f"{shown!r} is not a valid {tag.removeprefix(_TAG)} "
-                                   f"({reason}); quote it to keep it as text") from None
+                # a ValueError's reason helps ("month must be in 1..12"); others are internals
+                reason = f" ({str(exc).split(';')[0]})" if type(exc) is ValueError else ""
+                raise _Fatal(line, f"{shown!r} is not a valid {tag.removeprefix(_TAG)}{reason};"
+                                   " quote it to keep it as text") from None
         else:
             raise _Fatal(line, _tag_problem(tag))
         self._count(1, line)
