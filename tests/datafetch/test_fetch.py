@@ -177,6 +177,8 @@ def test_the_cli_fetches_lists_and_explains(
     main(["datasets", "fetch", "--list"])
     listing = capsys.readouterr().out
     assert "banking77" in listing and "CC BY-NC" in listing
+    demo = next(row for row in listing.splitlines() if "a demo intent set" in row)
+    assert str(tmp_path / "cache" / "compound" / "datasets") in demo  # where it was found
     with pytest.raises(SystemExit) as exit_:
         main(["datasets", "fetch", "bankin77"])
     assert exit_.value.code == 2

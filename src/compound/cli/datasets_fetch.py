@@ -9,6 +9,7 @@ import typer
 
 from compound.cli.evaluation import datasets_app
 from compound.cli.output import console, console_err
+from compound.cli.scorecard import print_whole
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
@@ -51,7 +52,7 @@ def datasets_fetch(
 
     root = (to or cache_root()).expanduser()
     if listing:
-        console.print(_manifest_table(root))
+        print_whole(console, _manifest_table(root))
         return
     chosen = resolve_names(names or [], every=every)
     with _progress() as progress:
@@ -75,7 +76,7 @@ def datasets_fetch(
         table.add_row(result.name, Text(result.action, style="green"),
                       Text(", ".join(o.path for o in entry.outputs)), _size(result.bytes),
                       f"{result.seconds:.1f}")
-    console.print(table)
+    print_whole(console, table)
 
 
 def _progress() -> Progress:
@@ -98,16 +99,18 @@ def _manifest_table(root: Path) -> object:
     from rich.text import Text
 
     from compound.datafetch import MANIFEST, is_present
+    from compound.public_data import search_roots
 
     table = Table(title="public datasets (compound datasets fetch NAME)", title_justify="left")
-    for column in ("dataset", "what", "licence", "size", "source", "here"):
-        table.add_column(column, overflow="fold")
+    for column in ("dataset", "what", "licence", "size", "source", "on this machine"):
+        table.add_column(column)
+    roots = list(dict.fromkeys([*search_roots(), root]))
     for entry in MANIFEST.values():
         hosts = sorted({s.url.split("/")[2] for s in entry.sources})
-        here = is_present(entry, root)
+        found = next((r for r in roots if is_present(entry, r)), None)
         table.add_row(entry.name, Text(entry.title), Text(entry.licence), _size(entry.size),
-                      Text(", ".join(hosts)), Text("yes" if here else "no",
-                                                   style="green" if here else "yellow"))
+                      Text(", ".join(hosts)),
+                      Text(str(found), style="green") if found else Text("no", style="yellow"))
     return table
 
 
