@@ -120,16 +120,18 @@ def init(
 
 @app.command()
 def check(spec: SPEC_ARG) -> None:
-    """Validate a compound.yaml: types, references between components, cycles, templates
-    and the typed wiring of each workflow (built, not run)."""
+    """Validate a compound.yaml: types, references between components, cycles, templates,
+    the typed wiring of each workflow (built, not run), the Python code it names (imported),
+    metric names, and each eval's target against what its metrics compare."""
     from rich.table import Table
 
+    from compound.checking import check_problems
     from compound.errors import SpecError
     from compound.system import System
     from compound.workflow.loader import build_problems
 
     system = System.load(spec)
-    problems = build_problems(system)
+    problems = build_problems(system) + check_problems(system)
     if problems:
         raise SpecError(problems, path=str(system.source))
     table = Table(title=f"{system.name} ({system.loop})", title_justify="left")

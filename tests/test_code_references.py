@@ -1,0 +1,127 @@
+"""`module:function` references in a spec: a missing module, a misspelt function and a module
+that fails to import are each reported with the file, line and field, never a traceback."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import pytest
+
+from compound.checking import check_problems
+from compound.code_references import BadReference, code_references, resolve
+from compound.system import System
+
+_names = itertools.count()
+
+SPEC = """\
+name: refs
+loop: interaction
+task: Answer.
+models:
+  llm: {{provider: scripted}}
+tools:
+  lookup: {{function: "{module}:lookup"}}
+evals:
+  qa:
+    dataset: {{path: qa.jsonl, expected: answer, build: "{module}:build"}}
+    target: {{function: "{module}:{target}"}}
+    metrics:
+      - {{name: mine, function: "{module}:score"}}
+"""
+
+CODE = """\
+def lookup(query: str) -> str:
+    return query
+
+
+def build(system, store):
+    return None
+
+
+def answer(inputs):
+    return "4"
+
+
+def score(prediction, reference):
+    return float(prediction == reference)
+"""
+
+
+def project(tmp_path: Path, code: str = CODE, *, target: str = "answer",
+            module: str | None = None) -> System:
+    """A spec naming code in a module of its own (a fresh name: imports are cached)."""
+    name = module or f"refs_mod_{next(_names)}"
+    (tmp_path / f"{name}.py").write_text(code)
+    (tmp_path / "compound.yaml").write_text(SPEC.format(module=name, target=target))
+    return System.load(tmp_path)
+
+
+def test_every_reference_in_the_spec_is_found_with_its_place(tmp_path: Path) -> None:
+    system = project(tmp_path)
+    found = {r.loc: r.reference.split(":")[1] for r in code_references(system)}
+    assert found == {
+        ("tools", "lookup", "function"): "lookup",
+        ("evals", "qa", "dataset", "build"): "build",
+        ("evals", "qa", "target", "function"): "answer",
+        ("evals", "qa", "metrics", 0, "function"): "score",
+    }
+    assert check_problems(system) == []
+
+
+def test_a_misspelt_function_gets_a_did_you_mean_with_file_and_line(tmp_path: Path) -> None:
+    system = project(tmp_path, target="answr")
+    problems = check_problems(system)
+    assert len(problems) == 1
+    assert problems[0].startswith(f"{tmp_path / 'compound.yaml'}:11: evals.qa.target.function:")
+    assert "has no attribute 'answr' (did you mean 'answer'?)" in problems[0]
+    assert "its public names: answer, build, lookup, score" in problems[0]
+
+
+def test_a_missing_module_names_the_folder_and_the_closest_module(tmp_path: Path) -> None:
+    system = project(tmp_path, module="refs_present")
+    (tmp_path / "compound.yaml").write_text(
+        (tmp_path / "compound.yaml").read_text().replace('"refs_present:answer"',
+                                                        '"refs_presnt:answer"'))
+    problems = check_problems(System.load(tmp_path))
+    assert len(problems) == 1, problems
+    assert ":11: evals.qa.target.function: eval 'qa' target 'refs_presnt:answer': no module " \
+           "'refs_presnt'" in problems[0]
+    assert "(did you mean 'refs_present'?)" in problems[0]
+    del system
+
+
+@pytest.mark.parametrize(("code", "line", "error"), [
+    ("import os\n\nVALUE = undefined_name + 1\n", 3, "NameError: name 'undefined_name'"),
+    ("def broken(:\n    pass\n", 1, "SyntaxError: "),
+    ("import not_a_module_anywhere_xyz\n", 1, "ModuleNotFoundError: No module named"),
+])
+def test_a_module_that_raises_on_import_is_reported_at_its_own_line(
+    tmp_path: Path, code: str, line: int, error: str
+) -> None:
+    system = project(tmp_path, code)
+    problems = check_problems(system)
+    assert len(problems) == 4  # the tool, the build hook, the target and the metric
+    module = code_references(system)[0].reference.split(":")[0]
+    for problem in problems:
+        assert f"importing module '{module}' failed at " in problem
+        assert f"{module}.py:{line}: {error}" in problem
+        assert "Traceback" not in problem
+
+
+def test_resolve_refuses_what_is_not_a_reference_and_names_non_callables(tmp_path: Path) -> None:
+    with pytest.raises(BadReference, match="must be 'module:attribute'"):
+        resolve("just-a-name", what="step 'x'")
+    system = project(tmp_path, CODE + "\nanswer_text = 'not callable'\n", target="answer_text")
+    [problem] = check_problems(system)
+    assert "is a str, not a function or a class" in problem
+
+
+def test_a_tool_reference_fails_clearly_at_run_time_too(tmp_path: Path) -> None:
+    """The run-time loader gives the same message as the check (no traceback)."""
+    from compound.errors import UserError
+    from compound.orchestration.tools import Tool
+
+    system = project(tmp_path, CODE.replace("def lookup", "def look_up"))
+    with pytest.raises(UserError, match=r"has no attribute 'lookup' \(did you mean 'look_up'"):
+        Tool.from_spec("lookup", system.tools["lookup"])
