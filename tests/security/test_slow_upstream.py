@@ -331,3 +331,39 @@ def test_a_cancelled_embedded_generation_stops_at_its_next_token(embedded_llm: o
     worker.join(10)
     assert not worker.is_alive() and outcome and isinstance(outcome[0], LLMCancelled), outcome
     assert len(seen) < 100
+
+
+# -- Anthropic's provider: the same transport, the same bounds ------------------------------
+
+
+def anthropic_llm(server: LocalOpenAIServer, timeout_s: float) -> Any:
+    pytest.importorskip("anthropic")
+    from compound.intelligence.llm.anthropic import AnthropicLLM
+
+    return AnthropicLLM(base_url=server.base_url.removesuffix("/v1"), timeout_s=timeout_s)
+
+
+@pytest.mark.parametrize("fault", ["trickle:0.5", "stall:120"])
+@pytest.mark.parametrize("streamed", [False, True])
+def test_anthropic_calls_are_bounded_too(upstream: LocalOpenAIServer, fault: str,
+                                         streamed: bool, monkeypatch: pytest.MonkeyPatch
+                                         ) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-test")
+    upstream.fault = fault
+    llm = anthropic_llm(upstream, timeout_s=1.5)
+    call = (lambda: list(llm.stream("capital?"))) if streamed else (lambda: llm.complete("?"))
+    error, took = timed(call)
+    assert isinstance(error, LLMTimeout), repr(error)
+    assert str(error).startswith("anthropic:") and took < 10
+    wait_closed(upstream)
+
+
+@pytest.mark.parametrize("kind", ["utf8", "binary", "truncated", "sse"])
+def test_anthropic_garbage_is_an_invalid_response(upstream: LocalOpenAIServer, kind: str,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-test")
+    upstream.fault = f"garbage:{kind}"
+    llm = anthropic_llm(upstream, timeout_s=10)
+    for call in (lambda: llm.complete("?"), lambda: list(llm.stream("?"))):
+        error, _ = timed(call)
+        assert isinstance(error, InvalidResponse), f"{kind}: {type(error).__name__}: {error}"

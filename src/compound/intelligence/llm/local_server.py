@@ -14,6 +14,9 @@ the scripted model or the embedded one behind it, and inject the failures real s
 * ``"garbage:utf8"``, ``"garbage:binary"``, ``"garbage:truncated"``, ``"garbage:sse"``: a
   200 whose body is invalid UTF-8, random bytes, JSON cut short, or SSE events of garbage.
 
+The stall, trickle and garbage faults answer on any POST route, so the server also stands in
+for other providers' APIs (Anthropic's ``/v1/messages``) when the bytes are the point.
+
 While it waits or trickles, the server notices a client that hung up and stops; it counts the
 connections it has open in :attr:`LocalOpenAIServer.open_connections`, so tests can check that
 a client gave a slow call up rather than leaving it running.
@@ -147,6 +150,18 @@ class _Handler(BaseHTTPRequestHandler):
         except OSError:  # the client gave up
             return
 
+    def _any_route(self, fault: str, request: dict[str, Any]) -> None:
+        """A stall, trickle or garbage fault on another API's route (Anthropic's, say): the
+        bytes are the fault, whatever the API."""
+        kind, _, value = fault.partition(":")
+        if kind == "stall":
+            self.close_connection = True
+            self._client_gone(float(value))
+        elif kind == "trickle":
+            self._trickle(b" " * 300 + b"{}", float(value), "application/json")
+        else:
+            self._garbage(value, bool(request.get("stream")))
+
     def _garbage(self, kind: str, stream: bool) -> None:
         if kind == "sse" or (stream and kind != "utf8"):
             body = (b"data: {\"id\": \"x\", \"choices\": [{\"delta\": \x00\xff}]}\n\n"
@@ -188,10 +203,13 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(400, "body is not JSON", "invalid_request_error")
             return
         self.owner.requests.append(request)
+        fault = self.owner.fault or ""
         if self.path.rstrip("/") != "/v1/chat/completions":
+            if fault.startswith(("stall:", "trickle:", "garbage:")):  # on any API's route
+                self._any_route(fault, request)
+                return
             self._error(404, f"no route {self.path}", "not_found")
             return
-        fault = self.owner.fault or ""
         if fault.startswith("slow:"):
             time.sleep(float(fault.split(":", 1)[1]))
         if fault.startswith("stall:"):
