@@ -34,9 +34,9 @@ def needles(values: tuple[str, ...] = RAW) -> set[bytes]:
 
 
 def store_files(db: Path) -> list[Path]:
-    """The database and its -wal, -shm and -journal files (those that exist), and any other
-    file beside it (blobs a store may keep)."""
-    return sorted(p for p in db.parent.iterdir() if p.is_file())
+    """The database and its -wal, -shm and -journal files (those that exist); blobs live in
+    the database itself."""
+    return sorted(p for p in db.parent.iterdir() if p.is_file() and p.name.startswith(db.name))
 
 
 def leaks(db: Path, values: tuple[str, ...] = RAW) -> list[str]:

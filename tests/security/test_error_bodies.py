@@ -1,0 +1,92 @@
+"""Errors carry an id, not internal text: the recognisers behind it, the typed error, the
+spec setting, and the catch-all handler of the served app."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from privacy_payloads import API_KEY, EMAIL, PASSWORD
+
+from compound.errors import SpecError, UserError
+from compound.privacy import Redactor, error_ref, error_text, find_secrets
+from compound.production.rails import SecretsRail
+from compound.production.serving.errors import install_handlers
+from compound.store import MemoryStore, RedactingStore
+from compound.system import System
+
+
+@pytest.mark.parametrize("text", [f"password={PASSWORD} for db", f"PASSWORD: {PASSWORD}",
+                                  f"pwd='{PASSWORD}'", "passwd=x"])
+def test_a_password_is_a_secret_however_short(text: str) -> None:
+    assert [s.label for s in find_secrets(text)] == ["PASSWORD"]
+    assert SecretsRail().run(text).action == "redact"
+
+
+def test_one_failure_keeps_one_id_and_its_detail_is_logged_once_redacted(
+        caplog: pytest.LogCaptureFixture) -> None:
+    cause = RuntimeError(f"password={PASSWORD} for db; key {API_KEY}")
+    try:
+        raise ValueError("wrapped") from cause
+    except ValueError as exc:
+        outer = exc
+    with caplog.at_level(logging.WARNING, logger="compound.errors"):
+        inner_ref, outer_ref = error_ref(cause), error_ref(outer)
+        again = error_ref(outer)
+    assert inner_ref.id == outer_ref.id == again.id
+    assert str(outer_ref) == f"ValueError ({outer_ref.id})"
+    assert len(caplog.records) == 1 and outer_ref.id in caplog.text
+    assert PASSWORD not in caplog.text and API_KEY not in caplog.text
+    assert "<PASSWORD>" in caplog.text and "<API_KEY>" in caplog.text
+
+
+def test_a_user_error_keeps_its_message_and_a_string_is_kept_as_given() -> None:
+    assert error_text(UserError("field 'x' is missing")) == "UserError: field 'x' is missing"
+    assert error_text("tool 'lookup' failed") == "tool 'lookup' failed"
+
+
+def test_redaction_is_on_by_default_and_the_spec_can_narrow_or_stop_it() -> None:
+    def store_of(section: str) -> object:
+        system = System.from_yaml(f"name: s\nloop: interaction\ntask: t\n{section}")
+        return RedactingStore.from_spec(MemoryStore(), system.store.redact)
+
+    assert isinstance(store_of(""), RedactingStore)
+    assert isinstance(store_of("store: {redact: false}\n"), MemoryStore)
+    secrets_only = store_of("store: {redact: {pii: false}}\n")
+    secrets_only.put("runs", "r", {"q": f"{EMAIL} {API_KEY}"})  # type: ignore[attr-defined]
+    assert secrets_only.get("runs", "r") == {"q": f"{EMAIL} <API_KEY>"}  # type: ignore[attr-defined]
+    kept = store_of("store: {redact: {keep_raw: [session]}}\n")
+    kept.append("session:u1", {"content": EMAIL})  # type: ignore[attr-defined]
+    assert next(kept.read("session:u1")).data == {"content": EMAIL}  # type: ignore[attr-defined]
+
+
+def test_an_unknown_entity_in_the_spec_is_an_error_naming_the_line() -> None:
+    with pytest.raises(SpecError, match=r":5:.*unknown personal data type 'PASSPORT'"):
+        System.from_yaml("name: s\nloop: interaction\ntask: t\nstore:\n"
+                         "  redact: {entities: [PASSPORT]}\n")
+
+
+def test_known_environment_secrets_are_redacted(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "plainvalue-of-unknown-shape")
+    assert Redactor().value("key plainvalue-of-unknown-shape") == "key <SECRET>"
+
+
+def test_an_unexpected_error_answers_500_with_an_id_and_no_text(
+        caplog: pytest.LogCaptureFixture) -> None:
+    app = FastAPI()
+    install_handlers(app)
+
+    @app.get("/boom")
+    async def boom() -> None:
+        raise RuntimeError(f"password={PASSWORD} for db")
+
+    with caplog.at_level(logging.WARNING), TestClient(app, raise_server_exceptions=False
+                                                      ) as client:
+        response = client.get("/boom")
+    assert response.status_code == 500
+    error = response.json()["error"]
+    assert error["type"] == "internal" and error["id"].startswith("err_")
+    assert PASSWORD not in response.text and error["id"] in error["message"]
+    assert error["id"] in caplog.text and PASSWORD not in caplog.text
