@@ -30,9 +30,11 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import random
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -213,6 +215,7 @@ class FallbackChain:
         self.rng = random.Random(seed)
         self._memory_store: Store | None = store
         self.timeout_s = timeout_s
+        self._threads: ThreadPoolExecutor | None = None
 
     # -- shared pieces (used by streaming too) ----------------------------------------------
 
@@ -386,8 +389,12 @@ class FallbackChain:
             with scope.entered():
                 return self.run(prompt, ctx, **params)
 
+        if self._threads is None:  # its own threads: a stalled chain leaves the loop's alone
+            self._threads = ThreadPoolExecutor(32, thread_name_prefix=f"compound-chain-{self.name}")
+        context = contextvars.copy_context()
         try:
-            return await asyncio.to_thread(run)
+            return await asyncio.get_running_loop().run_in_executor(self._threads, context.run,
+                                                                    run)
         except asyncio.CancelledError:
             scope.cancel("the request was cancelled or timed out")
             raise

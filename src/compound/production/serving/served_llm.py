@@ -11,6 +11,12 @@ its text into the current request's :class:`~compound.production.serving.events.
 so a workflow's LLM steps stream tokens to a client without the workflow knowing it is
 served. Generation stops at the next token once the client disconnects.
 
+A call's ``timeout_s`` counts its wait in the queue: the deadline starts when the call does
+(:mod:`~compound.intelligence.llm.deadline`), and a call waiting past it leaves the queue with
+``LLMTimeout``. A served model runs its calls on its own threads, one per place and per
+waiting call, so a stalled upstream holds only those, never the threads other models or the
+event loop need; :meth:`LLMQueue.saturation` tells ``/readyz`` when the queue is full.
+
 Example:
     >>> from compound.intelligence.llm import ScriptedLLM
     >>> llm = ServedLLM(ScriptedLLM(["Bonjour."]), LLMQueue("scripted", concurrency=1))
