@@ -22,6 +22,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,7 @@ from typing import Any
 from compound.errors import UserError
 
 _BOM = "\ufeff"
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,10 @@ def jsonl_records(path: str | Path) -> Iterator[tuple[int, dict[str, Any]] | Bad
                 yield BadLine(number, f"expected a JSON object, received a "
                                       f"{type(value).__name__}")
                 continue
+            if _SURROGATE_ESCAPE.search(text) and not _is_text(value):
+                yield BadLine(number, "holds a lone surrogate escape (such as \\ud800), which "
+                                      "is not a character; remove it or write the pair")
+                continue
             yield number, value
 
 
@@ -146,6 +152,16 @@ def delimited_records(
                                  f"received {len(row)}")
             continue
         yield start, dict(zip(header, row, strict=True))
+
+
+def _is_text(value: Any) -> bool:
+    """Whether every string in ``value`` is valid Unicode (JSON escapes can make one that is
+    not, which later fails to encode deep inside pandas or a store)."""
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def first_bad_utf8_line(path: str | Path) -> int | None:

@@ -287,4 +287,8 @@ def _row(record: tuple[int, Mapping[str, Any]] | BadLine, file: Path) -> Mapping
     """A record as a row; a bad line as an invalid row naming the file and line."""
     if isinstance(record, BadLine):
         return {INVALID_KEY: f"{file.name}:{record.line}: {record.problem}", "line": record.line}
-    return record[1]
+    line, row = record
+    if INVALID_KEY in row:  # the marker of invalid rows: data may not forge it
+        return {INVALID_KEY: f"{file.name}:{line}: the field '{INVALID_KEY}' is reserved by "
+                             "compound; rename it", "line": line}
+    return row
