@@ -106,7 +106,11 @@ def _serve(system: object, *, host: str | None, port: int | None, ask: str | Non
                           "its hash is stored):")
         console.print(f"  {secret}", markup=False)
     workflows = list(system.workflows)  # type: ignore[attr-defined]
-    console_err.print(f"serving at {base}  dashboard {base}/dashboard  API docs {base}/docs")
+    # the key rides in the URL fragment, which the browser never sends: the dashboard's script
+    # reads it, keeps it in the tab's session storage and removes it from the address bar
+    dashboard = f"{base}/dashboard" + (f"#key={secret}" if secret else "")
+    console_err.print(f"serving at {base}  API docs {base}/docs", markup=False)
+    console_err.print(f"dashboard (opens signed in): {dashboard}", markup=False)
     if workflows:
         auth = f"-H 'Authorization: Bearer {secret}' " if secret else ""
         console_err.print(f"try: curl -s {auth}-H 'Content-Type: application/json' "

@@ -42,8 +42,9 @@ async def info(state: State) -> dict[str, Any]:
 
 
 @router.get("/readyz", response_model=Readiness, tags=["operations"],
-            summary="Readiness: models loaded and the store reachable",
-            responses={503: {"model": Readiness, "description": "still starting"}})
+            summary="Readiness: models loaded, the store reachable, no model saturated",
+            responses={503: {"model": Readiness,
+                             "description": "still starting, or a model is saturated"}})
 async def ready(state: State) -> JSONResponse:
     waiting = list(state.not_ready)
     try:
@@ -51,7 +52,13 @@ async def ready(state: State) -> JSONResponse:
     except Exception as exc:
         waiting.append(f"store: {exc}")
     if state.ready.is_set() and not waiting:
-        return JSONResponse({"status": "ready", "waiting_for": []})
+        # ready only while every model can take another call: a model whose places and
+        # waiting line are all taken refuses the next request, so send it elsewhere
+        saturated = [r for r in (llm.queue.saturation() for llm in state.llms.values()) if r]
+        if not saturated:
+            return JSONResponse({"status": "ready", "waiting_for": []})
+        return JSONResponse({"status": "saturated", "waiting_for": saturated},
+                            status_code=503)
     return JSONResponse({"status": "starting", "waiting_for": waiting or ["warm-up"]},
                         status_code=503)
 

@@ -80,7 +80,7 @@ class Health(BaseModel):
 
 
 class Readiness(BaseModel):
-    status: Literal["ready", "starting"]
+    status: Literal["ready", "starting", "saturated"]
     waiting_for: list[str] = Field(default_factory=list)
 
 
