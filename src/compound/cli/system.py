@@ -14,108 +14,37 @@ SPEC_ARG = Annotated[
     Path, typer.Argument(help="a compound.yaml, or a folder holding one", show_default=False)
 ]
 
-TEMPLATES = {
-    "interaction": """\
-# compound.yaml: an LLM-centred system. Run `compound check` after editing.
-name: {name}
-loop: interaction
-task: Answer users' questions about {name} concisely and accurately.
-
-# Success criteria become the evaluation gates: metric, threshold, direction, tolerance.
-criteria:
-  answer_f1:
-    threshold: 0.5
-    direction: higher
-    tolerance: 0.02
-
-models:
-  llm:
-    kind: llm
-    provider: embedded        # llama.cpp + Gemma 3 270M, offline; or openai / anthropic
-    generation:
-      max_tokens: 64
-      temperature: 0.0
-""",
-    "prediction": """\
-# compound.yaml: an ML-centred system. Run `compound check` after editing.
-name: {name}
-loop: prediction
-task: Predict the label of each incoming record.
-
-criteria:
-  accuracy:
-    threshold: 0.9
-
-models:
-  classifier:
-    kind: predictor
-    task: text_classification
-    dataset: data/train.jsonl
-    target: label
-    features: [text]
-""",
-    "hybrid": """\
-# compound.yaml: ML and LLM together. Run `compound check` after editing.
-name: {name}
-loop: hybrid
-task: Classify each request with an ML model and answer it with an LLM.
-
-criteria:
-  accuracy:
-    threshold: 0.9
-  groundedness:
-    threshold: 0.8
-
-models:
-  classifier:
-    kind: predictor
-    task: text_classification
-    dataset: data/train.jsonl
-    target: label
-    features: [text]
-  llm:
-    kind: llm
-    provider: embedded
-
-workflows:
-  answer:
-    steps:
-      - name: classify
-        uses: classifier
-      - name: respond
-        uses: llm
-        needs: [classify]
-""",
-}
-
-
 @app.command()
 def init(
-    path: Annotated[Path, typer.Argument(help="where to write compound.yaml")] = Path(
-        "compound.yaml"
-    ),
+    folder: Annotated[Path, typer.Argument(
+        help="the new system's folder (created); its name is the system's name",
+        show_default=False)],
     loop: Annotated[
         str, typer.Option(help="interaction (LLM-centred), prediction (ML) or hybrid")
     ] = "interaction",
-    name: Annotated[str | None, typer.Option(help="system name; defaults to the folder")] = None,
-    force: Annotated[bool, typer.Option(help="overwrite an existing file")] = False,
+    name: Annotated[
+        str | None, typer.Option(help="the system's name; default: the folder's name")
+    ] = None,
 ) -> None:
-    """Scaffold a compound.yaml for a new system."""
-    from compound.errors import UserError
-    from compound.specfile import did_you_mean
+    """Create a new system: FOLDER/compound.yaml, commented, with example documents and data.
 
-    if loop not in TEMPLATES:
-        raise UserError(
-            f"--loop must be one of {', '.join(TEMPLATES)}; received '{loop}'"
-            f"{did_you_mean(loop, TEMPLATES)}"
-        )
-    target = path / "compound.yaml" if path.is_dir() else path
-    if target.exists() and not force:
-        raise UserError(f"{target} exists; pass --force to overwrite it")
-    system_name = name or target.resolve().parent.name or "my-system"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(TEMPLATES[loop].format(name=system_name), encoding="utf-8")
-    console.print(f"wrote {target} ({loop} system '{system_name}'); next: compound check {target}")
+    `compound up FOLDER --no-serve` passes as generated, with the embedded LLM (no API key,
+    no download); then replace the example documents and data with your own. An existing
+    folder that holds files is never touched.
+    """
+    from rich.text import Text
+
+    from compound.scaffolds import FIRST_REQUEST, create
+
+    made = create(folder, loop=loop, name=name)
+    console.print(Text.assemble("created ", (str(made.folder), "bold"),
+                                f" ({made.loop} system '{made.name}'):"))
+    for path in made.files:
+        console.print(f"  {path.relative_to(made.folder)}", markup=False)
+    workflow, example = FIRST_REQUEST[made.loop]
+    console.print(f"next:\n  compound up {made.folder} --no-serve    train/index, evaluate, "
+                  f"scorecard\n  compound run {made.folder} {workflow} -i '{example}'",
+                  markup=False)
 
 
 @app.command()
