@@ -46,24 +46,6 @@ def test_a_usage_error_is_a_message_and_exit_2_not_a_traceback(args: tuple[str, 
     assert "Usage:" in out.stderr and "--help" in out.stderr
 
 
-def test_init_then_check_round_trip(tmp_path: Path) -> None:
-    for loop in ("interaction", "prediction", "hybrid"):
-        target = tmp_path / loop / "compound.yaml"
-        assert compound("init", str(target), "--loop", loop).returncode == 0
-        checked = compound("check", str(target))
-        assert checked.returncode == 0, checked.stderr
-        assert f"valid {loop} system" in checked.stdout
-
-
-def test_init_refuses_to_overwrite_and_bad_loop(tmp_path: Path) -> None:
-    target = tmp_path / "compound.yaml"
-    compound("init", str(target))
-    again = compound("init", str(target))
-    assert again.returncode == 2 and "--force" in again.stderr
-    bad = compound("init", str(tmp_path / "x.yaml"), "--loop", "hybird")
-    assert bad.returncode == 2 and "did you mean 'hybrid'" in bad.stderr
-
-
 def test_check_a_bad_spec_exits_2_with_line(tmp_path: Path) -> None:
     spec = tmp_path / "compound.yaml"
     spec.write_text("name: x\nloop: interaction\ntask: t\nmodles: {}\n")
@@ -78,6 +60,18 @@ def test_ask_streams_the_answer(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "Paris is the capital of France."
     assert "tok/s" in out.stderr
+
+
+def test_ask_says_it_asks_the_llm_alone_and_names_compound_run(tmp_path: Path) -> None:
+    (tmp_path / "compound.yaml").write_text(
+        SCRIPTED + "workflows:\n  answer:\n    steps:\n      - {name: draft, uses: llm}\n")
+    out = compound("ask", str(tmp_path), "capital?")
+    assert out.returncode == 0, out.stderr
+    assert "asking the LLM 'llm' alone" in out.stderr
+    assert "compound run" in out.stderr and "answer" in out.stderr
+    assert out.stdout.strip() == "Paris is the capital of France."  # the header is not data
+    helped = compound("ask", "--help")
+    assert "not its workflow" in helped.stdout and "compound run" in helped.stdout
 
 
 def test_ask_json_and_unknown_model(tmp_path: Path) -> None:

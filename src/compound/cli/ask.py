@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from compound.cli import app
 from compound.cli.output import console, console_err, plain
+
+if TYPE_CHECKING:
+    from compound.system import System
 
 
 @app.command()
@@ -26,7 +29,11 @@ def ask(
         bool, typer.Option("--json", help="print the whole completion as JSON")
     ] = False,
 ) -> None:
-    """Ask a question of the system's LLM; the answer streams to the terminal."""
+    """Ask the system's LLM alone, not its workflow: no retrieval, rails or other steps.
+
+    The answer streams to the terminal. To send the question through a workflow (what a
+    served request does), use `compound run SPEC WORKFLOW -i '{"question": "..."}'`.
+    """
     from compound.errors import UserError
     from compound.intelligence.llm import Completion, TextDelta, build_llm
     from compound.specfile import did_you_mean
@@ -43,6 +50,7 @@ def ask(
     if not question.strip():
         raise UserError("the question is empty; pass the text to ask as the second argument")
     llm = build_llm(llms[name])
+    console_err.print(_header(system, name), markup=False)
     with console_err.status(plain(f"loading {name} ({llm.provider}:{llm.model})"),
                             spinner="dots"):
         llm.load()
@@ -79,3 +87,12 @@ def ask(
         f"{completion.provider}:{completion.model} · {completion.usage.prompt_tokens} prompt "
         f"+ {completion.usage.completion_tokens} completion tokens · {completion.latency_s:.2f}s "
         f"· {speed:.0f} tok/s · ${completion.cost_usd:.6f}", style="dim"))
+
+
+def _header(system: System, name: str) -> str:
+    """Says that the LLM answers alone, and how to run a workflow instead."""
+    workflows = list(system.workflows)
+    source = system.source or "SPEC"
+    how = (f"'compound run {source} {workflows[0]} -i ...' runs the workflow '{workflows[0]}'"
+           if workflows else "'compound run SPEC WORKFLOW' runs a workflow")
+    return f"asking the LLM '{name}' alone (no workflow, retrieval or rails); {how}"
