@@ -37,13 +37,14 @@ def spec_text(*, provider: str = "scripted", draft: str | None = None,
               evals: bool = True) -> str:
     llm = (f"provider: scripted\n    options: {{replies: {json.dumps(REPLIES)}}}"
            if provider == "scripted" else
-           "provider: embedded\n    generation: {max_tokens: 40, temperature: 0.0}")
+           "provider: embedded\n    timeout_s: 600    # a loaded 2-core machine: bound hangs only\n"
+           "    generation: {max_tokens: 40, temperature: 0.0}")
     draft = draft or textwrap.dedent("""\
           - name: draft
             uses: llm
             options:
               system: Answer in one sentence from the sources, citing them as [n].
-              template: "{context}\\n\\nAnswer:"
+              template: "{context}"   # a base model's prompt adds its own 'Answer:'
     """)
     text = textwrap.dedent("""\
         name: pages
@@ -137,7 +138,7 @@ def test_retrieve_context_draft_in_yaml_answers_with_citations_and_passage_text(
     assert "cats" in first.doc_id
     user = prompts[0][-1].content
     assert "[1] Cats" in user and "Cats purr when they are content" in user
-    assert "Question: Why do cats purr?" in user and user.endswith("Answer:")
+    assert user.endswith("Question: Why do cats purr?")
     assert "SearchResult(" not in user and "Hit(" not in user and "Context(" not in user
     assert prompts[0][0].role == "system"
     context = result.outputs["context"]
@@ -211,7 +212,7 @@ def test_check_rejects_a_template_field_that_does_not_flow_in(tmp_path: Path) ->
     draft = textwrap.dedent("""\
           - name: draft
             uses: llm
-            options: {template: "{contxt}\\n\\nAnswer:"}
+            options: {template: "{contxt}"}
     """)
     text = spec_text(draft=draft, evals=False)
     [problem] = problems_of(tmp_path, text)

@@ -29,7 +29,9 @@ Example (the part of a `compound.yaml` that retrieves, builds the context and an
               instructions: Answer from the sources only; cite them as [1], [2].
           - name: draft
             uses: llm
-            options: {template: "{context}\\n\\nAnswer:"}
+            options:
+              system: Answer in one or two sentences, using only the sources given.
+              template: "{context}"     # the context's text; the answer gets its citations
 
 ``compound run SPEC answer -i '{"question": "..."}'`` then answers with
 ``{"text": ..., "citations": [{"number": 1, "id": "pages/a.md#0", "doc_id": ..., ...}]}``.
