@@ -367,3 +367,22 @@ def test_anthropic_garbage_is_an_invalid_response(upstream: LocalOpenAIServer, k
     for call in (lambda: llm.complete("?"), lambda: list(llm.stream("?"))):
         error, _ = timed(call)
         assert isinstance(error, InvalidResponse), f"{kind}: {type(error).__name__}: {error}"
+
+
+# -- other outbound HTTP: a Qdrant server -----------------------------------------------------
+
+
+@pytest.mark.parametrize("fault", ["trickle:0.5", "stall:120"])
+def test_a_slow_qdrant_server_is_given_up_at_the_timeout(upstream: LocalOpenAIServer,
+                                                         fault: str) -> None:
+    pytest.importorskip("qdrant_client")
+    from compound.errors import RuntimeFailure
+    from compound.orchestration.retrieval.qdrant import QdrantVectorIndex
+
+    upstream.fault = fault
+    index = QdrantVectorIndex(collection="docs", url=upstream.base_url.removesuffix("/v1"),
+                              timeout_s=1.5)
+    error, took = timed(index.open, 8)
+    assert isinstance(error, RuntimeFailure) and "Qdrant timeout_s of 1.5s" in str(error), error
+    assert took < 10
+    wait_closed(upstream)

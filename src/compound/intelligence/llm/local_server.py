@@ -14,8 +14,8 @@ the scripted model or the embedded one behind it, and inject the failures real s
 * ``"garbage:utf8"``, ``"garbage:binary"``, ``"garbage:truncated"``, ``"garbage:sse"``: a
   200 whose body is invalid UTF-8, random bytes, JSON cut short, or SSE events of garbage.
 
-The stall, trickle and garbage faults answer on any POST route, so the server also stands in
-for other providers' APIs (Anthropic's ``/v1/messages``) when the bytes are the point.
+The stall, trickle and garbage faults answer on any other route (GET or POST), so it stands in
+for other APIs (Anthropic's ``/v1/messages``, a Qdrant server) when the bytes are the point.
 
 While it waits or trickles, the server notices a client that hung up and stops; it counts the
 connections it has open in :attr:`LocalOpenAIServer.open_connections`, so tests can check that
@@ -189,6 +189,11 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(status, json.dumps(body).encode())
 
     def do_GET(self) -> None:
+        fault = self.owner.fault or ""
+        if self.path.rstrip("/") != "/v1/models" and fault.startswith(
+                ("stall:", "trickle:", "garbage:")):
+            self._any_route(fault, {})
+            return
         if self.path.rstrip("/") == "/v1/models":
             data = {"object": "list", "data": [{"id": self.owner.llm.model, "object": "model"}]}
             self._send(200, json.dumps(data).encode())

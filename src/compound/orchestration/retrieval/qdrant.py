@@ -47,6 +47,9 @@ class QdrantVectorIndex(VectorIndex):
         path: local mode instead of a server: a folder, or ``":memory:"``.
         api_key_env: the environment variable holding the server's API key.
         batch_size: points per upsert request.
+        timeout_s: the longest opening the collection or one search may take against a
+            server, all of it (a server that trickles its answer is given up); requests also
+            obey the deadline they run under (a step's, a served run's).
     """
 
     persistent = True
@@ -59,6 +62,7 @@ class QdrantVectorIndex(VectorIndex):
         path: str | None = None,
         api_key_env: str | None = None,
         batch_size: int = 256,
+        timeout_s: float = 30.0,
     ) -> None:
         if (url is None) == (path is None):
             raise UserError(
@@ -70,6 +74,7 @@ class QdrantVectorIndex(VectorIndex):
         self.path = path
         self.api_key_env = api_key_env
         self.batch_size = batch_size
+        self.timeout_s = timeout_s
         self.client_: Any = None
         self.dim = 0
 
@@ -85,22 +90,22 @@ class QdrantVectorIndex(VectorIndex):
             )
         try:
             if self.url is not None:
-                client = client_module.QdrantClient(url=self.url, api_key=api_key)  # type: ignore[attr-defined]
+                import httpx
+
+                from compound.intelligence.llm.bounded_http import transport_class
+
+                # qdrant-client hands unknown arguments to its httpx client: bound its requests
+                transport = transport_class(httpx)(httpx.HTTPTransport())
+                # no version check: qdrant-client makes it on a thread of its own with a bare
+                # httpx.get that no deadline bounds (a trickling server holds it for minutes);
+                # an incompatible server shows in the calls below instead
+                client = client_module.QdrantClient(  # type: ignore[attr-defined]
+                    url=self.url, api_key=api_key, transport=transport,
+                    check_compatibility=False)
+                self._open_collection(client, dim, models)
             else:
                 client = client_module.QdrantClient(path=self.path)  # type: ignore[attr-defined]
-            if not client.collection_exists(self.collection):
-                client.create_collection(
-                    self.collection,
-                    vectors_config=models.VectorParams(size=dim, distance=models.Distance.COSINE),
-                )
-            else:
-                info = client.get_collection(self.collection)
-                size = info.config.params.vectors.size
-                if size != dim:
-                    raise UserError(
-                        f"Qdrant collection '{self.collection}' holds vectors of size {size}; "
-                        f"the embedder gives {dim}. Use another collection name or delete it."
-                    )
+                self._open_collection(client, dim, models)
         except UserError:
             raise
         except Exception as exc:  # qdrant-client raises transport-specific errors
@@ -109,6 +114,28 @@ class QdrantVectorIndex(VectorIndex):
                 f"{self.url or self.path}: {exc}. Check that the server is running."
             ) from exc
         self.client_, self.dim = client, dim
+
+    def _open_collection(self, client: Any, dim: int, models: Any) -> None:
+        with self._bounded():
+            if not client.collection_exists(self.collection):
+                client.create_collection(
+                    self.collection,
+                    vectors_config=models.VectorParams(size=dim, distance=models.Distance.COSINE),
+                )
+                return
+            info = client.get_collection(self.collection)
+        size = info.config.params.vectors.size
+        if size != dim:
+            raise UserError(
+                f"Qdrant collection '{self.collection}' holds vectors of size {size}; "
+                f"the embedder gives {dim}. Use another collection name or delete it."
+            )
+
+    def _bounded(self) -> Any:
+        from compound.intelligence.llm.deadline import Deadline
+
+        return Deadline.scope(self.timeout_s if self.url is not None else None,
+                              label=f"the Qdrant timeout_s of {self.timeout_s:g}s")
 
     def upsert(self, entries: Sequence[VectorEntry]) -> None:
         from qdrant_client import models
@@ -138,13 +165,14 @@ class QdrantVectorIndex(VectorIndex):
     ) -> list[tuple[str, float]]:
         if k < 1:
             return []
-        response = self.client_.query_points(
-            self.collection,
-            query=np.asarray(vector, dtype=np.float32).tolist(),
-            limit=k,
-            query_filter=where.to_qdrant() if where else None,
-            with_payload=["chunk_id"],
-        )
+        with self._bounded():
+            response = self.client_.query_points(
+                self.collection,
+                query=np.asarray(vector, dtype=np.float32).tolist(),
+                limit=k,
+                query_filter=where.to_qdrant() if where else None,
+                with_payload=["chunk_id"],
+            )
         # Local mode's float32 sums vary in the last bits between calls; rounding keeps
         # results (and min-max fusion downstream) the same for the same query.
         return [(str(p.payload["chunk_id"]), round(float(p.score), 6)) for p in response.points]
