@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from compound.errors import UserError
+from compound.orchestration.context.template import Template
 from compound.production.rails import heuristics
 from compound.production.rails.base import BaseRail, RailRequest
 from compound.production.rails.classifier import Classifier, ModelClassifier
@@ -215,7 +216,7 @@ class InjectionRail(BaseRail):
         from compound.intelligence.llm import LLMError
 
         assert self.llm is not None
-        prompt = _LLM_PROMPT.format(text=text[:4000])
+        prompt = Template.parse(_LLM_PROMPT).render({"text": text[:4000]})
         try:
             if ctx is not None:
                 completion = ctx.complete(self.llm, prompt, json_schema=LLM_SCHEMA,
