@@ -8,6 +8,8 @@ import logging
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from privacy_payloads import API_KEY, EMAIL, PASSWORD
 
 from compound.errors import SpecError, UserError
@@ -90,3 +92,26 @@ def test_an_unexpected_error_answers_500_with_an_id_and_no_text(
     assert error["type"] == "internal" and error["id"].startswith("err_")
     assert PASSWORD not in response.text and error["id"] in error["message"]
     assert error["id"] in caplog.text and PASSWORD not in caplog.text
+
+
+def _luhn_completed(digits: str) -> str:
+    from compound.privacy.recognizers import luhn_valid
+
+    return next(digits + d for d in "0123456789" if luhn_valid(digits + d))
+
+
+@settings(max_examples=60, deadline=None)
+@given(prefix=st.sampled_from(["4", "51", "37", "6011"]),
+       body=st.text(alphabet="0123456789", min_size=11, max_size=11),
+       separator=st.sampled_from(["", " ", "-"]),
+       before=st.text(alphabet=st.characters(categories=["L", "Zs", "P"]), max_size=40),
+       after=st.text(alphabet=st.characters(categories=["L", "Zs", "P"]), max_size=40))
+def test_a_card_number_in_any_text_never_survives_the_store(
+        prefix: str, body: str, separator: str, before: str, after: str) -> None:
+    number = _luhn_completed((prefix + body)[:15])
+    shown = separator.join(number[i:i + 4] for i in range(0, 16, 4))
+    store = RedactingStore(MemoryStore())
+    store.put("runs", "r", {"input": {"q": f"{before} {shown} {after}"}})
+    kept = store.get("runs", "r")["input"]["q"]
+    assert number not in kept.replace(" ", "").replace("-", "")
+    assert "<CREDIT_CARD>" in kept
