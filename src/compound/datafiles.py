@@ -43,14 +43,26 @@ class BadLine:
 
 
 class NotJSON(ValueError):
-    """Text that is not one JSON value; the message says why, without a traceback."""
+    """Text that is not one JSON value; the message says why, without a traceback.
+
+    Attributes:
+        msg: the reason alone (``Expecting value``, ``nested too deeply``).
+        pos: the character where it went wrong, when known.
+        colno: its column on its line (1-based), when known.
+    """
+
+    def __init__(self, msg: str, pos: int | None = None, colno: int | None = None) -> None:
+        self.msg, self.pos, self.colno = msg, pos, colno
+        where = f", column {colno}" if colno is not None else ""
+        super().__init__(f"not valid JSON ({msg}{where})")
 
 
 def parse_json(text: str | bytes) -> Any:
     """``json.loads`` whose every failure is a :class:`NotJSON` with a short reason.
 
     Besides malformed text this covers nesting deep enough to exhaust the stack and integers
-    longer than Python converts (both raise other exceptions from ``json.loads``).
+    longer than Python converts (both raise other exceptions from ``json.loads``). Use it for
+    any JSON from outside: data files, arguments, a model's output.
 
     Example:
         >>> parse_json('{"a": [1, 2]}')
@@ -64,11 +76,11 @@ def parse_json(text: str | bytes) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise NotJSON(f"not valid JSON ({exc.msg}, column {exc.colno})") from None
+        raise NotJSON(exc.msg, exc.pos, exc.colno) from None
     except RecursionError:
-        raise NotJSON("not valid JSON (nested too deeply)") from None
+        raise NotJSON("nested too deeply") from None
     except (ValueError, TypeError) as exc:  # an integer of thousands of digits, bad bytes
-        raise NotJSON(f"not valid JSON ({str(exc).split(';')[0]})") from None
+        raise NotJSON(str(exc).split(";")[0]) from None
 
 
 def jsonl_records(path: str | Path) -> Iterator[tuple[int, dict[str, Any]] | BadLine]:

@@ -9,12 +9,12 @@ Example:
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from compound.datafiles import NotJSON, parse_json
 from compound.evaluation.metrics.base import Score, metric
 from compound.evaluation.metrics.text import normalize_answer
 
@@ -29,10 +29,11 @@ def parse_json_answer(text: str) -> Any:
     """
     fenced = _FENCE.search(text or "")
     body = (fenced.group(1) if fenced else text or "").strip()
-    try:
-        return json.loads(body)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"not JSON: {exc.msg} at char {exc.pos}") from None
+    try:  # parse_json: a model's output may nest too deeply or hold a huge number
+        return parse_json(body)
+    except NotJSON as exc:
+        at = "" if exc.pos is None else f" at char {exc.pos}"
+        raise ValueError(f"not JSON: {exc.msg}{at}") from None
 
 
 @metric

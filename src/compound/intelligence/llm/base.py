@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar, TypeVar
 
+from compound.datafiles import NotJSON, parse_json
 from compound.intelligence.llm.deadline import Deadline
 from compound.intelligence.llm.errors import InvalidResponse
 from compound.intelligence.llm.pricing import cost_usd
@@ -314,12 +315,13 @@ def parse_json_output(
     """
     import jsonschema
 
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
+    try:  # parse_json: a model's output may nest too deeply or hold a huge number
+        value = parse_json(text)
+    except NotJSON as exc:
+        at = "" if exc.pos is None else f" at char {exc.pos}"
         raise InvalidResponse(
-            f"expected JSON matching the schema, received text that is not JSON ({exc.msg} at "
-            f"char {exc.pos}): {text[:200]!r}",
+            f"expected JSON matching the schema, received text that is not JSON ({exc.msg}"
+            f"{at}): {text[:200]!r}",
             raw=text, provider=provider, model=model,
         ) from None
     try:

@@ -19,6 +19,7 @@ import os
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from compound.datafiles import NotJSON, parse_json
 from compound.errors import require
 from compound.intelligence.llm.base import LLM, RawResult
 from compound.intelligence.llm.bounded_http import bounded_client
@@ -200,9 +201,9 @@ class OpenAICompatibleLLM(LLM):
         return ToolCall(call.function.name, self._arguments(call.function.arguments), id=call.id)
 
     def _arguments(self, raw: str) -> dict[str, Any]:
-        try:
-            value = json.loads(raw or "{}")
-        except json.JSONDecodeError as exc:
+        try:  # parse_json: arguments may nest too deeply or hold a huge number
+            value = parse_json(raw or "{}")
+        except NotJSON as exc:
             raise InvalidResponse(
                 f"tool call arguments are not JSON ({exc.msg}): {raw[:200]!r}",
                 raw=raw, provider=self.provider, model=self.model,

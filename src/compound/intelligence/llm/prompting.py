@@ -15,6 +15,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from compound.datafiles import NotJSON, parse_json
 from compound.intelligence.llm.errors import InvalidResponse
 from compound.intelligence.llm.types import Message, ToolCall, ToolDefinition
 
@@ -108,9 +109,9 @@ def parse_action(
     Raises:
         InvalidResponse: the text is not an action (so a workflow can repair or report it).
     """
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
+    try:  # parse_json: a model's output may nest too deeply or hold a huge number
+        value = parse_json(text)
+    except NotJSON as exc:
         raise InvalidResponse(
             f"expected an action as JSON, received {text[:200]!r} ({exc.msg})",
             raw=text, provider=provider, model=model,

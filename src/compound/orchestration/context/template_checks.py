@@ -148,6 +148,6 @@ def _first_row_fields(system: System, spec: EvalSpec) -> list[str] | None:
                 if line.strip():
                     row = json.loads(line)
                     return list(row) if isinstance(row, dict) else None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+    except (OSError, ValueError, RecursionError, csv.Error):  # not JSON, too deep, bad CSV
         return None
     return None

@@ -77,7 +77,7 @@ class SchemaRail(BaseRail):
                 text = fenced.group(1)
             try:
                 data = json.loads(text)
-            except ValueError as exc:
+            except (ValueError, RecursionError) as exc:  # RecursionError: nested too deeply
                 return self.fire(subject, f"not JSON ({exc})")
         errors = sorted(self.validator_.iter_errors(data), key=lambda e: list(e.absolute_path))
         if not errors:
