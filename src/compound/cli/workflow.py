@@ -59,14 +59,16 @@ def run_command(
     home: HOME = None,
 ) -> None:
     """Run a workflow, checkpointed and traced in the store; prints its output as JSON."""
+    from compound.datafiles import NotJSON, parse_json
     from compound.errors import UserError
     from compound.workflow.loader import load_target
     from compound.workflow.runs import start
 
-    try:
-        data = json.loads(input)
-    except json.JSONDecodeError as exc:
-        raise UserError(f"--input is not JSON ({exc.msg} at char {exc.pos}): {input!r}; "
+    try:  # parse_json: too deep or too long a number is an error too, not a traceback
+        data = parse_json(input)
+    except NotJSON as exc:
+        at = "" if exc.pos is None else f" at char {exc.pos}"
+        raise UserError(f"--input is not JSON ({exc.msg}{at}): {input[:200]!r}; "
                         "pass e.g. --input '{\"question\": \"...\"}'") from None
     if run_id is not None and (len(run_id) != 32 or any(c not in "0123456789abcdef"
                                                         for c in run_id)):
