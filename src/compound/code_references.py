@@ -163,6 +163,8 @@ def public_names(obj: Any) -> list[str]:
 def _import(module_name: str, reference: str, *, what: str, folder: Path | None) -> ModuleType:
     importlib.invalidate_caches()  # a file written since the last import is found
     try:
+        # security: this runs the user's own code (a .py next to the spec, or a package), which
+        # the spec names on purpose (module:function); spec text itself is never evaluated
         return importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
         missing = exc.name or module_name

@@ -27,7 +27,7 @@ def attach(
         module = exports.get(name)
         if module is None:
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
-        value = getattr(importlib.import_module(module), name)
+        value = getattr(importlib.import_module(module), name)  # security: the exports table
         namespace[name] = value
         return value
 

@@ -82,5 +82,6 @@ def load(group: str, name: str) -> Any:
             f"available: {', '.join(sorted(targets))}"
         )
     module_name, _, attribute = targets[name].partition(":")
+    # security: built-ins and installed packages' entry points, never a name from a spec
     module = importlib.import_module(module_name)
     return getattr(module, attribute)

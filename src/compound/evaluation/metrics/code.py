@@ -68,6 +68,8 @@ def run_sandboxed(
         else:
             command = [sys.executable, "-I", "-B", str(script)]
         try:
+            # security: runs a model's answer on purpose (this metric's job), in a child Python
+            # with -I, a scratch folder, a bare environment and CPU/memory/file limits; no shell
             return subprocess.run(
                 command, cwd=folder, env=env, capture_output=True, text=True,
                 timeout=timeout_s, stdin=subprocess.DEVNULL,

@@ -48,7 +48,7 @@ Quantize = Literal["dynamic-int8", "none"]
 def _package_dir(name: str) -> Path | None:
     """A package's folder, found without importing it."""
     try:
-        spec = importlib.util.find_spec(name)
+        spec = importlib.util.find_spec(name)  # security: locates, does not import
     except (ImportError, ValueError):
         return None
     if spec is None or not spec.submodule_search_locations:

@@ -277,6 +277,7 @@ def http_module(client: Any) -> Any:
     import importlib
 
     if client is not None:
+        # security: the package of a client object the caller passed in, already imported
         return importlib.import_module(type(client).__module__.split(".")[0])
     try:
         return importlib.import_module("httpx2")

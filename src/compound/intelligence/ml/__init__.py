@@ -42,4 +42,4 @@ def __getattr__(name: str) -> Any:
         raise AttributeError(f"module 'compound.intelligence.ml' has no attribute '{name}'")
     import importlib
 
-    return getattr(importlib.import_module(_EXPORTS[name]), name)
+    return getattr(importlib.import_module(_EXPORTS[name]), name)  # security: _EXPORTS only
