@@ -386,3 +386,15 @@ def test_a_slow_qdrant_server_is_given_up_at_the_timeout(upstream: LocalOpenAISe
     assert isinstance(error, RuntimeFailure) and "Qdrant timeout_s of 1.5s" in str(error), error
     assert took < 10
     wait_closed(upstream)
+
+
+def test_the_feedback_client_gives_a_trickling_server_up(upstream: LocalOpenAIServer) -> None:
+    from compound.errors import RuntimeFailure
+    from compound.production.feedback import FeedbackClient
+
+    upstream.fault = "trickle:0.5"
+    client = FeedbackClient(upstream.base_url.removesuffix("/v1"), timeout_s=1.5)
+    error, took = timed(lambda: client.thumbs("ab" * 16, up=True))
+    assert isinstance(error, RuntimeFailure) and "within 1.5s" in str(error), repr(error)
+    assert took < 10
+    wait_closed(upstream)

@@ -31,17 +31,20 @@ from compound.intelligence.llm.errors import LLMError
 _CLASSES: dict[str, type] = {}
 
 
-def bounded_client(module: Any, client: Any = None, *, timeout_s: float) -> Any:
+def bounded_client(module: Any, client: Any = None, *, timeout_s: float,
+                   **settings: Any) -> Any:
     """``client`` (or a new ``module.Client``) with its transports bounded by deadlines.
 
     Args:
         module: the ``httpx`` or ``httpx2`` module the SDK speaks.
         client: a client the user gave (its settings are kept); None makes one.
         timeout_s: the per-read timeout of a new client (the deadline bounds the total).
+        settings: more arguments for a new client (``base_url``, ``headers``).
     """
     transport = transport_class(module)
     if client is None:
-        return module.Client(timeout=timeout_s, transport=transport(module.HTTPTransport()))
+        return module.Client(timeout=timeout_s, transport=transport(module.HTTPTransport()),
+                             **settings)
     # the SDKs take a client, not a transport: wrap the one the given client holds
     if not isinstance(client._transport, transport):
         client._transport = transport(client._transport)

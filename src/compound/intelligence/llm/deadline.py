@@ -42,7 +42,8 @@ class Deadline:
 
     Args:
         timeout_s: seconds from now; None: no limit of its own (only the parent's).
-        label: names the limit in the timeout message (``"timeout_s=5 of model 'llm'"``).
+        label: names the limit, with its length, in the timeout message (``"the model's
+            timeout_s of 5s"``).
         parent: the deadline this one runs under (default: the current one).
     """
 
@@ -99,10 +100,9 @@ class Deadline:
             return LLMCancelled(f"the call was stopped: {self.reason or 'its caller went away'}",
                                 provider=provider, model=model)
         return LLMTimeout(
-            f"the call did not finish within {self.label}"
-            f"{f' ({self.timeout_s:g}s)' if self.timeout_s is not None else ''}, counting "
-            "connection, first byte and the whole answer; it was stopped and its connection "
-            "closed. Raise the limit, or check the provider (a slow or stalled server)",
+            f"the call did not finish within {self.label}, counting connection, first byte "
+            "and the whole answer; it was stopped and its connection closed. Raise the limit, "
+            "or check the provider (a slow or stalled server)",
             provider=provider, model=model)
 
     def check(self, *, provider: str = "", model: str = "") -> None:

@@ -23,6 +23,9 @@ from typing import Any, Literal
 import httpx
 
 from compound.errors import RuntimeFailure
+from compound.intelligence.llm.bounded_http import bounded_client
+from compound.intelligence.llm.deadline import Deadline
+from compound.intelligence.llm.errors import LLMError
 
 
 class FeedbackRejected(RuntimeFailure):
@@ -40,15 +43,18 @@ class FeedbackClient:
     Args:
         base_url: the server, e.g. ``http://127.0.0.1:8000``.
         api_key: a key with the ``write`` scope (None when the server runs without auth).
-        timeout_s: per request.
+        timeout_s: the longest one request may take, all of it (a server that trickles its
+            answer is given up at that time).
         http: an ``httpx.Client`` to send with (tests pass a ``TestClient``).
     """
 
     def __init__(self, base_url: str, *, api_key: str | None = None, timeout_s: float = 10.0,
                  http: httpx.Client | None = None) -> None:
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self._http = http or httpx.Client(base_url=base_url, timeout=timeout_s)
+        self._http = http or bounded_client(httpx, timeout_s=timeout_s, base_url=base_url)
         self._headers = headers
+        self.base_url = base_url
+        self.timeout_s = timeout_s
 
     def send(self, run_id: str, kind: str, value: Any = None, **fields: Any) -> dict[str, Any]:
         """Send one signal of any kind; returns the stored record.
@@ -59,7 +65,14 @@ class FeedbackClient:
         body = {"run_id": run_id, "kind": kind, **fields}
         if value is not None:
             body["value"] = value
-        response = self._http.post("/v1/feedback", json=body, headers=self._headers)
+        with Deadline.scope(self.timeout_s, label=f"{self.timeout_s:g}s"):
+            try:
+                response = self._http.post("/v1/feedback", json=body, headers=self._headers)
+            except LLMError as exc:  # the deadline passed, whatever the server was doing
+                raise RuntimeFailure(
+                    f"the server at {self.base_url} did not answer a signal within "
+                    f"{self.timeout_s:g}s (connection, first byte and whole answer); check "
+                    "that it runs and is not overloaded, or raise timeout_s") from exc
         if response.status_code != 201:
             try:
                 message = response.json()["error"]["message"]
