@@ -57,6 +57,10 @@ class StoreError(RuntimeFailure):
     """The store could not be opened, migrated, read or written."""
 
 
+class StoreFull(StoreError):
+    """A write did not happen because the store's disk (or its size cap) is full."""
+
+
 def require(module: str, *, extra: str, what: str) -> object:
     """Import an optional dependency, or raise :class:`MissingDependency` naming the extra."""
     import importlib

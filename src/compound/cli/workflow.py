@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from compound.cli import app
-from compound.cli.output import console, console_err
+from compound.cli.output import console, console_err, styled
 
 if TYPE_CHECKING:
     from compound.store import Store
@@ -62,7 +62,7 @@ def run_command(
     from compound.datafiles import NotJSON, parse_json
     from compound.errors import UserError
     from compound.workflow.loader import load_target
-    from compound.workflow.runs import start
+    from compound.workflow.runs import default_tracer, start
 
     try:  # parse_json: too deep or too long a number is an error too, not a traceback
         data = parse_json(input)
@@ -76,17 +76,26 @@ def run_command(
     flow = load_target(target, workflow)
     spec = Path(flow.source["spec"]) if flow.source and flow.source.get("spec") else None
     store = _store(home, spec)
-    console_err.print(f"[dim]run {run_id or '(new)'} of workflow '{flow.name}'[/]")
-    result = start(flow, data, store=store, run_id=run_id)
+    console_err.print(styled("[dim]run {run} of workflow '{name}'[/]", run=run_id or "(new)",
+                             name=flow.name))
+    tracer = default_tracer(store)
+    try:
+        result = start(flow, data, store=store, run_id=run_id, tracer=tracer)
+    finally:
+        tracer.close()
     _print_json(result.output)
-    console_err.print(f"[dim]run {result.run_id} completed in {result.duration_s:.3f}s; "
-                      f"'compound trace {result.run_id}' shows its spans[/]")
     if result.step_seconds:
-        from rich.markup import escape
-
-        console_err.print("[dim]steps: " + escape(", ".join(
-            f"{name} {seconds * 1e3:.1f} ms" for name, seconds in result.step_seconds.items()
-        )) + "[/]")
+        console_err.print(styled("[dim]steps: {steps}[/]", steps=", ".join(
+            f"{name} {seconds * 1e3:.1f} ms" for name, seconds in result.step_seconds.items())))
+    if tracer.dropped:  # say so, and fail: a run whose trace is missing is not what was asked
+        console_err.print(styled(
+            "[bold red]failed:[/] run {run} completed in {took:.3f}s, but its trace was not "
+            "recorded ({dropped} spans lost: {why}); 'compound trace {run}' will not show it. "
+            "Fix that, then run again", run=result.run_id,
+            took=result.duration_s, dropped=tracer.dropped, why=tracer.last_error))
+        raise SystemExit(1)
+    console_err.print(styled("[dim]run {run} completed in {took:.3f}s; 'compound trace {run}' "
+                             "shows its spans[/]", run=result.run_id, took=result.duration_s))
 
 
 @app.command("resume")
@@ -106,7 +115,7 @@ def resume_command(
     flow = load_target(record.get("target") or {})
     result = resume(flow, run_id, store=store)
     _print_json(result.output)
-    console_err.print(f"[dim]run {run_id} resumed and completed[/]")
+    console_err.print(styled("[dim]run {run} resumed and completed[/]", run=run_id))
 
 
 @app.command("replay")
@@ -129,7 +138,8 @@ def replay_command(
     _print_json(result.output)
     same = to_json(result.output) == record.get("output")
     verdict = "the same output as" if same else "[bold yellow]a different output from[/]"
-    console_err.print(f"replay {result.run_id} gave {verdict} run {run_id}")
+    console_err.print(styled(f"replay {{replayed}} gave {verdict} run {{run}}",
+                             replayed=result.run_id, run=run_id))
 
 
 @app.command("trace")

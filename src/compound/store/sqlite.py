@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
 
-from compound.errors import StoreError
+from compound.errors import StoreError, StoreFull
 from compound.store.base import JSON, Record, Store
 
 # Append-only: a migration, once released, never changes; add a new one instead.
@@ -135,25 +135,47 @@ class SQLiteStore(Store):
         conn = self._connect()
         outermost = self._local.depth == 0
         if outermost:
-            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.DatabaseError as exc:
+                raise self._failed("write to", exc) from exc
         self._local.depth += 1
         try:
             yield
         except BaseException:
             self._local.depth -= 1
-            if outermost:
+            if outermost and conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
         self._local.depth -= 1
         if outermost:
-            conn.execute("COMMIT")
+            try:
+                conn.execute("COMMIT")
+            except sqlite3.DatabaseError as exc:  # e.g. the disk filled up: nothing was written
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise self._failed("commit to", exc) from exc
 
     def _write(self, sql: str, params: tuple[object, ...]) -> sqlite3.Cursor:
         try:
             with self.transaction():
                 return self._connect().execute(sql, params)
         except sqlite3.DatabaseError as exc:
-            raise StoreError(f"write to the store {self.path} failed: {exc}") from exc
+            raise self._failed("write to", exc) from exc
+        except UnicodeEncodeError as exc:  # a lone surrogate: a str that is not text
+            bad = exc.object[exc.start:exc.end]
+            raise StoreError(
+                f"write to the store {self.path} failed: the value holds {bad!r}, a lone UTF-16 "
+                "surrogate, which is not text and cannot be stored as UTF-8") from exc
+
+    def _failed(self, what: str, exc: sqlite3.DatabaseError) -> StoreError:
+        """The StoreError for ``exc``: a StoreFull when the disk or the size cap is full."""
+        if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or \
+                "database or disk is full" in str(exc):
+            return StoreFull(
+                f"the store {self.path} is full ({exc}); this write was not made. Free disk space "
+                "(or raise the database's size limit), then try again")
+        return StoreError(f"{what} the store {self.path} failed: {exc}")
 
     def _read(self, sql: str, params: tuple[object, ...]) -> list[tuple[object, ...]]:
         try:

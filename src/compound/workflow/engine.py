@@ -280,7 +280,7 @@ class Engine:
         step = node.step
         results = self.results
         try:
-            if step.when is not None and not step.when(results):
+            if step.when is not None and not self._holds(node, step.when, results, "when"):
                 raise _Skip(f"its condition {getattr(step.when, 'source', '(function)')!r} "
                             "was false")
             kwargs: dict[str, Any] = {}
@@ -418,7 +418,22 @@ class Engine:
 
     def _until(self, node: Node, output: Any) -> bool:
         until = node.step.until
-        return until is not None and bool(until({**self.results, "output": output}))
+        return until is not None and self._holds(node, until, {**self.results, "output": output},
+                                                 "until")
+
+    def _holds(self, node: Node, condition: Any, values: Mapping[str, Any], clause: str) -> bool:
+        """Whether a step's ``when:``/``until:`` holds; a condition that raises names the step
+        and the expression (it runs outside the step's own error handling)."""
+        try:
+            return bool(condition(values))
+        except Exception as exc:
+            source = getattr(condition, "source", None)
+            shown = f"{source!r}" if source is not None else f"(function {condition!r})"
+            raise StepFailed(
+                f"workflow '{self.flow.name}' run {self.ctx.run_id}: step '{node.name}': its "
+                f"condition {clause}: {shown} raised {type(exc).__name__}: {exc}; fix the "
+                "expression, or the step outputs it reads", run_id=self.ctx.run_id,
+                step=node.name) from exc
 
     def _loop_end(self, node: Node, span: Span | None, iterations: int, met: bool) -> None:
         if span is None:

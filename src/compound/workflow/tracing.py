@@ -303,7 +303,8 @@ class Tracer:
         self.capture_content = capture_content
         self.interval_s = interval_s
         self.batch_size = batch_size
-        self.dropped = 0
+        self.dropped = 0  # spans that did not reach a sink
+        self.last_error: str | None = None  # why the last of them did not
         self._messages: dict[int, tuple[Any, Any]] = {}  # id -> (message, its JSON)
         self._pending: deque[Span | tuple[int, Any]] = deque()
         self._wake = threading.Event()
@@ -387,8 +388,9 @@ class Tracer:
         for sink in self.sinks:
             try:
                 sink.export(records)
-            except Exception:  # a failing sink must not stop tracing for the others
+            except Exception as exc:  # a failing sink must not stop tracing for the others
                 self.dropped += len(records)
+                self.last_error = f"{type(sink).__name__}: {exc}"
 
     def _record(self, span: Span) -> dict[str, Any]:
         span.work_out()

@@ -22,12 +22,15 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from compound.intelligence.llm.errors import ContextOverflow
 from compound.production.monitoring.quality import output_text
 from compound.production.serving.api_workflows import run_error
 from compound.production.serving.errors import ApiError, responses
 from compound.production.serving.state import Reader, ServingState, State, Writer
 
 router = APIRouter(tags=["openai"])
+#: more tokens than any model's context holds; a larger ``max_tokens`` is refused with 422
+MAX_TOKENS = 1 << 20
 TEXT_FIELDS = ("prompt", "question", "query", "text", "message", "input")
 
 
@@ -64,8 +67,8 @@ class ChatRequest(BaseModel):
     messages: list[ChatMessage] = Field(min_length=1)
     stream: bool = False
     stream_options: StreamOptions | None = None
-    max_tokens: int | None = Field(default=None, ge=1)
-    max_completion_tokens: int | None = Field(default=None, ge=1)
+    max_tokens: int | None = Field(default=None, ge=1, le=MAX_TOKENS)
+    max_completion_tokens: int | None = Field(default=None, ge=1, le=MAX_TOKENS)
     temperature: float | None = Field(default=None, ge=0, le=2)
     top_p: float | None = Field(default=None, gt=0, le=1)
     seed: int | None = None
@@ -124,6 +127,25 @@ def _target(request: ChatRequest, state: ServingState) -> tuple[str, dict[str, A
     return request.model, {name: last.text()}, flow.output_step
 
 
+def _chat_error(exc: Exception, request: ChatRequest, workflow: str) -> ApiError:
+    """A run that failed because the tokens the client asked for do not fit the model's
+    context is the request's fault (422 naming the field); anything else as any run's."""
+    field = "max_completion_tokens" if request.max_completion_tokens else "max_tokens"
+    asked = request.max_completion_tokens or request.max_tokens
+    seen: BaseException | None = exc
+    while asked is not None and seen is not None:
+        if isinstance(seen, ContextOverflow):
+            limit = f" of {seen.limit} tokens" if getattr(seen, "limit", None) else ""
+            return ApiError(422, "invalid_input", (
+                f"{field}: {asked} tokens do not fit the context window{limit} of model "
+                f"'{request.model}' with this conversation; ask for fewer"),
+                run_id=getattr(exc, "run_id", None),
+                problems=[f"{field}: too large for the model's context window; received "
+                          f"{asked}"])
+        seen = seen.__cause__ or seen.__context__
+    return run_error(exc, workflow)
+
+
 def _answer(workflow: str, output: Any) -> tuple[str, str, int, int]:
     if workflow.startswith("chat:") and isinstance(output, dict):
         return (output["text"], output["finish_reason"], output["prompt_tokens"],
@@ -146,7 +168,7 @@ async def chat_completions(request: ChatRequest, principal: Writer, state: State
     try:
         outcome = await state.runner.run(workflow, payload)
     except Exception as exc:
-        raise run_error(exc, workflow) from None
+        raise _chat_error(exc, request, workflow) from None
     text, finish, prompt_tokens, completion_tokens = _answer(workflow, outcome.output)
     body = ChatCompletion(
         id=f"chatcmpl-{outcome.run_id}", created=created, model=request.model,

@@ -52,8 +52,9 @@ from compound.production.serving.api_workflows import router as runs_router
 from compound.production.serving.batcher import AsyncBatcher, batch_function, batch_predictors
 from compound.production.serving.chat import chat_workflow
 from compound.production.serving.errors import install_handlers
+from compound.production.serving.json_body import JsonBodyCheck
 from compound.production.serving.keys import ApiKeys
-from compound.production.serving.limits import BodyLimit, RateLimiter
+from compound.production.serving.limits import AuthFailureLimit, BodyLimit, RateLimiter
 from compound.production.serving.middleware import RequestMetrics
 from compound.production.serving.runner import WorkflowRunner
 from compound.production.serving.served_llm import LLMQueue, ServedLLM
@@ -183,7 +184,10 @@ def create_app(workflows: Mapping[str, Workflow], *, store: Store, spec: ServeSp
         app.add_middleware(CORSMiddleware, allow_origins=spec.cors_origins,
                            allow_methods=["GET", "POST", "DELETE"],
                            allow_headers=["Authorization", "X-API-Key", "Content-Type"])
+    app.add_middleware(JsonBodyCheck)  # inside BodyLimit: it only ever buffers a capped body
     app.add_middleware(BodyLimit, max_bytes=spec.max_body_bytes)
+    if limiter is not None and spec.auth:
+        app.add_middleware(AuthFailureLimit, limiter=limiter)
     app.add_middleware(RequestMetrics, metrics=monitor.metrics)
     return app
 

@@ -17,7 +17,9 @@ code  type                        when
 422   ``invalid_input``           JSON of the wrong shape or types
 429   ``rate_limited``            the key spent its rate limit (``Retry-After``)
 503   ``overloaded``              the model's queue is full, or not ready yet
+503   ``store_unavailable``       the store could not be read or written
 504   ``timeout``                 the run passed ``serve.timeout_s``
+507   ``store_full``              the store's disk is full; nothing was written
 500   ``run_failed``/``internal``  a step failed / a bug (logged with its trace)
 ====  ==========================  ==============================================
 """
@@ -34,7 +36,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
-from compound.privacy.errors import error_ref
+from compound.errors import StoreError, StoreFull
+from compound.privacy.errors import error_ref, safe_error
 
 log = logging.getLogger("compound.serve")
 
@@ -94,11 +97,17 @@ _DESCRIPTIONS = {
     413: "request body too large", 422: "input of the wrong shape or types",
     429: "rate limit reached; retry after the Retry-After seconds",
     503: "model queue full or server not ready", 504: "the run took too long",
+    507: "the store is full; nothing was written",
     500: "a step failed",
 }
 
 _STATUS_KIND = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
                 405: "method_not_allowed", 413: "body_too_large", 429: "rate_limited"}
+
+
+def store_status(exc: StoreError) -> tuple[int, str]:
+    """507 ``store_full`` when the store's disk is full, else 503 ``store_unavailable``."""
+    return (507, "store_full") if isinstance(exc, StoreFull) else (503, "store_unavailable")
 
 
 def _where(loc: Sequence[Any]) -> str:
@@ -160,6 +169,18 @@ def install_handlers(app: FastAPI) -> None:
             message = f"{request.method} is not allowed on {request.url.path}"
         return JSONResponse(error_json(status, _STATUS_KIND.get(status, "error"), message),
                             status_code=status, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(StoreError)
+    async def _store(request: Request, exc: StoreError) -> JSONResponse:
+        # the world failed, not the request; the detail (the store's path) stays in the log
+        status, kind = store_status(exc)
+        message = (
+            "the server's store is full, so this request was not recorded: nothing of it was "
+            "acknowledged. Retry once the operator has freed space" if status == 507 else
+            "the server's store could not be read or written; nothing of this request was "
+            "acknowledged. Retry later")
+        body = {"error": safe_error(exc, kind, status=status, message=message)}
+        return JSONResponse(body, status_code=status, headers={"Retry-After": "30"})
 
     @app.exception_handler(Exception)
     async def _internal(request: Request, exc: Exception) -> JSONResponse:

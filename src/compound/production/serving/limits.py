@@ -1,4 +1,5 @@
-"""Request limits: body size (an ASGI middleware) and per-key rate (token buckets).
+"""Request limits: body size (an ASGI middleware), per-key rate (token buckets), and failed
+authentication per client address (an ASGI middleware over the same buckets).
 
 The body limit refuses a request whose ``Content-Length`` is too large before reading it, and
 counts the bytes of a body sent without one (chunked), refusing it as soon as it passes the
@@ -15,6 +16,7 @@ Example:
 from __future__ import annotations
 
 import json
+import math
 import threading
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
@@ -85,12 +87,53 @@ class BodyLimit:
         await self.app(scope, counted, send)
 
 
-async def _reply(send: Send, status: int, kind: str, message: str) -> None:
+async def _reply(send: Send, status: int, kind: str, message: str,
+                 headers: list[tuple[bytes, bytes]] | None = None) -> None:
     body = _error_body(status, kind, message)
     await send({"type": "http.response.start", "status": status, "headers": [
         (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-        (b"connection", b"close")]})
+        (b"connection", b"close"), *(headers or [])]})
     await send({"type": "http.response.body", "body": body})
+
+
+class AuthFailureLimit:
+    """ASGI middleware rate-limiting failed authentication per client address.
+
+    Every 401 answered to an address spends a token of that address's bucket in ``limiter``
+    (apart from the buckets of keys); an address whose bucket is empty is answered 429 before
+    its request is read, whatever key it sends, so keys cannot be guessed at full speed.
+
+    Args:
+        app: the wrapped application.
+        limiter: the buckets (the server's rate limit; addresses are prefixed ``address:``).
+    """
+
+    def __init__(self, app: ASGIApp, *, limiter: RateLimiter) -> None:
+        self.app = app
+        self.limiter = limiter
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        client = scope.get("client")
+        host = str(client[0]) if client else "unknown"
+        caller = f"address:{host}"
+        wait = self.limiter.wait(caller)
+        if wait > 0:
+            await _reply(send, 429, "rate_limited", (
+                f"too many requests with a missing, unknown or revoked API key from {host} "
+                f"({self.limiter.rate:g}/s, burst {self.limiter.burst:g}); retry in "
+                f"{wait:.2f}s with a valid key"),
+                headers=[(b"retry-after", str(max(1, math.ceil(wait))).encode())])
+            return
+
+        async def watched(message: Message) -> None:
+            if message["type"] == "http.response.start" and message["status"] == 401:
+                self.limiter.take(caller)
+            await send(message)
+
+        await self.app(scope, receive, watched)
 
 
 class RateLimiter:
@@ -130,6 +173,19 @@ class RateLimiter:
                 return 0.0
             bucket[0] = tokens
             return (1.0 - tokens) / self.rate
+
+    def wait(self, caller: str, *, now: float | None = None) -> float:
+        """The seconds until ``caller`` has a token (0.0: now), spending nothing."""
+        if now is None:
+            import time
+
+            now = time.monotonic()
+        with self._lock:
+            bucket = self._buckets.get(caller)
+            if bucket is None:
+                return 0.0
+            tokens = min(self.burst, bucket[0] + (now - bucket[1]) * self.rate)
+            return 0.0 if tokens >= 1.0 else (1.0 - tokens) / self.rate
 
     def _forget_idle(self) -> None:
         by_age = sorted(self._buckets.items(), key=lambda kv: kv[1][1])

@@ -31,7 +31,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from compound.errors import RuntimeFailure, UserError
+from compound.errors import RuntimeFailure, StoreError, UserError
 from compound.privacy.errors import error_ref, error_text
 from compound.production.serving.events import RunChannel, current_channel
 from compound.production.serving.recorder import RunRecorder
@@ -242,6 +242,7 @@ class WorkflowRunner:
 def failure_kind(exc: BaseException) -> tuple[int, str]:
     """The HTTP status and error type for a failed run, looking through wrapped causes (a
     full model queue inside a step still answers 503, not 500)."""
+    from compound.production.serving.errors import store_status
     from compound.production.serving.served_llm import Overloaded
 
     seen: BaseException | None = exc
@@ -252,6 +253,8 @@ def failure_kind(exc: BaseException) -> tuple[int, str]:
             return 504, "timeout"
         if isinstance(seen, UserError):
             return 422, "invalid_input"
+        if isinstance(seen, StoreError):
+            return store_status(seen)
         seen = seen.__cause__
     return 500, "run_failed"
 
