@@ -90,7 +90,8 @@ def test_a_slow_upstream_does_not_take_the_server_down(trickler: LocalOpenAIServ
             ThreadPoolExecutor(8) as pool:
         started = time.monotonic()
         slow = [pool.submit(client.post, "/v1/workflows/ask_slow", json={"text": f"q{i}"})
-                for i in range(8)]
+                for i in range(7)]
+        streamed = pool.submit(client.post, "/v1/workflows/ask_slow/stream", json={"text": "s"})
         # four calls run and four wait: the slow model's queue is full
         saturated = None
         while time.monotonic() - started < 4.5 and saturated is None:
@@ -105,8 +106,10 @@ def test_a_slow_upstream_does_not_take_the_server_down(trickler: LocalOpenAIServ
         assert healthy.status_code == 200 and healthy.json()["output"]["text"] == "Paris."
         assert time.monotonic() - started < 5, "the healthy route waited for the slow one"
         answers = [f.result(timeout=60) for f in slow]
-        assert [a.status_code for a in answers] == [504] * 8, [a.text for a in answers]
+        assert [a.status_code for a in answers] == [504] * 7, [a.text for a in answers]
         assert all("timeout_s of 5s" in a.json()["error"]["message"] for a in answers)
+        events = streamed.result(timeout=60).text
+        assert "event: error" in events and '"type":"timeout"' in events.replace(" ", ""), events
         assert time.monotonic() - started < 20
         wait_closed(trickler, within_s=5)
         assert client.get("/readyz").status_code == 200
