@@ -357,3 +357,15 @@ def test_a_record_reaching_a_template_at_run_time_is_refused_naming_the_step() -
     with pytest.raises(TemplateValueError, match=r"step 'draft': .*received a Prediction.*label"):
         flow.run(text="where is my card?")
     assert llm.calls == []
+
+
+def test_check_reports_a_step_whose_code_fails_to_import(tmp_path: Path) -> None:
+    draft = textwrap.dedent("""\
+          - name: draft
+            uses: broken:answer
+    """)
+    spec = write_system(tmp_path / "sys", spec_text(draft=draft, evals=False))
+    (spec.parent / "broken.py").write_text("raise ValueError('half-written module')\n")
+    [problem] = build_problems(System.load(spec))
+    assert "workflows.answer.steps[2]" in problem and "half-written module" in problem
+    assert "Traceback" not in problem

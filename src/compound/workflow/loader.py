@@ -128,6 +128,11 @@ def build_problems(system: System) -> list[str]:
                 where = "template" if "template" in str(exc).split(":", 1)[0] else None
                 loc = ("workflows", name, "steps", index, *(("options", where) if where else ()))
                 report(loc, str(exc))
+            except Exception as exc:  # the user's own code failed while being imported
+                failed = True
+                report(("workflows", name, "steps", index, "uses"),
+                       f"step '{step_spec.name}' could not be built: {type(exc).__name__}: "
+                       f"{exc}; fix the component '{step_spec.uses}' so that it imports")
         if failed:
             continue
         try:
