@@ -34,6 +34,7 @@ from compound.intelligence.llm.errors import LLMCancelled, LLMError, LLMTimeout
 
 _CURRENT: contextvars.ContextVar[Deadline | None] = contextvars.ContextVar(
     "compound_deadline", default=None)
+_INF = float("inf")
 _LOCK = threading.Lock()  # guards every deadline's children and closers (cheap, rarely held)
 
 
@@ -57,7 +58,7 @@ class Deadline:
         self._parent: Deadline | None = parent or None
         self.timeout_s = timeout_s
         self.label = label
-        own = time.monotonic() + timeout_s if timeout_s is not None else float("inf")
+        own = time.monotonic() + timeout_s if timeout_s is not None else _INF
         self.expires_at = own
         if self._parent is not None and self._parent.expires_at < own:
             self.expires_at = self._parent.expires_at
@@ -141,7 +142,7 @@ class Deadline:
                 self._closers[key] = closer
         if stopped:
             _run(closer)
-        elif first and self.expires_at != float("inf"):
+        elif first and self.expires_at != _INF:
             _WATCHDOG.watch(self)  # only deadlines with something to close need waking
 
         def unregister() -> None:
