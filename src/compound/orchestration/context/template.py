@@ -7,6 +7,10 @@ A template is text with ``{field}`` placeholders. That is the whole language:
 * ``{{`` and ``}}`` are a literal ``{`` and ``}`` (so JSON in a prompt is written
   ``{{"answer": "..."}}``).
 
+Templates are an LLM step's ``template:``, an eval target's ``prompt:`` and a confidence
+router's ``template:`` (one field, ``{input}``); ``system:``, ``instructions:`` and a judge's
+``rubric:`` are plain text, shown as written (braces included).
+
 Nothing else is read from a template: no attribute access (``{x.__class__}`` reads a *key*
 named ``__class__`` of a mapping, and fails on anything else), no indexing (``{x[0]}``), no
 conversions or format specs (``{x!r}``, ``{x:>9}``). Those are syntax errors, reported when the
