@@ -318,6 +318,12 @@ ENDPOINTS = {
     "/v1/workflows/echo": st.fixed_dictionaries({"question": field(texts)}),
     "/v1/workflows/score": st.fixed_dictionaries({"amount": field(numbers),
                                                   "country": field(texts)}),
+    "/v1/workflows/echo/stream": st.fixed_dictionaries({"question": field(texts)}),
+    "/v1/keys": st.fixed_dictionaries({"name": field(texts), "scope": field(
+        st.sampled_from(["read", "write", "admin", "root"]))}),
+    "/v1/drift/reference": st.fixed_dictionaries({
+        "workflow": field(st.sampled_from(["echo", "score", "nope"])),
+        "since": field(numbers), "until": field(numbers)}),
     "/v1/feedback": st.fixed_dictionaries({"run_id": field(texts), "kind": st.sampled_from(
         ["thumbs", "rating", "comment", "edit", "nope"]), "value": values}),
     "/v1/chat/completions": st.fixed_dictionaries({
@@ -337,8 +343,33 @@ def test_fuzzed_bodies_get_a_4xx_with_a_json_error_never_a_500(served: Any, path
         response = post(served, path, content=body)
         if response.status_code < 400:  # some are valid requests: they must really be
             assert response.status_code in (200, 201), response.text[:300]
-            response.json()
+            if not path.endswith("/stream"):
+                response.json()
             return
         assert_client_error(response)
 
     check()
+
+
+def test_a_full_store_raises_store_full_and_keeps_nothing_of_the_transaction(
+        tmp_path: Path) -> None:
+    from compound.errors import StoreFull
+
+    store = CappedStore(tmp_path / "compound.db")
+    store.put("docs", "small", {"ok": True})
+    store.fill()
+    with pytest.raises(StoreFull, match="is full"), store.transaction():
+        store.append("events", {"n": 1})
+        store.append("events", {"blob": "x" * 50_000})
+    assert list(store.read("events")) == [] and store.get("docs", "small") == {"ok": True}
+
+
+def test_an_argument_that_is_not_text_is_a_clear_error_not_a_traceback() -> None:
+    import os
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "compound", "trace", b"\xff\xfe"],
+                         capture_output=True, env={**os.environ, "NO_COLOR": "1"}, timeout=120)
+    err = out.stderr.decode("utf-8", "replace")
+    assert out.returncode == 2 and "Traceback" not in err and "no run" in err, err

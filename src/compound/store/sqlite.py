@@ -180,6 +180,8 @@ class SQLiteStore(Store):
     def _read(self, sql: str, params: tuple[object, ...]) -> list[tuple[object, ...]]:
         try:
             return self._connect().execute(sql, params).fetchall()
+        except UnicodeEncodeError:  # a key with a lone surrogate (e.g. from undecodable argv)
+            return []  # cannot be stored as UTF-8, so nothing is stored under it
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"read from the store {self.path} failed: {exc}") from exc
 
