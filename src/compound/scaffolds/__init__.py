@@ -2,8 +2,8 @@
 
 Each loop type gets a commented ``compound.yaml`` and what it needs to pass its own success
 criteria with the embedded LLM (no API key, no download): a few help pages in ``docs/`` (an
-example product's), small datasets in ``data/``, and a small Python module next to the spec
-where a step reads better as code. The files live in ``compound/scaffolds/files/``.
+example product's) and small datasets in ``data/``; no Python, every step is built in. The
+files live in ``compound/scaffolds/files/``.
 
 Example:
     >>> import tempfile
@@ -11,7 +11,7 @@ Example:
     >>> folder = Path(tempfile.mkdtemp()) / "faq"
     >>> made = create(folder, loop="interaction")
     >>> made.name, sorted(p.name for p in made.files)[:3]
-    ('faq', ['account.md', 'answer.py', 'billing.md'])
+    ('faq', ['account.md', 'billing.md', 'compound.yaml'])
 """
 
 from __future__ import annotations
@@ -34,9 +34,9 @@ _QUESTIONS = ("data/questions.jsonl",)
 _TICKETS = ("data/tickets.jsonl", "data/tickets-test.jsonl")
 #: what each loop type's folder holds besides compound.yaml (paths under files/)
 FILES: dict[Loop, tuple[str, ...]] = {
-    "interaction": (*_DOCS, *_QUESTIONS, "python/answer.py"),
-    "prediction": (*_TICKETS, "python/topics.py"),
-    "hybrid": (*_DOCS, *_QUESTIONS, *_TICKETS, "python/answer.py", "python/topics.py"),
+    "interaction": (*_DOCS, *_QUESTIONS),
+    "prediction": _TICKETS,
+    "hybrid": (*_DOCS, *_QUESTIONS, *_TICKETS),
 }
 #: the next commands, per loop type, printed after the folder is written
 FIRST_REQUEST: dict[Loop, tuple[str, str]] = {
@@ -108,8 +108,7 @@ def create(folder: str | Path, *, loop: str = "interaction", name: str | None = 
     spec_path.write_text(spec.replace(PLACEHOLDER, system_name), encoding="utf-8")
     made.files.append(spec_path)
     for relative in FILES[chosen]:
-        # python/ files go next to the spec, so that 'module:function' finds them
-        out = target / (Path(relative).name if relative.startswith("python/") else relative)
+        out = target / relative
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_bytes(source.joinpath(relative).read_bytes())
         made.files.append(out)
