@@ -105,3 +105,19 @@ def test_serve_is_ready_only_after_the_workflows_are_warm() -> None:
         assert any("workflow 'search' warming up" in w for w in seen)
         answer = client.post("/v1/workflows/search", json={"query": "card"})
         assert answer.status_code == 200 and answer.json()["output"] == ["hit for card"]
+
+
+def test_a_workflow_eval_runs_one_row_at_a_time_with_an_embedded_model() -> None:
+    from compound.evaluation.workflow_target import WorkflowTarget
+
+    class Embedded(ScriptedLLM):
+        provider = "embedded"  # type: ignore[assignment]
+
+    def target(llm: ScriptedLLM) -> WorkflowTarget:
+        flow = Workflow([Step(LLMStep(llm), name="draft", inputs={"prompt": "input.text"})],
+                        name="flow")
+        return WorkflowTarget(flow, name="flow", fingerprint="f")
+
+    # rows in parallel would queue on the one model and count the wait as latency
+    assert target(Embedded(["a"])).max_concurrency == 1
+    assert target(ScriptedLLM(["a"])).max_concurrency is None

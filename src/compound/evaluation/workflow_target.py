@@ -96,6 +96,16 @@ class WorkflowTarget:
     def fingerprint(self) -> str:
         return self._fingerprint
 
+    @property
+    def max_concurrency(self) -> int | None:
+        """1 when a step runs an in-process (embedded) model: it answers one call at a time,
+        so parallel rows would only queue and the wait would count as each row's latency."""
+        for step in getattr(self.workflow, "steps", ()):
+            llm = getattr(step.target, "llm", None)
+            if getattr(llm, "provider", None) == "embedded":
+                return 1
+        return None
+
     def load(self) -> None:
         """Warm the workflow up before the clock starts: every model, index and rail loaded
         and answering once, so that latency metrics measure requests, not loading."""
