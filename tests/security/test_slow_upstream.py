@@ -398,3 +398,19 @@ def test_the_feedback_client_gives_a_trickling_server_up(upstream: LocalOpenAISe
     assert isinstance(error, RuntimeFailure) and "within 1.5s" in str(error), repr(error)
     assert took < 10
     wait_closed(upstream)
+
+
+def test_step_retries_stop_at_the_deadline_they_run_under() -> None:
+    from compound.workflow import Step, Workflow
+
+    calls: list[float] = []
+
+    def flaky(text: str) -> str:
+        calls.append(time.monotonic())
+        raise LLMTimeout("slow")
+
+    flow = Workflow([Step(flaky, retries=50, retry_delay_s=0.2)], name="flaky")
+    with Deadline.scope(1.0, label="the run's limit"):
+        error, took = timed(lambda: flow.run(text="hi"))
+    assert error is not None and took < 5
+    assert 1 <= len(calls) <= 4  # 0.2 + 0.4 s of waits fit in 1 s; 50 retries would not

@@ -238,10 +238,11 @@ class Step:
             try:
                 return self._attempt(kwargs)
             except Exception as exc:
-                if attempt >= self.retries or not _retryable(exc):
+                delay = self.retry_delay_s * (2 ** attempt)
+                if attempt >= self.retries or not _retryable(exc) or _too_late(delay):
                     raise
                 _note_retry(span, attempt, exc)
-                time.sleep(self.retry_delay_s * (2 ** attempt))
+                time.sleep(delay)
                 attempt += 1
 
     def _attempt(self, kwargs: dict[str, Any]) -> Any:
@@ -263,10 +264,11 @@ class Step:
             try:
                 return await self._aattempt(kwargs)
             except Exception as exc:
-                if attempt >= self.retries or not _retryable(exc):
+                delay = self.retry_delay_s * (2 ** attempt)
+                if attempt >= self.retries or not _retryable(exc) or _too_late(delay):
                     raise
                 _note_retry(span, attempt, exc)
-                await asyncio.sleep(self.retry_delay_s * (2 ** attempt))
+                await asyncio.sleep(delay)
                 attempt += 1
 
     async def _aattempt(self, kwargs: dict[str, Any]) -> Any:
@@ -302,6 +304,15 @@ def _output_only(until: Callable[[Any], Any]) -> Callable[[Mapping[str, Any]], A
 
 def _retryable(exc: BaseException) -> bool:
     return not isinstance(exc, UserError) and getattr(exc, "retryable", True) is not False
+
+
+def _too_late(delay_s: float) -> bool:
+    """Whether a retry after ``delay_s`` would start past the deadline the step runs under
+    (a served run's, an enclosing step's): retries share that one deadline."""
+    from compound.intelligence.llm.deadline import Deadline
+
+    deadline = Deadline.current()
+    return deadline is not None and (deadline.done() or delay_s >= deadline.remaining())
 
 
 def _note_retry(span: Span | None, attempt: int, exc: BaseException) -> None:
