@@ -26,8 +26,9 @@ RAW = re.compile("[\x00-\x08\x0b-\x1f\x7f\x80-\x9f\u202a-\u202e\u2066-\u2069]")
 SRC = Path(__file__).resolve().parents[2] / "src" / "compound"
 
 
-def compound(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "COLUMNS": "250", "NO_COLOR": "1"}
+def compound(*args: str, cwd: Path | None = None, **extra: str
+             ) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "COLUMNS": "250", "NO_COLOR": "1", **extra}
     return subprocess.run([sys.executable, "-m", "compound", *args], capture_output=True,
                           text=True, cwd=cwd, env=env, timeout=120)
 
@@ -130,6 +131,21 @@ def test_run_and_trace_print_inputs_and_answers_as_text(spec: Path) -> None:
     traced = compound("trace", run_id.group(1), "--spec", str(spec), "--io")
     assert traced.returncode == 0, traced.stderr
     assert_shown_as_text(traced, "[/x]", ":smile:", "[link=https://evil.example]click[/link]")
+
+
+def test_a_failed_step_s_message_and_its_logged_detail_print_as_text(tmp_path: Path) -> None:
+    (tmp_path / "boom.py").write_text(
+        "from compound.workflow import Workflow\n\n"
+        "def explode(question: str) -> str:\n"
+        "    raise ValueError(f'cannot handle {question}')\n\n"
+        "flow = Workflow([explode], name='boom')\n", encoding="utf-8")
+    out = compound("run", "boom:flow", "-i", json.dumps({"question": "\x1b[31m [/x] \x1b]0;t\x07"}),
+                   PYTHONPATH=str(tmp_path))
+    assert out.returncode == 1, out.stderr
+    # the detail is logged under an error id (with its traceback): as text, like the rest
+    assert RAW.search(out.stderr) is None, repr(out.stderr)
+    assert "failed: workflow 'boom'" in out.stderr
+    assert out.stderr.count("cannot handle ␛[31m [/x] ␛]0;t␇") >= 2, out.stderr
 
 
 def test_ask_prints_the_answer_and_the_model_name_as_text(spec: Path) -> None:

@@ -53,8 +53,9 @@ def build() -> typer.Typer:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the `compound` console script."""
-    from compound.cli.output import console_err, styled
+    from compound.cli.output import console_err, show_logs, styled
 
+    show_logs()
     build()
     try:
         code = app(args=argv, standalone_mode=False)

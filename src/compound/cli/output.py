@@ -17,7 +17,9 @@ Example:
 
 from __future__ import annotations
 
+import logging
 import re
+import sys
 from collections.abc import Iterable
 from typing import Any
 
@@ -129,6 +131,27 @@ class SafeConsole(Console):
             for segment in buffer)
 
 
+class _VisibleLog(logging.Handler):
+    """Log records on the current ``sys.stderr``, control characters made visible."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            sys.stderr.write(visible(self.format(record)) + "\n")
+        except Exception:
+            self.handleError(record)
+
+
+def show_logs() -> None:
+    """Send compound's warnings (e.g. the detail of a failed step, logged under its error id)
+    to stderr with control characters made visible; Python's last-resort handler would write
+    an ANSI sequence in an exception message raw. Records still propagate (to pytest, say)."""
+    logger = logging.getLogger("compound")
+    if not any(isinstance(handler, _VisibleLog) for handler in logger.handlers):
+        handler = _VisibleLog(logging.WARNING)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+
+
 def new_console(**options: Any) -> Console:
     """A `SafeConsole` (for a library module that needs one of its own, e.g. a buffer)."""
     return SafeConsole(**options)
@@ -137,4 +160,5 @@ def new_console(**options: Any) -> Console:
 console = SafeConsole()
 console_err = SafeConsole(stderr=True)
 
-__all__ = ["SafeConsole", "console", "console_err", "new_console", "plain", "styled", "visible"]
+__all__ = ["SafeConsole", "console", "console_err", "new_console", "plain", "show_logs", "styled",
+           "visible"]
