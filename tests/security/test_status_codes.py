@@ -172,6 +172,15 @@ def test_numbers_json_has_not_and_bytes_that_are_not_utf8_are_400s(served: Any,
     assert error["type"] == "malformed_json"
 
 
+@pytest.mark.parametrize("since", ["nan", "inf", "-1e999"])
+def test_a_time_that_is_not_a_number_is_a_422(served: Any, since: str) -> None:
+    server, key, _ = served
+    response = httpx.get(f"{server.url}/v1/feedback", params={"since": since},
+                         headers={"Authorization": f"Bearer {key}"}, timeout=30)
+    error = assert_client_error(response, 422)
+    assert "since" in json.dumps(error)
+
+
 def test_deep_nesting_is_a_4xx(served: Any) -> None:
     deep = b'{"question": ' + b"[" * 5000 + b"]" * 5000 + b"}"
     assert_client_error(post(served, "/v1/workflows/echo", content=deep))

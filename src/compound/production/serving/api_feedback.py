@@ -41,7 +41,8 @@ async def record_feedback(signal: Annotated[Signal, Body(discriminator="kind")],
 def read_feedback(principal: Reader, state: State,
                   run_id: Annotated[str | None, Query(max_length=64)] = None,
                   since: Annotated[float | None,
-                                   Query(description="seconds since the epoch")] = None,
+                                   Query(description="seconds since the epoch",
+                                         allow_inf_nan=False)] = None,
                   limit: Annotated[int, Query(ge=1, le=10_000)] = 500) -> list[dict[str, Any]]:
     if run_id is not None:
         return state.feedback.for_run(run_id)[:limit]
