@@ -414,3 +414,35 @@ def test_step_retries_stop_at_the_deadline_they_run_under() -> None:
         error, took = timed(lambda: flow.run(text="hi"))
     assert error is not None and took < 5
     assert 1 <= len(calls) <= 4  # 0.2 + 0.4 s of waits fit in 1 s; 50 retries would not
+
+
+@pytest.mark.parametrize("awaited", [False, True])
+def test_a_rail_past_its_timeout_has_its_model_call_stopped(upstream: LocalOpenAIServer,
+                                                           awaited: bool) -> None:
+    from compound.production.rails.base import BaseRail
+    from compound.production.rails.engine import Guard
+
+    upstream.fault = "trickle:0.5"
+    judge = remote(upstream, timeout_s=120)
+
+    class AskJudge(BaseRail):
+        type = "ask_judge"
+
+        def check(self, subject: Any, ctx: Any = None) -> Any:
+            judge.complete(f"Is this safe? {subject.text}")
+            return self.allow(subject, "the judge said so")
+
+    guard = Guard([AskJudge(name="judge", timeout_s=1.0)])
+    if awaited:
+        result = asyncio.run(guard.acheck(guard_input("hello")))
+    else:
+        result = guard.check(guard_input("hello"))
+    verdict = result.verdicts[0]  # the rail's time limit, or its model's deadline, came first
+    assert verdict.action == "escalate" and verdict.details["error"] in ("timeout", "LLMTimeout")
+    wait_closed(upstream)  # the judge's call stopped with the rail; before, it ran 120 s
+
+
+def guard_input(text: str) -> Any:
+    from compound.production.rails.verdict import RailInput
+
+    return RailInput(text, stage="input")

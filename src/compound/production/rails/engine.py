@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextvars
 import threading
 import time
 from collections.abc import Iterable, Sequence
@@ -34,6 +35,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from compound.errors import UserError
+from compound.intelligence.llm.deadline import Deadline
 from compound.production.rails.base import Rail, RailRequest, build_rail
 from compound.production.rails.verdict import (
     GuardResult,
@@ -172,16 +174,21 @@ class Guard:
         guard_span, rail_spans = self._start_spans(subject.stage, chosen, ctx)
         pool = self._executor()
         started = time.perf_counter()
-        futures = [pool.submit(self._run_one, rail, subject, self._child(ctx, rail, span))
-                   for rail, span in zip(chosen, rail_spans, strict=True)]
+        scopes = [_scope(rail) for rail in chosen]
+        futures = [pool.submit(contextvars.copy_context().run, _in_scope, scope, self._run_one,
+                               rail, subject, self._child(ctx, rail, span))
+                   for rail, span, scope in zip(chosen, rail_spans, scopes, strict=True)]
         verdicts = []
-        for rail, future in zip(chosen, futures, strict=True):
+        for rail, future, scope in zip(chosen, futures, scopes, strict=True):
             left = rail.timeout_s - (time.perf_counter() - started)
             try:
                 verdicts.append(future.result(timeout=max(left, 0.0)))
             except concurrent.futures.TimeoutError:
                 future.cancel()
+                scope.cancel(f"rail '{rail.name}' passed its timeout_s")  # stop its model call
                 verdicts.append(self._timed_out(rail, subject, started))
+            finally:
+                scope.finish()
         result = GuardResult.of(subject.stage, subject.text, verdicts)
         self._end_spans(subject, result, guard_span, rail_spans, ctx)
         return result
@@ -194,11 +201,20 @@ class Guard:
         started = time.perf_counter()
 
         async def one(rail: Rail, span: Span | None) -> Verdict:
-            call = asyncio.to_thread(self._run_one, rail, subject, self._child(ctx, rail, span))
+            # a rail past its time limit has its model calls stopped, not left running
+            scope = _scope(rail)
+            call = asyncio.to_thread(_in_scope, scope, self._run_one, rail, subject,
+                                     self._child(ctx, rail, span))
             try:
                 return await asyncio.wait_for(call, timeout=rail.timeout_s)
             except TimeoutError:
+                scope.cancel(f"rail '{rail.name}' passed its timeout_s")
                 return self._timed_out(rail, subject, started)
+            except asyncio.CancelledError:
+                scope.cancel("the request was cancelled")
+                raise
+            finally:
+                scope.finish()
 
         verdicts = await asyncio.gather(*(one(r, s) for r, s in
                                           zip(chosen, rail_spans, strict=True)))
@@ -304,3 +320,12 @@ def _clip(text: str, limit: int = 4000) -> str:
     if len(text) <= limit:
         return text
     return f"{text[:limit]}... [{len(text) - limit:,} more characters]"
+
+
+def _scope(rail: Rail) -> Deadline:
+    return Deadline(rail.timeout_s, label=f"rail '{rail.name}' timeout_s of {rail.timeout_s:g}s")
+
+
+def _in_scope(scope: Deadline, function: Any, *args: Any) -> Any:
+    with scope.entered():
+        return function(*args)
