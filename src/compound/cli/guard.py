@@ -15,6 +15,7 @@ from compound.cli.output import console, console_err, plain, styled
 if TYPE_CHECKING:
     from compound.production.rails import GuardResult
     from compound.production.rails.verdict import Stage
+    from compound.system import System
 
 _STYLE = {"allow": "green", "redact": "yellow", "escalate": "magenta", "block": "bold red"}
 
@@ -22,7 +23,8 @@ _STYLE = {"allow": "green", "redact": "yellow", "escalate": "magenta", "block": 
 @app.command()
 def guard(
     spec: Annotated[Path, typer.Argument(help="a compound.yaml, or a folder holding one")],
-    text: Annotated[str, typer.Argument(help="the text to check; '-' reads standard input")],
+    text: Annotated[str | None, typer.Argument(
+        help="the text to check; '-' reads standard input", show_default=False)] = None,
     stage: Annotated[
         str, typer.Option(help="check the text as a request (input), an answer (output), or both")
     ] = "both",
@@ -39,15 +41,25 @@ def guard(
                           "@FILE reads a file)"),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the verdicts as JSON")] = False,
+    explain: Annotated[bool, typer.Option(
+        "--explain", help="show each rail's operating point instead (no TEXT): its threshold, "
+        "where it came from (e.g. chosen by cross-validation) and how it did then")] = False,
 ) -> None:
     """Show each rail's verdict on TEXT: allow, redact, escalate or block, with the reason.
 
     Exits with 1 when a stage blocks or escalates, so that scripts can use it as a check.
+    With --explain, shows each rail's threshold and how it was chosen instead.
     """
     from compound.errors import UserError
     from compound.production.rails import Guard, RailInput
     from compound.system import System
 
+    if explain:
+        _explain(System.load(spec), workflow=workflow, rails=rail, as_json=as_json)
+        return
+    if text is None:
+        raise UserError("pass the text to check as the second argument ('-' reads standard "
+                        "input), or --explain to see each rail's threshold")
     if stage not in ("input", "output", "both"):
         raise UserError(f"--stage must be input, output or both; received '{stage}'")
     if text == "-":
@@ -78,6 +90,41 @@ def guard(
         _show(results, text)
     if not all(r.allowed for r in results):
         raise SystemExit(1)  # not typer.Exit: its code is lost with standalone_mode=False
+
+
+def _explain(system: System, *, workflow: str | None, rails: list[str] | None,
+             as_json: bool) -> None:
+    """Each rail's operating point: threshold, its source, metrics when it was chosen."""
+    from rich.text import Text
+
+    from compound.errors import UserError
+    from compound.production.rails import Guard
+    from compound.production.rails.operating import operating_point
+
+    if not system.guardrails:
+        raise UserError(f"{system.source} declares no rails; add some under 'guardrails' "
+                        "(e.g. 'injection: {type: injection}')")
+    with Guard.from_system(system, workflow=workflow, names=rails, console=console_err) as found:
+        points = [operating_point(r) for r in found.rails]
+    if as_json:
+        console.print_json(json.dumps({"rails": [p.to_dict() for p in points]}))
+        return
+    console.print(f"operating points of the rails of {system.name}:", markup=False)
+    for point in points:
+        threshold = "no threshold" if point.threshold is None else (
+            f"threshold {point.threshold:.4f}")
+        console.print(Text.assemble((point.rail, "bold"), f" ({point.type}): {threshold}"))
+        lines = [f"chosen by {point.source}"] if point.threshold is not None else [point.source]
+        if point.metrics:
+            lines.append("when chosen (out of fold): " + ", ".join(
+                f"{k} {v:.3f}" for k, v in point.metrics.items() if not k.startswith("ml_")))
+        if point.band:
+            lines.append(f"uncertain band [{point.band[0]:.2f}, {point.band[1]:.2f}): sent to "
+                         "the rail's LLM, or escalated without one")
+        if point.model:
+            lines.append(f"model {point.model}")
+        for line in [*lines, *point.notes]:
+            console.print(f"  {line}", markup=False)
 
 
 def _read_document(value: str) -> str:

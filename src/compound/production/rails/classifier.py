@@ -99,10 +99,12 @@ class ModelClassifier:
         positive: the label meaning "injection".
         max_segments: most segments scored per text (bounds the work on long texts).
         window: segment size for long texts, in characters.
+        training: what is known of how it was trained (its registry version, how the
+            threshold was chosen, out-of-fold metrics), shown by ``compound guard --explain``.
     """
 
     def __init__(self, model: TrainedModel, *, positive: Any = 1, max_segments: int = 24,
-                 window: int = 600) -> None:
+                 window: int = 600, training: Mapping[str, Any] | None = None) -> None:
         from compound.intelligence.ml import Predictor
 
         classes = list(model.classes or [])
@@ -116,6 +118,7 @@ class ModelClassifier:
         self.positive = positive
         self.max_segments = max_segments
         self.window = window
+        self.training: dict[str, Any] = dict(training or {})
         self.predictor = Predictor(name="injection", model=model, alternatives=len(classes))
 
     @property

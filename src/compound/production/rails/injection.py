@@ -49,6 +49,8 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from compound.intelligence.llm import LLM
+    from compound.intelligence.registry import ModelVersion
+    from compound.production.rails.operating import OperatingPoint
     from compound.store import Store
     from compound.system import System
     from compound.workflow.context import RunContext
@@ -162,6 +164,35 @@ class InjectionRail(BaseRail):
             return None
         t = self.threshold_
         return (t / 2, t + (1 - t) / 2)
+
+    def operating_point(self) -> OperatingPoint:
+        """The threshold in effect, where it came from, and how well it did when chosen (the
+        out-of-fold metrics of compound's own classifier); loads the classifier."""
+        from compound.production.rails.operating import OperatingPoint
+
+        self.load()
+        training = dict(getattr(self.classifier_, "training", {}) or {})
+        learned = getattr(self.classifier_, "threshold", None)
+        measured = {k: float(v) for k, v in (training.get("metrics") or {}).items()
+                    if isinstance(v, int | float)}
+        notes = ([f"classifier trained on {training['rows']} rows of {training['data']}"]
+                 if training.get("rows") and training.get("data") else [])
+        metrics: dict[str, float] = {}
+        if self.threshold is not None:
+            source = "the spec (the rail's 'threshold')"
+            if learned is not None:
+                notes.append(f"the classifier's own cross-validated threshold is "
+                             f"{float(learned):.4f}" + (f" ({_rates(measured)} out of fold)"
+                                                        if measured else ""))
+        elif learned is not None:
+            source = "cross-validation when the classifier was trained: " + str(
+                training.get("selection") or "chosen on out-of-fold scores")
+            metrics = measured
+        else:
+            source = "the default 0.5 (the classifier chose none; set 'threshold' on the rail)"
+        return OperatingPoint(rail=self.name, type=self.type, threshold=self.threshold_,
+                              source=source, metrics=metrics, model=training.get("model"),
+                              band=self.band(), notes=notes)
 
     def check(self, subject: RailInput, ctx: RunContext | None = None) -> Verdict:
         self.load()
@@ -312,11 +343,11 @@ def builtin_classifier(store: Store | None, *, dataset: str | Path | None = None
     for record in reversed(registry.versions(MODEL_NAME)):
         if (record.report.get("recipe") == RECIPE
                 and record.data.get("train", {}).get("sha256") == digest):
-            return ModelClassifier(registry.load_model(record))
+            return ModelClassifier(registry.load_model(record), training=_training(record))
     with Stages(console, "training the injection classifier") as stages:
         model, report = train_classifier(path, progress=stages.at)
     assert model.calibrator is not None
-    registry.register(
+    record = registry.register(
         MODEL_NAME, model, params=PARAMS, target="label", features=["text"],
         data={"train": {"path": str(path), "sha256": digest, "rows": report.rows["train"]}},
         metrics=report.metrics,
@@ -325,4 +356,16 @@ def builtin_classifier(store: Store | None, *, dataset: str | Path | None = None
         training_seconds=report.seconds,
         note="trained on first use by the injection rail",
     )
-    return ModelClassifier(model)
+    return ModelClassifier(model, training=_training(record))
+
+
+def _rates(metrics: dict[str, float]) -> str:
+    return ", ".join(f"{k} {metrics[k]:.3f}" for k in ("precision", "recall", "fpr")
+                     if k in metrics)
+
+
+def _training(record: ModelVersion) -> dict[str, Any]:
+    """What ``compound guard --explain`` shows of a registered version of the classifier."""
+    return {"model": record.ref, "selection": record.report.get("selection", ""),
+            "metrics": dict(record.metrics), "rows": record.data.get("train", {}).get("rows"),
+            "data": record.data.get("train", {}).get("path")}
