@@ -8,6 +8,7 @@ Endpoints never reach for globals: they declare ``state: State`` and ``principal
 from __future__ import annotations
 
 import math
+import shlex
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -60,6 +61,23 @@ async def get_state(request: Request) -> ServingState:
     return state
 
 
+def key_command(state: ServingState, scope: Scope) -> str:
+    """The `compound keys create` command line that makes a key in this server's store.
+
+    ``--home`` names the store's folder exactly when it is a ``compound.db`` file (whatever
+    ``$COMPOUND_HOME`` the caller's shell has); otherwise ``--spec`` names the served spec.
+    """
+    path = getattr(state.store, "path", None)
+    source = state.system.source if state.system is not None else None
+    if path is not None and path.name == "compound.db":
+        where = f"--home {shlex.quote(str(path.parent))}"
+    elif source is not None:
+        where = f"--spec {shlex.quote(str(source))}"
+    else:
+        where = "--spec SPEC (or --home DIR)"
+    return f"compound keys create NAME --scope {scope} {where}"
+
+
 _bearer = HTTPBearer(auto_error=False, scheme_name="bearer",
                      bearerFormat="ck_<id>_<secret>",
                      description="an API key: 'Authorization: Bearer ck_...'")
@@ -86,13 +104,13 @@ def authorize(scope: Scope) -> Callable[..., Principal]:
                 raise ApiError(401, "unauthorized",
                                f"this endpoint needs an API key with scope '{scope}': send "
                                "'Authorization: Bearer ck_...' (or 'X-API-Key: ck_...'). "
-                               f"Create one with 'compound keys create SPEC --scope {scope}'",
+                               f"Create one with '{key_command(state, scope)}'",
                                headers={"WWW-Authenticate": "Bearer"})
             found = state.keys.verify(token)
             if found is None:
                 raise ApiError(401, "unauthorized",
                                f"the API key '{token[:12]}...' is unknown or revoked; check "
-                               "it, or create one with 'compound keys create SPEC'",
+                               f"it, or create one with '{key_command(state, scope)}'",
                                headers={"WWW-Authenticate": "Bearer"})
             if not found.allows(scope):
                 raise ApiError(403, "forbidden",
