@@ -23,6 +23,7 @@ Example:
 
 from __future__ import annotations
 
+import contextvars
 import json
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -67,8 +68,11 @@ def _run_all(members: Sequence[Handler], request: Any, ctx: RunContext | None
              ) -> list[Answer]:
     if len(members) == 1:
         return [members[0].run(request, ctx)]
+    # each member in a copy of the caller's context: the deadline it runs under (a served
+    # run's, a step's) bounds and stops the members' model calls too
+    contexts = [contextvars.copy_context() for _ in members]
     with ThreadPoolExecutor(max_workers=len(members), thread_name_prefix="compound-ens") as pool:
-        return list(pool.map(lambda m: m.run(request, ctx), members))
+        return list(pool.map(lambda m, c: c.run(m.run, request, ctx), members, contexts))
 
 
 class Ensemble:
