@@ -11,7 +11,8 @@ import pytest
 MODULES = [
     "compound.production.serving_spec",
     "compound.production.serving.app", "compound.production.serving.batcher",
-    "compound.production.serving.chat", "compound.production.serving.events",
+    "compound.production.serving.chat", "compound.production.serving.disclosure",
+    "compound.production.serving.events",
     "compound.production.serving.keys", "compound.production.serving.limits",
     "compound.production.serving.recorder", "compound.production.serving.runner",
     "compound.production.serving.served_llm", "compound.production.serving.tracer",

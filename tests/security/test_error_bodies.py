@@ -115,3 +115,33 @@ def test_a_card_number_in_any_text_never_survives_the_store(
     kept = store.get("runs", "r")["input"]["q"]
     assert number not in kept.replace(" ", "").replace("-", "")
     assert "<CREDIT_CARD>" in kept
+
+
+def test_a_read_key_gets_no_raw_inputs_even_from_a_store_that_keeps_them() -> None:
+    from compound.privacy.spec import RedactionSpec
+    from compound.production.serving import create_app
+    from compound.strategy.review import ReviewQueue
+    from compound.workflow import Workflow
+    from compound.workflow.state import RUNS
+
+    def echo(question: str) -> str:
+        return question
+
+    store = MemoryStore()
+    app = create_app({"echo": Workflow([echo], name="echo")}, store=store,
+                     redaction=RedactionSpec(enabled=False))
+    keys = app.state.compound.keys
+    read, _ = keys.create("dashboard", scope="read")
+    write, _ = keys.create("client", scope="write")
+    question = f"card 4111 1111 1111 1111, mail {EMAIL}"
+    store.put(RUNS, "ab" * 16, {"workflow": "echo", "input": {"question": question}})
+    ReviewQueue(store).submit(question, reason="below_threshold")
+    with TestClient(app) as client:
+        def fetch(key: str) -> str:
+            return "".join(client.get(path, headers={"Authorization": f"Bearer {key}"}).text
+                           for path in (f"/v1/runs/{'ab' * 16}", "/v1/review"))
+
+        as_reader, as_writer = fetch(read), fetch(write)
+    assert EMAIL not in as_reader and "4111 1111" not in as_reader
+    assert "<EMAIL_ADDRESS>" in as_reader and "<CREDIT_CARD>" in as_reader
+    assert EMAIL in as_writer  # the store kept it raw, as this system asked

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 
 from compound.production.feedback.log import UnknownRun
 from compound.production.feedback.signals import Signal, value_label
+from compound.production.serving.disclosure import shown_to
 from compound.production.serving.errors import ApiError, responses
 from compound.production.serving.schemas import StoredSignal
 from compound.production.serving.state import Reader, State, Writer
@@ -45,8 +46,8 @@ def read_feedback(principal: Reader, state: State,
                                          allow_inf_nan=False)] = None,
                   limit: Annotated[int, Query(ge=1, le=10_000)] = 500) -> list[dict[str, Any]]:
     if run_id is not None:
-        return state.feedback.for_run(run_id)[:limit]
+        return shown_to(principal, state.feedback.for_run(run_id)[:limit])
     if since is None:
         raise ApiError(422, "invalid_input", "give 'run_id' (one run's signals) or 'since' "
                        "(signals recorded since that time, in seconds since the epoch)")
-    return state.feedback.since(since, limit=limit)
+    return shown_to(principal, state.feedback.since(since, limit=limit))

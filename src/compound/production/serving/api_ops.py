@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse, Response
 
 from compound.production.monitoring.drift_monitor import latest_reports, recent_alerts
 from compound.production.monitoring.rollups import read_series
+from compound.production.serving.disclosure import shown_to
 from compound.production.serving.errors import ApiError, responses
 from compound.production.serving.schemas import (
     Health,
@@ -117,7 +118,7 @@ def review_queue(principal: Reader, state: State, status: str = "open",
     items = [{**value, "key": key} for key, value in state.store.items(REVIEW)
              if isinstance(value, dict) and value.get("status", "open") == status]
     items.sort(key=lambda item: -float(item.get("created_at", 0) or 0))
-    return items[:limit]
+    return shown_to(principal, items[:limit])  # a read-scope key never gets raw inputs
 
 
 @router.get("/v1/keys", response_model=list[KeyOut], tags=["keys"], summary="API keys",

@@ -21,6 +21,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from compound.errors import UserError
 from compound.privacy.errors import error_ref
+from compound.production.serving.disclosure import shown_to
 from compound.production.serving.errors import ApiError, responses
 from compound.production.serving.events import sse
 from compound.production.serving.keys import Principal
@@ -169,5 +170,7 @@ async def run_detail(run_id: Annotated[str, Path(max_length=64)], principal: Rea
         # the trace of a run that just ended may still be on its way to the store
         await anyio.to_thread.run_sync(state.runner.tracer.flush, 2.0)
         spans = read_spans(state.store, run_id)
-    return RunDetail(run_id=run_id, record=record, spans=spans,  # type: ignore[arg-type]
-                     feedback=state.feedback.for_run(run_id))
+    # a read-scope key never gets raw inputs, even from a store that keeps them
+    return RunDetail(run_id=run_id, record=shown_to(principal, record),
+                     spans=shown_to(principal, spans),  # type: ignore[arg-type]
+                     feedback=shown_to(principal, state.feedback.for_run(run_id)))
