@@ -7,7 +7,7 @@ Protocol (so that no correction leaks into the rows a model is calibrated or tes
 * the Banking77 valid split is cut in two halves, stratified by intent (``--seed``): the
   *feedback* half is the traffic users send; the *calibration* half replaces the spec's
   ``calibration_dataset`` in a copy of ``examples/support_desk``. Train and test are the
-  spec's own (``shared:banking77/train.jsonl``, ``shared:banking77/test.jsonl``);
+  spec's own (``data/banking77/train.jsonl``, ``data/banking77/test.jsonl``, shipped with it);
 * version 1 of ``intent`` is trained and promoted in a fresh temporary store;
 * each feedback-half question is sent through the ``answer`` workflow's ``classify`` step as a
   real, checkpointed and traced run of workflow ``answer`` (the shortcut: the other steps,
@@ -256,8 +256,8 @@ def main() -> int:
     result = {
         "benchmark": "flywheel: corrections -> compound improve (support_desk intent model)",
         "protocol": {
-            "train": "shared:banking77/train.jsonl (8,622 rows)",
-            "test": f"shared:banking77/test.jsonl ({len(test):,} rows)",
+            "train": "examples/support_desk/data/banking77/train.jsonl (8,622 rows)",
+            "test": f"banking77/test.jsonl ({len(test):,} rows)",
             "valid_split": f"stratified halves (seed {args.seed}): {len(feedback):,} rows sent "
                            f"as user traffic, {len(calibration):,} rows as the "
                            "calibration_dataset of both production and candidate; the two "
