@@ -145,3 +145,24 @@ def test_a_read_key_gets_no_raw_inputs_even_from_a_store_that_keeps_them() -> No
     assert EMAIL not in as_reader and "4111 1111" not in as_reader
     assert "<EMAIL_ADDRESS>" in as_reader and "<CREDIT_CARD>" in as_reader
     assert EMAIL in as_writer  # the store kept it raw, as this system asked
+
+
+def test_the_public_readiness_check_never_quotes_a_secret() -> None:
+    import time
+
+    from compound.intelligence.llm import ScriptedLLM
+    from compound.production.serving import create_app
+
+    class BrokenLLM(ScriptedLLM):
+        def load(self) -> None:
+            raise RuntimeError(f"401 from the provider for key {API_KEY}")
+
+    app = create_app({}, store=MemoryStore(), llms={"remote": BrokenLLM(["-"])})
+    with TestClient(app) as client:
+        deadline = time.time() + 30
+        body = client.get("/readyz").json()
+        while "failed to load" not in str(body) and time.time() < deadline:
+            time.sleep(0.1)
+            body = client.get("/readyz").json()
+    assert "failed to load" in str(body) and "<API_KEY>" in str(body)
+    assert API_KEY not in str(body)

@@ -10,6 +10,7 @@ import anyio
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse, Response
 
+from compound.privacy.redactor import redact_text
 from compound.production.monitoring.drift_monitor import latest_reports, recent_alerts
 from compound.production.monitoring.rollups import read_series
 from compound.production.serving.disclosure import shown_to
@@ -60,7 +61,10 @@ async def ready(state: State) -> JSONResponse:
             return JSONResponse({"status": "ready", "waiting_for": []})
         return JSONResponse({"status": "saturated", "waiting_for": saturated},
                             status_code=503)
-    return JSONResponse({"status": "starting", "waiting_for": waiting or ["warm-up"]},
+    # /readyz needs no key: a reason that quotes an exception (a model that failed to load
+    # with its provider's message) must not hand out a secret in it
+    return JSONResponse({"status": "starting",
+                         "waiting_for": [redact_text(w) for w in waiting] or ["warm-up"]},
                         status_code=503)
 
 
