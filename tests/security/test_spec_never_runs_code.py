@@ -336,3 +336,31 @@ def test_no_spec_text_reaches_eval_or_exec_anywhere_in_the_package() -> None:
 def test_docstring_examples(module: Any) -> None:
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
+
+
+# -- step inputs: ``inputs: {param: "step.field"}`` reads fields the same way ----------------------
+
+
+def _make() -> Any:
+    return _frames()
+
+
+def _echo(value: Any) -> str:
+    return f"leaked {value!r}"
+
+
+@pytest.mark.parametrize("ref", ["make.__class__", "make._private", "input.__dict__"])
+def test_a_step_input_naming_an_underscore_name_fails_at_build(ref: str) -> None:
+    from compound.workflow import Step, WiringError, Workflow
+
+    with pytest.raises(WiringError, match="names starting with '_' are neither"):
+        Workflow([Step(_make, name="make"), Step(_echo, inputs={"value": ref})])
+
+
+@pytest.mark.parametrize("ref", ["make.gi_frame", "make.gi_code", "make.send"])
+def test_a_step_input_never_reaches_a_method_or_an_interpreter_internal(ref: str) -> None:
+    from compound.workflow import Step, StepFailed, Workflow
+
+    flow = Workflow([Step(_make, name="make"), Step(_echo, inputs={"value": ref})])
+    with pytest.raises(StepFailed, match="has no field"):
+        flow.run({})

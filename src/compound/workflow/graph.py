@@ -392,6 +392,10 @@ def _resolve(flow: Workflow, node: Node, nodes: Mapping[str, Node], problems: li
 def _explicit(step: Step, param: str, ref: str, flow: Workflow, nodes: Mapping[str, Node],
               problems: list[str]) -> tuple[str, tuple[str, ...], Any] | None:
     source, *path = ref.split(".")
+    if any(part.startswith("_") for part in path):
+        problems.append(f"step '{step.name}' input '{param}' refers to '{ref}'; a reference "
+                        "reads fields and keys, and names starting with '_' are neither")
+        return None
     if source == INPUT:
         tp = flow.input_type if flow.input_type is not None else Any
     elif source in nodes:

@@ -159,10 +159,12 @@ def item_type(tp: Any) -> Any | None:
 
 
 def get_field(value: Any, name: str) -> Any:
-    """Read field ``name`` of a record value (attribute, or key for a mapping)."""
-    if isinstance(value, Mapping):
-        return value[name]
-    return getattr(value, name)
+    """Read field ``name`` of a record value (a declared field or property, or a key of a
+    mapping), as a condition reads ``a.b``: a spec's ``step.field`` never reaches a method or
+    an interpreter internal (``__class__``, ``gi_frame``)."""
+    from compound.workflow.conditions import read_field
+
+    return read_field(value, name)
 
 
 # -- JSON for checkpoints and traces --------------------------------------------------------
