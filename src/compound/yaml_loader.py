@@ -65,9 +65,9 @@ class YAMLLimits:
             aliases and merge keys are expanded.
     """
 
-    max_bytes: int = 4 * 2**20
+    max_bytes: int = 2 * 2**20
     max_depth: int = 64
-    max_values: int = 250_000
+    max_values: int = 100_000
 
 
 DEFAULT_LIMITS = YAMLLimits()
