@@ -358,10 +358,12 @@ class _Builder:
     def _count(self, size: int, line: int) -> None:
         self.count += size
         if self.count > self.limits.max_values:
-            raise _Fatal(line, f"the document holds more than {self.limits.max_values:,} values "
-                               "once its aliases are expanded (aliases that repeat large "
-                               "values, as in a 'billion laughs' file); write the values out "
-                               "or keep data in dataset files")
+            why = (" once its aliases are expanded (aliases that repeat large values, as in a "
+                   "'billion laughs' file); write the values out or keep data in dataset files"
+                   if self.anchors else "; keep data in dataset files and name them from the "
+                   "spec")
+            raise _Fatal(line, f"the document holds more than {self.limits.max_values:,} "
+                               f"values{why}")
 
     def _check_depth(self, depth: int, line: int) -> None:
         if depth > self.limits.max_depth:
