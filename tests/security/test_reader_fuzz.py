@@ -290,7 +290,10 @@ def test_injection_prompt_files_fuzzed(data: bytes) -> None:
 @FUZZ
 @given(fuzz_bytes(JSON_TOKENS), fuzz_bytes(JSON_TOKENS), fuzz_bytes(CSV_TOKENS))
 def test_beir_folders_fuzzed(corpus: bytes, queries: bytes, qrels: bytes) -> None:
-    from compound.orchestration.retrieval.bench import load_beir
+    try:  # the BEIR reader is moving to its own module
+        from compound.orchestration.retrieval.benchdata import load_beir
+    except ImportError:
+        from compound.orchestration.retrieval.bench import load_beir
 
     folder = write(corpus, "corpus.jsonl").parent
     (folder / "queries.jsonl").write_bytes(queries)
