@@ -330,8 +330,12 @@ class System(SpecModel):
         if spec_path.is_dir():
             spec_path = spec_path / "compound.yaml"
         if not spec_path.exists():
+            folder = spec_path.parent if spec_path.name == "compound.yaml" else (
+                spec_path.with_suffix(""))
+            new = folder if not folder.exists() else "NEW_FOLDER"
             raise UserError(
-                f"{spec_path}: no such spec file; create one with 'compound init {spec_path}'"
+                f"{spec_path}: no such spec file; create a new system with 'compound init {new}' "
+                "(a folder with a commented compound.yaml that passes 'compound up' as made)"
             )
         from compound.yaml_loader import check_size
 
