@@ -13,8 +13,9 @@ code  type                 when
 422   ``invalid_input``    a lone surrogate in a string; nesting past `MAX_DEPTH` levels
 ====  ===================  ================================================================
 
-A body is only parsed here when a cheap scan of its bytes finds one of these patterns (or
-more brackets than `MAX_DEPTH`); every other body goes on untouched, parsed once, by FastAPI.
+Each JSON body is parsed here once more by the C parser (microseconds: a 23 kB body takes
+about 30 µs); only one holding a ``\\uD...`` escape or more brackets than `MAX_DEPTH` is also
+walked. A request goes on with its body untouched.
 
 Example:
     >>> problem(b'{"question": "\\\\ud800"}')[:2]
@@ -43,9 +44,6 @@ from compound.production.serving.limits import (
 #: The deepest nesting of arrays and objects a request body may have.
 MAX_DEPTH = 100
 
-# what makes a full check worth it: a \uD800-\uDFFF escape, NaN/Infinity, an exponent of three
-# digits or more, or a run of 300 digits (a float literal that long overflows to infinity)
-_SUSPECT = re.compile(rb"\\u[dD][89a-fA-F]|NaN|Infinity|\d[eE][+-]?\d{3}|\d{300}")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -110,21 +108,20 @@ def problem(body: bytes) -> tuple[int, str, str] | None:
         return 400, "malformed_json", (
             f"the request body is not UTF-8: byte {body[exc.start]:#04x} at offset {exc.start} "
             "is not valid there; send JSON encoded as UTF-8")
-    depth_suspect = body.count(b"[") + body.count(b"{") > MAX_DEPTH
-    if not depth_suspect and _SUSPECT.search(body) is None:
-        return None
-    try:
-        value = json.loads(text, parse_constant=_no_constant)
+    try:  # the C parser: a few microseconds for a usual body, far less than a request costs
+        value = json.loads(text, parse_constant=_no_constant, parse_float=_finite)
     except _NotJSON as exc:
-        return 400, "malformed_json", (
-            f"the request body uses {exc.args[0]}, which is not JSON; send a number, or null")
+        return 400, "malformed_json", str(exc)
     except RecursionError:
         return 422, "invalid_input", (
             f"the request body nests too deeply; at most {MAX_DEPTH} levels of arrays and "
             "objects are accepted")
     except ValueError:
         return None  # not JSON at all: FastAPI answers it with its own 400
-    return _walk(value)
+    # only a \uD800-\uDFFF escape makes a lone surrogate, only brackets make depth
+    if b"\\ud" in body or b"\\uD" in body or body.count(b"[") + body.count(b"{") > MAX_DEPTH:
+        return _walk(value)
+    return None
 
 
 class _NotJSON(ValueError):
@@ -132,7 +129,15 @@ class _NotJSON(ValueError):
 
 
 def _no_constant(name: str) -> Any:
-    raise _NotJSON(name)
+    raise _NotJSON(f"the request body uses {name}, which is not JSON; send a number, or null")
+
+
+def _finite(literal: str) -> float:
+    number = float(literal)
+    if not math.isfinite(number):
+        raise _NotJSON(f"the request body holds the number {literal[:40]}, too large for a "
+                       "64-bit float; send a smaller number")
+    return number
 
 
 def _walk(value: Any) -> tuple[int, str, str] | None:
