@@ -120,9 +120,10 @@ def serve_command(
         console_err.print(styled("[bold yellow]warning:[/] serving without API keys on {host}; "
                                  "anyone who can reach it can run your models", host=bind_host))
     if settings.auth and state.keys.count_active() == 0:
-        console_err.print(styled("[yellow]no API key exists yet; create one with[/] compound "
-                                 "keys create NAME --scope write {home}",
-                                 home=f"--home {home}" if home else ""))
+        from compound.production.serving.state import key_command
+
+        console_err.print(styled("[yellow]no API key exists yet; create one with[/] {command}",
+                                 command=key_command(state, "write")))
     base = f"http://{bind_host}:{bind_port}"
     console_err.print(styled("serving [bold]{name}[/] at {base}  (dashboard {base}/dashboard, "
                              "API docs {base}/docs)", name=state.name, base=base))
