@@ -37,7 +37,9 @@ class LLMSpec(SpecModel):
     api_key_env: str | None = Field(
         default=None, description="name of the environment variable holding the API key"
     )
-    timeout_s: float = Field(default=60.0, gt=0)
+    timeout_s: float = Field(
+        default=60.0, gt=0, description="the longest one call may take, all of it: connecting, "
+        "the first token and the whole answer (a server that trickles is given up)")
     context_window: int | None = Field(default=None, gt=0)
     generation: GenerationSpec = Field(default_factory=GenerationSpec)
     options: dict[str, Any] = Field(
