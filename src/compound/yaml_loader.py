@@ -48,6 +48,7 @@ _PARSER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _TAG = "tag:yaml.org,2002:"
 _MERGE = _TAG + "merge"
 _STR = _TAG + "str"
+_BOOL = _TAG + "bool"
 # scalar tags and the types they build; every other tag is refused
 _SCALAR_TAGS = {_TAG + name for name in ("str", "int", "float", "bool", "null", "timestamp")}
 _COLLECTION_TAGS = {yaml.MappingStartEvent: (None, "!", _TAG + "map"),
@@ -224,7 +225,9 @@ class _Builder:
         if tag == _MERGE and self._awaiting_key():
             self._set_key(_MERGE_KEY, line)
             return
-        if tag == _STR:
+        if tag == _STR or (tag == _BOOL and self._awaiting_key()):
+            # a key is text: YAML 1.1 reads a bare `on:`, `yes:` or `no:` as a boolean, which
+            # would make a fallback chain's `on:` the key True ("unknown key 'True'")
             value: Any = event.value
         elif tag in _SCALAR_TAGS:
             node = yaml.ScalarNode(tag, event.value, event.start_mark, event.end_mark)
