@@ -108,10 +108,15 @@ class Server:
         self.thread.join(15)
 
 
+def take(question: Any) -> Any:
+    return question
+
+
 def make_app(store: SQLiteStore, spec: ServeSpec) -> Any:
     llm = served_llm("llm", ScriptedLLM(reply), spec)
     flows = [
         Workflow([echo], name="echo", input=Query),
+        Workflow([take], name="raw"),  # untyped: any JSON object
         Workflow([score], name="score", input=Transaction),
         Workflow([Step(score, name="score"),
                   Step(echo, name="judge", needs=["score"], when="score.risk > 'high'",
@@ -179,6 +184,12 @@ def test_a_time_that_is_not_a_number_is_a_422(served: Any, since: str) -> None:
                          headers={"Authorization": f"Bearer {key}"}, timeout=30)
     error = assert_client_error(response, 422)
     assert "since" in json.dumps(error)
+
+
+def test_a_field_missing_from_an_untyped_input_is_a_422_naming_it(served: Any) -> None:
+    error = assert_client_error(post(served, "/v1/workflows/raw", {"other": 1}), 422)
+    assert "input.question" in error["message"] and "step 'take'" in error["message"], error
+    assert post(served, "/v1/workflows/raw", {"question": [1]}).json()["output"] == [1]
 
 
 def test_deep_nesting_is_a_4xx(served: Any) -> None:
@@ -325,6 +336,7 @@ messages = st.lists(st.fixed_dictionaries({"role": st.sampled_from(["user", "sys
                                            "content": field(texts)}), min_size=1, max_size=3)
 ENDPOINTS = {
     "/v1/workflows/echo": st.fixed_dictionaries({"question": field(texts)}),
+    "/v1/workflows/raw": st.one_of(st.fixed_dictionaries({"question": values}), values),
     "/v1/workflows/score": st.fixed_dictionaries({"amount": field(numbers),
                                                   "country": field(texts)}),
     "/v1/workflows/echo/stream": st.fixed_dictionaries({"question": field(texts)}),
