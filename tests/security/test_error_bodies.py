@@ -166,3 +166,26 @@ def test_the_public_readiness_check_never_quotes_a_secret() -> None:
             body = client.get("/readyz").json()
     assert "failed to load" in str(body) and "<API_KEY>" in str(body)
     assert API_KEY not in str(body)
+
+
+@pytest.mark.parametrize("serving", [False, True])
+def test_the_detail_goes_to_the_server_log_and_never_to_a_cli_users_terminal(
+        serving: bool) -> None:
+    import subprocess
+    import sys
+
+    code = ("from compound.privacy.errors import error_ref, log_errors_to\n"
+            + ("log_errors_to()\n" if serving else "")
+            + "try:\n"
+            + f"    raise RuntimeError('password={PASSWORD} for db')\n"
+            + "except RuntimeError as exc:\n"
+            + "    print(error_ref(exc).id)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    error_id = done.stdout.strip()
+    if serving:  # `compound serve` calls log_errors_to(): stderr is the server log
+        assert error_id in done.stderr and "<PASSWORD>" in done.stderr
+        assert "Traceback" in done.stderr and PASSWORD not in done.stderr
+    else:
+        assert done.stderr == ""

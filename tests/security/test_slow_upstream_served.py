@@ -86,10 +86,6 @@ def test_the_cli_ends_at_the_models_timeout(trickler: LocalOpenAIServer, tmp_pat
     wait_closed(trickler, within_s=5)
 
 
-@pytest.mark.xfail(strict=True, reason="compound.privacy.errors.error_ref logs a failed span's "
-                   "traceback at WARNING; the CLI configures no logging, so Python's last-resort "
-                   "handler prints it to stderr (since 11c2644). Route compound's log to a file "
-                   "in the CLI, then drop this mark")
 def test_compound_run_prints_no_traceback(trickler: LocalOpenAIServer, tmp_path: Path) -> None:
     (tmp_path / "compound.yaml").write_text(SPEC.format(url=trickler.base_url))
     done, _ = compound("run", str(tmp_path), "answer", "-i", '{"question": "capital?"}',

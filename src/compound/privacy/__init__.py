@@ -36,6 +36,7 @@ _EXPORTS: dict[str, str] = {
     "error_text": "compound.privacy.errors",
     "find_entities": "compound.privacy.recognizers",
     "find_secrets": "compound.privacy.secrets",
+    "log_errors_to": "compound.privacy.errors",
     "redact_secrets": "compound.privacy.secrets",
     "redact_text": "compound.privacy.redactor",
     "safe_error": "compound.privacy.errors",
@@ -52,13 +53,14 @@ __all__ = [
     "error_text",
     "find_entities",
     "find_secrets",
+    "log_errors_to",
     "redact_secrets",
     "redact_text",
     "safe_error",
 ]
 
 if TYPE_CHECKING:
-    from compound.privacy.errors import ErrorRef, error_ref, error_text, safe_error
+    from compound.privacy.errors import ErrorRef, error_ref, error_text, log_errors_to, safe_error
     from compound.privacy.recognizers import ENTITIES, find_entities
     from compound.privacy.redactor import Redactor, redact_text
     from compound.privacy.secrets import find_secrets, redact_secrets

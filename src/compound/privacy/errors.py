@@ -3,9 +3,13 @@
 An exception message can carry what must not leave the process: a database password in a
 driver's message, an API key echoed in an upstream 500 body. So a failure is *referred to*
 by :func:`error_ref`: an id (``err_`` and 12 hex digits) and the exception's type. The full
-detail (message and traceback, with secrets and personal data redacted) goes to the log
-``compound.errors``, once, under that id, so whoever runs the server finds it from the id a
-client reports.
+detail, with secrets and personal data redacted, goes to the log ``compound.errors``, once,
+under that id (the message of each cause at WARNING, the traceback at DEBUG), so whoever
+runs the server finds it from the id a client reports.
+
+Nothing is printed unless the application asks: ``compound serve`` sends this log,
+tracebacks included, to its stderr, the server log (:func:`log_errors_to`); the other
+commands show its one-line warnings (``compound.cli.output.show_logs``).
 
 The same failure keeps one id: it is kept on the exception and on the exceptions it was
 raised from (``raise ... from``), so a step's span, its run's record and the HTTP response
@@ -27,12 +31,16 @@ import logging
 import secrets
 import traceback
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TextIO
 
 from compound.errors import UserError
 from compound.privacy.redactor import redact_text
 
 log = logging.getLogger("compound.errors")
+# a library prints nothing of its own accord: without this, Python's last-resort handler
+# would print each logged traceback to a CLI user's terminal. ``compound serve`` sends the
+# log to its stderr (:func:`log_errors_to`); an application may attach any handler.
+log.addHandler(logging.NullHandler())
 
 _ATTRIBUTE = "_compound_error_id"
 
@@ -75,8 +83,14 @@ def error_ref(exc: BaseException) -> ErrorRef:
         with contextlib.suppress(AttributeError, TypeError):  # an exception with __slots__
             setattr(each, _ATTRIBUTE, error_id)
     if known is None:
-        detail = "".join(traceback.format_exception(exc)).rstrip()
-        log.warning("%s %s", error_id, redact_text(detail))
+        # what failed, one line per cause, for whoever watches the log (a CLI user too); the
+        # traceback at DEBUG, which the server log keeps (log_errors_to)
+        causes = "\n  caused by ".join(
+            "".join(traceback.format_exception_only(each)).strip() for each in chain)
+        log.warning("%s %s", error_id, redact_text(causes))
+        if log.isEnabledFor(logging.DEBUG):
+            trace = "".join(traceback.format_exception(exc)).rstrip()
+            log.debug("%s %s", error_id, redact_text(trace))
     return ErrorRef(error_id, type(exc).__name__)
 
 
@@ -98,3 +112,20 @@ def safe_error(exc: BaseException, kind: str, *, status: int, message: str | Non
     return {"type": kind, "status": status, "id": ref.id,
             "message": message or (f"the run failed ({ref.type}); the server logged the "
                                    f"detail under {ref.id}: quote it when reporting this")}
+
+
+def log_errors_to(stream: TextIO | None = None) -> None:
+    """Write the error log (ids, redacted details and tracebacks) to ``stream`` (stderr by
+    default), once, unless a handler of the application's already receives it.
+
+    Args:
+        stream: where to write.
+    """
+    if any(not isinstance(h, logging.NullHandler) for h in log.handlers) or (
+            logging.getLogger().handlers and log.propagate):
+        return
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.DEBUG)  # the tracebacks too
+

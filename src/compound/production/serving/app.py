@@ -289,6 +289,9 @@ def serve(app: FastAPI, *, host: str, port: int, log_level: str = "warning") -> 
 
     import uvicorn
 
+    from compound.privacy.errors import log_errors_to
+
+    log_errors_to()  # the server log: failures by id, their detail redacted
     gc.collect()
     gc.freeze()
     gc.set_threshold(20_000, 20, 50)
