@@ -446,3 +446,24 @@ def guard_input(text: str) -> Any:
     from compound.production.rails.verdict import RailInput
 
     return RailInput(text, stage="input")
+
+
+def test_parallel_steps_inherit_the_deadline_they_run_under(upstream: LocalOpenAIServer
+                                                            ) -> None:
+    from compound.workflow import Step, Workflow
+
+    upstream.fault = "trickle:0.5"
+    llm = remote(upstream, timeout_s=120)
+
+    def first(question: str) -> str:
+        return llm.complete(question).text
+
+    def second(question: str) -> str:
+        return llm.complete(question).text
+
+    flow = Workflow([Step(first, needs=[]), Step(second, needs=[])], name="both")
+    with Deadline.scope(1.5, label="the caller's limit of 1.5s"):
+        error, took = timed(lambda: flow.run(question="capital?"))
+    assert error is not None and "the caller's limit of 1.5s" in str(error), repr(error)
+    assert took < 10
+    wait_closed(upstream)

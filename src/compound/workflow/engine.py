@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -262,7 +263,10 @@ class Engine:
 
             self.flow._executor = ThreadPoolExecutor(self.flow.max_parallel,
                                                      thread_name_prefix="compound-step")
-        futures = [self.flow._executor.submit(self._node, node) for node in level]
+        # each step in a copy of this thread's context: the deadline the run is under
+        # (a step's time limit, a served run's) reaches the steps' model calls
+        futures = [self.flow._executor.submit(contextvars.copy_context().run, self._node, node)
+                   for node in level]
         errors = [f.exception() for f in futures]
         for error in errors:
             if error is not None:
@@ -295,15 +299,8 @@ class Engine:
                         continue
                     raise _Skip(f"it needs '{source}', which was skipped")
                 value = results[source]
-                try:
-                    for part in arg.path:
-                        value = get_field(value, part)
-                except (KeyError, AttributeError) as exc:
-                    if source != "input":  # a step's output without it: the system's fault
-                        raise
-                    raise UserError(  # the caller's (an untyped input without the field)
-                        f"step '{name}' reads input.{'.'.join(arg.path)}, which the input "
-                        f"does not have ({exc}); send it as a field of the input") from None
+                for part in arg.path:
+                    value = get_field(value, part)
                 kwargs[arg.param] = value
         except _Skip as skip:
             self._skip(node, skip.reason)
@@ -504,7 +501,9 @@ class Engine:
         from concurrent.futures import ThreadPoolExecutor
 
         with ThreadPoolExecutor(min(step.concurrency, len(calls))) as pool:
-            return list(pool.map(lambda c: step.call(c[0], c[1], span), calls))
+            contexts = [contextvars.copy_context() for _ in calls]
+            return list(pool.map(lambda c, context: context.run(step.call, c[0], c[1], span),
+                                 calls, contexts))
 
     async def _amap(self, node: Node, kwargs: dict[str, Any], ctx: RunContext | None,
                     span: Span | None) -> list[Any]:
