@@ -299,8 +299,15 @@ class Engine:
                         continue
                     raise _Skip(f"it needs '{source}', which was skipped")
                 value = results[source]
-                for part in arg.path:
-                    value = get_field(value, part)
+                try:
+                    for part in arg.path:
+                        value = get_field(value, part)
+                except (KeyError, AttributeError) as exc:
+                    if source != "input":  # a step's output without it: the system's fault
+                        raise
+                    raise UserError(  # the caller's (an untyped input without the field)
+                        f"step '{name}' reads input.{'.'.join(arg.path)}, which the input "
+                        f"does not have ({exc}); send it as a field of the input") from None
                 kwargs[arg.param] = value
         except _Skip as skip:
             self._skip(node, skip.reason)
