@@ -1,12 +1,15 @@
-"""The retrieval benchmark: BM25, dense and hybrid on any BEIR-layout folder.
+"""The retrieval benchmark: BM25, dense and hybrid on a BEIR folder or pooled HotpotQA.
 
-A BEIR folder holds ``corpus.jsonl`` (``_id``, ``title``, ``text``), ``queries.jsonl``
-(``_id``, ``text``) and relevance judgments as ``qrels/test.tsv`` or ``qrels.test.tsv``
-(``query-id``, ``corpus-id``, ``score``, with a header line). The benchmark indexes the corpus
-once into a fresh folder (so timings are cold), re-ingests it to show that unchanged documents
-cost nothing, then runs every judged query through each retriever one at a time (so queries
-per second include embedding the query) and scores the rankings with
+The datasets are read by :mod:`.benchdata`. The benchmark indexes the corpus once into a fresh
+folder (so timings are cold), re-ingests it to show that unchanged documents cost nothing,
+then runs every judged query through each retriever one at a time (so queries per second
+include embedding the query) and scores the rankings with
 :func:`~compound.evaluation.metrics.ranking.evaluate_ranking`.
+
+Beside compound's retrievers runs ``bm25_plain``: ``bm25s`` itself over ``title + " " + text``
+with the same tokenisation (English stop words, Snowball stemming) and the same Lucene
+parameters, outside compound's index. It is the check that compound's BM25 (chunking, the
+indexed text, the index) loses nothing against the library it wraps.
 
 Embedding speed is given twice: documents per second of wall-clock time, and the CPU-time
 equivalent (cores x documents / CPU seconds of every thread while embedding), which is what
@@ -21,17 +24,20 @@ from __future__ import annotations
 import os
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from compound.datafiles import BadLine, delimited_records, jsonl_records
-from compound.errors import UserError
+from compound.errors import require
 from compound.evaluation.metrics.ranking import evaluate_ranking
 from compound.intelligence.embedders import Embedder, OnnxEmbedder
 from compound.orchestration.chunking import ChunkSettings
-from compound.orchestration.ingest import Document
+from compound.orchestration.retrieval.benchdata import (
+    BeirDataset,
+    load_beir,
+    load_hotpotqa,
+    load_retrieval_dataset,
+)
 from compound.orchestration.retrieval.index import DocumentIndex, Progress
 from compound.orchestration.retrieval.retrievers import (
     DenseRetriever,
@@ -40,70 +46,7 @@ from compound.orchestration.retrieval.retrievers import (
     Retriever,
 )
 
-
-@dataclass(frozen=True)
-class BeirDataset:
-    """A BEIR-layout dataset read into memory (queries without judgments are left out)."""
-
-    name: str
-    corpus: list[Document]
-    queries: dict[str, str]
-    qrels: dict[str, dict[str, int]]
-
-
-def load_beir(folder: str | os.PathLike[str], *, split: str = "test",
-              max_queries: int | None = None) -> BeirDataset:
-    """Read a BEIR folder.
-
-    Raises:
-        UserError: a missing file, naming what a BEIR folder must hold.
-    """
-    root = Path(folder)
-    qrels_file = next((p for p in (root / "qrels" / f"{split}.tsv", root / f"qrels.{split}.tsv")
-                       if p.exists()), None)
-    missing = [n for n in ("corpus.jsonl", "queries.jsonl") if not (root / n).exists()]
-    if missing or qrels_file is None:
-        raise UserError(
-            f"{root} is not a BEIR-layout folder: missing "
-            f"{', '.join(missing + ([] if qrels_file else [f'qrels/{split}.tsv']))}. It needs "
-            "corpus.jsonl, queries.jsonl and qrels/<split>.tsv (or qrels.<split>.tsv)."
-        )
-    qrels: dict[str, dict[str, int]] = {}
-    for line, row in _records(qrels_file, ("query-id", "corpus-id", "score")):
-        try:
-            score = int(row["score"])
-        except (TypeError, ValueError):
-            raise UserError(f"{qrels_file}:{line}: score {str(row['score'])[:40]!r} is not a "
-                            "whole number") from None
-        qrels.setdefault(str(row["query-id"]), {})[str(row["corpus-id"])] = score
-    queries = {}
-    for _, record in _records(root / "queries.jsonl", ("_id", "text")):
-        if str(record["_id"]) in qrels:
-            queries[str(record["_id"])] = str(record["text"])
-    if max_queries is not None:
-        queries = dict(list(queries.items())[:max_queries])
-        qrels = {q: qrels[q] for q in queries}
-    corpus = [
-        Document(id=str(r["_id"]), text=str(r.get("text") or ""), title=str(r.get("title") or ""),
-                 source="corpus.jsonl")
-        for _, r in _records(root / "corpus.jsonl", ("_id",))
-    ]
-    return BeirDataset(root.name, corpus, queries, qrels)
-
-
-def _records(path: Path, required: tuple[str, ...]) -> Iterator[tuple[int, dict[str, Any]]]:
-    """The records of a BEIR file (JSONL, or TSV for qrels); a bad line is a UserError."""
-    records = (delimited_records(path, delimiter="\t") if path.suffix == ".tsv"
-               else jsonl_records(path))
-    for record in records:
-        if isinstance(record, BadLine):
-            raise UserError(f"{path}:{record.line}: {record.problem}")
-        line, row = record
-        missing = [name for name in required if name not in row]
-        if missing:
-            raise UserError(f"{path}:{line}: no {', '.join(repr(m) for m in missing)} field; "
-                            f"a BEIR {path.name} row needs {', '.join(required)}")
-        yield line, row
+__all__ = ["BeirDataset", "load_beir", "load_hotpotqa", "plain_bm25s", "run_retrieval_bench"]
 
 
 def _machine() -> dict[str, Any]:
@@ -116,16 +59,55 @@ def _machine() -> dict[str, Any]:
             "load_average_1m": round(load, 2) if load is not None else None}
 
 
+def _scores(run: dict[str, list[str]], seconds: float, dataset: BeirDataset
+            ) -> dict[str, float]:
+    metrics = evaluate_ranking(run, dataset.qrels, ndcg_k=(10,), recall_k=(100,),
+                               mrr_k=(10,), map_k=()).metrics
+    return {**{k: round(v, 4) for k, v in metrics.items()},
+            "queries_per_s": round(len(dataset.queries) / seconds, 1)}
+
+
 def _evaluate(retriever: Retriever, dataset: BeirDataset) -> dict[str, float]:
     run: dict[str, list[str]] = {}
     start = time.perf_counter()
     for qid, text in dataset.queries.items():
         run[qid] = retriever.run(text, top_k=100).doc_ids()
-    seconds = time.perf_counter() - start
-    metrics = evaluate_ranking(run, dataset.qrels, ndcg_k=(10,), recall_k=(100,),
-                               mrr_k=(10,), map_k=()).metrics
-    return {**{k: round(v, 4) for k, v in metrics.items()},
-            "queries_per_s": round(len(dataset.queries) / seconds, 1)}
+    return _scores(run, time.perf_counter() - start, dataset)
+
+
+def plain_bm25s(dataset: BeirDataset, *, k: int = 100) -> tuple[dict[str, list[str]], float]:
+    """Rankings from ``bm25s`` alone over ``title + " " + text`` of each document.
+
+    The same tokenisation and parameters as :class:`~.lexical.LexicalIndex`'s defaults
+    (English stop words, Snowball English stemmer, Lucene BM25 with k1 1.5 and b 0.75), but
+    none of compound's code: the baseline compound's BM25 must match.
+
+    Returns:
+        Query id to document ids, best first (``k`` at most, score above 0), and the seconds
+        the queries took (building the index left out).
+    """
+    bm25s = require("bm25s", extra="retrieval", what="the plain BM25 baseline")
+    tokenization = require("bm25s.tokenization", extra="retrieval", what="BM25 baseline")
+    stemmer = require("Stemmer", extra="retrieval", what="BM25 baseline")
+    tokenizer = tokenization.Tokenizer(  # type: ignore[attr-defined]
+        stopwords="en", stemmer=stemmer.Stemmer("english")  # type: ignore[attr-defined]
+    )
+    texts = [f"{d.title} {d.text}".strip() for d in dataset.corpus]
+    model = bm25s.BM25(method="lucene", k1=1.5, b=0.75)  # type: ignore[attr-defined]
+    model.index(tokenizer.tokenize(texts, return_as="tuple", show_progress=False),
+                show_progress=False)
+    run: dict[str, list[str]] = {}
+    start = time.perf_counter()
+    for qid, text in dataset.queries.items():
+        tokens = tokenizer.tokenize([text], update_vocab=False, return_as="ids",
+                                    show_progress=False)
+        if not tokens or not tokens[0]:
+            run[qid] = []
+            continue
+        docs, scores = model.retrieve(tokens, k=min(k, len(texts)), show_progress=False)
+        run[qid] = [dataset.corpus[int(d)].id
+                    for d, s in zip(docs[0], scores[0], strict=True) if s > 0]
+    return run, time.perf_counter() - start
 
 
 def run_retrieval_bench(
@@ -138,10 +120,11 @@ def run_retrieval_bench(
     progress: Progress | None = None,
     note: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
-    """Index a BEIR dataset and measure BM25, dense and hybrid retrieval.
+    """Index a dataset and measure BM25 (compound's and plain ``bm25s``), dense and hybrid.
 
     Args:
-        dataset_folder: a BEIR-layout folder.
+        dataset_folder: a BEIR-layout folder, or HotpotQA (its JSONL, or a folder holding
+            ``dev500.jsonl``) pooled into one corpus.
         embedder: default :class:`OnnxEmbedder` (MiniLM, dynamic int8, 128 tokens).
         chunking: default one chunk per document (the BEIR convention).
         work_dir: where the index goes; default a temporary folder removed afterwards.
@@ -153,7 +136,7 @@ def run_retrieval_bench(
         The figures, ready for ``json.dumps``.
     """
     say = note or (lambda _: None)
-    dataset = load_beir(dataset_folder, max_queries=max_queries)
+    dataset = load_retrieval_dataset(dataset_folder, max_queries=max_queries)
     embedder = embedder or OnnxEmbedder()
     with tempfile.TemporaryDirectory(prefix="compound-bench-") as scratch:
         folder = Path(work_dir) if work_dir else Path(scratch)
@@ -206,6 +189,8 @@ def run_retrieval_bench(
         for name, retriever in retrievers.items():
             say(f"querying: {name}")
             results[name] = _evaluate(retriever, dataset)
+        say("querying: bm25_plain (bm25s alone, title and text)")
+        results["bm25_plain"] = _scores(*plain_bm25s(dataset), dataset)
         results["machine_after"] = {"load_average_1m": _machine()["load_average_1m"]}
         index.close()
     results["hybrid"] = dict(results["hybrid_weighted"], fusion="weighted")

@@ -44,7 +44,12 @@ import numpy as np
 
 from compound.errors import UserError
 from compound.intelligence.embedders import CachedEmbedder, Embedder, EmbeddingCache, text_hash
-from compound.orchestration.chunking import Chunk, ChunkSettings, chunk_document
+from compound.orchestration.chunking import (
+    INDEXED_TEXT_VERSION,
+    Chunk,
+    ChunkSettings,
+    chunk_document,
+)
 from compound.orchestration.ingest import Document, IngestProblem
 from compound.orchestration.retrieval.filters import Filter
 from compound.orchestration.retrieval.lexical import LexicalIndex
@@ -231,7 +236,8 @@ class DocumentIndex:
         self, docs: list[Document], report: IngestReport, progress: Progress | None
     ) -> None:
         start = time.perf_counter()
-        settings = json.dumps(asdict(self.chunking), sort_keys=True)
+        settings = json.dumps({**asdict(self.chunking), "indexed_text": INDEXED_TEXT_VERSION},
+                              sort_keys=True)
         hashes = {d.id: f"{d.content_hash()}:{settings}" for d in docs}
         existing = self.tables.document_hashes(list(hashes))
         changed = [d for d in docs if existing.get(d.id) != hashes[d.id]]
