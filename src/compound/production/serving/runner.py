@@ -32,6 +32,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from compound.errors import RuntimeFailure, StoreError, UserError
+from compound.intelligence.llm.deadline import Deadline
+from compound.intelligence.llm.errors import LLMTimeout
 from compound.privacy.errors import error_ref, error_text
 from compound.production.serving.events import RunChannel, current_channel
 from compound.production.serving.recorder import RunRecorder
@@ -146,7 +148,11 @@ class WorkflowRunner:
         error: BaseException | None = None
         output: Any = None
         try:
-            result = await asyncio.wait_for(flow.arun(dict(input), ctx=ctx), self.timeout_s)
+            # model calls under the run share its deadline: when the run times out or is
+            # cancelled, they stop and close their connections instead of running on
+            with Deadline.scope(self.timeout_s,
+                                label=f"the run's limit, serve.timeout_s of {self.timeout_s:g}s"):
+                result = await asyncio.wait_for(flow.arun(dict(input), ctx=ctx), self.timeout_s)
             output = _jsonable(result.output)
             return RunOutcome(ctx.run_id, workflow, output, time.perf_counter() - start,
                               ctx.budget.tokens, ctx.budget.cost_usd)
@@ -249,7 +255,7 @@ def failure_kind(exc: BaseException) -> tuple[int, str]:
     while seen is not None:
         if isinstance(seen, Overloaded):
             return 503, "overloaded"
-        if isinstance(seen, RunTimeout):
+        if isinstance(seen, RunTimeout | LLMTimeout):  # a model past its deadline too
             return 504, "timeout"
         if isinstance(seen, UserError):
             return 422, "invalid_input"
