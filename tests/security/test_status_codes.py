@@ -251,6 +251,31 @@ def test_feedback_on_a_full_store_is_a_507_and_nothing_is_acknowledged(
         assert listed.status_code == 200 and listed.json() == []
 
 
+def test_runs_the_full_store_could_not_record_are_said_in_the_log(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A served run is answered before its record and spans are committed (group commit off
+    the request path); when those writes fail the server must say so, not stay silent."""
+    import logging
+
+    from compound.production.serving import recorder
+
+    recorder._last_said.clear()
+    store = CappedStore(tmp_path / "compound.db")
+    key, _ = ApiKeys(store).create("tests", scope="admin")
+    with caplog.at_level(logging.WARNING, logger="compound.serve"), \
+            Server(make_app(store, ServeSpec(rate_limit=None, flush_every_s=3600))) as server:
+        store.fill()
+        ran = httpx.post(f"{server.url}/v1/workflows/echo", json={"question": "x" * 3000},
+                         headers={"Authorization": f"Bearer {key}"}, timeout=30)
+        assert ran.status_code == 200  # the answer itself is honest
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and "not being written" not in caplog.text:
+            time.sleep(0.1)
+    assert "run records are not being written" in caplog.text or \
+        "spans are not being written" in caplog.text, caplog.text
+    assert "is full" in caplog.text
+
+
 def test_failed_authentication_is_rate_limited_per_address(tmp_path: Path) -> None:
     store = SQLiteStore(tmp_path / "compound.db")
     key, _ = ApiKeys(store).create("tests", scope="admin")

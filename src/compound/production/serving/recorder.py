@@ -21,13 +21,31 @@ Example:
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from typing import TYPE_CHECKING, Any
 
 from compound.workflow.state import RUNS
 
 if TYPE_CHECKING:
     from compound.store.base import Store
+
+log = logging.getLogger("compound.serve")
+
+
+def lost_writes(what: str, count: int, exc: BaseException) -> None:
+    """Say in the server log (at most once a minute) that writes to the store are being lost:
+    the server goes on answering, but what it lost cannot be found afterwards."""
+    now = time.monotonic()
+    if now - _last_said.get(what, -3600.0) >= 60.0:
+        _last_said[what] = now
+        log.warning("%s are not being written to the store (%d lost so far): %s; runs are "
+                    "still answered, but feedback and the dashboard cannot find what was lost",
+                    what, count, exc)
+
+
+_last_said: dict[str, float] = {}
 
 
 class RunRecorder:
@@ -80,8 +98,9 @@ class RunRecorder:
             with self.store.transaction():
                 for run_id, record in self._writing.items():
                     self.store.put(RUNS, run_id, record)
-        except Exception:  # the store failed: the records are lost, the server goes on
+        except Exception as exc:  # the store failed: the records are lost, the server goes on
             self.failures += len(self._writing)
+            lost_writes("run records", self.failures, exc)
         with self._lock:
             self._writing = {}
             if not self._queued:

@@ -49,6 +49,14 @@ class ServingTracer(Tracer):
         super().__init__(*sinks, **kwargs)
         self.observe = observe
 
+    def _send(self, records: list[dict[str, Any]]) -> None:
+        dropped = self.dropped
+        super()._send(records)
+        if self.dropped > dropped:  # a sink failed (a full store): say so in the server log
+            from compound.production.serving.recorder import lost_writes
+
+            lost_writes("spans", self.dropped, RuntimeError(self.last_error or "unknown"))
+
     def start(self, name: str, kind: str, *, trace_id: str, parent_id: int | None = None,
               attributes: dict[str, Any] | None = None) -> Span:
         span = super().start(name, kind, trace_id=trace_id, parent_id=parent_id,
