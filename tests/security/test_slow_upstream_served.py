@@ -77,12 +77,9 @@ def test_the_cli_ends_at_the_models_timeout(trickler: LocalOpenAIServer, tmp_pat
     assert done.returncode == 1, output
     assert took < 25, f"took {took:.1f}s"  # about 5 s past start-up; the answer takes minutes
     assert "timeout_s of 5s" in output and "whole answer" in output, output
-    last = done.stderr.strip().splitlines()[-1]
-    assert last.startswith("failed: ") and "Traceback" not in done.stdout, output
+    assert "failed: " in done.stderr and "Traceback" not in output, output
     if command == "run":
-        assert "LLMTimeout" in last, output
-    else:
-        assert "Traceback" not in output, output
+        assert "LLMTimeout" in output, output
     wait_closed(trickler, within_s=5)
 
 
