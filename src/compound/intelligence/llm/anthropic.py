@@ -41,7 +41,8 @@ class AnthropicLLM(LLM):
         model: e.g. ``claude-haiku-4-5``.
         api_key_env: the environment variable holding the key (``ANTHROPIC_API_KEY``).
         base_url: another endpoint speaking the same API.
-        http_client: an ``httpx.Client`` to use (tests pass one replaying recorded responses).
+        http_client: an ``httpx.Client`` to use (tests pass one replaying recorded responses); its
+            transport is wrapped so that each call's deadline holds.
 
     Example:
         >>> AnthropicLLM(model="claude-haiku-4-5").provider

@@ -42,8 +42,11 @@ def bounded_client(module: Any, client: Any = None, *, timeout_s: float,
         settings: more arguments for a new client (``base_url``, ``headers``).
     """
     transport = transport_class(module)
-    if client is None:
-        return module.Client(timeout=timeout_s, transport=transport(module.HTTPTransport()),
+    if client is None:  # the settings the SDKs give their own clients
+        limits = module.Limits(max_connections=1000, max_keepalive_connections=100)
+        settings.setdefault("follow_redirects", True)
+        return module.Client(timeout=timeout_s,
+                             transport=transport(module.HTTPTransport(limits=limits)),
                              **settings)
     # the SDKs take a client, not a transport: wrap the one the given client holds
     if not isinstance(client._transport, transport):

@@ -48,7 +48,8 @@ class OpenAICompatibleLLM(LLM):
         model: the served model id.
         base_url: the server's ``/v1`` URL; OpenAI's when unset.
         api_key_env: the environment variable holding the key.
-        http_client: an ``httpx.Client`` to use (tests pass one with a mock transport).
+        http_client: an ``httpx.Client`` to use (tests pass one with a mock transport); its
+            transport is wrapped so that each call's deadline holds.
 
     Example:
         >>> llm = OpenAICompatibleLLM(model="gemma", base_url="http://127.0.0.1:8080/v1")
