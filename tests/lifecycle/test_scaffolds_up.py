@@ -3,6 +3,7 @@ with the real embedded LLM and real training (real CLI subprocesses, a temporary
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -33,3 +34,14 @@ def test_a_new_system_passes_up_as_generated(tmp_path: Path, loop: str) -> None:
     assert "scorecard of faq" in up.stdout
     assert "FAIL" not in up.stdout and "unmeasured" not in up.stdout
     print(f"compound up of the {loop} scaffold: {seconds:.1f} s")
+    if loop == "interaction":  # the answer cites the help page it came from
+        ran = compound("run", "faq", "answer", "-i", '{"question": "How much is the Pro plan?"}')
+        assert ran.returncode == 0, ran.stderr
+        answer = json.loads(ran.stdout)
+        assert answer["text"].strip()
+        assert "docs/billing.md" in {c["doc_id"] for c in answer["citations"]}
+    if loop == "hybrid":  # a question on no topic of the docs gets no answer
+        ran = compound("run", "faq", "answer", "-i", '{"question": "tell me a joke"}')
+        assert ran.returncode == 0, ran.stderr
+        assert ran.stdout.strip() == "null"
+        assert "classify" in ran.stderr and "draft" not in ran.stderr  # skipped, not run
