@@ -161,6 +161,7 @@ def _spec_models() -> dict[str, list[type]]:
     from compound.evaluation import spec as evals
     from compound.intelligence import spec as models
     from compound.orchestration import spec as orchestration
+    from compound.privacy.spec import RedactionSpec
     from compound.production import serving_spec as serving
     from compound.production import spec as rails
     from compound.strategy import spec as strategy
@@ -169,7 +170,7 @@ def _spec_models() -> dict[str, list[type]]:
     return {
         "system.md": [system.System],
         "criteria.md": [system.Criterion],
-        "store.md": [system.StoreSpec],
+        "store.md": [system.StoreSpec, RedactionSpec],
         "models.md": [models.LLMSpec, models.GenerationSpec, models.PredictorSpec,
                       models.SplitSpec],
         "retrievers.md": [orchestration.RetrieverSpec, orchestration.ChunkingSpec,
