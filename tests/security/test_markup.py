@@ -148,6 +148,50 @@ def test_a_failed_step_s_message_and_its_logged_detail_print_as_text(tmp_path: P
     assert out.stderr.count("cannot handle ␛[31m [/x] ␛]0;t␇") >= 2, out.stderr
 
 
+def test_the_server_log_writes_a_failed_run_s_detail_as_text_once(tmp_path: Path) -> None:
+    import signal
+    import socket
+    import time
+
+    import httpx
+
+    (tmp_path / "boomapp.py").write_text(
+        "from compound.production.serving import create_app\n"
+        "from compound.production.serving_spec import ServeSpec\n"
+        "from compound.store import MemoryStore\n"
+        "from compound.workflow import Workflow\n\n"
+        "def explode(question: str) -> str:\n"
+        "    raise ValueError(f'cannot handle {question}')\n\n"
+        "def app():\n"
+        "    return create_app({'boom': Workflow([explode], name='boom')}, store=MemoryStore(),\n"
+        "                      spec=ServeSpec(auth=False, rate_limit=None))\n", encoding="utf-8")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**os.environ, "PYTHONPATH": str(tmp_path), "NO_COLOR": "1"}
+    server = subprocess.Popen([sys.executable, "-m", "compound", "serve", "boomapp:app",
+                               "--port", str(port), "--no-auth"], env=env, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        response = httpx.post(f"http://127.0.0.1:{port}/v1/workflows/boom",
+                              json={"question": "\x1b[31m [/x] \x1b]0;t\x07"}, timeout=30)
+        assert response.status_code == 500
+    finally:
+        server.send_signal(signal.SIGTERM)
+        _, err = server.communicate(timeout=30)
+    assert RAW.search(err) is None, repr(err[-2000:])
+    logged = [line for line in err.splitlines() if "WARNING compound.errors" in line]
+    assert len(logged) == 1 and logged[0].endswith("ValueError: cannot handle ␛[31m [/x] ␛]0;t␇")
+    assert not any(line.startswith("err_") for line in err.splitlines()), err  # not twice
+
+
 def test_ask_prints_the_answer_and_the_model_name_as_text(spec: Path) -> None:
     out = compound("ask", str(spec), "[/x] :smile:")
     assert out.returncode == 0, out.stderr

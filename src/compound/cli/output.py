@@ -131,12 +131,25 @@ class SafeConsole(Console):
             for segment in buffer)
 
 
+class VisibleFormatter(logging.Formatter):
+    """A log formatter that makes control characters visible (a log line quotes user text)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return visible(super().format(record))
+
+
 class _VisibleLog(logging.Handler):
-    """Log records on the current ``sys.stderr``, control characters made visible."""
+    """Log records on the current ``sys.stderr``, control characters made visible; a record a
+    more specific compound logger already wrote (the server's error log) is not repeated."""
 
     def emit(self, record: logging.LogRecord) -> None:
+        logger: logging.Logger | None = logging.getLogger(record.name)
+        while logger is not None and logger.name != "compound":
+            if any(not isinstance(h, logging.NullHandler) for h in logger.handlers):
+                return
+            logger = logger.parent if logger.propagate else None
         try:
-            sys.stderr.write(visible(self.format(record)) + "\n")
+            sys.stderr.write(self.format(record) + "\n")
         except Exception:
             self.handleError(record)
 
@@ -148,7 +161,7 @@ def show_logs() -> None:
     logger = logging.getLogger("compound")
     if not any(isinstance(handler, _VisibleLog) for handler in logger.handlers):
         handler = _VisibleLog(logging.WARNING)
-        handler.setFormatter(logging.Formatter("%(message)s"))
+        handler.setFormatter(VisibleFormatter("%(message)s"))
         logger.addHandler(handler)
 
 
@@ -160,5 +173,5 @@ def new_console(**options: Any) -> Console:
 console = SafeConsole()
 console_err = SafeConsole(stderr=True)
 
-__all__ = ["SafeConsole", "console", "console_err", "new_console", "plain", "show_logs", "styled",
-           "visible"]
+__all__ = ["SafeConsole", "VisibleFormatter", "console", "console_err", "new_console", "plain",
+           "show_logs", "styled", "visible"]

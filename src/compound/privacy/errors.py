@@ -124,8 +124,10 @@ def log_errors_to(stream: TextIO | None = None) -> None:
     if any(not isinstance(h, logging.NullHandler) for h in log.handlers) or (
             logging.getLogger().handlers and log.propagate):
         return
+    from compound.cli.output import VisibleFormatter  # a detail quotes user text: no raw ANSI
+
     handler = logging.StreamHandler(stream)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(VisibleFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     log.addHandler(handler)
     log.setLevel(logging.DEBUG)  # the tracebacks too
 
