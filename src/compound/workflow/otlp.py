@@ -9,9 +9,13 @@ The endpoint and headers follow OpenTelemetry's environment variables
 (``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``, ``OTEL_EXPORTER_OTLP_ENDPOINT``,
 ``OTEL_EXPORTER_OTLP_HEADERS``, ``OTEL_SERVICE_NAME``) unless given.
 
-Example:
-    >>> sink = OTLPSink(endpoint="http://127.0.0.1:4318/v1/traces")  # doctest: +SKIP
-    >>> tracer = Tracer(StoreSink(store), sink)                        # doctest: +SKIP
+Example (nothing is sent until a traced run finishes):
+    >>> from compound.store import MemoryStore
+    >>> from compound.workflow.tracing import StoreSink, Tracer
+    >>> sink = OTLPSink(endpoint="http://127.0.0.1:4318/v1/traces", service_name="desk")
+    >>> tracer = Tracer(StoreSink(MemoryStore()), sink)
+    >>> sink.endpoint, sink.exported, sink.dropped
+    ('http://127.0.0.1:4318/v1/traces', 0, 0)
 """
 
 from __future__ import annotations

@@ -20,8 +20,8 @@ Speed on a small CPU comes from these choices, each measured on SciFact (see ``b
   burnt by idle threads.
 
 Example:
-    >>> embedder = OnnxEmbedder(max_tokens=128)    # doctest: +SKIP
-    >>> embedder.embed(["a cat", "a dog"]).shape   # doctest: +SKIP
+    >>> embedder = OnnxEmbedder(max_tokens=128)
+    >>> embedder.embed(["a cat", "a dog"]).shape
     (2, 384)
 """
 

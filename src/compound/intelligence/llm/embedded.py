@@ -109,8 +109,8 @@ class EmbeddedLLM(LLM):
         instruction: the line that opens every prompt when no system message is given.
 
     Example:
-        >>> llm = EmbeddedLLM()                       # doctest: +SKIP
-        >>> llm.complete("What is the capital of France?").text  # doctest: +SKIP
+        >>> llm = EmbeddedLLM(n_ctx=512)
+        >>> llm.complete("What is the capital of France?").text
         'Paris.'
     """
 

@@ -10,10 +10,10 @@ every write idempotent: an interrupted sync is finished by running it again.
 
 Example:
     >>> import numpy as np
-    >>> index = QdrantVectorIndex(path=":memory:", collection="docs")   # doctest: +SKIP
-    >>> index.open(2)                                                    # doctest: +SKIP
-    >>> index.upsert([VectorEntry("a", np.array([1.0, 0.0]), "k1")])     # doctest: +SKIP
-    >>> index.search(np.array([1.0, 0.0]), 1)                            # doctest: +SKIP
+    >>> index = QdrantVectorIndex(path=":memory:", collection="docs")
+    >>> index.open(2)
+    >>> index.upsert([VectorEntry("a", np.array([1.0, 0.0]), "k1")])
+    >>> index.search(np.array([1.0, 0.0]), 1)
     [('a', 1.0)]
 """
 
