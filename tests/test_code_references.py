@@ -99,14 +99,42 @@ def test_a_missing_module_names_the_folder_and_the_closest_module(tmp_path: Path
 def test_a_module_that_raises_on_import_is_reported_at_its_own_line(
     tmp_path: Path, code: str, line: int, error: str
 ) -> None:
+    """At run time the module is imported, and what it raises is reported at its line."""
+    system = project(tmp_path, code)
+    module = code_references(system)[0].reference.split(":")[0]
+    for ref in code_references(system):
+        with pytest.raises(BadReference) as caught:
+            resolve(ref.reference, base=tmp_path, what=ref.what)
+        problem = str(caught.value)
+        assert f"importing module '{module}' failed at " in problem
+        assert f"{module}.py:{line}: {error}" in problem
+        assert "Traceback" not in problem
+
+
+@pytest.mark.parametrize(("code", "line", "error"), [
+    ("def broken(:\n    pass\n", 1, "SyntaxError: "),
+    ("import os\nimport not_a_module_anywhere_xyz\n", 2,
+     "ModuleNotFoundError: No module named 'not_a_module_anywhere_xyz'"),
+    ("def f():\n    pass\nreturn 3\n", 3, "SyntaxError: 'return' outside function"),
+])
+def test_check_reads_what_an_import_would_fail_on_at_its_own_line(
+    tmp_path: Path, code: str, line: int, error: str
+) -> None:
+    """compound check reads the module instead (it never runs it) and finds the same."""
     system = project(tmp_path, code)
     problems = check_problems(system)
     assert len(problems) == 4  # the tool, the build hook, the target and the metric
     module = code_references(system)[0].reference.split(":")[0]
     for problem in problems:
-        assert f"importing module '{module}' failed at " in problem
+        assert f"importing module '{module}' would fail at " in problem
         assert f"{module}.py:{line}: {error}" in problem
         assert "Traceback" not in problem
+
+
+def test_check_does_not_see_what_only_running_the_module_raises(tmp_path: Path) -> None:
+    """A NameError at import time is found by 'compound run', not by reading the code."""
+    system = project(tmp_path, CODE + "\nVALUE = undefined_name + 1\n")
+    assert check_problems(system) == []
 
 
 def test_resolve_refuses_what_is_not_a_reference_and_names_non_callables(tmp_path: Path) -> None:

@@ -1,11 +1,15 @@
 """What `compound check` adds to loading a spec: it runs what loading leaves for later.
 
 Loading a `compound.yaml` checks its types and the references between its components;
-:func:`compound.workflow.loader.build_problems` builds every workflow (importing its steps'
-code). This check imports the rest of the Python code the spec names (tools, eval targets and
+:func:`compound.workflow.loader.build_problems` builds every workflow (reading its steps'
+code). This check reads the rest of the Python code the spec names (tools, eval targets and
 metrics, dataset build hooks: :mod:`compound.code_references`), looks up every metric, and
 matches each eval's target with what its metrics compare (:mod:`compound.evaluation.checks`).
 Every problem comes back at once, each with the file, line and field.
+
+The spec folder's own Python is read with :mod:`ast`, never imported
+(:mod:`compound.code_guard`): checking a downloaded folder runs none of its code. What reading
+cannot tell comes back as a note (:func:`check_all`).
 
 Example:
     >>> from compound.system import System
@@ -29,6 +33,7 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING, Any
 
+from compound.code_guard import UnverifiedReference, reading_only
 from compound.errors import SpecError, UserError
 from compound.specfile import PositionedYAML, dotted, load_yaml
 
@@ -49,24 +54,60 @@ def check_system(system: System) -> None:
         raise SpecError(problems, path=str(system.source) if system.source else None)
 
 
-def check_problems(system: System) -> list[str]:
+def check_problems(system: System, *, run_code: bool = False) -> list[str]:
     """The problems of a loaded spec that only show when its code runs, formatted as
-    ``file:line: field: message``."""
+    ``file:line: field: message``.
+
+    Args:
+        system: the loaded spec.
+        run_code: import the spec folder's own Python (which runs it) instead of reading it
+            (:mod:`compound.code_guard`); installed packages are imported either way.
+    """
     from compound.code_references import reference_problems
     from compound.evaluation.checks import metric_problems, target_problems
 
-    # steps' code is imported when the workflows are built, which build_problems reports
-    found: list[tuple[Location, str]] = [
-        (loc, message) for loc, message in reference_problems(system) if loc[0] != "workflows"
-    ]
-    workflows: dict[str, Any] = {}
-    for name in system.workflows:
-        try:
-            workflows[name] = _build(system, name)
-        except UserError:
-            continue  # reported by build_problems; its eval targets cannot be typed
-    found.extend(metric_problems(system))
-    found.extend(target_problems(system, workflows))
+    with _reading(system, run_code):
+        # steps' code is loaded when the workflows are built, which build_problems reports
+        found: list[tuple[Location, str]] = [
+            (loc, message) for loc, message in reference_problems(system)
+            if loc[0] != "workflows"
+        ]
+        workflows: dict[str, Any] = {}
+        for name in system.workflows:
+            try:
+                workflows[name] = _build(system, name)
+            except (UserError, UnverifiedReference):
+                continue  # reported by build_problems; its eval targets cannot be typed
+        found.extend(metric_problems(system))
+        found.extend(target_problems(system, workflows))
+    return _formatted(system, found)
+
+
+def check_all(system: System, *, run_code: bool = False) -> tuple[list[str], list[str]]:
+    """What ``compound check`` reports: the problems (building the workflows, then
+    :func:`check_problems`), and the notes on what reading the code could not verify.
+
+    Args:
+        system: the loaded spec.
+        run_code: import the spec folder's own Python instead of reading it.
+    """
+    from compound.workflow.loader import build_problems
+
+    with _reading(system, run_code) as reading:
+        problems = (build_problems(system, run_code=run_code)
+                    + check_problems(system, run_code=run_code))
+    notes = _formatted(system, reading.notes) if reading is not None else []
+    return problems, notes
+
+
+def _reading(system: System, run_code: bool) -> Any:
+    """The check's mode: the folder's code read, not imported (unless ``run_code``)."""
+    if run_code:
+        return contextlib.nullcontext(None)
+    return reading_only(system.base_dir)
+
+
+def _formatted(system: System, found: list[tuple[Location, str]]) -> list[str]:
     label = str(system.source) if system.source else "<spec>"
     doc = PositionedYAML(data=None)
     if system.source is not None:

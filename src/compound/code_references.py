@@ -33,6 +33,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+from compound import code_guard
 from compound.errors import UserError
 from compound.specfile import did_you_mean
 
@@ -105,8 +106,13 @@ def reference_problems(system: System) -> Iterator[tuple[Location, str]]:
     for ref in code_references(system):
         try:
             obj = resolve(ref.reference, base=base, what=ref.what)
-        except BadReference as exc:
+        except UserError as exc:  # BadReference, or what reading the folder's code found
             yield ref.loc, str(exc)
+            continue
+        except code_guard.UnverifiedReference as exc:
+            reading = code_guard.active()
+            if reading is not None:
+                reading.note(ref.loc, str(exc))
             continue
         if not callable(obj):
             yield ref.loc, (
@@ -129,7 +135,16 @@ def resolve(reference: str, *, base: str | os.PathLike[str] | None = None,
         raise BadReference(f"{what}: {reference!r} must be 'module:attribute', e.g. "
                            "'desk:compose' for the function compose in desk.py")
     folder = Path(base).resolve() if base is not None else None
-    if folder is not None and str(folder) not in sys.path:
+    reading = code_guard.active()
+    if reading is not None:  # compound check: the folder's code is read, never imported
+        from compound.code_reading import locate, read_reference
+
+        found = locate(reading, module_name)
+        if found == "missing":
+            raise _missing_module(what, reference, module_name, reading.folder)
+        if found != "external":
+            return read_reference(reading, reference, what=what)
+    elif folder is not None and str(folder) not in sys.path:
         sys.path.append(str(folder))
     module = _import(module_name, reference, what=what, folder=folder)
     obj: Any = module
@@ -169,16 +184,21 @@ def _import(module_name: str, reference: str, *, what: str, folder: Path | None)
     except ModuleNotFoundError as exc:
         missing = exc.name or module_name
         if module_name == missing or module_name.startswith(missing + "."):
-            where = f"in {_shown(folder)} or the installed packages" if folder else "anywhere"
-            local = _local_modules(folder)
-            raise BadReference(
-                f"{what} '{reference}': no module '{module_name}' {where}"
-                f"{did_you_mean(module_name, local)}; it must be a .py file (or a package) "
-                "next to compound.yaml, or an installed package"
-            ) from None
+            raise _missing_module(what, reference, module_name, folder) from None
         raise BadReference(_failed(what, reference, module_name, exc, folder)) from None
     except (Exception, SystemExit) as exc:  # the user's module raised while importing
         raise BadReference(_failed(what, reference, module_name, exc, folder)) from None
+
+
+def _missing_module(what: str, reference: str, module_name: str, folder: Path | None
+                    ) -> BadReference:
+    where = f"in {_shown(folder)} or the installed packages" if folder else "anywhere"
+    local = _local_modules(folder)
+    return BadReference(
+        f"{what} '{reference}': no module '{module_name}' {where}"
+        f"{did_you_mean(module_name, local)}; it must be a .py file (or a package) "
+        "next to compound.yaml, or an installed package"
+    )
 
 
 def _failed(what: str, reference: str, module_name: str, exc: BaseException,

@@ -388,7 +388,10 @@ class System(SpecModel):
         ``module:function`` references in the spec (steps, tools, evaluation targets)."""
         import sys
 
+        from compound.code_guard import remember_spec_folder
+
         folder = str(self.base_dir)
+        remember_spec_folder(folder)  # compound check takes it off sys.path again
         if folder not in sys.path:
             sys.path.append(folder)
 

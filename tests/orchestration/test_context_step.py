@@ -365,7 +365,9 @@ def test_check_reports_a_step_whose_code_fails_to_import(tmp_path: Path) -> None
             uses: broken:answer
     """)
     spec = write_system(tmp_path / "sys", spec_text(draft=draft, evals=False))
-    (spec.parent / "broken.py").write_text("raise ValueError('half-written module')\n")
-    [problem] = build_problems(System.load(spec))
+    (spec.parent / "broken.py").write_text("raise ValueError('half-written module')\n\n"
+                                           "def answer(question: str) -> str:\n    return ''\n")
+    assert build_problems(System.load(spec)) == []  # read, not run: the raise is not reached
+    [problem] = build_problems(System.load(spec), run_code=True)  # compound check --import
     assert "workflows.answer.steps[2]" in problem and "half-written module" in problem
     assert "Traceback" not in problem

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from compound.cli import app
-from compound.cli.output import console, styled
+from compound.cli.output import console, console_err, styled
 
 SPEC_ARG = Annotated[
     Path, typer.Argument(help="a compound.yaml, or a folder holding one", show_default=False)
@@ -48,19 +48,31 @@ def init(
 
 
 @app.command()
-def check(spec: SPEC_ARG) -> None:
+def check(
+    spec: SPEC_ARG,
+    run_code: Annotated[bool, typer.Option(
+        "--import",
+        help="import the Python files in the spec's folder for deeper checks: this RUNS "
+             "that code, as 'compound run' does; use it only on code you trust")] = False,
+) -> None:
     """Validate a compound.yaml: types, references between components, cycles, templates,
-    the typed wiring of each workflow (built, not run), the Python code it names (imported),
-    metric names, and each eval's target against what its metrics compare."""
+    the typed wiring of each workflow (built, not run), the Python code it names, metric
+    names, and each eval's target against what its metrics compare.
+
+    The Python files in the spec's folder are read, never run (like a linter), so checking a
+    downloaded system is safe; installed packages it names are imported. What only running
+    the code can tell is shown as a note.
+    """
     from rich.table import Table
 
-    from compound.checking import check_problems
+    from compound.checking import check_all
     from compound.errors import SpecError
     from compound.system import System
-    from compound.workflow.loader import build_problems
 
     system = System.load(spec)
-    problems = build_problems(system) + check_problems(system)
+    problems, notes = check_all(system, run_code=run_code)
+    for note in notes:
+        console_err.print(f"note: {note}", markup=False, highlight=False)
     if problems:
         raise SpecError(problems, path=str(system.source))
     table = Table(title=f"{system.name} ({system.loop})", title_justify="left")

@@ -234,11 +234,12 @@ def _workflow_fix(flow: Any) -> str:
 
 
 def _return_type(system: System, reference: str) -> Any:
+    from compound.code_guard import UnverifiedReference
     from compound.code_references import BadReference, resolve
 
     try:
         fn = resolve(reference, base=system.base_dir)
-    except BadReference:  # reported by the reference check
+    except (BadReference, UnverifiedReference):  # reported (or noted) by the reference check
         return Any
     try:
         return typing.get_type_hints(fn).get("return", Any)

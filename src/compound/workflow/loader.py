@@ -96,13 +96,28 @@ def _step(system: System, step_spec: StepSpec, needs: list[str], shared: dict[st
     )
 
 
-def build_problems(system: System) -> list[str]:
+def build_problems(system: System, *, run_code: bool = False) -> list[str]:
     """What ``compound check`` finds beyond loading the spec, without running anything: every
     problem building the workflows would meet (each step's component and options, its
     template, the typed wiring between steps: a template field that does not flow in, a
     structured value a template cannot render), and eval prompts checked against the fields
     of their dataset file. One line per problem, ``file:line: workflows.NAME.steps[i]: ...``.
+
+    The steps' code in the spec's folder is read, not imported (:mod:`compound.code_guard`),
+    unless ``run_code``; a step whose code cannot be verified by reading is noted, and its
+    workflow's wiring is left to the run.
     """
+    import contextlib
+
+    from compound.code_guard import reading_only
+
+    context = contextlib.nullcontext() if run_code else reading_only(system.base_dir)
+    with context:
+        return _build_problems(system)
+
+
+def _build_problems(system: System) -> list[str]:
+    from compound.code_guard import UnverifiedReference, active
     from compound.orchestration.context.template_checks import dataset_template_problems
     from compound.specfile import PositionedYAML, dotted, load_yaml
 
@@ -123,6 +138,11 @@ def build_problems(system: System) -> list[str]:
         for index, step_spec in enumerate(spec.steps):
             try:
                 _step(system, step_spec, [], {})
+            except UnverifiedReference as exc:
+                failed = True  # its inputs and output are not known: the wiring is not checked
+                reading = active()
+                if reading is not None:
+                    reading.note(("workflows", name, "steps", index, "uses"), str(exc))
             except UserError as exc:
                 failed = True
                 where = "template" if "template" in str(exc).split(":", 1)[0] else None
