@@ -14,10 +14,9 @@ Example:
     1.0
 """
 
-from __future__ import annotations
+import typing as _typing
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from compound.lazy import attach as _attach
 
 _EXPORTS: dict[str, str] = {
     "Dataset": "compound.evaluation.datasets",
@@ -46,7 +45,7 @@ _EXPORTS: dict[str, str] = {
     "compare_pairwise": "compound.evaluation.judges",
     "cohen_kappa": "compound.evaluation.judges",
     "check_gate": "compound.evaluation.gates",
-    "bootstrap": "compound.evaluation.bootstrap",
+    "bootstrap": "compound.evaluation.intervals",
     "write_report": "compound.evaluation.report",
     "EvalReport": "compound.evaluation.report",
 }
@@ -83,8 +82,8 @@ __all__ = [
     "write_report",
 ]
 
-if TYPE_CHECKING:
-    from compound.evaluation.bootstrap import bootstrap
+if _typing.TYPE_CHECKING:
+    from compound.evaluation.intervals import bootstrap
     from compound.evaluation.cache import OutputCache
     from compound.evaluation.dataset_store import DatasetRegistry
     from compound.evaluation.datasets import Dataset, Example
@@ -105,14 +104,4 @@ if TYPE_CHECKING:
     from compound.evaluation.trace_datasets import dataset_from_stream, dataset_from_traces
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'compound.evaluation' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)  # security: _EXPORTS names only
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = _attach(__name__, _EXPORTS)
