@@ -122,12 +122,11 @@ def test_every_yaml_example_checks(example: Example, tmp_path: Path) -> None:
 
 
 def _check_like_the_cli(system: System) -> None:
-    """What `compound check` adds to loading: the workflows built (not run), templates, the
-    Python code the spec names imported, metric names, eval targets against their metrics."""
-    from compound.checking import check_problems
-    from compound.workflow.loader import build_problems
+    """What `compound check` adds to loading (the same call): the workflows built (not run),
+    templates, the Python the spec names (read, not run), metric names, eval targets."""
+    from compound.checking import check_all
 
-    problems = build_problems(system) + check_problems(system)
+    problems, _notes = check_all(system)
     assert not problems, problems
 
 
