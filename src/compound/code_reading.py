@@ -40,11 +40,22 @@ import operator
 import sys
 import types
 import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from compound.code_guard import ReadOnlyCode, UnverifiedReference
+from compound.code_modules import (
+    MAX_MODULE_BYTES,
+    Binding,
+    SourceModule,
+    TooLarge,
+    Unparsable,
+    imports_of,
+    locate,
+    parse_module,
+    shown,
+)
 from compound.code_references import BadReference
 from compound.code_standins import (
     STATIC,
@@ -56,7 +67,6 @@ from compound.code_standins import (
 )
 from compound.specfile import did_you_mean
 
-MAX_MODULE_BYTES = 2_000_000
 MAX_DEPTH = 16
 MAX_MODULES = 200
 _BUILTIN_TYPES: dict[str, Any] = {
@@ -67,92 +77,10 @@ _BUILTIN_TYPES["Any"] = typing.Any
 _TYPE_MODULES = ("typing", "typing_extensions", "collections", "collections.abc",
                  "dataclasses", "datetime", "decimal", "enum", "pathlib", "uuid")
 _RECORD_BASES = {"BaseModel", "TypedDict", "NamedTuple"}
-_DYNAMIC_CALLS = {"globals", "setattr", "exec"}
 
 
 class BadCode(BadReference):
     """What an import of the folder's code would fail on, found by reading it."""
-
-
-@dataclass
-class Binding:
-    """What a top-level name is bound to: ``kind`` is def, class, value, import, from or
-    unknown."""
-
-    kind: str
-    node: ast.AST
-    target: str = ""  # the module an import names
-    level: int = 0
-    name: str = ""  # the name a from-import takes
-
-
-@dataclass
-class SourceModule:
-    """One parsed module of the spec's folder."""
-
-    name: str
-    file: Path
-    tree: ast.Module
-    is_package: bool
-    bindings: dict[str, Binding] = field(default_factory=dict)
-    dynamic: bool = False  # names may be created at run time (globals(), __getattr__, *)
-
-    @property
-    def public(self) -> list[str]:
-        """Its ``__all__`` when a literal, else what it defines (not what it imports)."""
-        names = self.bindings.get("__all__")
-        if names is not None and names.kind == "value" and isinstance(names.node, ast.expr):
-            try:
-                exported = literal(names.node)
-            except ValueError:
-                exported = None
-            if isinstance(exported, list | tuple):
-                return sorted(str(n) for n in exported)
-        return sorted(n for n, b in self.bindings.items()
-                      if not n.startswith("_") and (b.kind in ("def", "class") or (
-                          b.kind == "value" and isinstance(b.node, ast.Lambda))))
-
-    def package(self) -> str:
-        return self.name if self.is_package else self.name.rpartition(".")[0]
-
-
-def locate(reading: ReadOnlyCode, module_name: str) -> str | Path:
-    """Where ``module_name`` comes from: ``"external"`` (installed, imported as at run time),
-    the folder's file for it, or ``"missing"``."""
-    top = module_name.split(".")[0]
-    loaded = sys.modules.get(top)
-    if loaded is not None:
-        file = getattr(loaded, "__file__", None)
-        if not file or not reading.is_spec_code(file):
-            return "external"
-    else:
-        try:
-            spec = importlib.util.find_spec(top)  # spec folders are off sys.path: not found
-        except (ImportError, ValueError):
-            spec = None
-        origin = spec.origin if spec is not None else None
-        if spec is not None and not (origin and reading.is_spec_code(origin)):
-            return "external"
-    found = _local_file(reading.folder, module_name.split("."))
-    return found if found is not None else "missing"
-
-
-def _local_file(folder: Path, parts: list[str]) -> Path | None:
-    path = folder
-    for index, part in enumerate(parts):
-        package = path / part
-        if index < len(parts) - 1:
-            if not package.is_dir():
-                return None
-            path = package
-            continue
-        if (package / "__init__.py").is_file():
-            return package / "__init__.py"
-        if (path / f"{part}.py").is_file():
-            return path / f"{part}.py"
-        if package.is_dir():
-            return package  # a namespace package: no code of its own
-    return None
 
 
 def read_reference(reading: ReadOnlyCode, reference: str, *, what: str) -> Any:
@@ -216,31 +144,15 @@ class _Reader:
         return module
 
     def _parse(self, name: str, file: Path) -> SourceModule:
-        shown = _shown(file)
-        size = file.stat().st_size
-        if size > MAX_MODULE_BYTES:
-            raise UnverifiedReference(
-                f"{self.what} '{self.reference}': module '{name}' ({shown}) is {size:,} bytes, "
-                f"more than the {MAX_MODULE_BYTES:,} compound check reads; 'compound run' and "
-                "'compound up' will import it")
-        source = file.read_bytes()
         try:
-            tree = ast.parse(source, filename=str(file))
-            # security: compiled to bytecode, never executed, to find the syntax errors only
-            # the compiler reports ('return' outside a function); the code object is dropped
-            compile(tree, str(file), "exec", dont_inherit=True)
-        except SyntaxError as exc:
-            line = f":{exc.lineno}" if exc.lineno else ""
-            raise BadCode(self._would_fail(name, f"{shown}{line}", f"SyntaxError: {exc.msg}")
-                          ) from None
-        except (ValueError, RecursionError, MemoryError) as exc:
-            raise BadCode(self._would_fail(name, shown, f"{type(exc).__name__}: {exc}")
-                          ) from None
-        module = SourceModule(name, file, tree, file.name == "__init__.py")
-        _bind(module, tree.body)
-        module.dynamic = module.dynamic or "__getattr__" in module.bindings or any(
-            isinstance(n, ast.Name) and n.id in _DYNAMIC_CALLS for n in ast.walk(tree))
-        return module
+            return parse_module(name, file)
+        except Unparsable as exc:
+            raise BadCode(self._would_fail(name, exc.where, exc.problem)) from None
+        except TooLarge as exc:
+            raise UnverifiedReference(
+                f"{self.what} '{self.reference}': module '{name}' ({shown(file)}) is "
+                f"{exc.size:,} bytes, more than the {MAX_MODULE_BYTES:,} compound check reads; "
+                "'compound run' and 'compound up' will import it") from None
 
     def _would_fail(self, name: str, where: str, problem: str) -> str:
         return (f"{self.what} '{self.reference}': importing module '{name}' would fail at "
@@ -261,11 +173,11 @@ class _Reader:
             seen.add(name)
             current = self.module(name)
             for node in current.tree.body:
-                for target, line in _imports(node, current):
+                for target, line in imports_of(node, current):
                     where = locate(self.reading, target)
                     if where == "missing":
                         raise BadCode(self._would_fail(
-                            current.name, f"{_shown(current.file)}:{line}",
+                            current.name, f"{shown(current.file)}:{line}",
                             f"ModuleNotFoundError: No module named '{target}' (neither "
                             "installed nor a module in the spec's folder)"))
                     if isinstance(where, Path):
@@ -285,9 +197,9 @@ class _Reader:
             if name in source.bindings or self._submodule(source, name) is not None:
                 continue
             raise BadCode(self._would_fail(
-                module.name, f"{_shown(module.file)}:{line}",
+                module.name, f"{shown(module.file)}:{line}",
                 f"ImportError: cannot import name '{name}' from '{target}' "
-                f"({_shown(source.file)}){did_you_mean(name, source.bindings)}"))
+                f"({shown(source.file)}){did_you_mean(name, source.bindings)}"))
 
     def _relative(self, module: SourceModule, target: str, level: int) -> str:
         if level == 0:
@@ -310,12 +222,12 @@ class _Reader:
                 if sub is not None:
                     return sub
                 if module.dynamic:
-                    raise self._unverified(f"module '{module.name}' ({_shown(module.file)}) "
+                    raise self._unverified(f"module '{module.name}' ({shown(module.file)}) "
                                            f"may create '{part}' when it runs")
                 names = module.public
                 raise BadCode(
                     f"{self.what} '{self.reference}': module '{module.name}' "
-                    f"({_shown(module.file)}) has no attribute '{part}'{did_you_mean(part, names)}"
+                    f"({shown(module.file)}) has no attribute '{part}'{did_you_mean(part, names)}"
                     f"; its public names: {', '.join(names[:25]) or 'none'}")
             return self.value(module, part, binding, depth)
         if isinstance(owner, _Unknown):
@@ -368,6 +280,9 @@ class _Reader:
 
     def _imported(self, module: SourceModule, binding: Binding, depth: int) -> Any:
         target = self._relative(module, binding.target, binding.level)
+        if not target:
+            raise self._unverified(f"module '{module.name}' imports relatively, outside a "
+                                   "package")
         where = locate(self.reading, target)
         if binding.kind == "import":
             if isinstance(where, Path):
@@ -409,7 +324,7 @@ class _Reader:
         kind = _literal_kind(node)
         if kind is not None:
             return kind
-        raise self._unverified(f"'{name}' in module '{module.name}' ({_shown(module.file)}) "
+        raise self._unverified(f"'{name}' in module '{module.name}' ({shown(module.file)}) "
                                "is computed when the code runs")
 
     def _function(self, module: SourceModule, node: ast.FunctionDef | ast.AsyncFunctionDef,
@@ -611,76 +526,6 @@ class _Reader:
             "will import it (or run 'compound check --import', which runs that code)")
 
 
-def _bind(module: SourceModule, body: list[ast.stmt]) -> None:
-    """Record the names a module body binds (inside top-level if/try/with too)."""
-    for node in body:
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-            module.bindings[node.name] = Binding("def", node)
-        elif isinstance(node, ast.ClassDef):
-            module.bindings[node.name] = Binding("class", node)
-        elif isinstance(node, ast.Assign):
-            for target in node.targets:
-                if isinstance(target, ast.Name):
-                    module.bindings[target.id] = Binding("value", node.value)
-                else:
-                    for name in _names_in(target):
-                        module.bindings[name] = Binding("unknown", node)
-        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
-            if node.value is not None:
-                module.bindings[node.target.id] = Binding("value", node.value)
-        elif isinstance(node, ast.AugAssign | ast.For | ast.AsyncFor | ast.With
-                        | ast.AsyncWith):
-            for name in _names_in(getattr(node, "target", None)):
-                module.bindings[name] = Binding("unknown", node)
-        elif isinstance(node, ast.Import):
-            for alias in node.names:
-                if alias.asname:
-                    module.bindings[alias.asname] = Binding("import", node, alias.name)
-                else:
-                    top = alias.name.split(".")[0]
-                    module.bindings[top] = Binding("import", node, top)
-        elif isinstance(node, ast.ImportFrom):
-            for alias in node.names:
-                if alias.name == "*":
-                    module.dynamic = True
-                    continue
-                module.bindings[alias.asname or alias.name] = Binding(
-                    "from", node, node.module or "", node.level, alias.name)
-        for inner in _blocks(node):
-            _bind(module, inner)
-
-
-def _blocks(node: ast.stmt) -> list[list[ast.stmt]]:
-    """The statement lists inside a top-level if/while/for/with/try (bound when it runs)."""
-    if isinstance(node, ast.Try | ast.TryStar):
-        return [node.body, node.orelse, node.finalbody, *(h.body for h in node.handlers)]
-    if isinstance(node, ast.If | ast.While | ast.For | ast.AsyncFor):
-        return [node.body, node.orelse]
-    if isinstance(node, ast.With | ast.AsyncWith):
-        return [node.body]
-    return []
-
-
-def _names_in(target: ast.AST | None) -> list[str]:
-    if target is None:
-        return []
-    return [n.id for n in ast.walk(target) if isinstance(n, ast.Name)]
-
-
-def _imports(node: ast.stmt, module: SourceModule) -> list[tuple[str, int]]:
-    """The modules an unconditional top-level import statement needs, with its line."""
-    if isinstance(node, ast.Import):
-        return [(alias.name, node.lineno) for alias in node.names]
-    if isinstance(node, ast.ImportFrom) and node.module != "__future__":
-        if node.level == 0:
-            return [(node.module or "", node.lineno)]
-        base = module.package().split(".") if module.package() else []
-        base = base[: len(base) - (node.level - 1)] if node.level > 1 else base
-        target = ".".join([*base, node.module] if node.module else base)
-        return [(target, node.lineno)] if target else []
-    return []
-
-
 def _name_of(node: ast.expr) -> str:
     """The last name of ``x``, ``a.x``, ``x(...)`` or ``x[...]``."""
     if isinstance(node, ast.Call | ast.Subscript):
@@ -726,12 +571,4 @@ def _literal_kind(node: ast.expr) -> Any:
     return kinds.get(type(node))
 
 
-def _shown(path: Path) -> str:
-    resolved = path.resolve()
-    try:
-        return str(resolved.relative_to(Path.cwd()))
-    except ValueError:
-        return str(resolved)
-
-
-__all__ = ["BadCode", "SourceModule", "locate", "read_reference"]
+__all__ = ["BadCode", "locate", "read_reference"]

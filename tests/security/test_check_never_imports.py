@@ -11,6 +11,7 @@ code (that is running the system), which shows the canary would have been writte
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -265,3 +266,162 @@ def test_imports_that_would_fail_are_found_by_reading(tmp_path: Path, code: str,
     problems, _ = check_all(System.load(root))
     assert problems and all(expected in p and "desk.py:1" in p for p in problems), problems
     assert canaries(root) == []
+
+
+# -- in process: the shapes code takes, each read without running it ------------------------
+
+CANARY_LINE = "open(__file__ + '.CANARY', 'w')\n"
+
+
+def read(tmp_path: Path, code: str, reference: str, *, files: dict[str, str] | None = None
+         ) -> object:
+    """What compound check reads ``reference`` as, in a folder holding ``code`` as desk.py."""
+    from compound.code_guard import reading_only
+    from compound.code_references import resolve
+
+    root = tmp_path / "folder"
+    root.mkdir(exist_ok=True)
+    (root / "desk.py").write_text(CANARY_LINE + code)
+    for name, text in (files or {}).items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(CANARY_LINE + text)
+    with reading_only(root) as reading:
+        try:
+            return resolve(reference, base=root, what="step 's'")
+        finally:
+            assert not list(root.rglob("*.CANARY")), "the folder's code ran"
+            del reading
+
+
+def test_a_class_an_instance_and_a_method_are_read_with_their_signatures(tmp_path: Path) -> None:
+    import inspect
+
+    from compound.workflow.step import Step
+
+    code = textwrap.dedent("""\
+        class Desk:
+            def __init__(self, tone: str = "kind") -> None:
+                self.tone = tone
+
+            def run(self, question: str, k: int = 3) -> str:
+                return question
+
+        desk = Desk()
+    """)
+    cls = read(tmp_path, code, "desk:Desk")
+    assert str(inspect.signature(cls)) == "(tone: str = 'kind')"  # as Python shows a class
+    step = Step(read(tmp_path, code, "desk:desk"), name="s")
+    assert sorted(step.params) == ["k", "question"] and step.output_type is str
+    method = read(tmp_path, code, "desk:desk.run")
+    assert list(inspect.signature(method).parameters) == ["question", "k"]
+
+
+def test_a_tool_declared_with_side_effects_in_code_is_seen_by_reading(tmp_path: Path) -> None:
+    from compound.errors import UserError
+    from compound.orchestration.spec import ToolSpec
+    from compound.orchestration.tools import Tool
+
+    code = ("from compound import tool\n\n@tool(side_effects=True)\n"
+            "def send(to: str) -> str:\n    '''Send it.'''\n    return to\n")
+    target = read(tmp_path, code, "desk:send")
+    assert isinstance(target, Tool) and target.side_effects
+    from compound.code_guard import reading_only
+
+    with reading_only(tmp_path / "folder"), pytest.raises(UserError, match="has side effects"):
+        Tool.from_spec("send", ToolSpec(function="desk:send"))
+
+
+@pytest.mark.parametrize(("code", "files", "reference", "expected"), [
+    ("import helpers\n", {"helpers.py": "def shout(t: str) -> str:\n    return t\n"},
+     "desk:helpers.shout", "shout"),
+    ("from helpers import shout as loud\n", {"helpers.py": "def shout(t: str) -> str: ...\n"},
+     "desk:loud", "shout"),
+    ("", {"ns/inner.py": "def go() -> None: ...\n"}, "ns.inner:go", "go"),
+    ("f = lambda x: x\n", None, "desk:f", "f"),
+    ("import json\nhandler = json.dumps\nfrom json import dumps\n", None, "desk:dumps",
+     "dumps"),
+])
+def test_names_are_followed_through_imports_and_aliases(
+    tmp_path: Path, code: str, files: dict[str, str] | None, reference: str, expected: str
+) -> None:
+    assert getattr(read(tmp_path, code, reference, files=files), "__name__", None) == expected
+
+
+@pytest.mark.parametrize(("code", "expected"), [
+    ("ANSWER = 'text'\n", "is a str, not a function"),
+    ("ANSWERS = [1, 2]\n", "is a list, not a function"),
+])
+def test_a_literal_is_not_a_function(tmp_path: Path, code: str, expected: str) -> None:
+    from compound.checking import check_problems
+    from compound.system import System
+
+    root = folder(tmp_path, desk=DESK + code)
+    spec = root / "compound.yaml"
+    name = code.split(" ")[0]
+    spec.write_text(spec.read_text().replace('"desk:answer"', f'"desk:{name}"'))
+    [problem] = check_problems(System.load(root))
+    assert f"'desk:{name}' {expected}" in problem and "evals.qa.target.function" in problem
+
+
+@pytest.mark.parametrize(("code", "why"), [
+    ("def __getattr__(name):\n    return len\n", "may create 'answer' when it runs"),
+    ("answer = make()\n", "is computed when the code runs"),
+    ("from os.path import *\n", "may create 'answer' when it runs"),
+])
+def test_what_only_running_could_tell_is_unverified(tmp_path: Path, code: str, why: str) -> None:
+    from compound.code_guard import UnverifiedReference
+
+    with pytest.raises(UnverifiedReference, match=why):
+        read(tmp_path, code, "desk:answer")
+
+
+@pytest.mark.parametrize(("code", "expected"), [
+    ("x = " + "(" * 300 + ")" * 300 + "\n", "would fail at"),
+    ("x = 1\n\x00\n", "would fail at"),
+    ("def f(a, a):\n    pass\n", "duplicate argument"),
+])
+def test_hostile_source_is_a_problem_never_a_crash(tmp_path: Path, code: str,
+                                                   expected: str) -> None:
+    from compound.code_references import BadReference
+
+    with pytest.raises(BadReference, match=expected):
+        read(tmp_path, code, "desk:f")
+
+
+def test_a_module_past_the_size_limit_is_noted_not_read(tmp_path: Path) -> None:
+    from compound.code_guard import UnverifiedReference
+    from compound.code_modules import MAX_MODULE_BYTES
+
+    with pytest.raises(UnverifiedReference, match="more than the"):
+        read(tmp_path, "# padding\n" * (MAX_MODULE_BYTES // 10 + 1), "desk:f")
+
+
+_SNIPPETS = [
+    "import os\n", "os.system('touch pwned')\n", "def answer(q: str) -> str:\n    return q\n",
+    "class answer:\n    def run(self, x: 'list[int]') -> 'Answer': ...\n",
+    "answer = answer\n", "from . import answer\n", "from desk import answer\n",
+    "import desk as answer\n", "answer: int = 3\n", "if True:\n    def answer(): ...\n",
+    "try:\n    import numpy\nexcept ImportError:\n    answer = None\n",
+    "@dataclass\nclass Answer:\n    x: 'Answer | None'\n",
+    "def answer(*a, b: 'int |' = f(), **k) -> Optional[List[Dict[str, Any]]]: ...\n",
+    "x = (" * 3 + "1" + ")" * 3 + "\n", "globals()['answer'] = 1\n", "def (:\n", "\x00",
+    "class B(answer):\n    pass\nanswer = B\n", "answer = lambda *, k=[]: k\n",
+]
+
+
+def test_reading_any_mix_of_code_answers_a_problem_a_note_or_a_stand_in(tmp_path: Path) -> None:
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from compound.code_guard import UnverifiedReference
+    from compound.code_references import BadReference
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=[
+        HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+    @given(st.lists(st.sampled_from(_SNIPPETS), max_size=8),
+           st.sampled_from(["desk:answer", "desk:answer.run", "desk:B", "desk:Answer.x"]))
+    def check(parts: list[str], reference: str) -> None:
+        with contextlib.suppress(BadReference, UnverifiedReference):
+            read(tmp_path, "".join(parts), reference)
+
+    check()
