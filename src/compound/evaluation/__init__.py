@@ -83,11 +83,11 @@ __all__ = [
 ]
 
 if _typing.TYPE_CHECKING:
-    from compound.evaluation.intervals import bootstrap
     from compound.evaluation.cache import OutputCache
     from compound.evaluation.dataset_store import DatasetRegistry
     from compound.evaluation.datasets import Dataset, Example
     from compound.evaluation.gates import check_gate
+    from compound.evaluation.intervals import bootstrap
     from compound.evaluation.judges import (
         PairwiseJudge,
         RubricJudge,

@@ -34,8 +34,8 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any
 
 from compound.errors import UserError
-from compound.evaluation.intervals import bootstrap, bootstrap_corpus
 from compound.evaluation.datasets import Example, content_hash
+from compound.evaluation.intervals import bootstrap, bootstrap_corpus
 from compound.evaluation.plan import EvalPlan, NamedMetric
 from compound.evaluation.results import (
     MetricSummary,
