@@ -60,7 +60,7 @@ def test_a_fetch_from_the_original_files_equals_the_shared_dataset(
 
 def test_every_dataset_has_a_converter_and_pins_each_file() -> None:
     for entry in MANIFEST.values():
-        assert entry.convert in datafetch.CONVERTERS
+        assert entry.convert in datafetch.convert.CONVERTERS
         assert all(len(o.sha256) == 64 for o in entry.outputs)
         assert all(o.path.startswith(f"{entry.name}/") for o in entry.outputs)
         assert all(s.url.startswith("https://") for s in entry.sources)
