@@ -11,8 +11,9 @@ import pytest
 from compound.evaluation.datasets import Dataset
 from compound.evaluation.plan import EvalPlan
 from compound.evaluation.spec import SuiteSpec
-from compound.evaluation.suites import CANARY, run_suite
+from compound.evaluation.suites import run_suite
 from compound.evaluation.suites.perturb import perturb
+from compound.evaluation.suites.runner import CANARY
 from compound.evaluation.targets import FunctionTarget
 
 ROWS = [{"id": str(i), "question": f"What is the capital of country number {i}?",

@@ -276,7 +276,7 @@ def test_hostile_front_matter_is_not_metadata(tmp_path: Path) -> None:
 @FUZZ
 @given(fuzz_bytes(JSON_TOKENS))
 def test_injection_prompt_files_fuzzed(data: bytes) -> None:
-    from compound.evaluation.suites import _injection_prompts
+    from compound.evaluation.suites.runner import _injection_prompts
 
     path = write(data, "prompts.jsonl")
     try:
