@@ -11,11 +11,9 @@ Example:
     'Paris.'
 """
 
-from __future__ import annotations
+import typing as _typing
 
-from typing import TYPE_CHECKING
-
-from compound.lazy import attach
+from compound.lazy import attach as _attach
 
 __version__ = "0.1.0"
 
@@ -123,7 +121,7 @@ __all__ = [
     "tool",
 ]
 
-if TYPE_CHECKING:
+if _typing.TYPE_CHECKING:
     from compound.errors import CompoundError, RuntimeFailure, SpecError, UserError
     from compound.intelligence.llm import (
         LLM,
@@ -167,4 +165,4 @@ if TYPE_CHECKING:
     )
 
 
-__getattr__, __dir__ = attach(__name__, _EXPORTS)
+__getattr__, __dir__ = _attach(__name__, _EXPORTS)

@@ -19,11 +19,9 @@ Example:
     {'question': 'card <CREDIT_CARD>?'}
 """
 
-from __future__ import annotations
+import typing as _typing
 
-from typing import TYPE_CHECKING
-
-from compound.lazy import attach
+from compound.lazy import attach as _attach
 
 _EXPORTS: dict[str, str] = {
     "ENTITIES": "compound.privacy.recognizers",
@@ -59,7 +57,7 @@ __all__ = [
     "safe_error",
 ]
 
-if TYPE_CHECKING:
+if _typing.TYPE_CHECKING:
     from compound.privacy.errors import ErrorRef, error_ref, error_text, log_errors_to, safe_error
     from compound.privacy.recognizers import ENTITIES, find_entities
     from compound.privacy.redactor import Redactor, redact_text
@@ -67,4 +65,4 @@ if TYPE_CHECKING:
     from compound.privacy.spans import Redaction, apply_redactions
     from compound.privacy.spec import RedactionSpec
 
-__getattr__, __dir__ = attach(__name__, _EXPORTS)
+__getattr__, __dir__ = _attach(__name__, _EXPORTS)

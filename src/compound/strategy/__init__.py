@@ -23,11 +23,9 @@ Modules, by concept:
 Names are imported on first use.
 """
 
-from __future__ import annotations
+import typing as _typing
 
-from typing import TYPE_CHECKING
-
-from compound.lazy import attach
+from compound.lazy import attach as _attach
 
 _EXPORTS: dict[str, str] = {
     "Answer": "compound.strategy.answers",
@@ -111,7 +109,7 @@ __all__ = [
     "threshold_curve",
 ]
 
-if TYPE_CHECKING:
+if _typing.TYPE_CHECKING:
     from compound.strategy.answers import (
         Answer,
         FunctionHandler,
@@ -152,4 +150,4 @@ if TYPE_CHECKING:
     from compound.strategy.streaming import FallbackNotice
 
 
-__getattr__, __dir__ = attach(__name__, _EXPORTS)
+__getattr__, __dir__ = _attach(__name__, _EXPORTS)

@@ -18,11 +18,9 @@ Modules, by concept:
 Names are imported on first use, so loading a spec does not load the runtime.
 """
 
-from __future__ import annotations
+import typing as _typing
 
-from typing import TYPE_CHECKING
-
-from compound.lazy import attach
+from compound.lazy import attach as _attach
 
 _EXPORTS: dict[str, str] = {
     "Workflow": "compound.workflow.graph",
@@ -66,7 +64,7 @@ __all__ = [
     "start",
 ]
 
-if TYPE_CHECKING:
+if _typing.TYPE_CHECKING:
     from compound.workflow.agent import Agent, AgentResult
     from compound.workflow.context import Budget, RunContext
     from compound.workflow.engine import RunResult, StepFailed
@@ -78,4 +76,4 @@ if TYPE_CHECKING:
     from compound.workflow.tracing import ListSink, StoreSink, Tracer
 
 
-__getattr__, __dir__ = attach(__name__, _EXPORTS)
+__getattr__, __dir__ = _attach(__name__, _EXPORTS)

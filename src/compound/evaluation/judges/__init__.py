@@ -8,8 +8,6 @@ Example:
     0.5
 """
 
-from __future__ import annotations
-
 from compound.evaluation.judges.agreement import JudgeAgreement, cohen_kappa, judge_agreement
 from compound.evaluation.judges.pairwise import (
     PairwiseJudge,

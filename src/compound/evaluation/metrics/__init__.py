@@ -8,8 +8,6 @@ Example:
     1.0
 """
 
-from __future__ import annotations
-
 from compound.evaluation.metrics.base import BoundMetric, Metric, Score, metric
 from compound.evaluation.metrics.registry import (
     available_metrics,

@@ -1,8 +1,6 @@
 """LLMs behind one interface: embedded llama.cpp by default, OpenAI-compatible servers,
 Anthropic, and a scripted fake for tests."""
 
-from __future__ import annotations
-
 from compound.intelligence.llm.base import LLM, RawResult
 from compound.intelligence.llm.errors import (
     ContextOverflow,

@@ -16,11 +16,11 @@ Example:
     2
 """
 
-from __future__ import annotations
+import typing as _typing
 
-from typing import TYPE_CHECKING, Any
+from compound.lazy import attach as _attach
 
-if TYPE_CHECKING:
+if _typing.TYPE_CHECKING:
     from compound.intelligence.ml.predictor import Predictor
     from compound.intelligence.ml.training import TrainResult, train
     from compound.intelligence.ml.types import Contribution, NotExplainable, Prediction
@@ -37,9 +37,4 @@ _EXPORTS = {
 __all__ = ["Contribution", "NotExplainable", "Prediction", "Predictor", "TrainResult", "train"]
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'compound.intelligence.ml' has no attribute '{name}'")
-    import importlib
-
-    return getattr(importlib.import_module(_EXPORTS[name]), name)  # security: _EXPORTS only
+__getattr__, __dir__ = _attach(__name__, _EXPORTS)

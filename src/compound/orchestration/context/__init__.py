@@ -11,8 +11,6 @@ Example:
     (True, 'a')
 """
 
-from __future__ import annotations
-
 from compound.orchestration.context.builder import (
     ContextBuilder,
     first_sentences,

@@ -19,8 +19,6 @@ Example:
     ['d1', 'd2']
 """
 
-from __future__ import annotations
-
 from compound.orchestration.chunking import Chunk, ChunkSettings
 from compound.orchestration.ingest import Document, IngestProblem
 from compound.orchestration.retrieval.build import build_retriever, open_index

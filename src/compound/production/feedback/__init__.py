@@ -1,8 +1,6 @@
 """User signals tied to runs: the kinds (:mod:`.signals`), durable storage (:mod:`.log`) and a
 client for applications (:mod:`.client`)."""
 
-from __future__ import annotations
-
 from compound.production.feedback.client import FeedbackClient, FeedbackRejected
 from compound.production.feedback.log import FeedbackLog, UnknownRun
 from compound.production.feedback.signals import (

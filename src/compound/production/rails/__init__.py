@@ -28,11 +28,9 @@ Example:
     'call me on <PHONE_NUMBER>'
 """
 
-from __future__ import annotations
+import typing as _typing
 
-from typing import TYPE_CHECKING
-
-from compound.lazy import attach
+from compound.lazy import attach as _attach
 
 _EXPORTS: dict[str, str] = {
     "Action": "compound.production.rails.verdict",
@@ -108,7 +106,7 @@ __all__ = [
     "train_classifier",
 ]
 
-if TYPE_CHECKING:
+if _typing.TYPE_CHECKING:
     from compound.privacy.recognizers import find_entities
     from compound.privacy.secrets import find_secrets, redact_secrets
     from compound.privacy.spans import Redaction, apply_redactions
@@ -142,4 +140,4 @@ if TYPE_CHECKING:
     )
 
 
-__getattr__, __dir__ = attach(__name__, _EXPORTS)
+__getattr__, __dir__ = _attach(__name__, _EXPORTS)

@@ -11,10 +11,9 @@
 Names are imported on first use: FastAPI loads only when something here is used.
 """
 
-from __future__ import annotations
+import typing as _typing
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from compound.lazy import attach as _attach
 
 _EXPORTS = {
     "create_app": "compound.production.serving.app",
@@ -40,7 +39,7 @@ __all__ = [
     "serve",
 ]
 
-if TYPE_CHECKING:
+if _typing.TYPE_CHECKING:
     from compound.production.serving.app import app_from_system, create_app, serve
     from compound.production.serving.batcher import AsyncBatcher, ScriptedPredictor
     from compound.production.serving.keys import ApiKeys
@@ -48,7 +47,4 @@ if TYPE_CHECKING:
     from compound.production.serving.served_llm import LLMQueue, ServedLLM
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'compound.production.serving' has no attribute '{name}'")
-    return getattr(importlib.import_module(_EXPORTS[name]), name)  # security: _EXPORTS only
+__getattr__, __dir__ = _attach(__name__, _EXPORTS)

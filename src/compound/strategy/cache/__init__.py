@@ -8,8 +8,6 @@ live and invalidation when a model's version changes.
 * :mod:`~compound.strategy.cache.llm`: :class:`LLMCache` and the drop-in :class:`CachedLLM`.
 """
 
-from __future__ import annotations
-
 from compound.strategy.cache.exact import (
     CacheBackend,
     CacheStats,

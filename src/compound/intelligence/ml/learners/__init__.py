@@ -7,11 +7,9 @@ default model in 12-30 s that way, against under 5 s with passive waiting, on th
 under the same load. It must be set before the OpenMP runtime loads, hence here.
 """
 
-from __future__ import annotations
+import os as _os
 
-import os
-
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from compound.intelligence.ml.learners.base import (
     FitProgress,
