@@ -30,10 +30,10 @@ SETTINGS: list[tuple[str, dict[str, Any]]] = [
     ("float, batch 1", {"quantize": "none", "batch_size": 1}),
     ("int8, batch 32", {"quantize": "dynamic-int8", "batch_size": 32}),
     ("int8, batch 8", {"quantize": "dynamic-int8", "batch_size": 8}),
-    ("int8, batch 1 (default)", {"quantize": "dynamic-int8", "batch_size": 1}),
+    ("int8, batch 1, 128 tokens", {"quantize": "dynamic-int8", "batch_size": 1}),
     ("int8, batch 1, 1 thread", {"quantize": "dynamic-int8", "batch_size": 1, "threads": 1}),
-    ("int8, batch 1, 256 tokens", {"quantize": "dynamic-int8", "batch_size": 1,
-                                   "max_tokens": 256}),
+    ("int8, batch 1, 256 tokens (default)", {"quantize": "dynamic-int8", "batch_size": 1,
+                                             "max_tokens": 256}),
 ]
 
 

@@ -215,7 +215,7 @@ def bench_retrieval(
     max_queries: Annotated[
         int | None, typer.Option(help="score only the first N judged queries")
     ] = None,
-    max_tokens: Annotated[int, typer.Option(help="embedder truncation, in word pieces")] = 128,
+    max_tokens: Annotated[int, typer.Option(help="embedder truncation, in word pieces")] = 256,
     quantize: Annotated[str, typer.Option(help="dynamic-int8 or none")] = "dynamic-int8",
     threads: Annotated[int | None, typer.Option(help="embedder threads")] = None,
     batch_size: Annotated[int, typer.Option(help="texts per forward pass")] = 1,

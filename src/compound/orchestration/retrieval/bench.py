@@ -125,7 +125,7 @@ def run_retrieval_bench(
     Args:
         dataset_folder: a BEIR-layout folder, or HotpotQA (its JSONL, or a folder holding
             ``dev500.jsonl``) pooled into one corpus.
-        embedder: default :class:`OnnxEmbedder` (MiniLM, dynamic int8, 128 tokens).
+        embedder: default :class:`OnnxEmbedder` (MiniLM, dynamic int8, 256 tokens).
         chunking: default one chunk per document (the BEIR convention).
         work_dir: where the index goes; default a temporary folder removed afterwards.
         max_queries: score only the first N judged queries (quick runs).
