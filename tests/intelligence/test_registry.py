@@ -200,3 +200,25 @@ def test_unknown_versions_and_empty_registry() -> None:
         registry.promote("intent", criteria={})
     with pytest.raises(UserError, match="no production version yet"):
         registry.resolve("intent", None)
+
+
+def test_extra_checks_join_the_one_gate_and_the_registry_writes_the_event(system: System
+                                                                          ) -> None:
+    from compound.gating import GateCheck
+    from compound.intelligence.registry import EVENTS
+
+    train(system, "intent")
+    veto = GateCheck(name="same test rows", metric="data", value=None, status="fail",
+                     message="the test data changed")
+    with open_store(system) as store:
+        registry = ModelRegistry(store)
+        decision = registry.promote("intent", criteria=system.criteria, extra_checks=[veto],
+                                    by="improve")
+        assert not decision.promoted and registry.production("intent") is None
+        assert [c.name for c in decision.checks] == ["accuracy", "same test rows"]
+        assert "same test rows: the test data changed" in decision.message
+        [refused] = [r.data for r in store.read(EVENTS) if r.data["event"] == "refused"]
+        assert refused["checks"] == ["same test rows"] and refused["by"] == "improve"
+        passing = veto.model_copy(update={"status": "pass"})
+        assert registry.promote("intent", criteria=system.criteria,
+                                extra_checks=[passing]).promoted

@@ -22,6 +22,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from compound.errors import UserError
+from compound.gating import GateCheck
 from compound.specfile import did_you_mean
 from compound.store import Store
 
@@ -83,20 +84,6 @@ class SuiteSummary(BaseModel):
     @property
     def pass_rate(self) -> float:
         return self.passed / self.total if self.total else 0.0
-
-
-class GateCheck(BaseModel):
-    """One line of the gate: a criterion, a tolerance or a suite, and whether it held."""
-
-    name: str
-    metric: str
-    value: float | None
-    status: Literal["pass", "fail", "regressed", "unmeasured"]
-    threshold: float | None = None
-    direction: Literal["higher", "lower"] = "higher"
-    baseline: float | None = None
-    tolerance: float | None = None
-    message: str = ""
 
 
 class RunSummary(BaseModel):

@@ -30,7 +30,8 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from compound.errors import RuntimeFailure, UserError
-from compound.intelligence.promotion import GateCheck, applicable_criteria, gate_checks
+from compound.gating import GateCheck, failures
+from compound.intelligence.promotion import applicable_criteria, gate_checks
 from compound.specfile import did_you_mean
 
 if TYPE_CHECKING:
@@ -199,8 +200,15 @@ class ModelRegistry:
         criteria: Mapping[str, Criterion],
         only: Sequence[str] | None = None,
         primary: str | None = None,
+        extra_checks: Sequence[GateCheck] = (),
+        by: str | None = None,
     ) -> PromotionDecision:
         """Make a candidate production if it passes the gate; otherwise change nothing.
+
+        The gate is the criteria's checks, the primary metric's, and ``extra_checks``, which a
+        caller adds for its own reasons (``compound improve``: the same test rows, a real
+        gain); the decision and the audit event (``promote`` or ``refused``) are written here
+        only.
 
         Args:
             name: the model.
@@ -209,6 +217,8 @@ class ModelRegistry:
             only: the criteria the predictor lists (each must then be measured).
             primary: the task's main metric, guarded against any regression; the one
                 recorded at training when None.
+            extra_checks: more checks the candidate must pass.
+            by: who asks (``improve``), recorded in the audit event.
 
         Raises:
             UserError: no such version, or no candidate to promote.
@@ -223,13 +233,17 @@ class ModelRegistry:
             record.metrics, current.metrics if current else None,
             criteria=applicable_criteria(criteria, only, model=name),
             required=only is not None, primary=primary or record.primary or None,
-        )
-        if any(c.blocks for c in checks):
+        ) + list(extra_checks)
+        by_whom = {} if by is None else {"by": by}
+        failed = failures(checks)
+        if failed:
             self.store.append(EVENTS, {"event": "refused", "model": name,
                                        "version": record.version,
-                                       "checks": [c.name for c in checks if c.blocks]})
+                                       "checks": [c.name for c in failed], **by_whom})
+            reasons = "; ".join(f"{c.name}: {c.message}" for c in failed)
             return PromotionDecision(name, record.version, promoted=False, checks=checks,
-                                     message=f"{record.ref} was not promoted: the gate failed")
+                                     message=f"{record.ref} was not promoted: the gate failed "
+                                             f"({reasons})")
         self.load_model(record)  # a candidate that does not load never reaches production
         with self.store.transaction():
             pointer = self.store.get(STAGES, name) or {"production": None, "history": []}
@@ -245,7 +259,8 @@ class ModelRegistry:
             self.store.put(STAGES, name, {"production": record.version, "history": history})
             self.store.append(EVENTS, {"event": "promote", "model": name,
                                        "version": record.version,
-                                       "replaced": current.version if current else None})
+                                       "replaced": current.version if current else None,
+                                       **by_whom})
         return PromotionDecision(
             name, record.version, promoted=True, checks=checks,
             replaced=current.version if current else None,

@@ -9,6 +9,8 @@ Example:
     'token_f1'
     >>> "latency_ms" in available_metrics()
     True
+    >>> [lower_is_better(n) for n in ("latency_ms", "ece_uncalibrated", "ndcg@10")]
+    [True, True, False]
 """
 
 from __future__ import annotations
@@ -55,6 +57,25 @@ def get_metric(name: str) -> Metric:
         UserError: no metric has that name (with a did-you-mean and the list).
     """
     return as_metric(load(GROUP, name), name)
+
+
+def lower_is_better(name: str) -> bool:
+    """Whether smaller values of metric ``name`` are better, as the metric's definition says.
+
+    The one place a direction is looked up: the registered metric's ``higher_is_better``
+    (built-in or a third party's), else that of a trained model's test metric
+    (:mod:`compound.evaluation.metrics.trained`; ``ndcg@10`` by ``ndcg``). A name with no
+    definition (a metric an eval names itself, a ``function:``) reads higher-is-better; the
+    eval runner records each measured metric's own direction with its value, and a criterion's
+    ``direction:`` overrides both.
+    """
+    from compound.evaluation.metrics.trained import TRAINED_METRICS
+
+    base = name.partition("@")[0]
+    if name in registered(GROUP):
+        return not get_metric(name).higher_is_better
+    definition = TRAINED_METRICS.get(name) or TRAINED_METRICS.get(base)
+    return definition is not None and not definition.higher_is_better
 
 
 def metric_from_function(reference: str, *, base: str | None = None) -> Metric:

@@ -8,12 +8,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from rich.table import Table
 
+    from compound.gating import GateCheck
     from compound.intelligence.ml.training import TrainResult
-    from compound.intelligence.promotion import GateCheck
     from compound.intelligence.registry import ModelVersion
-
-LOWER_IS_BETTER = {"log_loss", "brier", "ece", "ece_uncalibrated", "mae", "rmse"}
-
 
 def metrics_table(result: TrainResult) -> Table:
     """Test metrics, calibration and row counts of a training run."""
@@ -104,5 +101,5 @@ def gate_table(checks: list[GateCheck]) -> Table:
     colours = {"pass": "green", "fail": "red", "regressed": "red", "unmeasured": "yellow"}
     for check in checks:
         table.add_row(plain(check.name), plain(check.status, style=colours[check.status]),
-                      plain(check.reason))
+                      plain(check.message))
     return table
