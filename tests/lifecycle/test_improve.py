@@ -141,6 +141,9 @@ def test_a_worse_candidate_from_wrong_feedback_is_not_promoted(tmp_path: Path) -
     assert current is not None and current.version == first
     refused = [r.data for r in store.read(EVENTS) if r.data["event"] == "refused"]
     assert refused and refused[-1]["version"] == outcome.candidate
+    # one gate, one decision: a single refusal, recorded by the registry for improve
+    assert [r["version"] for r in refused].count(outcome.candidate) == 1
+    assert refused[-1]["by"] == "improve" and refused[-1]["checks"] == ["accuracy (improve)"]
     store.close()
 
 

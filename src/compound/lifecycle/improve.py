@@ -7,12 +7,13 @@ For each predictor with corrections (:mod:`compound.lifecycle.corrections`):
 1. the labelled rows are saved as a dataset version in the store (``intent.corrections``);
 2. a candidate is trained on the spec's dataset **plus** those rows (they never join the
    calibration or test rows, so production and candidate are measured on the same rows);
-3. the candidate is held against production: the spec's criteria through the registry's
-   promotion gate, and, because retraining from feedback is meant to help, no loss at all on
-   the task's primary metric (``min_gain``; the criteria's tolerance lets a slightly worse
-   model through, which is right for a first promotion but not for a retrain that was
-   supposed to fix mistakes);
-4. it is promoted only when every check passes; otherwise production stays as it was.
+3. the candidate is held against production by the registry's promotion gate, once: the
+   spec's criteria, plus two checks of `improve`'s own, the same test rows and, because
+   retraining from feedback is meant to help, no loss at all on the task's primary metric
+   (``min_gain``; the criteria's tolerance lets a slightly worse model through, which is
+   right for a first promotion but not for a retrain that was supposed to fix mistakes);
+4. it is promoted only when every check passes; otherwise production stays as it was. The
+   registry decides and writes the audit event (``"by": "improve"``).
 
 Every correction so far is used, not only the new ones: each candidate is trained on the
 spec's dataset plus all the labelled rows. A model whose rows have not changed since a version
@@ -32,13 +33,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
-from compound.intelligence.ml.report import LOWER_IS_BETTER
-
 if TYPE_CHECKING:
     from rich.console import Console
     from rich.table import Table
 
-    from compound.intelligence.promotion import GateCheck
+    from compound.gating import GateCheck
     from compound.intelligence.registry import ModelRegistry, ModelVersion
     from compound.lifecycle.corrections import ModelLabels
     from compound.store import Store
@@ -152,8 +151,7 @@ def _improve_one(system: System, store: Store, registry: ModelRegistry, labels: 
     from compound.evaluation.dataset_store import DatasetRegistry
     from compound.evaluation.datasets import Dataset, content_hash
     from compound.intelligence.ml.training import rows_sha256, train
-    from compound.intelligence.promotion import applicable_criteria, gate_checks
-    from compound.intelligence.registry import EVENTS, predictor_spec
+    from compound.intelligence.registry import predictor_spec
 
     name = labels.model
     spec = predictor_spec(system, name)
@@ -184,51 +182,35 @@ def _improve_one(system: System, store: Store, registry: ModelRegistry, labels: 
     assert candidate is not None
     base = replace(base, primary=candidate.primary, after=candidate.metrics,
                    candidate=candidate.version)
-    checks = _improvement_checks(candidate, current, min_gain)
-    if any(c.blocks for c in checks):
-        spec_checks = gate_checks(
-            candidate.metrics, current.metrics,
-            criteria=applicable_criteria(system.criteria, spec.criteria, model=name),
-            required=spec.criteria is not None, primary=candidate.primary or None)
-        store.append(EVENTS, {"event": "refused", "model": name, "version": candidate.version,
-                              "checks": [c.name for c in checks if c.blocks], "by": "improve"})
-        reasons = "; ".join(c.reason for c in checks if c.blocks)
-        return replace(base, status="refused", checks=[*spec_checks, *checks],
-                       message=f"{candidate.ref} was not promoted: {reasons}")
-    decision = registry.promote(name, candidate.version, criteria=system.criteria,
-                                only=spec.criteria)
+    decision = registry.promote(
+        name, candidate.version, criteria=system.criteria, only=spec.criteria,
+        primary=candidate.primary or None,
+        extra_checks=_improvement_checks(candidate, current, min_gain), by="improve")
     return replace(base, status="promoted" if decision.promoted else "refused",
-                   message=decision.message, checks=[*decision.checks, *checks])
+                   message=decision.message, checks=decision.checks)
 
 
 def _improvement_checks(candidate: ModelVersion, current: ModelVersion, min_gain: float
                         ) -> list[GateCheck]:
-    """The checks `improve` adds to the spec's gate: same test rows, and a real gain."""
-    from compound.intelligence.promotion import GateCheck
+    """The checks `improve` adds to the promotion gate: same test rows, and a real gain."""
+    from compound.evaluation.metrics.registry import lower_is_better
+    from compound.gating import GateCheck, baseline_check
 
     checks = []
     test_now = candidate.data.get("test", {}).get("sha256")
     test_then = current.data.get("test", {}).get("sha256")
     if test_now != test_then:
         checks.append(GateCheck(
-            name="same test rows", metric="data", status="fail", value=None, threshold=None,
-            baseline=None, direction="higher", tolerance=0.0,
-            reason=f"the test data changed since {current.ref} was measured, so the two are "
-                   "not comparable; retrain production on the current data first"))
+            name="same test rows", metric="data", status="fail", value=None,
+            message=f"the test data changed since {current.ref} was measured, so the two are "
+                    "not comparable; retrain production on the current data first"))
     primary = candidate.primary
     value, before = candidate.metrics.get(primary), current.metrics.get(primary)
     if value is None or before is None:
         return checks
-    lower = primary in LOWER_IS_BETTER
-    gain = before - value if lower else value - before
-    passed = gain >= min_gain
-    checks.append(GateCheck(
-        name=f"{primary} (improve)", metric=primary, status="pass" if passed else "regressed",
-        value=value, threshold=None, baseline=before, direction="lower" if lower else "higher",
-        tolerance=0.0,
-        reason=f"{value:.4f} against production's {before:.4f}: "
-               f"{'+' if gain >= 0 else ''}{gain:.4f}, "
-               + ("at least" if passed else "less than") + f" the {min_gain:g} required"))
+    checks.append(baseline_check(
+        f"{primary} (improve)", metric=primary, value=value, baseline=before,
+        direction="lower" if lower_is_better(primary) else "higher", min_gain=min_gain))
     return checks
 
 
