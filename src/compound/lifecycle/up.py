@@ -10,6 +10,9 @@
 
 Each stage is a function of its own so the CLI, tests and notebooks can run them separately.
 
+The scorecard's verdicts are those of the one gate (:mod:`compound.gating`): a failed quality
+criterion or an unmeasured one blocks; a failed latency criterion only warns unless strict.
+
 Example:
     >>> from compound.lifecycle.up import ScoreLine
     >>> ScoreLine("accuracy", "accuracy", 0.91, 0.9, "higher", None, None, "intents").passed
@@ -22,6 +25,8 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
+
+from compound.gating import GateCheck, failures, passed, warnings
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -44,7 +49,12 @@ class BuildStep:
 
 @dataclass(frozen=True)
 class ScoreLine:
-    """One success criterion held against the metric that measured it."""
+    """One success criterion held against the metric that measured it, by the one gate.
+
+    ``check`` is the gate's check of the criterion (:mod:`compound.gating`), which
+    :func:`evaluate` passes; a line written by hand without one is checked from its fields
+    (``regressed``: the regression's description, when it regressed).
+    """
 
     criterion: str
     metric: str
@@ -56,19 +66,36 @@ class ScoreLine:
     eval: str | None
     regressed: str | None = None
     kind: Literal["quality", "latency"] = "quality"
+    check: GateCheck | None = None
 
     @property
     def measured(self) -> bool:
         return self.value is not None
 
     @property
+    def verdict(self) -> GateCheck:
+        """The gate's check of this criterion."""
+        from compound.gating import criterion_check, unmeasured_check
+
+        if self.check is not None:
+            return self.check
+        if self.value is None:
+            return unmeasured_check(self.criterion, metric=self.metric, threshold=self.threshold,
+                                    direction=self.direction, kind=self.kind,
+                                    why=f"no eval measures '{self.metric}'")
+        judged = criterion_check(self.criterion, metric=self.metric, value=self.value,
+                                 threshold=self.threshold, direction=self.direction,
+                                 baseline=None, tolerance=0.0, kind=self.kind)
+        if self.regressed is None:
+            return judged
+        status = "fail" if judged.status == "fail" else "regressed"
+        return GateCheck(**{**judged.model_dump(), "status": status, "message": self.regressed})
+
+    @property
     def passed(self) -> bool | None:
         """True or False once measured; None when no eval measures the metric."""
-        if self.value is None:
-            return None
-        meets = self.value >= self.threshold if self.direction == "higher" else (
-            self.value <= self.threshold)
-        return meets and self.regressed is None
+        status = self.verdict.status
+        return None if status == "unmeasured" else status == "pass"
 
 
 @dataclass
@@ -83,7 +110,7 @@ class Scorecard:
     @property
     def passed(self) -> bool:
         """Every criterion measured and met."""
-        return all(line.passed for line in self.lines)
+        return passed([line.verdict for line in self.lines], strict=True)
 
     def blocking(self, *, strict: bool = False) -> bool:
         """Whether the scorecard stops `compound up`: a quality criterion failed or is
@@ -93,27 +120,28 @@ class Scorecard:
 
     def blockers(self, *, strict: bool = False) -> list[str]:
         """Why the scorecard stops `compound up`, one line per blocking criterion."""
-        return [self._why(line) for line in self.lines if line.passed is None or (
-            line.passed is False and (strict or line.kind != "latency"))]
+        return [self._why(line) for line in self.lines
+                if failures([line.verdict], strict=True, latency_warns=not strict)]
 
     def warnings(self, *, strict: bool = False) -> list[str]:
         """Failed latency criteria that only warn (none with ``strict``)."""
         return [] if strict else [self._why(line) for line in self.lines
-                                  if line.passed is False and line.kind == "latency"]
+                                  if warnings([line.verdict])]
 
     def failures(self, *, kind: str | None = None) -> list[str]:
         """Why the scorecard did not pass, one line per criterion (only criteria of ``kind``
         when given)."""
-        return [self._why(line) for line in self.lines if line.passed is not True
-                and (kind is None or line.kind == kind)]
+        return [self._why(line) for line in self.lines
+                if failures([line.verdict], strict=True) and (kind is None or line.kind == kind)]
 
     def _why(self, line: ScoreLine) -> str:
-        if line.passed is None:
-            return f"{line.criterion}: no eval measures '{line.metric}'"
+        check = line.verdict
+        if check.status == "unmeasured":
+            return f"{line.criterion}: {check.message}"
         op = ">=" if line.direction == "higher" else "<="
         assert line.value is not None
-        why = line.regressed or (f"{format_number(line.value)} is not {op} "
-                                 f"{format_number(line.threshold)}")
+        why = check.message if check.status == "regressed" else (
+            f"{format_number(line.value)} is not {op} {format_number(line.threshold)}")
         if line.kind == "latency" and self.machine is not None:
             why += f" ({self.machine.describe()})"
         return f"{line.criterion}: {why}"
@@ -254,16 +282,19 @@ def evaluate(system: System, store: Store, *, names: Sequence[str] | None = None
     """Run the spec's evals (resuming an interrupted run, reusing cached model outputs) and
     build the scorecard: each criterion against the metric that measures it, with the
     regression check against the last passing run."""
-    from compound.evaluation.gates import check_gate, passed
+    from compound.evaluation.gates import check_gate
+    from compound.evaluation.metrics.registry import lower_is_better
     from compound.evaluation.plan import plan_eval
     from compound.evaluation.results import RunRepository
     from compound.evaluation.runner import EvalRunner
+    from compound.gating import criterion_direction
 
     runner = EvalRunner(store, progress=progress)
     repo = RunRepository(store)
     card = Scorecard(system.name)
-    regressions: dict[str, str] = {}
     latency: set[str] = set()
+    registered = {m.name: m.registered_name for ev in system.evals.values()
+                  for m in ev.metric_specs()}
     for eval_name in names or list(system.evals):
         plan = plan_eval(system, eval_name, store=store, limit=limit, use_cache=True)
         run = runner.run(plan, resume=True)
@@ -276,26 +307,27 @@ def evaluate(system: System, store: Store, *, names: Sequence[str] | None = None
         latency |= {m.name for m in specs
                     if m.registered_name in LATENCY_METRICS or "latency" in m.name}
         checks = check_gate(run, criteria=criteria, tolerances=tolerances, baseline=base,
-                            max_error_rate=plan.max_error_rate)
+                            max_error_rate=plan.max_error_rate, latency=latency)
         run.gate, run.baseline = checks, base.id if base else None
         run.gate_passed = passed(checks)
         repo.save(run)
-        for check in checks:
-            if check.status == "regressed":
-                regressions[check.name] = check.message
         card.runs.append(run)
     for key, criterion in system.criteria.items():
         metric = criterion.metric or key
-        found = next(((run, m) for run in card.runs for m in run.metrics
-                      if m.name == metric and m.value is not None), None)
+        kind = "latency" if metric in latency else "quality"
+        found = next(((run, m, c) for run in card.runs for m in run.metrics
+                      for c in run.gate if m.name == metric and m.value is not None
+                      and c.name == key), None)
         if found is None:
-            card.lines.append(ScoreLine(key, metric, None, criterion.threshold,
-                                        criterion.direction, None, None, None))
+            direction = criterion_direction(
+                criterion, lower_is_better=lower_is_better(registered.get(metric, metric)))
+            card.lines.append(ScoreLine(key, metric, None, criterion.threshold, direction,
+                                        None, None, None, kind=kind))
             continue
-        run, summary = found
-        regressed = regressions.get(key) or regressions.get(metric)
+        run, summary, check = found
         card.lines.append(ScoreLine(key, metric, summary.value, criterion.threshold,
-                                    criterion.direction, summary.low, summary.high, run.eval,
-                                    regressed, "latency" if metric in latency else "quality"))
+                                    check.direction, summary.low, summary.high, run.eval,
+                                    check.message if check.status == "regressed" else None,
+                                    kind, check))
     card.machine = MachineLoad.now()
     return card
