@@ -110,3 +110,20 @@ def test_a_failed_latency_check_warns_only_where_asked() -> None:
     assert warnings([slow, wrong]) == [slow]
     assert passed([slow], latency_warns=True) and not passed([slow])
     assert passed([unmeasured]) and not passed([unmeasured], strict=True)
+
+
+def test_the_declared_direction_follows_the_eval_metric_to_its_definition() -> None:
+    from compound.evaluation.gates import declared_direction
+
+    system = System.model_validate({
+        "name": "s", "loop": "interaction", "task": "t",
+        "criteria": {"p95": {"threshold": 4000}, "f1": {"metric": "token_f1", "threshold": 0.5},
+                     "slow_is_good": {"metric": "p95", "threshold": 1, "direction": "higher"}},
+        "evals": {"speed": {
+            "dataset": {"path": "data.jsonl", "inputs": ["question"], "expected": "answer"},
+            "target": {"model": "llm", "prompt": "{question}"},
+            "metrics": [{"name": "p95", "metric": "latency_ms", "aggregate": "p95"},
+                        "token_f1"]}},
+    })
+    assert [declared_direction(system, k) for k in system.criteria] == [
+        "lower", "higher", "higher"]

@@ -67,6 +67,7 @@ def check(
 
     from compound.checking import check_all
     from compound.errors import SpecError
+    from compound.evaluation.gates import declared_direction
     from compound.system import System
 
     system = System.load(spec)
@@ -80,7 +81,7 @@ def check(
     table.add_column("name")
     table.add_column("what")
     for name, criterion in system.criteria.items():
-        op = ">=" if criterion.direction == "higher" else "<="
+        op = ">=" if declared_direction(system, name) == "higher" else "<="
         tol = f" (tolerance {criterion.tolerance:g})" if criterion.tolerance else ""
         rule = f"{criterion.metric or name} {op} {criterion.threshold:g}{tol}"
         table.add_row("criteria", name, rule)

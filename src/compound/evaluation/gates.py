@@ -45,9 +45,10 @@ from compound.gating import (
 
 if TYPE_CHECKING:
     from compound.evaluation.results import RunSummary
-    from compound.system import Criterion
+    from compound.gating import Direction
+    from compound.system import Criterion, System
 
-__all__ = ["check_gate", "failures", "passed"]
+__all__ = ["check_gate", "declared_direction", "failures", "passed"]
 
 
 def check_gate(
@@ -122,3 +123,18 @@ def check_gate(
             problem=f"{suite.kind} pass rate {suite.pass_rate:.1%} is under "
             f"{suite.min_pass_rate:.1%}"))
     return checks
+
+
+def declared_direction(system: System, key: str) -> Direction:
+    """The direction criterion ``key`` of ``system`` is held to before any eval ran: its own
+    ``direction:``, else that of the metric it reads (through the eval metric of that name,
+    ``{name: p95_latency_ms, metric: latency_ms}``, to the registered metric's definition).
+    A ``function:`` metric is not imported for this; it reads higher-is-better here."""
+    from compound.evaluation.metrics.registry import lower_is_better
+
+    criterion = system.criteria[key]
+    metric = criterion.metric or key
+    registered = next((m.registered_name for ev in system.evals.values()
+                       for m in ev.metric_specs() if m.name == metric and not m.function),
+                      metric)
+    return criterion_direction(criterion, lower_is_better=lower_is_better(registered))

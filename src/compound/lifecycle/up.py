@@ -282,19 +282,15 @@ def evaluate(system: System, store: Store, *, names: Sequence[str] | None = None
     """Run the spec's evals (resuming an interrupted run, reusing cached model outputs) and
     build the scorecard: each criterion against the metric that measures it, with the
     regression check against the last passing run."""
-    from compound.evaluation.gates import check_gate
-    from compound.evaluation.metrics.registry import lower_is_better
+    from compound.evaluation.gates import check_gate, declared_direction
     from compound.evaluation.plan import plan_eval
     from compound.evaluation.results import RunRepository
     from compound.evaluation.runner import EvalRunner
-    from compound.gating import criterion_direction
 
     runner = EvalRunner(store, progress=progress)
     repo = RunRepository(store)
     card = Scorecard(system.name)
     latency: set[str] = set()
-    registered = {m.name: m.registered_name for ev in system.evals.values()
-                  for m in ev.metric_specs()}
     for eval_name in names or list(system.evals):
         plan = plan_eval(system, eval_name, store=store, limit=limit, use_cache=True)
         run = runner.run(plan, resume=True)
@@ -319,10 +315,9 @@ def evaluate(system: System, store: Store, *, names: Sequence[str] | None = None
                       for c in run.gate if m.name == metric and m.value is not None
                       and c.name == key), None)
         if found is None:
-            direction = criterion_direction(
-                criterion, lower_is_better=lower_is_better(registered.get(metric, metric)))
-            card.lines.append(ScoreLine(key, metric, None, criterion.threshold, direction,
-                                        None, None, None, kind=kind))
+            card.lines.append(ScoreLine(key, metric, None, criterion.threshold,
+                                        declared_direction(system, key), None, None, None,
+                                        kind=kind))
             continue
         run, summary, check = found
         card.lines.append(ScoreLine(key, metric, summary.value, criterion.threshold,
