@@ -69,13 +69,17 @@ class Criterion(SpecModel):
     description: str = ""
 
     def passes(self, value: float) -> bool:
-        """Whether ``value`` meets the threshold."""
-        return value >= self.threshold if self.direction == "higher" else value <= self.threshold
+        """Whether ``value`` meets the threshold in ``direction`` as written (the gate,
+        :mod:`compound.gating`, holds a criterion without one in its metric's direction)."""
+        from compound.gating import meets
+
+        return meets(value, self.threshold, self.direction)
 
     def regressed(self, value: float, baseline: float) -> bool:
         """Whether ``value`` is worse than ``baseline`` by more than the tolerance."""
-        worse_by = baseline - value if self.direction == "higher" else value - baseline
-        return worse_by > self.tolerance + 1e-12
+        from compound.gating import gain
+
+        return gain(value, baseline, self.direction) < -self.tolerance - 1e-12
 
 
 class StoreSpec(SpecModel):
