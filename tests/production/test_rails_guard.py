@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -234,20 +236,16 @@ def test_unknown_rail_type_and_unknown_workflow() -> None:
         Guard.from_system(system)
 
 
-def test_a_third_party_rail_registers_like_the_builtins(monkeypatch: pytest.MonkeyPatch) -> None:
-    from compound import plugins
-
-    monkeypatch.setitem(plugins.BUILTINS, "compound.rails",
-                        {**plugins.BUILTINS["compound.rails"],
-                         "shouting": f"{__name__}:shouting_rail"})
-    plugins.registered.cache_clear()
-    try:
-        system = System.from_yaml(SPEC.replace("{type: secrets}", "{type: shouting}"))
-        with Guard.from_system(system, names=["secrets"]) as guard:
-            assert guard.check_input("HELLO").action == "block"
-            assert guard.check_input("hello").action == "allow"
-    finally:
-        plugins.registered.cache_clear()
+def test_a_third_party_rail_registers_like_the_builtins(
+    plugin_distribution: Callable[..., Path],
+) -> None:
+    """A package's entry point under compound.rails, found on sys.path as pip installs it."""
+    plugin_distribution("shouting-rails", {"compound.rails": {
+        "shouting": f"{__name__}:shouting_rail"}})
+    system = System.from_yaml(SPEC.replace("{type: secrets}", "{type: shouting}"))
+    with Guard.from_system(system, names=["secrets"]) as guard:
+        assert guard.check_input("HELLO").action == "block"
+        assert guard.check_input("hello").action == "allow"
 
 
 def shouting_rail(request: RailRequest) -> BaseRail:
@@ -265,7 +263,7 @@ def shouting_rail(request: RailRequest) -> BaseRail:
 
 
 def test_guard_result_round_trips_through_json() -> None:
-    from compound.workflow.handoff import from_json, to_json
+    from compound.json_values import from_json, to_json
 
     with Guard([PIIRail()]) as guard:
         result = guard.check_input("ada@example.com")

@@ -8,11 +8,11 @@ import importlib
 import pytest
 
 MODULES = [
-    "compound.orchestration.tools", "compound.workflow.adapters", "compound.workflow.agent",
+    "compound.json_values", "compound.orchestration.tools", "compound.orchestration.workers",
+    "compound.type_fit", "compound.workflow.adapters", "compound.workflow.agent",
     "compound.workflow.conditions", "compound.workflow.context", "compound.workflow.graph",
-    "compound.workflow.handoff", "compound.workflow.loader", "compound.workflow.runs",
-    "compound.workflow.state", "compound.workflow.step", "compound.workflow.tracing",
-    "compound.workflow.workers",
+    "compound.workflow.loader", "compound.workflow.runs", "compound.workflow.state",
+    "compound.workflow.step", "compound.workflow.tracing",
 ]
 
 

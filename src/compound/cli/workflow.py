@@ -39,7 +39,7 @@ def _store(home: Path | None, spec: Path | None = None) -> Store:
 
 
 def _print_json(value: Any) -> None:
-    from compound.workflow.handoff import NotJSONError, to_json
+    from compound.json_values import NotJSONError, to_json
 
     try:
         console.print_json(json.dumps(to_json(value), ensure_ascii=False))
@@ -126,7 +126,7 @@ def replay_command(
 ) -> None:
     """Re-run a run's workflow with its recorded model outputs (no model is called and no
     side-effecting tool runs); says whether the output matches the original."""
-    from compound.workflow.handoff import to_json
+    from compound.json_values import to_json
     from compound.workflow.loader import load_target
     from compound.workflow.runs import replay
     from compound.workflow.state import load_run

@@ -136,7 +136,7 @@ def structured_type(tp: Any) -> str | None:
     """How a type is named when values of it are structured (a record, a list): what a label
     or number metric cannot compare. None for text, numbers, labels, LLM outputs, and types
     that are not known (``Any``, a plain mapping, a union)."""
-    from compound.workflow.handoff import describe, fields_of, item_type
+    from compound.type_fit import describe, fields_of, item_type
 
     if tp is Any or tp is None or tp is NoneType:
         return None
@@ -190,7 +190,7 @@ def _comparing_metrics(items: list[str | MetricSpec]) -> Iterator[tuple[int, str
 
 def _workflow_output_type(flow: Any, output: str | None) -> Any:
     """The type an eval of ``flow`` scores, or a message when ``output`` names no field."""
-    from compound.workflow.handoff import describe, fields_of
+    from compound.type_fit import describe, fields_of
 
     if output is None:
         return flow.output_type
@@ -222,7 +222,7 @@ def _not_none(tp: Any) -> Any:
 def _workflow_fix(flow: Any) -> str:
     """What to write instead: ``output: STEP.FIELD`` for a step that predicts a label, or for a
     text field of the output step."""
-    from compound.workflow.handoff import fields_of
+    from compound.type_fit import fields_of
 
     hints = [f"{name}.label" for name, node in flow.by_name.items()
              if "label" in (fields_of(_not_none(node.output_type)) or {})]

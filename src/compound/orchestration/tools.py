@@ -45,8 +45,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from compound.errors import UserError
 from compound.intelligence.llm.types import ToolDefinition
-from compound.workflow.handoff import NotJSONError, to_json
-from compound.workflow.workers import CallTimeout, Workers
+from compound.json_values import NotJSONError, to_json
+from compound.orchestration.workers import CallTimeout, Workers
 
 if TYPE_CHECKING:
     from compound.orchestration.spec import ToolSpec

@@ -130,8 +130,8 @@ def render_request(template: str, request: Any) -> str:
         >>> render_request("Intent of: {input}", {"question": "lost card"})
         'Intent of: {"question":"lost card"}'
     """
+    from compound.json_values import to_json
     from compound.orchestration.context.template import Template, renderable
-    from compound.workflow.handoff import to_json
 
     value = request
     if renderable(type(request)) is not None:

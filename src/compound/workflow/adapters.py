@@ -167,7 +167,7 @@ class LLMStep:
         """Why a value of ``source_type`` cannot fill template field ``name`` (checked when
         the workflow is built), or None when it can."""
         from compound.orchestration.context.template import renderable
-        from compound.workflow.handoff import describe, fields_of
+        from compound.type_fit import describe, fields_of
 
         if self.template is None:
             return None

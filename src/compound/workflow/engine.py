@@ -26,9 +26,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from compound.errors import RuntimeFailure, UserError
+from compound.json_values import from_json, to_json
 from compound.privacy.errors import error_text
+from compound.workflow.conditions import read_field
 from compound.workflow.context import RunContext
-from compound.workflow.handoff import from_json, get_field, to_json
 from compound.workflow.state import Checkpoints, Journal
 from compound.workflow.tracing import RUN_SPAN, Span, run_span_id, span_builder
 
@@ -301,7 +302,7 @@ class Engine:
                 value = results[source]
                 try:
                     for part in arg.path:
-                        value = get_field(value, part)
+                        value = read_field(value, part)
                 except (KeyError, AttributeError) as exc:
                     if source != "input":  # a step's output without it: the system's fault
                         raise

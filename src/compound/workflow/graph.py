@@ -50,8 +50,8 @@ from typing import TYPE_CHECKING, Any
 
 from compound.errors import UserError
 from compound.specfile import did_you_mean
+from compound.type_fit import assignable, describe, fields_of, item_type
 from compound.workflow.conditions import Condition
-from compound.workflow.handoff import assignable, describe, fields_of, item_type
 from compound.workflow.spec import find_cycle
 from compound.workflow.step import Step
 
@@ -181,7 +181,7 @@ class Workflow:
             value = fields
         if isinstance(value, Mapping) and self.input_type is not None and isinstance(
             self.input_type, type) and not issubclass(self.input_type, Mapping):
-            from compound.workflow.handoff import from_json
+            from compound.json_values import from_json
 
             try:
                 return from_json(dict(value), self.input_type)
@@ -446,7 +446,7 @@ def _checked(step: Step, param: str, source: str, path: tuple[str, ...], source_
     elif (why := _input_problem(step, param, source_type)) is not None:
         problems.append(f"step '{step.name}' template field '{{{param}}}' receives '{ref}' "
                         f"({describe(source_type)}): {why}")
-    from compound.workflow.handoff import allows_none
+    from compound.type_fit import allows_none
 
     return Arg(param, source, path, declared.default if not declared.required else None,
                allows_none(target))

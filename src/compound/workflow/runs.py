@@ -25,11 +25,11 @@ from __future__ import annotations
 from typing import Any
 
 from compound.errors import UserError
+from compound.json_values import from_json
 from compound.store.base import Store
 from compound.workflow.context import Budget, RunContext
 from compound.workflow.engine import Engine, RunResult
 from compound.workflow.graph import Workflow
-from compound.workflow.handoff import from_json
 from compound.workflow.state import Checkpoints, Journal, load_run
 from compound.workflow.tracing import StoreSink, Tracer
 

@@ -38,8 +38,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from compound.errors import UserError
+from compound.orchestration.workers import Workers
 from compound.workflow.conditions import Condition
-from compound.workflow.workers import Workers
 
 if TYPE_CHECKING:
     from compound.workflow.context import RunContext
@@ -272,7 +272,7 @@ class Step:
                 attempt += 1
 
     async def _aattempt(self, kwargs: dict[str, Any]) -> Any:
-        from compound.workflow.workers import CallTimeout
+        from compound.orchestration.workers import CallTimeout
 
         if self._acall is not None:
             try:

@@ -59,9 +59,9 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Protocol
 
+from compound.json_values import NotJSONError, to_json
 from compound.privacy.errors import error_text
 from compound.store.base import Store
-from compound.workflow.handoff import NotJSONError, to_json
 
 # attribute keys holding inputs and outputs: these go through the redaction hook
 CONTENT_KEYS = frozenset({

@@ -230,7 +230,7 @@ def renderable(tp: Any) -> str | None:
     when the type does not tell). Used to check wiring before anything runs."""
     import typing
 
-    from compound.workflow.handoff import describe, fields_of
+    from compound.type_fit import describe, fields_of
 
     if tp is Any or tp is None or isinstance(tp, str | typing.TypeVar):
         return None
@@ -344,7 +344,7 @@ def _refuse(value: Any) -> Any:
 
 
 def _refusal(where: str, value: Any) -> str:
-    from compound.workflow.handoff import fields_of
+    from compound.type_fit import fields_of
 
     name = type(value).__name__
     fields = fields_of(type(value))

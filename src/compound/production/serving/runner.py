@@ -34,12 +34,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 from compound.errors import RuntimeFailure, StoreError, UserError
 from compound.intelligence.llm.deadline import Deadline
 from compound.intelligence.llm.errors import LLMTimeout
+from compound.json_values import NotJSONError, to_json
 from compound.privacy.errors import error_ref, error_text
 from compound.production.serving.events import RunChannel, current_channel
 from compound.production.serving.recorder import RunRecorder
 from compound.store.redacting import redacted
 from compound.workflow.context import RunContext
-from compound.workflow.handoff import NotJSONError, to_json
 from compound.workflow.state import RUNS
 
 if TYPE_CHECKING:
