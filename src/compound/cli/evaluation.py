@@ -151,10 +151,11 @@ def _criteria_for(system: System, values: dict[str, float | None]) -> dict:
 
 def _print_pairwise(system: System, eval_name: str, repo: RunRepository, run_id: str,
                     other: str) -> None:
-    from compound.evaluation.cache import CachedLLM, OutputCache
+    from compound.evaluation.cache import OutputCache
     from compound.evaluation.compare import compare_runs
     from compound.evaluation.judges import PairwiseJudge
     from compound.intelligence.llm import build_llm
+    from compound.strategy.cache.llm import CachedLLM
 
     judge_spec = system.evals[eval_name].judge
     model = (judge_spec.model if judge_spec else None) or system.default_llm()

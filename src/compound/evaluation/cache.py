@@ -4,7 +4,9 @@ The key is the sha256 of the provider, the model, the settings that change what 
 (the generation parameters after the spec's defaults, the prompt template options of base
 models) and the messages. Failures are never cached: an error may be transient. A hit returns
 the original completion, with its original latency and cost, flagged as cached; what the re-run
-actually spent is counted separately (:attr:`OutputCache.saved_usd`).
+actually spent is counted separately (:attr:`OutputCache.saved_usd`). A judge or a workflow's
+models go through it as ``CachedLLM(llm, OutputCache(store))``
+(:class:`~compound.strategy.cache.llm.CachedLLM`).
 
 Example:
     >>> from compound.intelligence.llm import ScriptedLLM
@@ -22,13 +24,13 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import threading
-from collections.abc import Mapping
 from typing import Any
 
 from compound.evaluation.datasets import canonical_json
-from compound.intelligence.llm import LLM, Completion, Usage
-from compound.intelligence.llm.types import Prompt, ToolCall, as_messages
+from compound.intelligence.llm import LLM, Completion
+from compound.intelligence.llm.types import GenerationParams, Prompt, as_messages
 from compound.store import Store
+from compound.strategy.cache.llm import CacheOutcome
 
 COLLECTION = "eval_cache"
 # Attributes of providers that change what the same messages produce.
@@ -65,10 +67,40 @@ class OutputCache:
 
     def key(self, llm: LLM, prompt: Prompt, **params: Any) -> str:
         """The cache key of this call."""
-        merged = dataclasses.asdict(llm.params(**params))
+        return self._key(llm, prompt, llm.params(**params))
+
+    def _key(self, llm: LLM, prompt: Prompt, params: GenerationParams) -> str:
         messages = [dataclasses.asdict(m) for m in as_messages(prompt)]
-        payload = {"llm": llm_identity(llm), "params": merged, "messages": messages}
+        payload = {"llm": llm_identity(llm), "params": dataclasses.asdict(params),
+                   "messages": messages}
         return hashlib.sha256(canonical_json(payload).encode("utf-8")).hexdigest()
+
+    def cacheable(self, params: GenerationParams) -> bool:
+        """Whether calls go through the cache: every call, sampled ones too, unless disabled
+        (an evaluation re-run must see the answers it scored)."""
+        return self.enabled
+
+    def lookup(self, llm: LLM, prompt: Prompt, params: GenerationParams, *,
+               version: str | int | None = None) -> CacheOutcome | None:
+        """The stored answer of this call (its original latency and cost), or None.
+
+        ``version`` is not used: the key holds the model's identity (:func:`llm_identity`).
+        """
+        stored = self.store.get(COLLECTION, self._key(llm, prompt, params))
+        if stored is None:
+            return None
+        completion = Completion.from_dict(stored)
+        with self._lock:
+            self.hits += 1
+            self.saved_usd += completion.cost_usd
+        return CacheOutcome(completion, "exact")
+
+    def put(self, llm: LLM, prompt: Prompt, params: GenerationParams, completion: Completion,
+            *, version: str | int | None = None) -> None:
+        """Keep a fresh completion (a miss: the model ran)."""
+        self.store.put(COLLECTION, self._key(llm, prompt, params), completion.to_dict())
+        with self._lock:
+            self.misses += 1
 
     def complete(self, llm: LLM, prompt: Prompt, **params: Any) -> tuple[Completion, bool]:
         """``llm.complete(prompt, **params)``, or the stored answer of the same call.
@@ -78,76 +110,10 @@ class OutputCache:
         """
         if not self.enabled:
             return llm.complete(prompt, **params), False
-        key = self.key(llm, prompt, **params)
-        stored = self.store.get(COLLECTION, key)
-        if stored is not None:
-            completion = _completion_from_json(stored)
-            with self._lock:
-                self.hits += 1
-                self.saved_usd += completion.cost_usd
-            return completion, True
+        merged = llm.params(**params)
+        found = self.lookup(llm, prompt, merged)
+        if found is not None:
+            return found.completion, True
         completion = llm.complete(prompt, **params)
-        self.store.put(COLLECTION, key, _completion_to_json(completion))
-        with self._lock:
-            self.misses += 1
+        self.put(llm, prompt, merged, completion)
         return completion, False
-
-
-def _completion_to_json(c: Completion) -> dict[str, Any]:
-    return {
-        "text": c.text, "provider": c.provider, "model": c.model,
-        "usage": [c.usage.prompt_tokens, c.usage.completion_tokens],
-        "latency_s": c.latency_s, "cost_usd": c.cost_usd, "finish_reason": c.finish_reason,
-        "ttft_s": c.ttft_s, "data": c.data,
-        "tool_calls": [[t.name, dict(t.arguments), t.id] for t in c.tool_calls],
-    }
-
-
-def _completion_from_json(d: Mapping[str, Any]) -> Completion:
-    return Completion(
-        text=d["text"], provider=d["provider"], model=d["model"],
-        usage=Usage(*d["usage"]), latency_s=d["latency_s"], cost_usd=d["cost_usd"],
-        finish_reason=d["finish_reason"], ttft_s=d.get("ttft_s"), data=d.get("data"),
-        tool_calls=tuple(ToolCall(n, a, i) for n, a, i in d.get("tool_calls", [])),
-    )
-
-
-class CachedLLM(LLM):
-    """An :class:`LLM` whose ``complete`` goes through an :class:`OutputCache`.
-
-    It stands in for the model wherever an LLM is expected (a judge, a workflow's steps);
-    a hit returns the original completion, latency and cost included. Streaming is not cached.
-
-    Args:
-        llm: the model.
-        cache: the cache; None passes every call through.
-
-    Example:
-        >>> from compound.intelligence.llm import ScriptedLLM
-        >>> from compound.store import MemoryStore
-        >>> inner = ScriptedLLM(["4"])
-        >>> llm = CachedLLM(inner, OutputCache(MemoryStore()))
-        >>> llm.complete("2+2?").text, llm.complete("2+2?").text, len(inner.calls)
-        ('4', '4', 1)
-    """
-
-    def __init__(self, llm: LLM, cache: OutputCache | None) -> None:
-        super().__init__(model=llm.model, defaults=llm.defaults, timeout_s=llm.timeout_s,
-                         price_per_mtok=llm.price_per_mtok)
-        self.inner = llm
-        self.cache = cache
-        self.provider = llm.provider  # type: ignore[misc]
-
-    def load(self) -> None:
-        self.inner.load()
-
-    def count_tokens(self, text: str) -> int:
-        return self.inner.count_tokens(text)
-
-    def _stream_raw(self, messages: Any, params: Any) -> Any:
-        return self.inner._stream_raw(messages, params)
-
-    def complete(self, prompt: Prompt, **params: Any) -> Completion:  # type: ignore[override]
-        if self.cache is None:
-            return self.inner.complete(prompt, **params)
-        return self.cache.complete(self.inner, prompt, **params)[0]

@@ -158,8 +158,9 @@ def plan_eval(
         limit: evaluate only the first ``limit`` examples (after ``sample``).
         use_cache: reuse cached model outputs.
     """
-    from compound.evaluation.cache import CachedLLM, OutputCache
+    from compound.evaluation.cache import OutputCache
     from compound.evaluation.targets import build_target
+    from compound.strategy.cache.llm import CachedLLM
 
     if name not in system.evals:
         raise UserError(
@@ -181,7 +182,8 @@ def plan_eval(
         from compound.intelligence.llm import build_llm
 
         judge_name = spec.judge.model or system.default_llm()
-        judge = CachedLLM(build_llm(system.llms()[judge_name]), cache)
+        judge = build_llm(system.llms()[judge_name])
+        judge = judge if cache is None else CachedLLM(judge, cache)
     return EvalPlan(
         name=name, dataset=dataset,
         examples=dataset.examples(inputs=spec.dataset.inputs, expected=spec.dataset.expected),

@@ -1,12 +1,12 @@
 """A workflow of the system as an eval target: each example's inputs are the workflow's input.
 
 The workflow is built by :func:`compound.workflow.loader.build_workflow` with every LLM of the
-system wrapped in a :class:`~compound.evaluation.cache.CachedLLM`, so its model calls go
-through the eval's output cache. The answer is the output step's ``text`` (or the output
-itself), or with ``output: STEP.FIELD`` one field of one step's output (``classify.label``:
-the label a predictor step predicted; the row keeps that step's whole output as its data). The
-passages of any retrieval step (a result with ``hits``) become the row's contexts, for
-groundedness.
+system wrapped in a :class:`~compound.strategy.cache.llm.CachedLLM` in front of the eval's
+output cache, so its model calls go through it. The answer is the output step's ``text`` (or
+the output itself), or with ``output: STEP.FIELD`` one field of one step's output
+(``classify.label``: the label a predictor step predicted; the row keeps that step's whole
+output as its data). The passages of any retrieval step (a result with ``hits``) become the
+row's contexts, for groundedness.
 
 Example:
     >>> from compound.system import System
@@ -80,12 +80,12 @@ class WorkflowTarget:
         output: str | None = None,
     ) -> WorkflowTarget:
         """The workflow ``workflow`` of ``system``, its LLM calls cached."""
-        from compound.evaluation.cache import CachedLLM
         from compound.intelligence.llm import build_llm
+        from compound.strategy.cache.llm import CachedLLM
         from compound.workflow.loader import build_workflow
 
         shared: dict[str, Any] = {
-            f"llm:{name}": CachedLLM(build_llm(spec), cache)
+            f"llm:{name}": build_llm(spec) if cache is None else CachedLLM(build_llm(spec), cache)
             for name, spec in system.llms().items()
         }
         flow = build_workflow(system, workflow, shared=shared)

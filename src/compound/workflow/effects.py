@@ -15,9 +15,7 @@ from compound.errors import RuntimeFailure
 from compound.intelligence.llm.types import (
     Completion,
     Message,
-    ToolCall,
     ToolDefinition,
-    Usage,
     as_messages,
 )
 from compound.orchestration.tools import ToolResult
@@ -31,31 +29,6 @@ if TYPE_CHECKING:
 
 class ReplayDiverged(RuntimeFailure):
     """A replay asked for a model call the original run did not make."""
-
-
-def completion_to_dict(completion: Completion) -> dict[str, Any]:
-    return {
-        "text": completion.text, "provider": completion.provider, "model": completion.model,
-        "prompt_tokens": completion.usage.prompt_tokens,
-        "completion_tokens": completion.usage.completion_tokens,
-        "latency_s": completion.latency_s, "cost_usd": completion.cost_usd,
-        "finish_reason": completion.finish_reason,
-        "tool_calls": [{"name": c.name, "arguments": dict(c.arguments), "id": c.id}
-                       for c in completion.tool_calls],
-        "data": completion.data,
-    }
-
-
-def completion_from_dict(data: Mapping[str, Any]) -> Completion:
-    return Completion(
-        text=data["text"], provider=data["provider"], model=data["model"],
-        usage=Usage(data["prompt_tokens"], data["completion_tokens"]),
-        latency_s=data["latency_s"], cost_usd=data["cost_usd"],
-        finish_reason=data["finish_reason"],
-        tool_calls=tuple(ToolCall(c["name"], c["arguments"], c.get("id", ""))
-                         for c in data["tool_calls"]),
-        data=data.get("data"),
-    )
 
 
 def _error_entry(exc: BaseException) -> dict[str, Any]:
@@ -100,7 +73,7 @@ def _before_model(ctx: RunContext, llm: LLM, messages: tuple[Message, ...],
             if "error" in entry:
                 _end_model(ctx, span, None, RuntimeFailure(entry["error"]["message"]))
                 _raise_recorded(entry["error"], llm)
-            recorded = completion_from_dict(entry["completion"])
+            recorded = Completion.from_dict(entry["completion"])
         elif ctx.journal.replay:
             error = ReplayDiverged(
                 f"replay has no recorded model output for call {key} of run "
@@ -162,7 +135,7 @@ def _record_model(ctx: RunContext, key: str | None, completion: Completion | Non
     if key is None or ctx.journal is None:
         return
     if completion is not None:
-        ctx.journal.write(key, {"kind": "model", "completion": completion_to_dict(completion)})
+        ctx.journal.write(key, {"kind": "model", "completion": completion.to_dict()})
     elif error is not None:
         ctx.journal.write(key, _error_entry(error))
 

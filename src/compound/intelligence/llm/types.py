@@ -77,6 +77,14 @@ class Completion:
 
     ``data`` holds the parsed JSON when the call asked for a JSON schema; ``tool_calls`` the
     calls the model wants made (``finish_reason == "tool_calls"``).
+
+    :meth:`to_dict` and :meth:`from_dict` are the one JSON form of a completion, the one that
+    run journals, the strategy cache and the evaluation cache store.
+
+    Example:
+        >>> done = Completion("Paris.", "scripted", "m", Usage(7, 2), latency_s=0.1)
+        >>> Completion.from_dict(done.to_dict()) == done
+        True
     """
 
     text: str
@@ -89,6 +97,42 @@ class Completion:
     ttft_s: float | None = None
     tool_calls: tuple[ToolCall, ...] = ()
     data: Any = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON data for this completion (see :meth:`from_dict`)."""
+        return {
+            "text": self.text, "provider": self.provider, "model": self.model,
+            "prompt_tokens": self.usage.prompt_tokens,
+            "completion_tokens": self.usage.completion_tokens,
+            "latency_s": self.latency_s, "cost_usd": self.cost_usd,
+            "finish_reason": self.finish_reason, "ttft_s": self.ttft_s,
+            "tool_calls": [{"name": c.name, "arguments": dict(c.arguments), "id": c.id}
+                           for c in self.tool_calls],
+            "data": self.data,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Completion:
+        """The completion :meth:`to_dict` wrote; also reads the form evaluation caches held
+        before (``usage`` and each tool call as lists), so their entries still hit."""
+        if "usage" in data:
+            usage = Usage(*data["usage"])
+        else:
+            usage = Usage(data["prompt_tokens"], data["completion_tokens"])
+        return cls(
+            text=data["text"], provider=data["provider"], model=data["model"], usage=usage,
+            latency_s=data["latency_s"], cost_usd=data["cost_usd"],
+            finish_reason=data["finish_reason"], ttft_s=data.get("ttft_s"),
+            tool_calls=tuple(_tool_call(c) for c in data.get("tool_calls", ())),
+            data=data.get("data"),
+        )
+
+
+def _tool_call(data: Mapping[str, Any] | Sequence[Any]) -> ToolCall:
+    if isinstance(data, Mapping):
+        return ToolCall(data["name"], data["arguments"], data.get("id", ""))
+    name, arguments, call_id = data
+    return ToolCall(name, arguments, call_id)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,5 +1,7 @@
 """Caching LLM calls: :class:`LLMCache` (traced, for code that has a run context) and
-:class:`CachedLLM` (a drop-in :class:`~compound.intelligence.llm.LLM` for code that takes one).
+:class:`CachedLLM` (a drop-in :class:`~compound.intelligence.llm.LLM` for code that takes one,
+in front of any :class:`CompletionCache`: an :class:`LLMCache`, or the evaluation's
+:class:`~compound.evaluation.cache.OutputCache`, which keeps answers with their original cost).
 
 A lookup tries the exact cache, then the semantic cache when there is one. A hit returns the
 cached completion with no usage and no cost (nothing was consumed) and the lookup's latency;
@@ -21,7 +23,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from compound.intelligence.llm.base import LLM, RawResult
 from compound.intelligence.llm.types import (
@@ -54,16 +56,8 @@ class CacheOutcome:
     similarity: float | None = None
 
 
-def _to_json(completion: Completion) -> dict[str, Any]:
-    from compound.workflow.effects import completion_to_dict
-
-    return completion_to_dict(completion)
-
-
 def _from_json(data: dict[str, Any], latency_s: float) -> Completion:
-    from compound.workflow.effects import completion_from_dict
-
-    cached = completion_from_dict(data)
+    cached = Completion.from_dict(data)
     return replace(cached, usage=Usage(0, 0), cost_usd=0.0, latency_s=latency_s, ttft_s=None)
 
 
@@ -129,11 +123,11 @@ class LLMCache:
                                     "semantic", hit.similarity)
         return None
 
-    def store(self, llm: LLM, prompt: Prompt, params: GenerationParams, completion: Completion,
-              *, version: str | int | None = None) -> None:
+    def put(self, llm: LLM, prompt: Prompt, params: GenerationParams, completion: Completion,
+            *, version: str | int | None = None) -> None:
         """Cache a fresh completion."""
         key = llm_cache_key(llm, prompt, params, version=version)
-        data = _to_json(completion)
+        data = completion.to_dict()
         self.exact.put(key, {"completion": data})
         scoped = self._semantic_scope(llm, as_messages(prompt), params, key)
         if scoped is not None and self.semantic is not None:
@@ -160,27 +154,57 @@ class LLMCache:
             return outcome
         fresh = (ctx.complete(llm, prompt, **overrides) if ctx is not None
                  else llm.complete(prompt, **overrides))
-        self.store(llm, prompt, params, fresh, version=version)
+        self.put(llm, prompt, params, fresh, version=version)
         return CacheOutcome(fresh)
 
 
+class CompletionCache(Protocol):
+    """What :class:`CachedLLM` needs of a cache (:class:`LLMCache` and
+    :class:`~compound.evaluation.cache.OutputCache` are two)."""
+
+    def cacheable(self, params: GenerationParams) -> bool:
+        """Whether a call with ``params`` goes through the cache."""
+        ...
+
+    def lookup(self, llm: LLM, prompt: Prompt, params: GenerationParams, *,
+               version: str | int | None = None) -> CacheOutcome | None:
+        """The cached completion for this call, or None."""
+        ...
+
+    def put(self, llm: LLM, prompt: Prompt, params: GenerationParams, completion: Completion,
+            *, version: str | int | None = None) -> None:
+        """Keep a fresh completion."""
+        ...
+
+
 class CachedLLM(LLM):
-    """Any LLM behind a cache, usable wherever an LLM is.
+    """Any LLM behind a cache, usable wherever an LLM is (a judge, a workflow's steps).
+
+    Calls the cache does not take (see :meth:`CompletionCache.cacheable`) go to the model.
 
     Args:
         llm: the model.
         cache: the cache; a fresh in-memory :class:`LLMCache` when None.
         version: the version cached answers are tied to (see
             :func:`~compound.strategy.cache.keys.llm_version`).
+
+    Example:
+        >>> from compound.evaluation.cache import OutputCache
+        >>> from compound.intelligence.llm import ScriptedLLM
+        >>> from compound.store import MemoryStore
+        >>> inner = ScriptedLLM(["4"])
+        >>> judge = CachedLLM(inner, OutputCache(MemoryStore()))
+        >>> judge.complete("2+2?").text, judge.complete("2+2?").text, len(inner.calls)
+        ('4', '4', 1)
     """
 
-    def __init__(self, llm: LLM, cache: LLMCache | None = None, *,
+    def __init__(self, llm: LLM, cache: CompletionCache | None = None, *,
                  version: str | int | None = None) -> None:
         super().__init__(model=llm.model, defaults=llm.defaults, timeout_s=llm.timeout_s,
                          price_per_mtok=llm.price_per_mtok)
         self.provider = llm.provider  # type: ignore[misc]  # report the wrapped provider
         self.inner = llm
-        self.cache = cache if cache is not None else LLMCache()
+        self.cache: CompletionCache = cache if cache is not None else LLMCache()
         self.version = version
 
     def load(self) -> None:
@@ -194,8 +218,15 @@ class CachedLLM(LLM):
         return self.inner._stream_raw(messages, params)
 
     def complete(self, prompt: Prompt, **overrides: Any) -> Completion:  # type: ignore[override]
-        return self.cache.complete(self.inner, prompt, version=self.version,
-                                   **overrides).completion
+        params = self.inner.params(**overrides)
+        if not self.cache.cacheable(params):
+            return self.inner.complete(prompt, **overrides)
+        outcome = self.cache.lookup(self.inner, prompt, params, version=self.version)
+        if outcome is not None:
+            return outcome.completion
+        fresh = self.inner.complete(prompt, **overrides)
+        self.cache.put(self.inner, prompt, params, fresh, version=self.version)
+        return fresh
 
     def stream(self, prompt: Prompt, **overrides: Any) -> Iterator[StreamEvent]:  # type: ignore[override]
         params = self.inner.params(**overrides)
@@ -207,5 +238,5 @@ class CachedLLM(LLM):
                 return
         for event in self.inner.stream(prompt, **overrides):
             if isinstance(event, Completion) and self.cache.cacheable(params):
-                self.cache.store(self.inner, prompt, params, event, version=self.version)
+                self.cache.put(self.inner, prompt, params, event, version=self.version)
             yield event
