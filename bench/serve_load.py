@@ -53,7 +53,8 @@ def bench_app() -> Any:
     """The app under test: one workflow, one scripted predictor step, auth on."""
     from dataclasses import make_dataclass
 
-    from compound.production.serving import ScriptedPredictor, create_app
+    from compound.intelligence.ml import ScriptedPredictor
+    from compound.production.serving import create_app
     from compound.production.serving_spec import ServeSpec
     from compound.store import SQLiteStore
     from compound.workflow import Step, Workflow

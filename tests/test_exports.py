@@ -68,7 +68,8 @@ SURFACES: dict[str, set[str]] = {
         "ToolDefinition", "Usage",
     },
     "compound.intelligence.ml": {
-        "Contribution", "NotExplainable", "Prediction", "Predictor", "train", "TrainResult",
+        "Contribution", "NotExplainable", "Prediction", "Predictor", "ScriptedPredictor",
+        "train", "TrainResult",
     },
     "compound.intelligence.ml.learners": {
         "FitProgress", "Learner", "learner_class", "no_progress", "softmax",
@@ -106,8 +107,8 @@ SURFACES: dict[str, set[str]] = {
         "train_classifier", "Verdict",
     },
     "compound.production.serving": {
-        "ApiKeys", "app_from_system", "AsyncBatcher", "create_app", "LLMQueue",
-        "ScriptedPredictor", "serve", "ServedLLM", "WorkflowRunner",
+        "ApiKeys", "app_from_system", "AsyncBatcher", "create_app", "LLMQueue", "serve",
+        "ServedLLM", "WorkflowRunner",
     },
     "compound.store": {
         "JSON", "MemoryStore", "open_store", "Record", "RedactingStore", "SQLiteStore", "Store",

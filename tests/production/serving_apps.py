@@ -17,7 +17,8 @@ from typing import Any
 import httpx
 
 from compound.intelligence.llm import ScriptedLLM
-from compound.production.serving import ScriptedPredictor, create_app
+from compound.intelligence.ml import ScriptedPredictor
+from compound.production.serving import create_app
 from compound.production.serving.app import served_llm
 from compound.production.serving_spec import ServeSpec
 from compound.store import SQLiteStore, Store

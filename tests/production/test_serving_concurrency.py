@@ -14,7 +14,8 @@ from serving_apps import classify_flow, label_of
 from compound.intelligence.llm import ScriptedLLM
 from compound.intelligence.llm.base import RawResult
 from compound.intelligence.llm.types import GenerationParams, Message, Usage
-from compound.production.serving import AsyncBatcher, LLMQueue, ScriptedPredictor, ServedLLM
+from compound.intelligence.ml import ScriptedPredictor
+from compound.production.serving import AsyncBatcher, LLMQueue, ServedLLM
 from compound.production.serving.app import create_app
 from compound.production.serving.events import Cancelled, RunChannel, current_channel
 from compound.production.serving.served_llm import Overloaded

@@ -21,7 +21,6 @@ _EXPORTS = {
     "serve": "compound.production.serving.app",
     "ApiKeys": "compound.production.serving.keys",
     "AsyncBatcher": "compound.production.serving.batcher",
-    "ScriptedPredictor": "compound.production.serving.batcher",
     "LLMQueue": "compound.production.serving.served_llm",
     "ServedLLM": "compound.production.serving.served_llm",
     "WorkflowRunner": "compound.production.serving.runner",
@@ -31,7 +30,6 @@ __all__ = [
     "ApiKeys",
     "AsyncBatcher",
     "LLMQueue",
-    "ScriptedPredictor",
     "ServedLLM",
     "WorkflowRunner",
     "app_from_system",
@@ -41,7 +39,7 @@ __all__ = [
 
 if _typing.TYPE_CHECKING:
     from compound.production.serving.app import app_from_system, create_app, serve
-    from compound.production.serving.batcher import AsyncBatcher, ScriptedPredictor
+    from compound.production.serving.batcher import AsyncBatcher
     from compound.production.serving.keys import ApiKeys
     from compound.production.serving.runner import WorkflowRunner
     from compound.production.serving.served_llm import LLMQueue, ServedLLM

@@ -18,12 +18,11 @@ keeps serving meanwhile), unless recent batches took less than ``inline_below_s`
 which case the hand-over to a thread would cost more than the scoring, and the batch is
 scored on the loop. A model that slows down moves back to the thread.
 
-:func:`batch_predictors` applies this to every predictor step of a workflow, and
-:class:`ScriptedPredictor` is the fake predictor (no model, no latency) that tests and the
-serving benchmark use.
+:func:`batch_predictors` applies this to every predictor step of a workflow.
 
 Example:
     >>> import asyncio
+    >>> from compound.intelligence.ml import ScriptedPredictor
     >>> model = ScriptedPredictor(lambda text: "long" if len(text) > 5 else "short")
     >>> batcher = AsyncBatcher(model.predict_batch, max_size=8)
     >>> async def three():
@@ -37,12 +36,11 @@ from __future__ import annotations
 import asyncio
 import time
 import typing
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from compound.errors import RuntimeFailure
-from compound.intelligence.ml.types import Prediction
 
 if TYPE_CHECKING:
     from compound.workflow.context import RunContext
@@ -252,37 +250,3 @@ def batch_predictors(flow: Workflow, make_batcher: Callable[[Any], AsyncBatcher[
                        description=flow.description, max_parallel=flow.max_parallel)
     batched.source = flow.source
     return batched
-
-
-class ScriptedPredictor:
-    """A fake predictor: labels from a function or a cycling list, no model, no latency.
-
-    Args:
-        labels: a function of one input returning its label, or labels used in turn.
-        name: the model name reported in predictions.
-
-    Attributes:
-        batches: the size of every ``predict_batch`` call, in order (tests read it).
-    """
-
-    def __init__(self, labels: Callable[[Any], str] | Sequence[str] = ("ok",), *,
-                 name: str = "scripted") -> None:
-        self.labels = labels
-        self.name = name
-        self.batches: list[int] = []
-        self._turn = 0
-
-    def _label(self, example: Any) -> str:
-        if callable(self.labels):
-            return str(self.labels(example))
-        label = self.labels[self._turn % len(self.labels)]
-        self._turn += 1
-        return label
-
-    def predict_batch(self, examples: Sequence[Mapping[str, Any] | str]) -> list[Prediction]:
-        self.batches.append(len(examples))
-        return [Prediction(label=self._label(e), probability=1.0, model=self.name, version=1)
-                for e in examples]
-
-    def run(self, example: Mapping[str, Any] | str) -> Prediction:
-        return self.predict_batch([example])[0]

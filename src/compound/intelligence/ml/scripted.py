@@ -1,0 +1,54 @@
+"""A fake :class:`~compound.intelligence.ml.predictor.Predictor`: scripted labels, no model.
+
+It has the two methods a predictor step and the serving batcher use (``run`` for one input,
+``predict_batch`` for many), answers at once, and records the size of each batch, so tests
+and benchmarks can exercise prediction, batching and serving without training anything.
+
+Example:
+    >>> model = ScriptedPredictor(lambda text: "long" if len(text) > 5 else "short")
+    >>> [p.label for p in model.predict_batch(["hi", "hello there"])], model.batches
+    (['short', 'long'], [2])
+    >>> ScriptedPredictor(["yes", "no"]).run({"amount": 3}).label
+    'yes'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from compound.intelligence.ml.types import Prediction
+
+
+class ScriptedPredictor:
+    """A fake predictor: labels from a function or a cycling list, no model, no latency.
+
+    Args:
+        labels: a function of one input returning its label, or labels used in turn.
+        name: the model name reported in predictions.
+
+    Attributes:
+        batches: the size of every ``predict_batch`` call, in order (tests read it).
+    """
+
+    def __init__(self, labels: Callable[[Any], str] | Sequence[str] = ("ok",), *,
+                 name: str = "scripted") -> None:
+        self.labels = labels
+        self.name = name
+        self.batches: list[int] = []
+        self._turn = 0
+
+    def _label(self, example: Any) -> str:
+        if callable(self.labels):
+            return str(self.labels(example))
+        label = self.labels[self._turn % len(self.labels)]
+        self._turn += 1
+        return label
+
+    def predict_batch(self, examples: Sequence[Mapping[str, Any] | str]) -> list[Prediction]:
+        self.batches.append(len(examples))
+        return [Prediction(label=self._label(e), probability=1.0, model=self.name, version=1)
+                for e in examples]
+
+    def run(self, example: Mapping[str, Any] | str) -> Prediction:
+        return self.predict_batch([example])[0]
