@@ -45,3 +45,34 @@ def embedded_llm() -> Iterator[object]:
     llm = EmbeddedLLM(n_ctx=2048)
     llm.load()
     yield llm
+
+
+#: ``install(name, {group: {entry: "module:attribute"}}, folder=None) -> folder``
+InstallPlugin = Callable[..., Path]
+
+
+@pytest.fixture
+def plugin_distribution(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[InstallPlugin]:
+    """Install a third party's distribution as pip does: a ``NAME-1.0.dist-info`` folder with
+    ``METADATA`` and ``entry_points.txt``, in a folder put on ``sys.path`` (a fresh one, or
+    ``folder``, e.g. a spec's folder)."""
+    from compound.plugins import registered
+
+    def install(name: str, groups: dict[str, dict[str, str]], folder: Path | None = None,
+                *, on_path: bool = True) -> Path:
+        root = folder if folder is not None else tmp_path_factory.mktemp("site")
+        info = root / f"{name}-1.0.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
+        (info / "entry_points.txt").write_text("".join(
+            f"[{group}]\n" + "".join(f"{entry} = {target}\n" for entry, target in points.items())
+            for group, points in groups.items()))
+        if on_path:
+            monkeypatch.syspath_prepend(str(root))
+        registered.cache_clear()
+        return root
+
+    yield install
+    registered.cache_clear()

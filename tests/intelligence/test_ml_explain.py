@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,6 @@ from ml_cases import (
     write_jsonl,
 )
 
-from compound import plugins
 from compound.errors import UserError
 from compound.intelligence.ml import Contribution, NotExplainable, Predictor, train
 from compound.intelligence.registry import ModelRegistry
@@ -171,17 +169,6 @@ workflows:
 """
 
 
-@pytest.fixture
-def predictor_adapter(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Register the adapter as the entry point does, whether or not the package is installed."""
-    steps = {**plugins.BUILTINS.get("compound.steps", {}),
-             "predictor": "compound.intelligence.ml.step:predictor_step"}
-    monkeypatch.setitem(plugins.BUILTINS, "compound.steps", steps)
-    plugins.registered.cache_clear()
-    yield
-    plugins.registered.cache_clear()
-
-
 def tabular_spec(folder: Path, options: str) -> System:
     model = ("churn: {kind: predictor, task: tabular_classification, dataset: customers.csv, "
              "target: churn, features: [income, city, noise]}")
@@ -190,9 +177,7 @@ def tabular_spec(folder: Path, options: str) -> System:
     return System.load(folder)
 
 
-def test_a_step_attaches_the_contributions_of_the_version_that_scored(
-    tmp_path: Path, predictor_adapter: None
-) -> None:
+def test_a_step_attaches_the_contributions_of_the_version_that_scored(tmp_path: Path) -> None:
     from compound.workflow.loader import build_workflow
 
     write_csv(tmp_path / "customers.csv", tabular_rows(800))
@@ -208,9 +193,7 @@ def test_a_step_attaches_the_contributions_of_the_version_that_scored(
     assert build_workflow(plain, "score").run(**CUSTOMER).output.contributions == ()
 
 
-def test_a_served_step_keeps_its_contributions_when_requests_are_batched(
-    tmp_path: Path, predictor_adapter: None
-) -> None:
+def test_a_served_step_keeps_its_contributions_when_requests_are_batched(tmp_path: Path) -> None:
     from compound.production.serving.batcher import batch_function
     from compound.workflow.loader import build_workflow
 
@@ -236,7 +219,7 @@ def test_a_served_step_keeps_its_contributions_when_requests_are_batched(
     ("{explain: 2, depth: 1}", r"options \['depth'\] are not predictor step options"),
 ])
 def test_step_explain_option_is_checked_at_build(
-    tmp_path: Path, predictor_adapter: None, options: str, message: str
+    tmp_path: Path, options: str, message: str
 ) -> None:
     from compound.workflow.loader import build_workflow
 
@@ -244,9 +227,7 @@ def test_step_explain_option_is_checked_at_build(
         build_workflow(tabular_spec(tmp_path, options), "score")
 
 
-def test_step_refuses_to_explain_a_text_model_at_build(
-    tmp_path: Path, predictor_adapter: None
-) -> None:
+def test_step_refuses_to_explain_a_text_model_at_build(tmp_path: Path) -> None:
     from compound.workflow.loader import build_workflow
 
     model = ("intent: {kind: predictor, task: text_classification, dataset: train.jsonl, "

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from ml_cases import TEXT_MODEL, make_system, text_rows, write_jsonl
 
-from compound import plugins
 from compound.errors import UserError
 from compound.intelligence.ml import Prediction, train
 from compound.intelligence.ml.step import PredictorStep
@@ -39,20 +37,7 @@ workflows:
 """
 
 
-@pytest.fixture
-def predictor_adapter(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Register the adapter as the entry point does, whether or not the package is installed."""
-    steps = {**plugins.BUILTINS.get("compound.steps", {}),
-             "predictor": "compound.intelligence.ml.step:predictor_step"}
-    monkeypatch.setitem(plugins.BUILTINS, "compound.steps", steps)
-    plugins.registered.cache_clear()
-    yield
-    plugins.registered.cache_clear()
-
-
-def test_a_workflow_step_classifies_with_the_production_model(
-    tmp_path: Path, predictor_adapter: None
-) -> None:
+def test_a_workflow_step_classifies_with_the_production_model(tmp_path: Path) -> None:
     from compound.workflow.loader import build_workflow
 
     write_jsonl(tmp_path / "train.jsonl", text_rows(300))
@@ -66,7 +51,7 @@ def test_a_workflow_step_classifies_with_the_production_model(
     assert (run.output.label, run.output.model, run.output.version) == ("card_lost", "intent", 1)
 
 
-def test_step_needs_declared_features(tmp_path: Path, predictor_adapter: None) -> None:
+def test_step_needs_declared_features(tmp_path: Path) -> None:
     from compound.workflow.loader import build_workflow
 
     write_jsonl(tmp_path / "train.jsonl", text_rows(30))

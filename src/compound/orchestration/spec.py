@@ -111,8 +111,9 @@ class RetrieverSpec(SpecModel):
     kind: Literal["bm25", "dense", "hybrid"] = "hybrid"
     documents: list[str] = Field(default_factory=list, description="files or folders to ingest")
     top_k: int = Field(default=5, gt=0)
-    embedder: Literal["minilm", "fake"] | None = Field(
-        default=None, description="the embedder for dense and hybrid (default minilm)"
+    embedder: str | None = Field(
+        default=None, description="the embedder for dense and hybrid: minilm (the default), "
+        "fake, or one a package registers under compound.embedders"
     )
     embedder_options: dict[str, Any] = Field(
         default_factory=dict, description="max_tokens, batch_size, threads, quantize..."
@@ -131,6 +132,18 @@ class RetrieverSpec(SpecModel):
     qdrant: QdrantSpec | None = None
     options: dict[str, Any] = Field(default_factory=dict)
     description: str = ""
+
+    @field_validator("embedder")
+    @classmethod
+    def _known_embedder(cls, value: str | None) -> str | None:
+        from compound.plugins import registered
+        from compound.specfile import did_you_mean
+
+        embedders = registered("compound.embedders")
+        if value is not None and value not in embedders:
+            raise ValueError(f"unknown embedder '{value}'{did_you_mean(value, embedders)}; "
+                             f"available: {', '.join(sorted(embedders))}")
+        return value
 
     @field_validator("filters")
     @classmethod

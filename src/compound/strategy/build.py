@@ -51,12 +51,7 @@ if TYPE_CHECKING:
     from compound.strategy.review import ReviewQueue
     from compound.system import System
 
-GROUP = "compound.routers"
-BUILTIN_ROUTERS = {
-    "confidence": "compound.strategy.build:confidence_router",
-    "rules": "compound.strategy.build:rules_router",
-    "learned": "compound.strategy.build:learned_router",
-}
+GROUP = "compound.routers"  # router kinds: the built-ins are in compound.plugins.BUILTINS
 
 
 class StrategyBuilder:
@@ -135,18 +130,17 @@ class StrategyBuilder:
 
     def router(self, name: str) -> Any:
         """The router ``name``, built by the function registered for its kind."""
-        from compound.orchestration.tools import load_object
-        from compound.plugins import registered
+        from compound.plugins import load, registered
 
         if name not in self.spec.routers:
             raise UserError(f"no router named '{name}'{did_you_mean(name, self.spec.routers)}")
         spec = self.spec.routers[name]
-        targets = {**BUILTIN_ROUTERS, **registered(GROUP)}
+        targets = registered(GROUP)
         if spec.kind not in targets:
             raise UserError(f"no router kind '{spec.kind}'{did_you_mean(spec.kind, targets)}; "
                             f"installed: {', '.join(sorted(targets))}. A package providing it "
                             f"registers it under the '{GROUP}' entry point group")
-        make = load_object(targets[spec.kind], what=f"router kind '{spec.kind}'")
+        make = load(GROUP, spec.kind)
         return self._once(f"router:{name}", lambda: make(self, name, spec))
 
     def chain(self, name: str) -> FallbackChain:

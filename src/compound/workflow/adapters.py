@@ -100,9 +100,8 @@ def component_kind(system: System, name: str) -> tuple[str, Any]:
 
 
 def adapter_for(kind: str) -> Adapter:
-    """The adapter registered for ``kind`` (entry points first, then the built-ins)."""
-    from compound.orchestration.tools import load_object
-    from compound.plugins import registered
+    """The adapter registered for ``kind`` (the built-ins, and third parties' entry points)."""
+    from compound.plugins import load, registered
 
     targets = registered(GROUP)
     if kind not in targets:
@@ -111,7 +110,7 @@ def adapter_for(kind: str) -> Adapter:
             f"are {', '.join(sorted(targets))}. The package that provides '{kind}' components "
             f"registers one under the '{GROUP}' entry point group"
         )
-    adapter: Adapter = load_object(targets[kind], what=f"step adapter '{kind}'")
+    adapter: Adapter = load(GROUP, kind)
     return adapter
 
 
@@ -263,6 +262,6 @@ def tool_adapter(request: AdapterRequest) -> Any:
 
 def function_adapter(request: AdapterRequest) -> Any:
     """``uses: module:function``: a plain Python function."""
-    from compound.orchestration.tools import load_object
+    from compound.code_references import resolve
 
-    return load_object(request.component, what=f"step '{request.step.name}'")
+    return resolve(request.component, what=f"step '{request.step.name}'")

@@ -1,4 +1,5 @@
-"""Embedders by name, as a spec or the CLI names them.
+"""Embedders by name, as a spec or the CLI names them: the classes registered under
+``compound.embedders`` (:data:`compound.plugins.BUILTINS`, and third parties' entry points).
 
 Example:
     >>> make_embedder("fake", dim=8).embed(["hello world"]).shape
@@ -11,11 +12,12 @@ from typing import Any
 
 from compound.errors import UserError
 from compound.intelligence.embedders.base import Embedder
-from compound.intelligence.embedders.fake import FakeEmbedder
-from compound.intelligence.embedders.onnx import OnnxEmbedder
+from compound.plugins import BUILTINS, load
 
-#: Names :func:`make_embedder` accepts.
-EMBEDDERS = ("minilm", "fake")
+GROUP = "compound.embedders"
+
+#: The built-in names :func:`make_embedder` accepts.
+EMBEDDERS = tuple(BUILTINS[GROUP])
 
 
 def make_embedder(name: str = "minilm", **options: Any) -> Embedder:
@@ -30,15 +32,8 @@ def make_embedder(name: str = "minilm", **options: Any) -> Embedder:
     Raises:
         UserError: an unknown name or option.
     """
-    from compound.specfile import did_you_mean
-
-    classes: dict[str, type[Embedder]] = {"minilm": OnnxEmbedder, "fake": FakeEmbedder}
-    if name not in classes:
-        raise UserError(
-            f"unknown embedder '{name}'{did_you_mean(name, classes)}; "
-            f"available: {', '.join(EMBEDDERS)}"
-        )
+    cls: type[Embedder] = load(GROUP, name)
     try:
-        return classes[name](**options)
+        return cls(**options)
     except TypeError as exc:
         raise UserError(f"embedder '{name}': {exc}; check its options") from None

@@ -20,26 +20,12 @@ from compound.intelligence.ml.learners.base import (
 
 
 def learner_class(name: str) -> type[Learner]:
-    """The class of learner ``name`` (its module is imported on demand)."""
-    if name == "tfidf_linear":
-        from compound.intelligence.ml.learners.text import TextLinearLearner
+    """The class of learner ``name``, registered under ``compound.learners`` (see
+    :data:`compound.plugins.BUILTINS`); its module is imported on demand."""
+    from compound.plugins import load
 
-        return TextLinearLearner
-    from compound.intelligence.ml.learners.boosting import LambdaRankLearner, LightGBMLearner
-
-    classes: dict[str, type[Learner]] = {
-        "lightgbm": LightGBMLearner, "lightgbm_lambdarank": LambdaRankLearner,
-    }
-    if name not in classes:
-        from compound.errors import UserError
-        from compound.intelligence.ml.params import LEARNERS
-        from compound.specfile import did_you_mean
-
-        raise UserError(
-            f"unknown learner '{name}'{did_you_mean(name, LEARNERS)}; available: "
-            f"{', '.join(LEARNERS)}"
-        )
-    return classes[name]
+    cls: type[Learner] = load("compound.learners", name)
+    return cls
 
 
 __all__ = ["FitProgress", "Learner", "learner_class", "no_progress", "softmax"]

@@ -1,0 +1,138 @@
+"""The plugin registry: compound's built-ins in one table, third parties' entry points adding
+names to it, and no distribution (least of all one in a downloaded spec folder) replacing a
+built-in."""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from compound import plugins
+from compound.errors import UserError
+from compound.plugins import BUILTINS, PluginConflict, load, registered
+from compound.system import System
+
+ROOT = Path(__file__).resolve().parents[1]
+
+InstallPlugin = Callable[..., Path]
+
+
+def test_pyproject_declares_no_entry_points_in_compounds_groups() -> None:
+    """The table is the one list: an installed package and a source checkout read the same."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    groups = set(project.get("entry-points", {}))
+    assert not {g for g in groups if g.startswith("compound.")}, groups
+    assert all(group.startswith("compound.") for group in BUILTINS)
+
+
+@pytest.mark.parametrize(("group", "name"),
+                         [(g, n) for g, names in BUILTINS.items() for n in names])
+def test_every_builtin_loads_to_something_callable(group: str, name: str) -> None:
+    assert callable(load(group, name))
+
+
+def test_the_registry_holds_the_builtins_read_the_same_in_each_group() -> None:
+    """Whatever an older install of compound left in its own metadata, the table wins."""
+    for group, names in BUILTINS.items():
+        assert registered(group) == dict(names)
+    assert {"router", "fallback", "ensemble", "retriever", "predictor"} <= set(
+        registered("compound.steps"))
+
+
+def test_learners_with_parameters_are_the_registered_learners() -> None:
+    from compound.intelligence.ml.params import LEARNERS
+
+    assert set(LEARNERS) == set(BUILTINS["compound.learners"])
+
+
+def test_an_unknown_name_says_what_there_is() -> None:
+    with pytest.raises(UserError, match=r"no metric named 'acuracy' \(did you mean 'accuracy'"
+                                        r"\?\); available: .*macro_f1"):
+        load("compound.metrics", "acuracy")
+
+
+def test_a_third_party_adds_a_name(plugin_distribution: InstallPlugin) -> None:
+    plugin_distribution("extra-metrics", {"compound.metrics": {"shout": "test_plugins:shout"}})
+    assert registered("compound.metrics")["shout"] == "test_plugins:shout"
+    assert load("compound.metrics", "shout")("hi") == "HI"
+    assert registered("compound.metrics")["accuracy"] == BUILTINS["compound.metrics"]["accuracy"]
+
+
+def test_a_third_party_cannot_replace_a_builtin(plugin_distribution: InstallPlugin) -> None:
+    site = plugin_distribution("evil-metrics",
+                               {"compound.metrics": {"accuracy": "test_plugins:shout"}})
+    with pytest.raises(PluginConflict) as caught:
+        registered("compound.metrics")
+    message = str(caught.value)
+    assert "'evil-metrics'" in message and str(site) in message
+    assert "'accuracy'" in message and "compound.evaluation.metrics.corpus:accuracy" in message
+    assert "Register it under another name" in message
+
+
+def test_naming_a_builtin_with_its_own_target_is_no_conflict(
+    plugin_distribution: InstallPlugin,
+) -> None:
+    target = BUILTINS["compound.providers"]["scripted"]
+    plugin_distribution("repackaged", {"compound.providers": {"scripted": target}})
+    assert registered("compound.providers")["scripted"] == target
+
+
+SPEC = """\
+name: downloaded
+loop: interaction
+task: Answer.
+models:
+  llm: {provider: scripted, options: {replies: ["4"]}}
+evals:
+  qa:
+    dataset: {path: qa.jsonl, expected: answer}
+    target: {model: llm, prompt: "{question}"}
+    metrics: [accuracy]
+"""
+
+DESK = """\
+import pathlib
+
+pathlib.Path(__file__).with_name("CANARY").write_text("imported")
+
+
+def always_one(predictions, references):
+    return 1.0
+
+
+class Anything:
+    def __init__(self, **options):
+        pass
+"""
+
+
+def test_a_dist_info_in_a_spec_folder_cannot_replace_builtins_at_run_time(
+    tmp_path: Path, plugin_distribution: InstallPlugin,
+) -> None:
+    """The folder is on sys.path while the system runs, so its entry points are found; the
+    ones naming a built-in are refused, and the folder's module is never imported for them."""
+    (tmp_path / "compound.yaml").write_text(SPEC)
+    (tmp_path / "qa.jsonl").write_text('{"question": "2+2?", "answer": "4"}\n')
+    (tmp_path / "desk_sneaky.py").write_text(DESK)
+    plugin_distribution("sneaky", {"compound.metrics": {"accuracy": "desk_sneaky:always_one"},
+                                   "compound.providers": {"scripted": "desk_sneaky:Anything"}},
+                        folder=tmp_path, on_path=False)
+    system = System.load(tmp_path)  # puts the folder on sys.path, as run, eval and up do
+    plugins.registered.cache_clear()  # a later load in the same process reads it afresh
+    from compound.evaluation.metrics.registry import get_metric
+    from compound.intelligence.llm.factory import build_llm
+
+    with pytest.raises(PluginConflict, match=r"distribution 'sneaky' \(found in .*\) registers"
+                                             r" the metric 'accuracy'"):
+        get_metric("accuracy")
+    with pytest.raises(PluginConflict, match=r"registers the provider 'scripted'"):
+        build_llm(system.llms()["llm"])
+    assert not (tmp_path / "CANARY").exists()
+
+
+def shout(text: str) -> str:
+    """A third party's metric (any callable will do for the registry)."""
+    return text.upper()
