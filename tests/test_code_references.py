@@ -153,3 +153,53 @@ def test_a_tool_reference_fails_clearly_at_run_time_too(tmp_path: Path) -> None:
     system = project(tmp_path, CODE.replace("def lookup", "def look_up"))
     with pytest.raises(UserError, match=r"has no attribute 'lookup' \(did you mean 'look_up'"):
         Tool.from_spec("lookup", system.tools["lookup"])
+
+
+def test_the_spec_folder_is_appended_to_sys_path_after_the_installed_packages(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A downloaded folder's `colorsys.py` never replaces the library a later import wants."""
+    import importlib
+    import sys
+    import sysconfig
+
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    monkeypatch.delitem(sys.modules, "colorsys", raising=False)
+    (tmp_path / "colorsys.py").write_text("raise SystemExit('the folder replaced colorsys')\n")
+    system = project(tmp_path)
+    folder = str(system.base_dir.resolve())
+    stdlib = str(Path(sysconfig.get_paths()["stdlib"]).resolve())
+    resolved = [str(Path(entry).resolve()) if entry else "" for entry in sys.path]
+    assert resolved.index(folder) > resolved.index(stdlib)
+    module = importlib.import_module("colorsys")
+    assert not str(module.__file__).startswith(folder) and hasattr(module, "rgb_to_hsv")
+
+
+def test_a_folder_module_named_like_an_installed_one_is_reported(tmp_path: Path) -> None:
+    """`uses: code:run` with code.py in the folder: Python's `code` comes first; say so."""
+    (tmp_path / "code.py").write_text("def lookup(query: str) -> str:\n    return query\n")
+    system = project(tmp_path)
+    with pytest.raises(BadReference, match=r"the module 'code' is found first at .*code\.py, so "
+                                           r".*code\.py in the spec's folder is never imported.*"
+                                           r"rename code\.py"):
+        resolve("code:lookup", base=system.base_dir, what="tool 'lookup'")
+
+
+def test_a_reference_given_on_the_command_line_uses_the_same_loader(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`compound run module:workflow` finds the current folder's module, appended like a spec
+    folder, with the loader's own did-you-mean."""
+    import sys
+
+    from compound.workflow.loader import _python_workflow
+
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    monkeypatch.chdir(tmp_path)
+    name = f"refs_cli_{next(_names)}"
+    (tmp_path / f"{name}.py").write_text(
+        "from compound.workflow import Workflow\n\n\ndef make():\n    return 1\n")
+    with pytest.raises(BadReference, match=rf"workflow '{name}:mak': module '{name}'.* has no "
+                                           r"attribute 'mak' \(did you mean 'make'\?\)"):
+        _python_workflow(f"{name}:mak")
+    assert sys.path[-1] == str(tmp_path.resolve())

@@ -99,6 +99,15 @@ def remember_spec_folder(folder: str | os.PathLike[str]) -> None:
     _SPEC_FOLDERS.add(str(folder))
 
 
+def is_spec_folder_file(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` lies in a spec folder this process put on ``sys.path``."""
+    try:
+        resolved = Path(path).resolve()
+    except (OSError, ValueError):
+        return False
+    return any(resolved.is_relative_to(Path(f).resolve()) for f in _SPEC_FOLDERS)
+
+
 def active() -> ReadOnlyCode | None:
     """The check in progress in this context, if any."""
     return _ACTIVE.get()

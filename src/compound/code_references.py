@@ -9,7 +9,22 @@ targets and metrics (``function:``), dataset build hooks (``build:``) and online
 
 * no such module: the folder searched, and a did-you-mean among the modules there;
 * no such attribute: a did-you-mean among the module's public names, and those names;
-* the module raised while it was imported: the user's file and line, and the exception.
+* the module raised while it was imported: the user's file and line, and the exception;
+* the folder's own file is hidden by a module of the same name that comes first (``code.py``
+  next to the spec, while ``code`` is Python's): the two files, and to rename the folder's.
+
+This is the one loader of ``module:attribute`` in compound: spec references, the CLI's
+``compound run module:workflow`` and ``compound serve module:app``, and the targets of the
+plugin registry (:func:`compound.plugins.load`) all go through :func:`resolve`.
+
+**The folder's place on ``sys.path``: appended, never first.** The spec's folder (the current
+folder, for a reference given on the command line) goes at the end of ``sys.path``, so the
+standard library and the installed packages come before it. A file in the folder then runs
+only when the spec names it: a downloaded folder shipping ``yaml.py``, ``httpx.py`` or
+``lightgbm.py`` cannot replace a library that compound, or the folder's own code, imports
+later (put first, as ``python script.py`` does, it would). The price is that a file named
+like an installed module is not found; that case is reported, never silently resolved to the
+other module.
 
 Example:
     >>> resolve("json:dumps").__name__
@@ -144,9 +159,11 @@ def resolve(reference: str, *, base: str | os.PathLike[str] | None = None,
             raise _missing_module(what, reference, module_name, reading.folder)
         if found != "external":
             return read_reference(reading, reference, what=what)
-    elif folder is not None and str(folder) not in sys.path:
-        sys.path.append(str(folder))
+    elif folder is not None:
+        make_importable(folder)
     module = _import(module_name, reference, what=what, folder=folder)
+    if folder is not None and reading is None:
+        _check_not_shadowed(module_name, module, reference, what=what, folder=folder)
     obj: Any = module
     for part in attribute.split("."):
         if not hasattr(obj, part):
@@ -159,6 +176,34 @@ def resolve(reference: str, *, base: str | os.PathLike[str] | None = None,
             )
         obj = getattr(obj, part)
     return obj
+
+
+def make_importable(folder: str | os.PathLike[str]) -> None:
+    """Append ``folder`` to ``sys.path`` (once), the one rule for a folder of user code (see
+    the module docstring for why it is appended, not put first)."""
+    entry = str(Path(folder).resolve())
+    if entry not in sys.path:
+        sys.path.append(entry)
+
+
+def _check_not_shadowed(module_name: str, module: ModuleType, reference: str, *, what: str,
+                        folder: Path) -> None:
+    """A reference to ``code:run`` with ``code.py`` in the folder must not silently import
+    Python's ``code`` (it comes first on ``sys.path``)."""
+    top = module_name.split(".")[0]
+    local = [p for p in (folder / f"{top}.py", folder / top / "__init__.py") if p.is_file()]
+    if not local:
+        return
+    loaded = sys.modules.get(top, module)
+    file = getattr(loaded, "__file__", None)
+    if file is not None and (_inside(file, folder) or code_guard.is_spec_folder_file(file)):
+        return
+    found = _shown(file) if file else "built into Python"
+    raise BadReference(
+        f"{what} '{reference}': the module '{top}' is found first at {found}, so "
+        f"{_shown(local[0])} in the spec's folder is never imported (the folder comes after "
+        f"the installed packages on sys.path); rename {local[0].name} and its references"
+    )
 
 
 def public_names(obj: Any) -> list[str]:

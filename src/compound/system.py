@@ -25,6 +25,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 
+from compound.code_references import is_reference
 from compound.errors import SpecError, UserError
 from compound.evaluation.spec import EvalSpec
 from compound.intelligence.spec import LLMSpec, ModelSpec, PredictorSpec
@@ -170,7 +171,7 @@ class System(SpecModel):
             steps = {step.name for step in workflow.steps}
             for index, step in enumerate(workflow.steps):
                 here = ("workflows", wf_name, "steps", index)
-                if step.uses not in components and not _is_import_path(step.uses):
+                if step.uses not in components and not is_reference(step.uses):
                     yield (*here, "uses"), (
                         f"step '{step.name}' uses unknown component "
                         f"'{step.uses}'{did_you_mean(step.uses, components)}; declared components:"
@@ -388,16 +389,14 @@ class System(SpecModel):
         return system
 
     def make_importable(self) -> None:
-        """Put the spec's folder on ``sys.path``, so its own Python code is found by the
-        ``module:function`` references in the spec (steps, tools, evaluation targets)."""
-        import sys
-
+        """Put the spec's folder on ``sys.path`` (appended: see :mod:`compound.code_references`),
+        so its own Python code is found by the ``module:function`` references in the spec
+        (steps, tools, evaluation targets)."""
         from compound.code_guard import remember_spec_folder
+        from compound.code_references import make_importable
 
-        folder = str(self.base_dir)
-        remember_spec_folder(folder)  # compound check takes it off sys.path again
-        if folder not in sys.path:
-            sys.path.append(folder)
+        remember_spec_folder(self.base_dir.resolve())  # compound check takes it off sys.path
+        make_importable(self.base_dir)
 
 
 _LLM_ONLY = ("prompt", "system", "json_schema", "contexts", "max_tokens", "temperature")
@@ -419,10 +418,3 @@ def _predictor_target_problems(
             f"'{target.output}'"
         )
 
-
-def _is_import_path(value: str) -> bool:
-    """``package.module:function``: a plain Python function used as a step."""
-    module, sep, attribute = value.partition(":")
-    return bool(sep) and all(
-        part.isidentifier() for part in (*module.split("."), *attribute.split("."))
-    )

@@ -46,19 +46,17 @@ def _python_app(reference: str, home: Path | None, overrides: dict[str, Any]) ->
     """An app from ``module:attribute``: a FastAPI app, a workflow or several, or a function
     returning one of those."""
     import os
-    import sys
 
     from fastapi import FastAPI
 
+    from compound.code_references import resolve
     from compound.errors import UserError
-    from compound.orchestration.tools import load_object
     from compound.production.serving import create_app
     from compound.production.serving_spec import ServeSpec
     from compound.workflow.graph import Workflow
 
-    if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
-    obj = load_object(reference, what="app or workflow")
+    # the current folder is importable, appended (see compound.code_references)
+    obj = resolve(reference, base=os.getcwd(), what="app or workflow")
     if callable(obj) and not isinstance(obj, FastAPI | Workflow):
         obj = obj()
     if isinstance(obj, FastAPI):

@@ -125,9 +125,9 @@ def load_dataset(system: System, spec: EvalSpec, store: Store | None) -> Dataset
         registry = DatasetRegistry(store)
         name = d.path.removeprefix("store:")
         if d.build and not registry.list(name.split("@")[0]):
-            from compound.evaluation.targets import import_object
+            from compound.code_references import resolve
 
-            build = import_object(d.build, base=str(system.base_dir), what="dataset build")
+            build = resolve(d.build, base=str(system.base_dir), what="dataset build")
             build(system, store)
         dataset = registry.load(name)
     else:

@@ -311,18 +311,6 @@ def answer_of(value: Any) -> tuple[str, str | None]:
     return as_text(value), type(value).__name__
 
 
-def import_object(reference: str, *, base: str | None = None, what: str) -> Any:
-    """The object ``module:attribute`` names; ``base`` (the spec's folder) is importable.
-
-    Raises:
-        UserError: the module or attribute does not exist, or the module raised while it was
-            imported (the message names its file and line).
-    """
-    from compound.code_references import resolve
-
-    return resolve(reference, base=base, what=what)
-
-
 def build_target(
     spec: TargetSpec, system: System, *, cache: OutputCache | None, seed: int = 0,
     store: Store | None = None,
@@ -331,7 +319,9 @@ def build_target(
     and rails; the system's own store when None)."""
     if spec.kind == "function":
         assert spec.function is not None
-        fn = import_object(spec.function, base=str(system.base_dir), what="target.function")
+        from compound.code_references import resolve
+
+        fn = resolve(spec.function, base=system.base_dir, what="target.function")
         return FunctionTarget(fn, options=spec.options, name=spec.function)
     if spec.kind == "workflow":
         from compound.evaluation.workflow_target import WorkflowTarget

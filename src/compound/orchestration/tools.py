@@ -332,7 +332,9 @@ class Tool:
             UserError: the function cannot be imported, or it is marked as side-effecting in
                 code while the spec does not allow side effects.
         """
-        target = load_object(spec.function, what=f"tool '{name}'")
+        from compound.code_references import resolve
+
+        target = resolve(spec.function, what=f"tool '{name}'")
         code_side_effects = bool(getattr(target, "side_effects", False))
         if code_side_effects and not spec.side_effects:
             raise UserError(
@@ -379,14 +381,6 @@ def tool(
                     timeout_s=timeout_s)
 
     return wrap(function) if function is not None else wrap
-
-
-def load_object(target: str, *, what: str) -> Any:
-    """Import ``module:attribute`` (attribute may be dotted), with an actionable error (see
-    :func:`compound.code_references.resolve`)."""
-    from compound.code_references import resolve
-
-    return resolve(target, what=what)
 
 
 _SECTION = re.compile(r"^(Args|Arguments|Parameters|Returns|Raises|Example|Examples|Yields"

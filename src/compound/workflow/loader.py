@@ -214,13 +214,11 @@ def load_target(target: Mapping[str, Any] | str, workflow: str | None = None) ->
 
 def _python_workflow(reference: str) -> Workflow:
     import os
-    import sys
 
-    from compound.orchestration.tools import load_object
+    from compound.code_references import resolve
 
-    if os.getcwd() not in sys.path:  # like `python -m`: the current folder is importable
-        sys.path.insert(0, os.getcwd())
-    obj = load_object(reference, what="workflow")
+    # like `python -m`, the current folder is importable (appended, as a spec's folder is)
+    obj = resolve(reference, base=os.getcwd(), what="workflow")
     if not isinstance(obj, Workflow) and callable(obj):
         obj = obj()
     if not isinstance(obj, Workflow):

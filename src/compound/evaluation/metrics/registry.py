@@ -80,7 +80,7 @@ def lower_is_better(name: str) -> bool:
 
 def metric_from_function(reference: str, *, base: str | None = None) -> Metric:
     """A metric from a ``module:function`` reference (``base`` is importable too)."""
-    from compound.evaluation.targets import import_object
+    from compound.code_references import resolve
 
-    fn: Callable[..., Any] = import_object(reference, base=base, what="metric function")
+    fn: Callable[..., Any] = resolve(reference, base=base, what="metric function")
     return as_metric(fn, reference.rpartition(":")[2])
