@@ -23,10 +23,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import compound
+from compound import conditions
+from compound.conditions import MAX_ITEMS, Condition, ConditionError, read_field
 from compound.errors import SpecError
 from compound.system import System
-from compound.workflow import conditions, type_names
-from compound.workflow.conditions import MAX_ITEMS, Condition, ConditionError, read_field
+from compound.workflow import type_names
 from compound.workflow.type_names import parse_type
 
 SPEC = """

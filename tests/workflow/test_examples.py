@@ -8,9 +8,9 @@ import importlib
 import pytest
 
 MODULES = [
-    "compound.json_values", "compound.orchestration.tools", "compound.orchestration.workers",
-    "compound.type_fit", "compound.workflow.adapters", "compound.workflow.agent",
-    "compound.workflow.conditions", "compound.workflow.context", "compound.workflow.graph",
+    "compound.conditions", "compound.json_values", "compound.orchestration.tools",
+    "compound.orchestration.workers", "compound.type_fit", "compound.workflow.adapters",
+    "compound.workflow.agent", "compound.workflow.context", "compound.workflow.graph",
     "compound.workflow.loader", "compound.workflow.runs", "compound.workflow.state",
     "compound.workflow.step", "compound.workflow.tracing",
 ]

@@ -166,7 +166,7 @@ class RuleRouter:
 
     def __init__(self, *, rules: Sequence[tuple[str | Condition, str]], default: str,
                  handlers: Mapping[str, Handler], name: str = "rules") -> None:
-        from compound.workflow.conditions import Condition as Expression
+        from compound.conditions import Condition as Expression
 
         self.name = name
         self.handlers = dict(handlers)

@@ -92,8 +92,8 @@ class Rule(SpecModel):
     @classmethod
     def _condition_parses(cls, value: str) -> str:
         """Checked at load, like a step's ``when``, so ``compound check`` names the line."""
+        from compound.conditions import Condition
         from compound.errors import UserError
-        from compound.workflow.conditions import Condition
 
         try:
             names = Condition.parse(value, where="when").names

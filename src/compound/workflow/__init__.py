@@ -4,7 +4,7 @@ Modules, by concept:
 
 * :mod:`~compound.workflow.step`, :mod:`~compound.workflow.graph`: steps and the graph,
   checked when built (:mod:`~compound.type_fit` decides which types fit,
-  :mod:`~compound.workflow.conditions` parses ``when``/``until`` expressions);
+  :mod:`~compound.conditions` parses ``when``/``until`` expressions);
 * :mod:`~compound.workflow.engine`: running a graph, sync or async, checkpointed and traced;
 * :mod:`~compound.workflow.context`: the run context handed to components;
 * :mod:`~compound.workflow.agent`: the plan/act/observe loop with limits and stop reasons;

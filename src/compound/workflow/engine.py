@@ -25,10 +25,10 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from compound.conditions import read_field
 from compound.errors import RuntimeFailure, UserError
 from compound.json_values import from_json, to_json
 from compound.privacy.errors import error_text
-from compound.workflow.conditions import read_field
 from compound.workflow.context import RunContext
 from compound.workflow.state import Checkpoints, Journal
 from compound.workflow.tracing import RUN_SPAN, Span, run_span_id, span_builder

@@ -48,10 +48,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from compound.conditions import Condition
 from compound.errors import UserError
 from compound.specfile import did_you_mean
 from compound.type_fit import assignable, describe, fields_of, item_type
-from compound.workflow.conditions import Condition
 from compound.workflow.spec import find_cycle
 from compound.workflow.step import Step
 

@@ -146,8 +146,8 @@ class WorkflowSpec(SpecModel):
 
 
 def _parse_condition(text: str, where: str) -> None:
+    from compound.conditions import Condition
     from compound.errors import UserError
-    from compound.workflow.conditions import Condition
 
     try:
         Condition.parse(text, where=where)

@@ -37,9 +37,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from compound.conditions import Condition
 from compound.errors import UserError
 from compound.orchestration.workers import Workers
-from compound.workflow.conditions import Condition
 
 if TYPE_CHECKING:
     from compound.workflow.context import RunContext

@@ -6,6 +6,7 @@ the workflow's input as ``input``, and the current step's output as ``output`` (
 index (``docs[0]``), test membership (``'a' in tags``), choose (``a if c else b``) and call
 ``len``. Nothing else: no other calls, no names that start with an underscore, no imports, no
 lambdas, comprehensions or f-strings.
+Workflow steps (``when``, ``until``) and rule routers (``strategy``) read the same language.
 
 The expression is parsed once, when the workflow is built, so a typo fails at load naming the
 expression, not at the first request. It is then evaluated by the small interpreter below,
