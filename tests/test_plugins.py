@@ -4,6 +4,7 @@ built-in."""
 
 from __future__ import annotations
 
+import sys
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
@@ -110,10 +111,11 @@ class Anything:
 
 
 def test_a_dist_info_in_a_spec_folder_cannot_replace_builtins_at_run_time(
-    tmp_path: Path, plugin_distribution: InstallPlugin,
+    tmp_path: Path, plugin_distribution: InstallPlugin, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The folder is on sys.path while the system runs, so its entry points are found; the
     ones naming a built-in are refused, and the folder's module is never imported for them."""
+    monkeypatch.setattr(sys, "path", list(sys.path))  # System.load appends the folder
     (tmp_path / "compound.yaml").write_text(SPEC)
     (tmp_path / "qa.jsonl").write_text('{"question": "2+2?", "answer": "4"}\n')
     (tmp_path / "desk_sneaky.py").write_text(DESK)
@@ -136,3 +138,37 @@ def test_a_dist_info_in_a_spec_folder_cannot_replace_builtins_at_run_time(
 def shout(text: str) -> str:
     """A third party's metric (any callable will do for the registry)."""
     return text.upper()
+
+
+def test_a_third_party_retriever_kind_and_embedder_are_used_from_the_spec(
+    tmp_path: Path, plugin_distribution: InstallPlugin,
+) -> None:
+    """Registered names are accepted by the spec and built by the same code as built-ins."""
+    from compound.orchestration.retrieval.build import build_retriever
+
+    plugin_distribution("extra-retrieval", {
+        "compound.retrievers": {"first_only": "test_plugins:first_only_retriever"},
+        "compound.embedders": {"tiny": "compound.intelligence.embedders.fake:FakeEmbedder"}})
+    (tmp_path / "docs").mkdir()
+    system = System.from_yaml(
+        "name: r\nloop: interaction\ntask: t\nretrievers:\n"
+        "  docs: {kind: first_only, embedder: tiny, embedder_options: {dim: 8}, "
+        f"documents: [{tmp_path / 'docs'}], index: {tmp_path / 'index'}}}\n")
+    retriever = build_retriever(system, "docs")
+    assert isinstance(retriever, FirstOnly) and retriever.index.embedder is not None
+    assert retriever.index.embedder.embed(["a b"]).shape == (1, 8)
+    with pytest.raises(UserError, match=r"unknown retriever kind 'first_onyl' \(did you mean "
+                                        r"'first_only'\?\)"):
+        System.from_yaml("name: r\nloop: interaction\ntask: t\nretrievers:\n"
+                         "  docs: {kind: first_onyl}\n")
+
+
+def first_only_retriever(index: object, spec: object, **common: object) -> object:
+    """A third party's retriever kind: the same signature as the built-in kinds'."""
+    return FirstOnly(index, **common)
+
+
+class FirstOnly:
+    def __init__(self, index: object, **common: object) -> None:
+        self.index = index
+        self.common = common

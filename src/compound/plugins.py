@@ -20,8 +20,8 @@ target is refused with an error naming its distribution and where it was found.
 Example:
     >>> registered("compound.routers")["rules"]
     'compound.strategy.build:rules_router'
-    >>> load("compound.metrics", "exact_match").__name__
-    'exact_match'
+    >>> load("compound.providers", "scripted").__name__
+    'ScriptedLLM'
 """
 
 from __future__ import annotations
@@ -103,6 +103,12 @@ BUILTINS: Mapping[str, Mapping[str, str]] = {
     "compound.embedders": {
         "minilm": "compound.intelligence.embedders.onnx:OnnxEmbedder",
         "fake": "compound.intelligence.embedders.fake:FakeEmbedder",
+    },
+    # retriever kinds (see compound.orchestration.retrieval.build)
+    "compound.retrievers": {
+        "bm25": "compound.orchestration.retrieval.build:lexical_retriever",
+        "dense": "compound.orchestration.retrieval.build:dense_retriever",
+        "hybrid": "compound.orchestration.retrieval.build:hybrid_retriever",
     },
     # learner classes of trained models (see compound.intelligence.ml.learners)
     "compound.learners": {

@@ -108,7 +108,8 @@ class RetrieverSpec(SpecModel):
             filters: {lang: en}
     """
 
-    kind: Literal["bm25", "dense", "hybrid"] = "hybrid"
+    kind: str = Field(default="hybrid", description="bm25, dense, hybrid, or a kind a package "
+                      "registers under compound.retrievers (it gets BM25 and the embedder)")
     documents: list[str] = Field(default_factory=list, description="files or folders to ingest")
     top_k: int = Field(default=5, gt=0)
     embedder: str | None = Field(
@@ -133,17 +134,16 @@ class RetrieverSpec(SpecModel):
     options: dict[str, Any] = Field(default_factory=dict)
     description: str = ""
 
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, value: str) -> str:
+        return _registered_name("compound.retrievers", "retriever kind", value)
+
     @field_validator("embedder")
     @classmethod
     def _known_embedder(cls, value: str | None) -> str | None:
-        from compound.plugins import registered
-        from compound.specfile import did_you_mean
-
-        embedders = registered("compound.embedders")
-        if value is not None and value not in embedders:
-            raise ValueError(f"unknown embedder '{value}'{did_you_mean(value, embedders)}; "
-                             f"available: {', '.join(sorted(embedders))}")
-        return value
+        return None if value is None else _registered_name("compound.embedders", "embedder",
+                                                           value)
 
     @field_validator("filters")
     @classmethod
@@ -183,3 +183,14 @@ class ToolSpec(SpecModel):
     )
     timeout_s: float = Field(default=30.0, gt=0)
     description: str = ""
+
+
+def _registered_name(group: str, what: str, value: str) -> str:
+    from compound.plugins import registered
+    from compound.specfile import did_you_mean
+
+    names = registered(group)
+    if value not in names:
+        raise ValueError(f"unknown {what} '{value}'{did_you_mean(value, names)}; "
+                         f"available: {', '.join(sorted(names))}")
+    return value

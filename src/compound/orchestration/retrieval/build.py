@@ -34,12 +34,17 @@ from compound.orchestration.retrieval.retrievers import (
     LexicalRetriever,
     Retriever,
 )
+from compound.plugins import load
 from compound.specfile import did_you_mean
 
 if TYPE_CHECKING:
     from compound.intelligence.embedders import Embedder
     from compound.orchestration.spec import RetrieverSpec
     from compound.system import System
+
+#: retriever kinds: functions ``(index, spec, **common) -> Retriever``, the built-ins in
+#: :data:`compound.plugins.BUILTINS`
+GROUP = "compound.retrievers"
 
 
 def retriever_spec(system: System, name: str) -> RetrieverSpec:
@@ -127,10 +132,23 @@ def build_retriever(
         "reranker": _reranker(system, spec, llm_factory),
         "rerank_candidates": spec.reranker.candidates if spec.reranker else 20,
     }
-    if spec.kind == "bm25":
-        return LexicalRetriever(index, **common)
-    if spec.kind == "dense":
-        return DenseRetriever(index, **common)
+    make = load(GROUP, spec.kind)
+    retriever: Retriever = make(index, spec, **common)
+    return retriever
+
+
+def lexical_retriever(index: DocumentIndex, spec: RetrieverSpec, **common: Any) -> Retriever:
+    """``kind: bm25``."""
+    return LexicalRetriever(index, **common)
+
+
+def dense_retriever(index: DocumentIndex, spec: RetrieverSpec, **common: Any) -> Retriever:
+    """``kind: dense``."""
+    return DenseRetriever(index, **common)
+
+
+def hybrid_retriever(index: DocumentIndex, spec: RetrieverSpec, **common: Any) -> Retriever:
+    """``kind: hybrid``: BM25 and dense fused as ``fusion:`` says."""
     return HybridRetriever(
         index, fusion=spec.fusion.method, weights=dict(spec.fusion.weights),
         candidates=spec.fusion.candidates, rrf_k=spec.fusion.rrf_k, **common,
