@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from compound.checking import check_problems
-from compound.code_references import BadReference, code_references, resolve
+from compound.code.references import BadReference, code_references, resolve
 from compound.system import System
 
 _names = itertools.count()

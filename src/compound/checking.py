@@ -3,12 +3,12 @@
 Loading a `compound.yaml` checks its types and the references between its components;
 :func:`compound.workflow.loader.build_problems` builds every workflow (reading its steps'
 code). This check reads the rest of the Python code the spec names (tools, eval targets and
-metrics, dataset build hooks: :mod:`compound.code_references`), looks up every metric, and
+metrics, dataset build hooks: :mod:`compound.code.references`), looks up every metric, and
 matches each eval's target with what its metrics compare (:mod:`compound.evaluation.checks`).
 Every problem comes back at once, each with the file, line and field.
 
 The spec folder's own Python is read with :mod:`ast`, never imported
-(:mod:`compound.code_guard`): checking a downloaded folder runs none of its code. What reading
+(:mod:`compound.code.guard`): checking a downloaded folder runs none of its code. What reading
 cannot tell comes back as a note (:func:`check_all`).
 
 Example:
@@ -33,7 +33,7 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING, Any
 
-from compound.code_guard import UnverifiedReference, reading_only
+from compound.code.guard import UnverifiedReference, reading_only
 from compound.errors import SpecError, UserError
 from compound.specfile import PositionedYAML, dotted, load_yaml
 
@@ -61,9 +61,9 @@ def check_problems(system: System, *, run_code: bool = False) -> list[str]:
     Args:
         system: the loaded spec.
         run_code: import the spec folder's own Python (which runs it) instead of reading it
-            (:mod:`compound.code_guard`); installed packages are imported either way.
+            (:mod:`compound.code.guard`); installed packages are imported either way.
     """
-    from compound.code_references import reference_problems
+    from compound.code.references import reference_problems
     from compound.evaluation.checks import metric_problems, target_problems
 
     with _reading(system, run_code):

@@ -2,7 +2,7 @@
 targets in groups.
 
 A group (``compound.providers``, ``compound.metrics``, ...) maps names to ``module:attribute``
-targets; :func:`load` imports one with :func:`compound.code_references.resolve`, the loader
+targets; :func:`load` imports one with :func:`compound.code.references.resolve`, the loader
 every reference in compound goes through. compound's own built-ins are the :data:`BUILTINS`
 table below, the only place they are listed: an installed package and a source checkout read
 them the same way, and compound's `pyproject.toml` declares no entry points in these groups.
@@ -151,7 +151,7 @@ def load(group: str, name: str) -> Any:
         UserError: no such name (with a did-you-mean and the names there are), or its target
             does not import.
     """
-    from compound.code_references import resolve
+    from compound.code.references import resolve
 
     targets = registered(group)
     kind = _kind(group)

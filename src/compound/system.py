@@ -25,7 +25,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 
-from compound.code_references import is_reference
+from compound.code.references import is_reference
 from compound.errors import SpecError, UserError
 from compound.evaluation.spec import EvalSpec
 from compound.intelligence.spec import LLMSpec, ModelSpec, PredictorSpec
@@ -389,11 +389,11 @@ class System(SpecModel):
         return system
 
     def make_importable(self) -> None:
-        """Put the spec's folder on ``sys.path`` (appended: see :mod:`compound.code_references`),
+        """Put the spec's folder on ``sys.path`` (appended: see :mod:`compound.code.references`),
         so its own Python code is found by the ``module:function`` references in the spec
         (steps, tools, evaluation targets)."""
-        from compound.code_guard import remember_spec_folder
-        from compound.code_references import make_importable
+        from compound.code.guard import remember_spec_folder
+        from compound.code.references import make_importable
 
         remember_spec_folder(self.base_dir.resolve())  # compound check takes it off sys.path
         make_importable(self.base_dir)

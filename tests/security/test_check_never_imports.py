@@ -276,8 +276,8 @@ CANARY_LINE = "open(__file__ + '.CANARY', 'w')\n"
 def read(tmp_path: Path, code: str, reference: str, *, files: dict[str, str] | None = None
          ) -> object:
     """What compound check reads ``reference`` as, in a folder holding ``code`` as desk.py."""
-    from compound.code_guard import reading_only
-    from compound.code_references import resolve
+    from compound.code.guard import reading_only
+    from compound.code.references import resolve
 
     root = tmp_path / "folder"
     root.mkdir(exist_ok=True)
@@ -325,7 +325,7 @@ def test_a_tool_declared_with_side_effects_in_code_is_seen_by_reading(tmp_path: 
             "def send(to: str) -> str:\n    '''Send it.'''\n    return to\n")
     target = read(tmp_path, code, "desk:send")
     assert isinstance(target, Tool) and target.side_effects
-    from compound.code_guard import reading_only
+    from compound.code.guard import reading_only
 
     with reading_only(tmp_path / "folder"), pytest.raises(UserError, match="has side effects"):
         Tool.from_spec("send", ToolSpec(function="desk:send"))
@@ -369,7 +369,7 @@ def test_a_literal_is_not_a_function(tmp_path: Path, code: str, expected: str) -
     ("from os.path import *\n", "may create 'answer' when it runs"),
 ])
 def test_what_only_running_could_tell_is_unverified(tmp_path: Path, code: str, why: str) -> None:
-    from compound.code_guard import UnverifiedReference
+    from compound.code.guard import UnverifiedReference
 
     with pytest.raises(UnverifiedReference, match=why):
         read(tmp_path, code, "desk:answer")
@@ -382,15 +382,15 @@ def test_what_only_running_could_tell_is_unverified(tmp_path: Path, code: str, w
 ])
 def test_hostile_source_is_a_problem_never_a_crash(tmp_path: Path, code: str,
                                                    expected: str) -> None:
-    from compound.code_references import BadReference
+    from compound.code.references import BadReference
 
     with pytest.raises(BadReference, match=expected):
         read(tmp_path, code, "desk:f")
 
 
 def test_a_module_past_the_size_limit_is_noted_not_read(tmp_path: Path) -> None:
-    from compound.code_guard import UnverifiedReference
-    from compound.code_modules import MAX_MODULE_BYTES
+    from compound.code.guard import UnverifiedReference
+    from compound.code.modules import MAX_MODULE_BYTES
 
     with pytest.raises(UnverifiedReference, match="more than the"):
         read(tmp_path, "# padding\n" * (MAX_MODULE_BYTES // 10 + 1), "desk:f")
@@ -413,8 +413,8 @@ def test_reading_any_mix_of_code_answers_a_problem_a_note_or_a_stand_in(tmp_path
     from hypothesis import HealthCheck, given, settings
     from hypothesis import strategies as st
 
-    from compound.code_guard import UnverifiedReference
-    from compound.code_references import BadReference
+    from compound.code.guard import UnverifiedReference
+    from compound.code.references import BadReference
 
     @settings(max_examples=60, deadline=None, suppress_health_check=[
         HealthCheck.function_scoped_fixture, HealthCheck.too_slow])

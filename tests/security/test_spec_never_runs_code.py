@@ -301,7 +301,7 @@ def test_no_spec_text_reaches_eval_or_exec_anywhere_in_the_package() -> None:
     """A guard for the whole package: no call of eval/exec/compile/__import__, no unsafe YAML
     loader, no pickle, no shell=True. A new use must be justified here, in this list."""
     allowed: dict[str, set[str]] = {  # file -> names, each with a comment at the call
-        "code_reading.py": {"compile"},  # compound check compiles the folder's code, never runs it
+        "code/modules.py": {"compile"},  # compound check compiles the folder's code, never runs it
     }
     root = Path(compound.__file__).parent
     found = []

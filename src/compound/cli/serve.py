@@ -49,13 +49,13 @@ def _python_app(reference: str, home: Path | None, overrides: dict[str, Any]) ->
 
     from fastapi import FastAPI
 
-    from compound.code_references import resolve
+    from compound.code.references import resolve
     from compound.errors import UserError
     from compound.production.serving import create_app
     from compound.production.serving_spec import ServeSpec
     from compound.workflow.graph import Workflow
 
-    # the current folder is importable, appended (see compound.code_references)
+    # the current folder is importable, appended (see compound.code.references)
     obj = resolve(reference, base=os.getcwd(), what="app or workflow")
     if callable(obj) and not isinstance(obj, FastAPI | Workflow):
         obj = obj()

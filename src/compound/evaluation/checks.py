@@ -234,8 +234,8 @@ def _workflow_fix(flow: Any) -> str:
 
 
 def _return_type(system: System, reference: str) -> Any:
-    from compound.code_guard import UnverifiedReference
-    from compound.code_references import BadReference, resolve
+    from compound.code.guard import UnverifiedReference
+    from compound.code.references import BadReference, resolve
 
     try:
         fn = resolve(reference, base=system.base_dir)

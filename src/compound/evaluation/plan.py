@@ -125,7 +125,7 @@ def load_dataset(system: System, spec: EvalSpec, store: Store | None) -> Dataset
         registry = DatasetRegistry(store)
         name = d.path.removeprefix("store:")
         if d.build and not registry.list(name.split("@")[0]):
-            from compound.code_references import resolve
+            from compound.code.references import resolve
 
             build = resolve(d.build, base=str(system.base_dir), what="dataset build")
             build(system, store)

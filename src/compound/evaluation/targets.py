@@ -319,7 +319,7 @@ def build_target(
     and rails; the system's own store when None)."""
     if spec.kind == "function":
         assert spec.function is not None
-        from compound.code_references import resolve
+        from compound.code.references import resolve
 
         fn = resolve(spec.function, base=system.base_dir, what="target.function")
         return FunctionTarget(fn, options=spec.options, name=spec.function)

@@ -332,7 +332,7 @@ class Tool:
             UserError: the function cannot be imported, or it is marked as side-effecting in
                 code while the spec does not allow side effects.
         """
-        from compound.code_references import resolve
+        from compound.code.references import resolve
 
         target = resolve(spec.function, what=f"tool '{name}'")
         code_side_effects = bool(getattr(target, "side_effects", False))

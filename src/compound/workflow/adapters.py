@@ -262,6 +262,6 @@ def tool_adapter(request: AdapterRequest) -> Any:
 
 def function_adapter(request: AdapterRequest) -> Any:
     """``uses: module:function``: a plain Python function."""
-    from compound.code_references import resolve
+    from compound.code.references import resolve
 
     return resolve(request.component, what=f"step '{request.step.name}'")

@@ -103,13 +103,13 @@ def build_problems(system: System, *, run_code: bool = False) -> list[str]:
     structured value a template cannot render), and eval prompts checked against the fields
     of their dataset file. One line per problem, ``file:line: workflows.NAME.steps[i]: ...``.
 
-    The steps' code in the spec's folder is read, not imported (:mod:`compound.code_guard`),
+    The steps' code in the spec's folder is read, not imported (:mod:`compound.code.guard`),
     unless ``run_code``; a step whose code cannot be verified by reading is noted, and its
     workflow's wiring is left to the run.
     """
     import contextlib
 
-    from compound.code_guard import reading_only
+    from compound.code.guard import reading_only
 
     context = contextlib.nullcontext() if run_code else reading_only(system.base_dir)
     with context:
@@ -117,7 +117,7 @@ def build_problems(system: System, *, run_code: bool = False) -> list[str]:
 
 
 def _build_problems(system: System) -> list[str]:
-    from compound.code_guard import UnverifiedReference, active
+    from compound.code.guard import UnverifiedReference, active
     from compound.orchestration.context.template_checks import dataset_template_problems
     from compound.specfile import PositionedYAML, dotted, load_yaml
 
@@ -215,7 +215,7 @@ def load_target(target: Mapping[str, Any] | str, workflow: str | None = None) ->
 def _python_workflow(reference: str) -> Workflow:
     import os
 
-    from compound.code_references import resolve
+    from compound.code.references import resolve
 
     # like `python -m`, the current folder is importable (appended, as a spec's folder is)
     obj = resolve(reference, base=os.getcwd(), what="workflow")

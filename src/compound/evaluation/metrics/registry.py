@@ -80,7 +80,7 @@ def lower_is_better(name: str) -> bool:
 
 def metric_from_function(reference: str, *, base: str | None = None) -> Metric:
     """A metric from a ``module:function`` reference (``base`` is importable too)."""
-    from compound.code_references import resolve
+    from compound.code.references import resolve
 
     fn: Callable[..., Any] = resolve(reference, base=base, what="metric function")
     return as_metric(fn, reference.rpartition(":")[2])

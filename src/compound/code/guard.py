@@ -4,8 +4,8 @@ A linter does not run the code it checks, and neither does ``compound check``: a
 folder whose ``desk.py`` calls ``os.system`` at its top level must be safe to check.
 :func:`reading_only` is the check's mode. Inside it:
 
-* :func:`compound.code_references.resolve` reads a reference into the folder's code with
-  :mod:`compound.code_reading` (``ast``, never ``import``); references to installed packages
+* :func:`compound.code.references.resolve` reads a reference into the folder's code with
+  :mod:`compound.code.reading` (``ast``, never ``import``); references to installed packages
   are imported as at run time;
 * the folder is taken off ``sys.path``, so that no import by name (an optional dependency that
   is not installed, a plugin's entry point declared by a ``*.dist-info`` in the folder) finds a
@@ -174,7 +174,7 @@ def _installed_roots(folders: tuple[Path, ...]) -> tuple[Path, ...]:
     roots = {sys.prefix, sys.base_prefix, sys.exec_prefix, *site.getsitepackages()}
     with contextlib.suppress(Exception):
         roots.add(site.getusersitepackages())
-    roots.add(str(Path(__file__).resolve().parent))
+    roots.add(str(Path(__file__).resolve().parents[1]))  # compound itself
     inside = []
     for root in roots:
         with contextlib.suppress(OSError, ValueError):

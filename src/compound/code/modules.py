@@ -1,4 +1,4 @@
-"""The spec folder's Python modules as :mod:`compound.code_reading` sees them: found on disk,
+"""The spec folder's Python modules as :mod:`compound.code.reading` sees them: found on disk,
 parsed, and indexed by the names their top level binds, without running a line of them.
 
 Example:
@@ -19,8 +19,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from compound.code_guard import ReadOnlyCode
-from compound.code_standins import literal
+from compound.code.guard import ReadOnlyCode
+from compound.code.standins import literal
 
 MAX_MODULE_BYTES = 2_000_000
 _DYNAMIC_CALLS = {"globals", "setattr", "exec"}

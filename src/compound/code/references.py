@@ -48,7 +48,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from compound import code_guard
+from compound.code import guard as code_guard
 from compound.errors import UserError
 from compound.specfile import did_you_mean
 
@@ -152,7 +152,7 @@ def resolve(reference: str, *, base: str | os.PathLike[str] | None = None,
     folder = Path(base).resolve() if base is not None else None
     reading = code_guard.active()
     if reading is not None:  # compound check: the folder's code is read, never imported
-        from compound.code_reading import locate, read_reference
+        from compound.code.reading import locate, read_reference
 
         found = locate(reading, module_name)
         if found == "missing":

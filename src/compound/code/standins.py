@@ -2,7 +2,7 @@
 
 `compound check` builds every workflow to check its wiring: which parameters each step takes,
 their types, and the type it returns. For a function in the spec's folder it reads those from
-the ``def`` (:mod:`compound.code_reading`) and builds a *stand-in*: a function with the same
+the ``def`` (:mod:`compound.code.reading`) and builds a *stand-in*: a function with the same
 name, signature, annotations and docstring that raises if it is ever called. A class becomes a
 class with the same methods (stand-ins too); a dataclass, pydantic model, TypedDict or
 NamedTuple a dataclass with the same fields, so that ``output: classify.label`` and

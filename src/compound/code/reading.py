@@ -13,13 +13,13 @@ module's top-level definitions: ``def``, ``async def``, ``class``, assignments a
 
 What only running the code could tell (an attribute created by ``globals()``, a module
 ``__getattr__``, a value computed by a call) raises
-:class:`~compound.code_guard.UnverifiedReference`: a note, not an error.
+:class:`~compound.code.guard.UnverifiedReference`: a note, not an error.
 
-The result is a stand-in (:mod:`compound.code_standins`) with the real signature and types.
+The result is a stand-in (:mod:`compound.code.standins`) with the real signature and types.
 
 Example:
     >>> import tempfile
-    >>> from compound.code_guard import reading_only
+    >>> from compound.code.guard import reading_only
     >>> with tempfile.TemporaryDirectory() as folder:
     ...     _ = (Path(folder) / "desk.py").write_text(
     ...         "import os\\nos.system('echo pwned')\\ndef answer(q: str) -> str:\\n    ...\\n")
@@ -44,8 +44,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from compound.code_guard import ReadOnlyCode, UnverifiedReference
-from compound.code_modules import (
+from compound.code.guard import ReadOnlyCode, UnverifiedReference
+from compound.code.modules import (
     MAX_MODULE_BYTES,
     Binding,
     SourceModule,
@@ -56,8 +56,8 @@ from compound.code_modules import (
     parse_module,
     shown,
 )
-from compound.code_references import BadReference
-from compound.code_standins import (
+from compound.code.references import BadReference
+from compound.code.standins import (
     STATIC,
     class_stand_in,
     function_stand_in,
