@@ -172,3 +172,13 @@ class FirstOnly:
     def __init__(self, index: object, **common: object) -> None:
         self.index = index
         self.common = common
+
+
+def test_each_builtin_router_kind_has_its_own_spec_class() -> None:
+    import typing
+
+    from compound.strategy.spec import RouterSpec
+
+    union = typing.get_args(RouterSpec)[0]
+    tags = {typing.get_args(option)[1].tag for option in typing.get_args(union)}
+    assert tags == {*BUILTINS["compound.routers"], "plugin"}

@@ -22,6 +22,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Discriminator, Field, Tag, field_validator, model_validator
 
+from compound.plugins import BUILTINS
 from compound.specfile import SpecModel, did_you_mean
 
 Loc = tuple[str | int, ...]
@@ -32,7 +33,8 @@ Reason = Literal["timeout", "rate_limit", "context_overflow", "invalid_response"
                  "error", "low_confidence", "budget"]
 ALL_REASONS: tuple[str, ...] = ("timeout", "rate_limit", "context_overflow", "invalid_response",
                                 "unavailable", "error", "low_confidence", "budget")
-BUILTIN_ROUTER_KINDS = ("confidence", "rules", "learned")
+#: the router kinds with their own spec class below (registered in compound.plugins.BUILTINS)
+BUILTIN_ROUTER_KINDS = tuple(BUILTINS["compound.routers"])
 
 
 class TargetSpec(SpecModel):
