@@ -182,3 +182,24 @@ def test_each_builtin_router_kind_has_its_own_spec_class() -> None:
     union = typing.get_args(RouterSpec)[0]
     tags = {typing.get_args(option)[1].tag for option in typing.get_args(union)}
     assert tags == {*BUILTINS["compound.routers"], "plugin"}
+
+
+def test_check_reports_a_spec_folders_dist_info_replacing_a_builtin(
+    tmp_path: Path, plugin_distribution: InstallPlugin, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Check keeps the folder off sys.path, so it reads the folder's entry points itself: what
+    run would refuse is a problem at check time too, at the file, with nothing imported."""
+    from compound.checking import check_problems
+
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    (tmp_path / "compound.yaml").write_text(SPEC)
+    (tmp_path / "qa.jsonl").write_text('{"question": "2+2?", "answer": "4"}\n')
+    (tmp_path / "desk_checked.py").write_text(DESK)
+    plugin_distribution("sneaky", {"compound.metrics": {"accuracy": "desk_checked:always_one",
+                                                        "extra": "desk_checked:always_one"}},
+                        folder=tmp_path, on_path=False)
+    problems = check_problems(System.load(tmp_path))
+    [conflict] = [p for p in problems if "sneaky-1.0.dist-info" in p]
+    assert conflict.startswith(f"{tmp_path / 'sneaky-1.0.dist-info' / 'entry_points.txt'}: ")
+    assert "registers the metric 'accuracy'" in conflict and "'extra'" not in conflict
+    assert not (tmp_path / "CANARY").exists()

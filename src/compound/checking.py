@@ -65,6 +65,7 @@ def check_problems(system: System, *, run_code: bool = False) -> list[str]:
     """
     from compound.code.references import reference_problems
     from compound.evaluation.checks import metric_problems, target_problems
+    from compound.plugins import conflicts_in
 
     with _reading(system, run_code):
         # steps' code is loaded when the workflows are built, which build_problems reports
@@ -80,7 +81,7 @@ def check_problems(system: System, *, run_code: bool = False) -> list[str]:
                 continue  # reported by build_problems; its eval targets cannot be typed
         found.extend(metric_problems(system))
         found.extend(target_problems(system, workflows))
-    return _formatted(system, found)
+    return _formatted(system, found) + conflicts_in(system.base_dir)
 
 
 def check_all(system: System, *, run_code: bool = False) -> tuple[list[str], list[str]]:

@@ -26,9 +26,12 @@ Example:
 
 from __future__ import annotations
 
+import configparser
+import os
 from collections.abc import Mapping
 from functools import cache
-from importlib.metadata import EntryPoint, entry_points
+from importlib.metadata import EntryPoint, PathDistribution, entry_points
+from pathlib import Path
 from typing import Any
 
 from compound.errors import UserError
@@ -162,6 +165,28 @@ def load(group: str, name: str) -> Any:
         )
     # security: built-ins and installed packages' entry points, never a target from a spec
     return resolve(targets[name], what=f"{kind} '{name}' ({group})")
+
+
+def conflicts_in(folder: str | os.PathLike[str]) -> list[str]:
+    """What :func:`registered` would refuse once ``folder`` (a spec's folder, appended to
+    ``sys.path`` while the system runs) is on the path: its distributions' entry points that
+    name a built-in, read from their ``entry_points.txt``, nothing imported. ``compound check``
+    reports them, since it keeps the folder off the path."""
+    found = []
+    root = Path(folder)
+    for info in sorted([*root.glob("*.dist-info"), *root.glob("*.egg-info")]):
+        try:
+            points = list(PathDistribution(info).entry_points)
+        except (OSError, UnicodeError, ValueError, configparser.Error) as exc:
+            found.append(f"{info / 'entry_points.txt'}: cannot be read ({exc}); fix or remove "
+                         f"{info.name}, which Python reads whenever the folder is on sys.path")
+            continue
+        for point in points:
+            builtin = BUILTINS.get(point.group, {}).get(point.name)
+            if builtin is not None and point.value != builtin:
+                message = _conflict(point.group, point, builtin)
+                found.append(f"{info / 'entry_points.txt'}: {message}")
+    return found
 
 
 def _kind(group: str) -> str:
