@@ -38,6 +38,7 @@ def test_bench_scores_every_retriever_and_plain_bm25s(tmp_path: Path) -> None:
     assert results["bm25"]["ndcg@10"] == results["bm25_plain"]["ndcg@10"]
     assert results["bm25"]["ndcg@10"] > 0.9
     assert results["index"]["reingest_unchanged"] == 4
+    assert "not fit" in results["fit_on"]["hybrid_weighted"]
 
 
 def test_bench_reads_hotpotqa_pooled(tmp_path: Path) -> None:
