@@ -102,6 +102,12 @@ class TargetSpec(SpecModel):
     cache: bool = Field(default=True, description="reuse model outputs of identical calls")
 
     @model_validator(mode="after")
+    def _schema_patterns(self) -> TargetSpec:
+        if self.json_schema is not None:
+            _check_schema("json_schema", self.json_schema)
+        return self
+
+    @model_validator(mode="after")
     def _one_kind(self) -> TargetSpec:
         chosen = [k for k in ("model", "function", "workflow", "rail") if getattr(self, k)]
         if len(chosen) > 1:
@@ -122,6 +128,20 @@ class TargetSpec(SpecModel):
         return "model"
 
 
+def _check_schema(field: str, schema: dict[str, Any]) -> None:
+    """A JSON schema in the spec: valid for its draft, every pattern in RE2 syntax."""
+    import jsonschema
+
+    from compound import linear_regex
+
+    try:
+        linear_regex.check_schema(schema)
+    except jsonschema.SchemaError as exc:
+        raise ValueError(f"{field} is not a valid JSON schema: {exc.message}") from None
+    except linear_regex.PatternError as exc:
+        raise ValueError(f"{field}: {exc}") from None
+
+
 class MetricSpec(SpecModel):
     """One measured number: a registered metric (or your function) under a name.
 
@@ -137,6 +157,13 @@ class MetricSpec(SpecModel):
     aggregate: Aggregate | None = Field(default=None, description="default: the metric's own")
     tolerance: float | None = Field(default=None, ge=0.0)
     options: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _schema_patterns(self) -> MetricSpec:
+        schema = self.options.get("schema")
+        if isinstance(schema, dict):  # json_valid's: its patterns must be RE2
+            _check_schema("options.schema", schema)
+        return self
 
     @property
     def registered_name(self) -> str:

@@ -127,10 +127,14 @@ class RailSpec(SpecModel):
             raise ValueError("a schema rail needs 'json_schema': the JSON schema of answers")
         import jsonschema
 
+        from compound import linear_regex
+
         try:
-            jsonschema.validators.validator_for(self.json_schema).check_schema(self.json_schema)
+            linear_regex.check_schema(self.json_schema)
         except jsonschema.SchemaError as exc:
             raise ValueError(f"json_schema is not a valid JSON schema: {exc.message}") from None
+        except linear_regex.PatternError as exc:
+            raise ValueError(f"json_schema: {exc}") from None
 
     def stages(self) -> tuple[Literal["input", "output"], ...] | None:
         """The stages the spec names (None: the rail type's default)."""

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from compound.datafiles import NotJSON, parse_json
+from compound.errors import UserError
 from compound.evaluation.metrics.base import Score, metric
 from compound.evaluation.metrics.text import normalize_answer
 
@@ -46,8 +47,15 @@ def json_valid(prediction: str, *, schema: Mapping[str, Any] | None = None) -> S
     if schema is not None:
         import jsonschema
 
-        try:
-            jsonschema.validate(value, dict(schema))
+        from compound import linear_regex
+
+        try:  # the schema's patterns run in RE2: an answer cannot make them backtrack
+            linear_regex.validate(value, dict(schema))
+        except linear_regex.PatternError as exc:
+            raise UserError(f"json_valid's schema: {exc}") from None
+        except jsonschema.SchemaError as exc:
+            raise UserError(f"json_valid's schema is not a valid JSON schema: "
+                            f"{exc.message}") from None
         except jsonschema.ValidationError as exc:
             where = "/".join(str(p) for p in exc.absolute_path) or "(root)"
             return Score(0.0, f"schema mismatch at {where}: {exc.message}")

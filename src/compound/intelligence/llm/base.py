@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 from typing import Any, ClassVar, TypeVar
 
 from compound.datafiles import NotJSON, parse_json
+from compound.errors import UserError
 from compound.intelligence.llm.deadline import Deadline
 from compound.intelligence.llm.errors import InvalidResponse
 from compound.intelligence.llm.pricing import cost_usd
@@ -122,6 +123,8 @@ class LLM(abc.ABC):
             changes["stop"] = tuple(changes["stop"])
         if "tools" in changes:
             changes["tools"] = tuple(changes["tools"])
+        if "json_schema" in changes:  # before the model is called: its patterns run in RE2
+            _check_json_schema(changes["json_schema"])
         return replace(self.defaults, **changes) if changes else self.defaults
 
     def complete(
@@ -305,6 +308,20 @@ class LLM(abc.ABC):
         return f"{type(self).__name__}(model={self.model!r})"
 
 
+def _check_json_schema(schema: Mapping[str, Any]) -> None:
+    """Raise UserError when a call's json_schema is no valid schema or has a non-RE2 pattern."""
+    import jsonschema
+
+    from compound import linear_regex
+
+    try:
+        linear_regex.check_schema(schema)
+    except jsonschema.SchemaError as exc:
+        raise UserError(f"json_schema is not a valid JSON schema: {exc.message}") from None
+    except linear_regex.PatternError as exc:
+        raise UserError(f"json_schema: {exc}") from None
+
+
 def parse_json_output(
     text: str, schema: Mapping[str, Any], *, provider: str, model: str
 ) -> Any:
@@ -315,6 +332,8 @@ def parse_json_output(
     """
     import jsonschema
 
+    from compound import linear_regex
+
     try:  # parse_json: a model's output may nest too deeply or hold a huge number
         value = parse_json(text)
     except NotJSON as exc:
@@ -324,8 +343,9 @@ def parse_json_output(
             f"{at}): {text[:200]!r}",
             raw=text, provider=provider, model=model,
         ) from None
-    try:
-        jsonschema.validate(value, dict(schema))
+    _check_json_schema(schema)
+    try:  # RE2 for the schema's patterns: a model's answer cannot make them backtrack
+        linear_regex.validate(value, schema)
     except jsonschema.ValidationError as exc:
         where = "/".join(str(p) for p in exc.absolute_path) or "(root)"
         raise InvalidResponse(

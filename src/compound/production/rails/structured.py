@@ -56,13 +56,15 @@ class SchemaRail(BaseRail):
             return
         import jsonschema
 
-        cls = jsonschema.validators.validator_for(self.schema)
-        try:
-            cls.check_schema(self.schema)
+        from compound import linear_regex
+
+        try:  # its patterns run in RE2: an answer cannot make them backtrack
+            self.validator_ = linear_regex.validator(self.schema)
         except jsonschema.SchemaError as exc:
             raise UserError(f"rail '{self.name}': the schema is not a valid JSON schema: "
                             f"{exc.message}") from None
-        self.validator_ = cls(self.schema)
+        except linear_regex.PatternError as exc:
+            raise UserError(f"rail '{self.name}': {exc}") from None
 
     def check(self, subject: RailInput, ctx: RunContext | None = None) -> Verdict:
         self.load()
