@@ -27,12 +27,18 @@ from pathlib import Path
 from typing import Any
 
 from compound.errors import RuntimeFailure
+from compound.expansion_limits import read_parquet, read_zip_member
 
 Converter = Callable[[str, Path, Path], None]
 
 
 class ConversionFailed(RuntimeFailure):
     """A downloaded source does not have the shape its converter expects."""
+
+
+def _member(archive: zipfile.ZipFile, name: str, path: Path) -> str:
+    """One zip member as text, bounded by the expansion limit (the sources are not hashed)."""
+    return read_zip_member(archive, name, source=str(path)).decode("utf-8")
 
 
 def _write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> None:
@@ -80,10 +86,9 @@ def parquet_text_label(name: str, sources: Path, stage: Path) -> None:
     from compound.errors import require
 
     require("pyarrow", extra="ml", what=f"converting {name} from Parquet")
-    import pyarrow.parquet as pq
 
-    for split in ("train", "test"):
-        table = pq.read_table(sources / f"{split}.parquet", columns=["text", "label"])
+    for split in ("train", "test"):  # bounded: the source is not hashed and may be a bomb
+        table = read_parquet(sources / f"{split}.parquet", columns=["text", "label"])
         _write_jsonl(stage / name / f"{split}.jsonl", (
             {"text": row["text"], "label": int(row["label"])} for row in table.to_pylist()))
 
@@ -91,11 +96,12 @@ def parquet_text_label(name: str, sources: Path, stage: Path) -> None:
 def beir(name: str, sources: Path, stage: Path) -> None:
     """A BEIR zip to ``corpus.jsonl`` (``_id``, ``title``, ``text``), ``queries.jsonl`` (the
     test queries: ``_id``, ``text``) and ``qrels.test.tsv``."""
-    with zipfile.ZipFile(sources / f"{name}.zip") as archive:
-        qrels = archive.read(f"{name}/qrels/test.tsv").decode("utf-8")
+    path = sources / f"{name}.zip"
+    with zipfile.ZipFile(path) as archive:  # members read by name (no extraction, no zip-slip)
+        qrels = _member(archive, f"{name}/qrels/test.tsv", path)
         wanted = {line.split("\t")[0] for line in qrels.splitlines()[1:] if line}
-        corpus = archive.read(f"{name}/corpus.jsonl").decode("utf-8").splitlines()
-        queries = archive.read(f"{name}/queries.jsonl").decode("utf-8").splitlines()
+        corpus = _member(archive, f"{name}/corpus.jsonl", path).splitlines()
+        queries = _member(archive, f"{name}/queries.jsonl", path).splitlines()
     _write_jsonl(stage / name / "corpus.jsonl", (
         {"_id": d["_id"], "title": d["title"], "text": d["text"]}
         for d in map(json.loads, corpus)))
@@ -109,8 +115,9 @@ def ircot_hotpotqa(name: str, sources: Path, stage: Path) -> None:
     """IRCoT's ``processed_data/hotpotqa/dev_subsampled.jsonl`` (500 dev questions) to
     ``dev500.jsonl``: ``id``, ``question``, ``answers``, ``contexts`` (title, text,
     supporting)."""
-    with zipfile.ZipFile(sources / "processed_data.zip") as archive:
-        lines = archive.read("processed_data/hotpotqa/dev_subsampled.jsonl").decode("utf-8")
+    path = sources / "processed_data.zip"
+    with zipfile.ZipFile(path) as archive:
+        lines = _member(archive, "processed_data/hotpotqa/dev_subsampled.jsonl", path)
     _write_jsonl(stage / name / "dev500.jsonl", (
         {"id": q["question_id"], "question": q["question_text"],
          "answers": q["answers_objects"][0]["spans"],

@@ -30,7 +30,8 @@ import zipfile
 from collections.abc import Mapping
 from typing import Any
 
-from compound.errors import RuntimeFailure, require
+from compound.errors import RuntimeFailure, UserError, require
+from compound.expansion_limits import read_zip
 
 FORMAT = "compound-model/1"
 MANIFEST = "manifest.json"
@@ -67,10 +68,12 @@ def unpack(data: bytes, *, what: str) -> tuple[dict[str, Any], dict[str, bytes]]
             names = zf.namelist()
             if MANIFEST not in names:
                 raise ArtifactError(f"artifact of {what} has no {MANIFEST}; {advice}")
-            manifest = json.loads(zf.read(MANIFEST))
-            parts = {name: zf.read(name) for name in names if name != MANIFEST}
+            parts = read_zip(zf, source=f"artifact of {what}")  # bounded: no zip bomb
+            manifest = json.loads(parts.pop(MANIFEST))
     except ArtifactError:
         raise
+    except UserError as exc:  # past the expansion limit
+        raise ArtifactError(f"{exc}; {advice}") from None
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError) as exc:
         raise ArtifactError(f"artifact of {what} is corrupt ({exc}); {advice}") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:

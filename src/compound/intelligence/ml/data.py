@@ -69,14 +69,22 @@ def read_table(path: str | Path) -> pd.DataFrame:
             # ParserError names the line ("Expected 2 fields in line 3, saw 3")
             raise UserError(f"{source}: not a readable CSV file: {exc}") from None
     else:
-        try:
-            frame = pd.read_parquet(source)
-        except Exception as exc:  # pyarrow raises several unrelated types for a bad file
-            raise UserError(f"{source}: not a readable Parquet file: {exc}") from None
+        frame = _read_parquet(source)
     if len(frame) == 0:
         raise UserError(f"{source}: the file holds no rows; a model needs examples to learn from")
     frame.columns = [str(c) for c in frame.columns]
     return frame
+
+
+def _read_parquet(source: Path) -> pd.DataFrame:
+    from compound.expansion_limits import read_parquet
+
+    require("pyarrow", extra="ml", what="Reading Parquet data")
+    table = read_parquet(source)  # bounded: a small file may expand to gigabytes
+    try:
+        return table.to_pandas()
+    except Exception as exc:  # pyarrow raises several unrelated types for a bad file
+        raise UserError(f"{source}: not a readable Parquet file: {exc}") from None
 
 
 def _read_jsonl(source: Path) -> pd.DataFrame:
