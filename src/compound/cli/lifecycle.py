@@ -122,26 +122,43 @@ def _serve(system: object, *, host: str | None, port: int | None, ask: str | Non
     serve(application, host=settings.host, port=settings.port)
 
 
+ASK_READY_S = 900.0  # models warm up before the server is ready: minutes on a busy machine
+ASK_TIMEOUT_S = 300.0  # the question's whole answer, in total
+
+
 def _ask(base: str, workflow: str, question: str, secret: str | None) -> None:
     """Wait until the server is ready (every model warmed up: minutes on a busy machine), send
-    one question, print what the served system answers."""
+    one question, print what the served system answers.
+
+    Each request is bounded in total (a server trickling its answer is given up), not per
+    read: the readiness probe by 2 s, the question by :data:`ASK_TIMEOUT_S`.
+    """
     import httpx
 
+    from compound.intelligence.llm.bounded_http import bounded_client
+    from compound.intelligence.llm.deadline import Deadline
+    from compound.intelligence.llm.errors import LLMError
+
     headers = {"Authorization": f"Bearer {secret}"} if secret else {}
-    deadline = time.monotonic() + 900
-    while time.monotonic() < deadline:
+    client = bounded_client(httpx, timeout_s=ASK_TIMEOUT_S, follow_redirects=False)
+    with client:
+        deadline = time.monotonic() + ASK_READY_S
+        while time.monotonic() < deadline:
+            try:
+                with Deadline.scope(2.0, label="the readiness probe's 2s"):
+                    if client.get(f"{base}/readyz").status_code == 200:
+                        break
+            except (httpx.HTTPError, LLMError):
+                pass
+            time.sleep(0.5)
         try:
-            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    try:
-        response = httpx.post(f"{base}/v1/workflows/{workflow}", json={"question": question},
-                              headers=headers, timeout=300)
-    except httpx.HTTPError as exc:
-        console_err.print(styled("[red]asking the served system failed:[/] {exc}", exc=exc))
-        return
+            with Deadline.scope(ASK_TIMEOUT_S, label=f"--ask's limit of {ASK_TIMEOUT_S:g}s"):
+                response = client.post(f"{base}/v1/workflows/{workflow}",
+                                       json={"question": question}, headers=headers)
+        except (httpx.HTTPError, LLMError) as exc:
+            console_err.print(styled("[red]asking the served system failed:[/] {exc}",
+                                     exc=exc))
+            return
     console_err.print(f"asked the served system: {question!r} -> HTTP {response.status_code}")
     try:
         console.print_json(json.dumps(response.json()))

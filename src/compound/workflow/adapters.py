@@ -250,7 +250,8 @@ def llm_adapter(request: AdapterRequest) -> Any:
     return Agent(llm=llm, tools=tools, instructions=agent.instructions,
                  max_steps=agent.max_steps, max_tokens=agent.max_tokens,
                  max_cost_usd=agent.max_cost_usd, max_tokens_per_call=agent.max_tokens_per_call,
-                 max_repeats=agent.max_repeats, name=request.step.name)
+                 max_repeats=agent.max_repeats, max_time_s=agent.max_time_s,
+                 name=request.step.name)
 
 
 def tool_adapter(request: AdapterRequest) -> Any:

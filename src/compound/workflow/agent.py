@@ -10,6 +10,8 @@ model. The loop ends with an explicit :data:`StopReason`:
 * ``answer``: the model answered without calling a tool;
 * ``max_steps``: the iteration limit was reached (a model that loops forever ends here);
 * ``token_budget`` / ``cost_budget``: the agent's or the run's budget is spent;
+* ``time_budget``: ``max_time_s`` passed (a model call still running is stopped at it, its
+  connection closed);
 * ``repeated_action``: the model made the same call with the same arguments
   ``max_repeats`` times in a row.
 
@@ -32,6 +34,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Iterator, Sequence
@@ -39,7 +42,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from compound.errors import UserError
-from compound.intelligence.llm.errors import InvalidResponse
+from compound.intelligence.llm.deadline import Deadline
+from compound.intelligence.llm.errors import InvalidResponse, LLMTimeout
 from compound.intelligence.llm.types import Completion, Message, ToolCall
 from compound.orchestration.context.template import Template
 from compound.orchestration.tools import Tool, ToolResult
@@ -54,7 +58,8 @@ if TYPE_CHECKING:
 
 _MODEL, _TOOL, _NOTE = 0, 1, 2  # kinds of entry in a loop's log
 
-StopReason = Literal["answer", "max_steps", "token_budget", "cost_budget", "repeated_action"]
+StopReason = Literal["answer", "max_steps", "token_budget", "cost_budget", "repeated_action",
+                     "time_budget"]
 
 REPAIR_PROMPT = (
     "Your last reply was not a valid action: {error}. Reply again with exactly one action: "
@@ -99,6 +104,8 @@ class Agent:
         max_tokens_per_call: ``max_tokens`` for each model call.
         max_repeats: stop after the same call with the same arguments this many times in a
             row (None: never).
+        max_time_s: most seconds for the whole loop, model calls included (None: only the
+            deadline the caller runs under, a served run's).
         name: the agent's name in traces.
 
     Example:
@@ -122,10 +129,14 @@ class Agent:
         max_cost_usd: float | None = None,
         max_tokens_per_call: int | None = None,
         max_repeats: int | None = 3,
+        max_time_s: float | None = 600.0,
         name: str = "agent",
     ) -> None:
         if max_steps < 1:
             raise UserError(f"agent '{name}': max_steps must be at least 1; received {max_steps}")
+        if max_time_s is not None and not max_time_s > 0:
+            raise UserError(f"agent '{name}': max_time_s must be more than 0; received "
+                            f"{max_time_s}")
         self.llm = llm
         self.tools = {t.name: t for t in (x if isinstance(x, Tool) else Tool(x) for x in tools)}
         self.instructions = instructions
@@ -134,6 +145,7 @@ class Agent:
         self.max_cost_usd = max_cost_usd
         self.max_tokens_per_call = max_tokens_per_call
         self.max_repeats = max_repeats
+        self.max_time_s = max_time_s
         self.name = name
         self._definitions = tuple(t.definition for t in self.tools.values())
 
@@ -142,18 +154,24 @@ class Agent:
         """Work on ``task`` until an answer or a limit; see :class:`AgentResult`."""
         loop = _Loop(self, ctx or RunContext(), task, session)
         try:
-            while (reason := loop.should_stop()) is None:
-                completion = self._act(loop)
-                if completion is None:
-                    continue
-                calls = loop.take(completion)
-                if not calls:
-                    return loop.finish("answer", completion.text.strip())
-                for call in calls:
-                    tool = self.tools.get(call.name)
-                    result = (loop.call_tool(tool, call) if tool is not None
-                              else loop.unknown(call))
-                    loop.observe(call, result)
+            with self._deadline(loop):
+                while (reason := loop.should_stop()) is None:
+                    completion = self._act(loop)
+                    if completion is None:
+                        continue
+                    calls = loop.take(completion)
+                    if not calls:
+                        return loop.finish("answer", completion.text.strip())
+                    for call in calls:
+                        tool = self.tools.get(call.name)
+                        result = (loop.call_tool(tool, call) if tool is not None
+                                  else loop.unknown(call))
+                        loop.observe(call, result)
+        except LLMTimeout as exc:  # a model call cut by the loop's own deadline ends the loop
+            if not loop.out_of_time():
+                loop.fail(exc)
+                raise
+            reason = "time_budget"
         except BaseException as exc:
             loop.fail(exc)
             raise
@@ -164,22 +182,36 @@ class Agent:
         """:meth:`run` on the event loop."""
         loop = _Loop(self, ctx or RunContext(), task, session)
         try:
-            while (reason := loop.should_stop()) is None:
-                completion = await self._aact(loop)
-                if completion is None:
-                    continue
-                calls = loop.take(completion)
-                if not calls:
-                    return loop.finish("answer", completion.text.strip())
-                for call in calls:
-                    tool = self.tools.get(call.name)
-                    result = (await loop.acall_tool(tool, call) if tool is not None
-                              else loop.unknown(call))
-                    loop.observe(call, result)
+            with self._deadline(loop):
+                while (reason := loop.should_stop()) is None:
+                    completion = await self._aact(loop)
+                    if completion is None:
+                        continue
+                    calls = loop.take(completion)
+                    if not calls:
+                        return loop.finish("answer", completion.text.strip())
+                    for call in calls:
+                        tool = self.tools.get(call.name)
+                        result = (await loop.acall_tool(tool, call) if tool is not None
+                                  else loop.unknown(call))
+                        loop.observe(call, result)
+        except LLMTimeout as exc:  # a model call cut by the loop's own deadline ends the loop
+            if not loop.out_of_time():
+                loop.fail(exc)
+                raise
+            reason = "time_budget"
         except BaseException as exc:
             loop.fail(exc)
             raise
         return loop.finish(reason, "")
+
+    def _deadline(self, loop: _Loop) -> contextlib.AbstractContextManager[Deadline]:
+        """The loop's own deadline: model calls inside it never run past ``max_time_s``."""
+        if self.max_time_s is None:
+            return contextlib.nullcontext(Deadline(None))
+        loop.until = time.monotonic() + self.max_time_s
+        return Deadline.scope(self.max_time_s,
+                              label=f"agent '{self.name}''s max_time_s of {self.max_time_s:g}s")
 
     def _act(self, loop: _Loop) -> Completion | None:
         """One model turn, with one repair attempt for an invalid action."""
@@ -225,10 +257,11 @@ class _Loop:
     __slots__ = ("agent", "completion_tokens", "cost_usd", "ctx", "iterations", "last_call",
                  "log", "messages", "outer", "parent_id", "prompt_tokens", "repeats",
                  "results", "session", "span", "span_id", "start_count", "started", "task",
-                 "tracer")
+                 "tracer", "until")
 
     def __init__(self, agent: Agent, ctx: RunContext, task: str, session: Session | None):
         self.agent = agent
+        self.until = float("inf")  # set when the loop starts, from max_time_s
         self.session = session
         self.outer = ctx
         self.task = task
@@ -335,8 +368,14 @@ class _Loop:
 
     # -- the loop's state -----------------------------------------------------------------
 
+    def out_of_time(self) -> bool:
+        """Whether the agent's own ``max_time_s`` has passed."""
+        return time.monotonic() >= self.until
+
     def should_stop(self) -> StopReason | None:
         agent = self.agent
+        if self.out_of_time():
+            return "time_budget"
         if agent.max_repeats is not None and self.repeats >= agent.max_repeats:
             return "repeated_action"
         if self.iterations >= agent.max_steps:

@@ -40,7 +40,8 @@ class OTLPSink:
         headers: extra HTTP headers (API keys for hosted collectors).
         service_name: the ``service.name`` resource attribute.
         max_queue: spans waiting beyond this are dropped.
-        timeout_s: per export request.
+        timeout_s: the most one export request may take in total (connecting, sending and
+            the whole answer): a slow or trickling collector is given up at it.
     """
 
     def __init__(self, *, endpoint: str | None = None, headers: Mapping[str, str] | None = None,
@@ -72,23 +73,19 @@ class OTLPSink:
         except queue.Full:
             self.dropped += len(spans)
 
-    def _make_exporter(self) -> Any:
+    def _make_exporter(self) -> _BoundedExporter:
         require("opentelemetry.sdk.trace", extra="otlp", what="OTLP trace export")
-        module: Any = require("opentelemetry.exporter.otlp.proto.http.trace_exporter",
-                              extra="otlp", what="OTLP trace export")
-        return module.OTLPSpanExporter(endpoint=self.endpoint, headers=self.headers or None,
-                                       timeout=self.timeout_s)
+        require("opentelemetry.exporter.otlp.proto.common.trace_encoder", extra="otlp",
+                what="OTLP trace export")
+        return _BoundedExporter(self.endpoint, self.headers, self.timeout_s)
 
     def _loop(self) -> None:
-        from opentelemetry.sdk.trace.export import SpanExportResult
-
         while True:
             batch = self._queue.get()
             if batch is None:
                 return
             try:
-                result = self._exporter.export([self.to_otel(s) for s in batch])
-                if result == SpanExportResult.SUCCESS:
+                if self._exporter.export([self.to_otel(s) for s in batch]):
                     self.exported += len(batch)
                 else:
                     self.dropped += len(batch)
@@ -128,6 +125,44 @@ class OTLPSink:
         self._queue.put(None)
         self._thread.join(timeout_s)
         self._exporter.shutdown()
+
+
+class _BoundedExporter:
+    """POSTs encoded spans to the collector, each request bounded in total by ``timeout_s``.
+
+    The SDK's own exporter bounds each read only (a collector trickling its answer holds the
+    export thread, and with it every later span, for as long as it likes); this one sends
+    through compound's deadline-bound HTTP transport, which shuts the connection when the
+    request's :class:`~compound.intelligence.llm.deadline.Deadline` passes.
+    """
+
+    def __init__(self, endpoint: str, headers: Mapping[str, str], timeout_s: float) -> None:
+        import httpx
+        from opentelemetry.util.re import parse_env_headers
+
+        from compound.intelligence.llm.bounded_http import bounded_client
+
+        from_env = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_HEADERS") or os.environ.get(
+            "OTEL_EXPORTER_OTLP_HEADERS", "")
+        sent = {**parse_env_headers(from_env, liberal=True), **headers,
+                "Content-Type": "application/x-protobuf"}
+        self.endpoint, self.timeout_s = endpoint, timeout_s
+        self.client = bounded_client(httpx, timeout_s=timeout_s, headers=sent)
+
+    def export(self, spans: Sequence[Any]) -> bool:
+        """Send one batch; True when the collector accepted it."""
+        from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+
+        from compound.intelligence.llm.deadline import Deadline
+
+        body = encode_spans(spans).SerializeToString()
+        with Deadline.scope(self.timeout_s,
+                            label=f"the OTLP export's timeout_s of {self.timeout_s:g}s"):
+            response = self.client.post(self.endpoint, content=body)
+        return 200 <= response.status_code < 300
+
+    def shutdown(self) -> None:
+        self.client.close()
 
 
 def _otel_value(value: Any) -> Any:

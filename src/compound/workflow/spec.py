@@ -65,6 +65,8 @@ class AgentSpec(SpecModel):
     max_cost_usd: float | None = Field(default=None, gt=0, description="dollar budget")
     max_tokens_per_call: int | None = Field(default=None, gt=0)
     max_repeats: int | None = Field(default=3, ge=1)
+    max_time_s: float | None = Field(
+        default=600.0, gt=0, description="most seconds for the whole loop, model calls included")
 
 
 class StepSpec(SpecModel):
