@@ -290,6 +290,7 @@ def serve(app: FastAPI, *, host: str, port: int, log_level: str = "warning") -> 
     import uvicorn
 
     from compound.privacy.errors import log_errors_to
+    from compound.privacy.server_log import uvicorn_log_config
 
     log_errors_to()  # the server log: failures by id, their detail redacted
     gc.collect()
@@ -298,8 +299,10 @@ def serve(app: FastAPI, *, host: str, port: int, log_level: str = "warning") -> 
 
     loop = "uvloop" if _has("uvloop") else "asyncio"
     http = "httptools" if _has("httptools") else "h11"
+    # uvicorn's own lines (a traceback quoting a request) are redacted and visible too
     uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False, loop=loop,
-                http=http, timeout_keep_alive=15, timeout_graceful_shutdown=10)
+                http=http, timeout_keep_alive=15, timeout_graceful_shutdown=10,
+                log_config=uvicorn_log_config(log_level))
 
 
 def _has(module: str) -> bool:
