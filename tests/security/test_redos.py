@@ -172,3 +172,24 @@ def test_patterns_inside_enum_and_const_are_data_not_patterns() -> None:
     schema = {"enum": [{"pattern": r"(a)\1"}], "const": {"pattern": "(?=x)"}}
     linear_regex.check_schema(schema)
     assert list(linear_regex.schema_patterns(schema)) == []
+
+
+def test_the_local_openai_server_answers_a_hostile_schema_at_once() -> None:
+    import httpx
+
+    from compound.intelligence.llm.local_server import LocalOpenAIServer
+
+    reply = json.dumps({"id": "a" * 40 + "!"})
+    with LocalOpenAIServer(ScriptedLLM([reply])) as server:
+        def ask(pattern: str) -> httpx.Response:
+            schema = {"type": "object", "properties": {"id": {"pattern": pattern}}}
+            return httpx.post(f"{server.base_url}/chat/completions", timeout=30, json={
+                "model": "m", "messages": [{"role": "user", "content": "id?"}],
+                "response_format": {"type": "json_schema",
+                                    "json_schema": {"name": "o", "schema": schema}}})
+
+        with bounded():
+            evil = ask(r"^(a+)+$")
+            refused = ask(r"(?=a)")
+    assert evil.status_code == 500 and "does not match" in evil.text
+    assert refused.status_code == 400 and "RE2 syntax" in refused.text

@@ -38,6 +38,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from compound.errors import UserError
 from compound.intelligence.llm.base import LLM
 from compound.intelligence.llm.errors import LLMError
 from compound.intelligence.llm.types import (
@@ -259,6 +260,8 @@ class _Handler(BaseHTTPRequestHandler):
         except LLMError as exc:
             code = "context_length_exceeded" if exc.reason == "context_overflow" else exc.reason
             self._error(400 if code == "context_length_exceeded" else 500, str(exc), code)
+        except UserError as exc:  # the request's own mistake (a schema pattern not in RE2)
+            self._error(400, str(exc), "invalid_request_error")
 
     def _stream(self, messages: list[Message], kwargs: dict[str, Any], *, drop: bool) -> None:
         self.send_response(200)
