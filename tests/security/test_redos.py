@@ -193,3 +193,27 @@ def test_the_local_openai_server_answers_a_hostile_schema_at_once() -> None:
             refused = ask(r"(?=a)")
     assert evil.status_code == 500 and "does not match" in evil.text
     assert refused.status_code == 400 and "RE2 syntax" in refused.text
+
+
+STEP_SPEC = """name: probe
+loop: interaction
+task: Answer.
+models:
+  llm: {{provider: scripted}}
+workflows:
+  ask:
+    steps:
+      - name: draft
+        uses: llm
+        options:
+          json_schema: {{type: object, properties: {{id: {{pattern: '{pattern}'}}}}}}
+"""
+
+
+def test_a_steps_schema_pattern_re2_cannot_compile_is_refused_at_load(tmp_path: Path) -> None:
+    path = tmp_path / "compound.yaml"
+    path.write_text(STEP_SPEC.format(pattern=r"(?<=a)b"))
+    with pytest.raises(SpecError, match=r"compound\.yaml:\d+: .*json_schema: .*RE2 syntax"):
+        System.load(path)
+    path.write_text(STEP_SPEC.format(pattern=r"^(a+)+$"))
+    System.load(path)  # a catastrophic pattern for re is valid RE2: it loads, and runs linear

@@ -100,6 +100,24 @@ class StepSpec(SpecModel):
             _parse_condition(value, "when")
         return value
 
+    @field_validator("options")
+    @classmethod
+    def _schema_patterns(cls, value: dict[str, Any]) -> dict[str, Any]:
+        schema = value.get("json_schema")
+        if isinstance(schema, dict):  # an LLM step's: its patterns must be RE2
+            import jsonschema
+
+            from compound import linear_regex
+
+            try:
+                linear_regex.check_schema(schema)
+            except jsonschema.SchemaError as exc:
+                raise ValueError(f"json_schema is not a valid JSON schema: {exc.message}"
+                                 ) from None
+            except linear_regex.PatternError as exc:
+                raise ValueError(f"json_schema: {exc}") from None
+        return value
+
 
 class WorkflowSpec(SpecModel):
     """A typed graph of steps a request flows through."""
