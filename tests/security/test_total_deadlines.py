@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -88,3 +89,35 @@ def test_a_time_budget_must_be_positive() -> None:
 
     with pytest.raises(UserError, match="max_time_s must be more than 0; received 0"):
         Agent(llm=ScriptedLLM(["x"]), max_time_s=0)
+
+
+def test_a_dataset_download_from_a_trickling_server_stops_in_total_time(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import httpx
+
+    from compound.datafetch import download as downloading
+
+    monkeypatch.setattr(downloading, "DOWNLOAD_TIMEOUT_S", 1.0)
+    with (LocalOpenAIServer(ScriptedLLM(["ok"]), fault="trickle:0.05") as server,
+          httpx.Client(timeout=30) as client):
+        start = time.monotonic()
+        with pytest.raises(downloading.FetchFailed, match="more than 1s in total") as caught:
+            downloading.download(f"{server.base_url}/data.zip", tmp_path / "data.zip",
+                                 client=client)
+        assert time.monotonic() - start < BOUND_S
+    assert caught.value.resumable and (tmp_path / "data.zip.part").exists()
+
+
+def test_a_dataset_download_past_the_size_limit_is_stopped_and_deleted(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import httpx
+
+    from compound.datafetch import download as downloading
+
+    monkeypatch.setattr(downloading, "MAX_DOWNLOAD_BYTES", 10)
+    with (LocalOpenAIServer(ScriptedLLM(["ok"]), fault="trickle:0.01") as server,
+          httpx.Client(timeout=30) as client,
+          pytest.raises(downloading.FetchFailed, match="passed 10 bytes")):
+        downloading.download(f"{server.base_url}/data.zip", tmp_path / "data.zip",
+                             client=client)
+    assert not (tmp_path / "data.zip.part").exists()

@@ -21,6 +21,7 @@ Example:
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -30,6 +31,12 @@ from compound.errors import RuntimeFailure
 
 CHUNK = 1 << 16
 Progress = Callable[[int, int | None], None]  # (bytes so far, total or None)
+
+
+# A download is bounded in total, not only per read (a server trickling a byte a minute
+# never trips the client's read timeout), and in size (an unhashed source has no pinned size).
+DOWNLOAD_TIMEOUT_S = 3600.0
+MAX_DOWNLOAD_BYTES = 8 << 30
 
 
 class FetchFailed(RuntimeFailure):
@@ -84,12 +91,14 @@ def download(url: str, dest: Path, *, client: httpx.Client, sha256: str | None =
                 if response.status_code == 200 or not _starts_at(response, have):
                     have = 0  # the server sent the whole file: start over
                 total = _total(response, have) or size
+                until = time.monotonic() + DOWNLOAD_TIMEOUT_S
                 with part.open("ab" if have else "wb") as out:
                     for chunk in response.iter_raw():  # as it arrives: a drop loses nothing
                         out.write(chunk)
                         have += len(chunk)
                         if progress is not None:
                             progress(have, total)
+                        _check_bounds(url, part, have, until)
                 if total is not None and have < total:
                     raise FetchFailed(
                         f"{url}: the connection closed after {have:,} of {total:,} bytes; run "
@@ -113,6 +122,21 @@ def download(url: str, dest: Path, *, client: httpx.Client, sha256: str | None =
                 "command again, or use a mirror you trust (COMPOUND_DATASETS_MIRROR)")
     part.replace(dest)
     return dest
+
+
+def _check_bounds(url: str, part: Path, have: int, until: float) -> None:
+    """Stop a download past :data:`MAX_DOWNLOAD_BYTES` (the part is deleted) or past
+    :data:`DOWNLOAD_TIMEOUT_S` in total (the part is kept, to resume)."""
+    if have > MAX_DOWNLOAD_BYTES:
+        part.unlink(missing_ok=True)
+        raise FetchFailed(f"{url}: the download passed {MAX_DOWNLOAD_BYTES:,} bytes, more than "
+                          "any dataset compound fetches; it was stopped and deleted. Check the "
+                          "source, or use a mirror you trust (COMPOUND_DATASETS_MIRROR)", url=url)
+    if time.monotonic() > until:
+        raise FetchFailed(f"{url}: the download took more than {DOWNLOAD_TIMEOUT_S:g}s in total "
+                          f"(a slow or trickling server); {have:,} bytes kept in {part}: run the "
+                          "same command again to resume, or use a mirror", url=url,
+                          resumable=True)
 
 
 def _starts_at(response: httpx.Response, offset: int) -> bool:
