@@ -217,3 +217,17 @@ def test_a_steps_schema_pattern_re2_cannot_compile_is_refused_at_load(tmp_path: 
         System.load(path)
     path.write_text(STEP_SPEC.format(pattern=r"^(a+)+$"))
     System.load(path)  # a catastrophic pattern for re is valid RE2: it loads, and runs linear
+
+
+# compound's own patterns run on request text too: the probe that found '={3,}\s*end' (quadratic:
+# 100,000 '=' took minutes) searches every built-in pattern over long runs of one or two chars
+RUNS = [c * 100_000 for c in "=<#a0 .-@\n"] + [(a + b) * 50_000 for a in "=a0 " for b in ".-@:"]
+
+
+@pytest.mark.parametrize("subject", RUNS, ids=lambda s: repr(s[:2]))
+def test_the_injection_heuristics_scan_long_runs_in_linear_time(subject: str) -> None:
+    from compound.production.rails.heuristics import scan
+
+    with bounded():
+        scan(subject)
+        scan(subject + " end")

@@ -64,7 +64,7 @@ PATTERNS: tuple[tuple[str, float, str], ...] = (
                           + r"\b(?:prompt[- ]?texte?|eingabeaufforderung|systemnachricht)"),
     ("prompt_leak", 0.9, r"\b(?:beginning|start) of (?:this|the|your) prompt\b|\b(?:text|prompt)"
                          r" above\b|\bsystem prompt\b"),
-    ("delimiter", 0.9, r"={3,}\s*end\b|\bend of (?:the )?(?:prompt|instructions)\b|"
+    ("delimiter", 0.9, r"(?<!=)={3,}\s*end\b|\bend of (?:the )?(?:prompt|instructions)\b|"
                        r"<\|?(?:system|im_start|im_end|endoftext)\|?>|\[/?inst\]|###\s*(?:system|"
                        r"instruction)"),
     ("role", 0.9, r"\byou are now\b|\bfrom now on,? you\b|\bpretend (?:to be|you are|you're)\b|"
