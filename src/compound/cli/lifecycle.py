@@ -58,8 +58,9 @@ def up(
     from compound.system import System
 
     system = System.load(spec)
-    console.rule(styled("[bold]{name}[/] ({loop}): {task}", name=system.name, loop=system.loop,
-                        task=system.task.strip()))
+    # the task goes under the rule, wrapped: a rule cuts what does not fit on one line
+    console.rule(styled("[bold]{name}[/] ({loop})", name=system.name, loop=system.loop))
+    console.print(plain(" ".join(system.task.split())))
     store = open_store(system)
     with console_err.status("building", spinner="dots") as status:
         steps = build_missing(system, store, console=console_err,
