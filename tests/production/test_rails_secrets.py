@@ -91,12 +91,27 @@ def test_log_filter_redacts_messages_arguments_and_tracebacks(
         caplog: pytest.LogCaptureFixture) -> None:
     logger = logging.getLogger("compound.test.secrets")
     secret = "sk-ant-api03-" + "k" * 30
-    caplog.handler.addFilter(SecretsLogFilter())
-    with caplog.at_level(logging.INFO, logger="compound.test.secrets"):
-        logger.info("calling with %s", secret)
-        try:
-            raise RuntimeError(f"provider refused {secret}")
-        except RuntimeError:
-            logger.exception("failed")
+    log_filter = SecretsLogFilter()
+    caplog.handler.addFilter(log_filter)
+    try:
+        with caplog.at_level(logging.INFO, logger="compound.test.secrets"):
+            logger.info("calling with %s", secret)
+            try:
+                raise RuntimeError(f"provider refused {secret}")
+            except RuntimeError:
+                logger.exception("failed")
+    finally:  # caplog's handler outlives this test: a filter left on it rewrites later logs
+        caplog.handler.removeFilter(log_filter)
     assert secret not in caplog.text
     assert "<API_KEY>" in caplog.text
+
+
+@pytest.mark.parametrize("text", [
+    "password=hunter2 for db; key sk-proj-Q7x9Lm2Pz4Rt8Vb1Nc6Kd3Wy",
+    "api_key: abcdefgh12345678 and token=zzzzzzzzzzzz",
+    "postgres://admin:s3cretpass@db:5432/app",
+])
+def test_redacting_twice_changes_nothing(text: str) -> None:
+    once = redact_secrets(text)
+    assert once != text
+    assert redact_secrets(once) == once

@@ -49,6 +49,8 @@ _ASSIGNED_NAMES = (r"api[_-]?key|apikey|secret(?:[_-]?key)?|client[_-]?secret|ac
                    r"auth[_-]?token|token|password|passwd|pwd|aws_secret_access_key")
 _ASSIGNED_HINT = re.compile(r"api[_-]?key|apikey|secret|token|passw|pwd")
 _PASSWORD_HINT = re.compile(r"passw|pwd")
+# what a redaction leaves in place of a value: ``<PASSWORD>``, ``<EMAIL_ADDRESS>``
+_PLACEHOLDER = re.compile(r"<[A-Z][A-Z_]{1,40}>")
 
 #: label, pattern (group ``v``, when present, is the secret part), and a cheap precondition:
 #: a substring (or pattern) the lower-cased text must hold for the pattern to run at all
@@ -86,6 +88,8 @@ def find_secrets(text: str, *, known: Iterable[str] = ()) -> list[Redaction]:
             continue
         for match in pattern.finditer(text):
             group = "v" if "v" in pattern.groupindex else 0
+            if _PLACEHOLDER.fullmatch(match.group(group)):
+                continue  # already redacted (``password=<PASSWORD>``): redaction is idempotent
             found.append(Redaction(*match.span(group), label))
     for value in known:
         if len(value) < 8:
