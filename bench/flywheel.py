@@ -80,8 +80,8 @@ def spec_copy(folder: Path, calibration: list[dict[str, Any]]) -> Path:
 
 def classify_flow(system: Any) -> Any:
     """The `answer` workflow's classify step, alone, as workflow `answer`."""
-    from compound.intelligence.ml.step import PredictorStep
     from compound.workflow.graph import Workflow
+    from compound.workflow.kinds.predictor import PredictorStep
     from compound.workflow.spec import parse_type
     from compound.workflow.step import Step
 

@@ -58,7 +58,7 @@ def plugin_distribution(
     """Install a third party's distribution as pip does: a ``NAME-1.0.dist-info`` folder with
     ``METADATA`` and ``entry_points.txt``, in a folder put on ``sys.path`` (a fresh one, or
     ``folder``, e.g. a spec's folder)."""
-    from compound.plugins import registered
+    from compound.plugins import _registered
 
     def install(name: str, groups: dict[str, dict[str, str]], folder: Path | None = None,
                 *, on_path: bool = True) -> Path:
@@ -71,8 +71,8 @@ def plugin_distribution(
             for group, points in groups.items()))
         if on_path:
             monkeypatch.syspath_prepend(str(root))
-        registered.cache_clear()
+        _registered.cache_clear()
         return root
 
     yield install
-    registered.cache_clear()
+    _registered.cache_clear()

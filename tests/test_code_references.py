@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from compound.checking import check_problems
-from compound.code.references import BadReference, code_references, resolve
+from compound.code.references import BadReference, resolve
 from compound.system import System
 
 _names = itertools.count()
@@ -59,7 +59,7 @@ def project(tmp_path: Path, code: str = CODE, *, target: str = "answer",
 
 def test_every_reference_in_the_spec_is_found_with_its_place(tmp_path: Path) -> None:
     system = project(tmp_path)
-    found = {r.loc: r.reference.split(":")[1] for r in code_references(system)}
+    found = {r.loc: r.reference.split(":")[1] for r in system.code_references()}
     assert found == {
         ("tools", "lookup", "function"): "lookup",
         ("evals", "qa", "dataset", "build"): "build",
@@ -101,8 +101,8 @@ def test_a_module_that_raises_on_import_is_reported_at_its_own_line(
 ) -> None:
     """At run time the module is imported, and what it raises is reported at its line."""
     system = project(tmp_path, code)
-    module = code_references(system)[0].reference.split(":")[0]
-    for ref in code_references(system):
+    module = system.code_references()[0].reference.split(":")[0]
+    for ref in system.code_references():
         with pytest.raises(BadReference) as caught:
             resolve(ref.reference, base=tmp_path, what=ref.what)
         problem = str(caught.value)
@@ -124,7 +124,7 @@ def test_check_reads_what_an_import_would_fail_on_at_its_own_line(
     system = project(tmp_path, code)
     problems = check_problems(system)
     assert len(problems) == 4  # the tool, the build hook, the target and the metric
-    module = code_references(system)[0].reference.split(":")[0]
+    module = system.code_references()[0].reference.split(":")[0]
     for problem in problems:
         assert f"importing module '{module}' would fail at " in problem
         assert f"{module}.py:{line}: {error}" in problem
@@ -148,11 +148,11 @@ def test_resolve_refuses_what_is_not_a_reference_and_names_non_callables(tmp_pat
 def test_a_tool_reference_fails_clearly_at_run_time_too(tmp_path: Path) -> None:
     """The run-time loader gives the same message as the check (no traceback)."""
     from compound.errors import UserError
-    from compound.orchestration.tools import Tool
+    from compound.workflow.adapters import tool_from_spec
 
     system = project(tmp_path, CODE.replace("def lookup", "def look_up"))
     with pytest.raises(UserError, match=r"has no attribute 'lookup' \(did you mean 'look_up'"):
-        Tool.from_spec("lookup", system.tools["lookup"])
+        tool_from_spec("lookup", system.tools["lookup"])
 
 
 def test_the_spec_folder_is_appended_to_sys_path_after_the_installed_packages(

@@ -47,7 +47,7 @@ SURFACES: dict[str, set[str]] = {
         "cohen_kappa", "compare_pairwise", "judge_agreement", "JudgeAgreement", "PairwiseJudge",
         "PairwiseResult", "PairwiseVerdict", "RubricJudge", "Verdict",
     },
-    "compound.evaluation.metrics": {
+    "compound.metrics": {
         "available_metrics", "BoundMetric", "get_metric", "Metric", "metric",
         "metric_from_function", "Score",
     },

@@ -5,8 +5,6 @@ from __future__ import annotations
 import pytest
 
 from compound.evaluation.gates import check_gate
-from compound.evaluation.metrics.registry import available_metrics, get_metric, lower_is_better
-from compound.evaluation.metrics.trained import TRAINED_METRICS
 from compound.evaluation.results import MetricSummary, RunSummary
 from compound.gating import (
     GateCheck,
@@ -17,6 +15,8 @@ from compound.gating import (
     warnings,
 )
 from compound.intelligence.promotion import gate_checks
+from compound.metrics.registry import available_metrics, get_metric, lower_is_better
+from compound.metrics.trained import TRAINED_METRICS
 from compound.system import Criterion, System
 
 

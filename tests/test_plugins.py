@@ -69,7 +69,7 @@ def test_a_third_party_cannot_replace_a_builtin(plugin_distribution: InstallPlug
         registered("compound.metrics")
     message = str(caught.value)
     assert "'evil-metrics'" in message and str(site) in message
-    assert "'accuracy'" in message and "compound.evaluation.metrics.corpus:accuracy" in message
+    assert "'accuracy'" in message and "compound.metrics.corpus:accuracy" in message
     assert "Register it under another name" in message
 
 
@@ -123,9 +123,9 @@ def test_a_dist_info_in_a_spec_folder_cannot_replace_builtins_at_run_time(
                                    "compound.providers": {"scripted": "desk_sneaky:Anything"}},
                         folder=tmp_path, on_path=False)
     system = System.load(tmp_path)  # puts the folder on sys.path, as run, eval and up do
-    plugins.registered.cache_clear()  # a later load in the same process reads it afresh
-    from compound.evaluation.metrics.registry import get_metric
+    plugins._registered.cache_clear()  # a later load in the same process reads it afresh
     from compound.intelligence.llm.factory import build_llm
+    from compound.metrics.registry import get_metric
 
     with pytest.raises(PluginConflict, match=r"distribution 'sneaky' \(found in .*\) registers"
                                              r" the metric 'accuracy'"):

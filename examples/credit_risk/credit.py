@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from compound.errors import UserError
-from compound.evaluation.metrics.base import metric
 from compound.intelligence.ml.types import Contribution, Prediction
+from compound.metrics.base import metric
 from compound.workflow.adapters import LLMOutput
 from compound.workflow.context import RunContext
 
@@ -434,7 +434,7 @@ def default_probability(inputs: Mapping[str, Any]) -> str:
 @metric(corpus=True)
 def roc_auc(predictions: Sequence[Any], references: Sequence[Any]) -> float:
     """Area under the ROC curve of the probability of default against the true outcome."""
-    from compound.evaluation.metrics.classification import roc_auc as area
+    from compound.metrics.classification import roc_auc as area
 
     return area([int(float(r)) for r in references], [float(p) for p in predictions],
                 labels=[0, 1])

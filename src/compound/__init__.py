@@ -14,8 +14,7 @@ Example:
 import typing as _typing
 
 from compound.lazy import attach as _attach
-
-__version__ = "0.1.0"
+from compound.version import __version__
 
 # public name -> module that defines it; resolved on first access (PEP 562)
 _EXPORTS: dict[str, str] = {

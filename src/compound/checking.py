@@ -31,9 +31,12 @@ Example:
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from compound.code import guard as code_guard
 from compound.code.guard import UnverifiedReference, reading_only
+from compound.code.references import resolve
 from compound.errors import SpecError, UserError
 from compound.specfile import PositionedYAML, dotted, load_yaml
 
@@ -63,14 +66,13 @@ def check_problems(system: System, *, run_code: bool = False) -> list[str]:
         run_code: import the spec folder's own Python (which runs it) instead of reading it
             (:mod:`compound.code.guard`); installed packages are imported either way.
     """
-    from compound.code.references import reference_problems
     from compound.evaluation.checks import metric_problems, target_problems
     from compound.plugins import conflicts_in
 
     with _reading(system, run_code):
         # steps' code is loaded when the workflows are built, which build_problems reports
         found: list[tuple[Location, str]] = [
-            (loc, message) for loc, message in reference_problems(system)
+            (loc, message) for loc, message in _reference_problems(system)
             if loc[0] != "workflows"
         ]
         workflows: dict[str, Any] = {}
@@ -127,3 +129,24 @@ def _build(system: System, name: str) -> Any:
 
     shared: dict[str, Any] = {f"llm:{llm}": ScriptedLLM([]) for llm in system.llms()}
     return build_workflow(system, name, shared=shared)
+
+
+def _reference_problems(system: System) -> Iterator[tuple[Location, str]]:
+    """Each reference that does not import, or does not name something callable."""
+    base = system.base_dir
+    for ref in system.code_references():
+        try:
+            obj = resolve(ref.reference, base=base, what=ref.what)
+        except UserError as exc:  # BadReference, or what reading the folder's code found
+            yield ref.loc, str(exc)
+            continue
+        except UnverifiedReference as exc:
+            reading = code_guard.active()
+            if reading is not None:
+                reading.note(ref.loc, str(exc))
+            continue
+        if not callable(obj):
+            yield ref.loc, (
+                f"{ref.what} '{ref.reference}' is a {type(obj).__name__}, not a function or a "
+                "class; point it at a function"
+            )

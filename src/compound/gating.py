@@ -11,7 +11,7 @@ It lives at the bottom of the package, beside nothing it needs: the ML layer
 (``compound.intelligence``) sits below ``compound.evaluation``, so a gate inside
 ``evaluation`` would make the model registry import upward. This module imports no other part
 of compound at run time; the callers say each metric's direction, which the metric's own
-definition gives (:func:`compound.evaluation.metrics.registry.lower_is_better`).
+definition gives (:func:`compound.metrics.registry.lower_is_better`).
 
 A check's ``kind`` says what it measures: a ``latency`` check depends on how busy the machine
 is, so ``compound up`` only warns when one fails (``latency_warns``), unless ``--strict``;
@@ -27,12 +27,9 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from pydantic import BaseModel
-
-if TYPE_CHECKING:
-    from compound.system import Criterion
 
 Status = Literal["pass", "fail", "regressed", "unmeasured"]
 Direction = Literal["higher", "lower"]
@@ -72,14 +69,6 @@ class GateCheck(BaseModel):
     def failed(self) -> bool:
         """The check failed or regressed."""
         return self.status in FAILING
-
-
-def criterion_direction(criterion: Criterion, *, lower_is_better: bool) -> Direction:
-    """The direction a criterion is held to: its own ``direction:`` when the spec gives one,
-    else its metric's (``lower_is_better``, from the metric's definition)."""
-    if "direction" in criterion.model_fields_set:
-        return criterion.direction
-    return "lower" if lower_is_better else "higher"
 
 
 def meets(value: float, threshold: float, direction: Direction) -> bool:

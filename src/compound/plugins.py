@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import configparser
 import os
+import sys
 from collections.abc import Mapping
 from functools import cache
 from importlib.metadata import EntryPoint, PathDistribution, entry_points
@@ -37,7 +38,7 @@ from typing import Any
 from compound.errors import UserError
 from compound.specfile import did_you_mean
 
-_METRICS = "compound.evaluation.metrics"
+_METRICS = "compound.metrics"
 _RAILS = "compound.production.rails"
 _LLM = "compound.intelligence.llm"
 
@@ -52,9 +53,9 @@ BUILTINS: Mapping[str, Mapping[str, str]] = {
         "router": "compound.strategy.steps:strategy_adapter",
         "fallback": "compound.strategy.steps:strategy_adapter",
         "ensemble": "compound.strategy.steps:strategy_adapter",
-        "retriever": "compound.orchestration.retrieval.steps:retriever_step",
-        "predictor": "compound.intelligence.ml.step:predictor_step",
-        "context": "compound.orchestration.context.step:context_step",
+        "retriever": "compound.workflow.kinds.retriever:retriever_step",
+        "predictor": "compound.workflow.kinds.predictor:predictor_step",
+        "context": "compound.workflow.kinds.context:context_step",
     },
     # guardrail types (see compound.production.rails.base)
     "compound.rails": {
@@ -72,7 +73,7 @@ BUILTINS: Mapping[str, Mapping[str, str]] = {
         "anthropic": f"{_LLM}.anthropic:AnthropicLLM",
         "scripted": f"{_LLM}.scripted:ScriptedLLM",
     },
-    # metrics by the name an eval gives them (see compound.evaluation.metrics.registry)
+    # metrics by the name an eval gives them (see compound.metrics.registry)
     "compound.metrics": {
         "exact_match": f"{_METRICS}.text:exact_match",
         "normalized_match": f"{_METRICS}.text:normalized_match",
@@ -83,7 +84,7 @@ BUILTINS: Mapping[str, Mapping[str, str]] = {
         "field_accuracy": f"{_METRICS}.structured:field_accuracy",
         "code_runs": f"{_METRICS}.code:code_runs",
         "groundedness": f"{_METRICS}.grounding:groundedness",
-        "llm_judge": f"{_METRICS}.judged:llm_judge",
+        "llm_judge": "compound.evaluation.judges.metric:llm_judge",
         "latency_s": f"{_METRICS}.operational:latency_s",
         "latency_ms": f"{_METRICS}.operational:latency_ms",
         "cost_usd": f"{_METRICS}.operational:cost_usd",
@@ -128,14 +129,19 @@ class PluginConflict(UserError):
     """An installed (or spec-folder) distribution registers a built-in's name."""
 
 
-@cache
 def registered(group: str) -> dict[str, str]:
     """Names and ``module:attribute`` targets under ``group``: the built-ins, then the names
-    third parties' entry points add.
+    third parties' entry points add (found anew when ``sys.path`` changes, as it does while
+    a spec's folder is importable).
 
     Raises:
         PluginConflict: an entry point names a built-in with another target.
     """
+    return _registered(group, tuple(sys.path))
+
+
+@cache
+def _registered(group: str, path: tuple[str, ...]) -> dict[str, str]:
     found = dict(BUILTINS.get(group, {}))
     for point in entry_points(group=group):
         if _distribution_name(point) == _OWN_DISTRIBUTION:

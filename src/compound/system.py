@@ -25,7 +25,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 
-from compound.code.references import is_reference
+from compound.code.references import CodeReference, is_reference
 from compound.errors import SpecError, UserError
 from compound.evaluation.spec import EvalSpec
 from compound.intelligence.spec import LLMSpec, ModelSpec, PredictorSpec
@@ -68,6 +68,14 @@ class Criterion(SpecModel):
     direction: Literal["higher", "lower"] = "higher"
     tolerance: float = Field(default=0.0, ge=0.0)
     description: str = ""
+
+    def held_direction(self, *, lower_is_better: bool) -> Literal["higher", "lower"]:
+        """The direction the gate holds this criterion to: its own ``direction:`` when the
+        spec gives one, else its metric's (``lower_is_better``, from the metric's
+        definition)."""
+        if "direction" in self.model_fields_set:
+            return self.direction
+        return "lower" if lower_is_better else "higher"
 
     def passes(self, value: float) -> bool:
         """Whether ``value`` meets the threshold in ``direction`` as written (the gate,
@@ -208,7 +216,10 @@ class System(SpecModel):
         yield from self._eval_reference_problems()
         from compound.orchestration.context.template_checks import template_problems
 
-        yield from template_problems(self)
+        yield from template_problems(
+            workflows=self.workflows, evals=self.evals, routers=self.strategy.routers,
+            llms=set(self.llms()), predictors=set(self.predictors()),
+        )
         yield from self.strategy.reference_problems(
             self.models, llms=set(self.llms()), predictors=set(self.predictors())
         )
@@ -255,6 +266,37 @@ class System(SpecModel):
                     )
 
     # -- access -----------------------------------------------------------------------------
+
+    def code_references(self) -> list[CodeReference]:
+        """Every ``module:attribute`` the spec names, in spec order."""
+        found: list[CodeReference] = []
+        components = self.component_names()
+        for wf_name, workflow in self.workflows.items():
+            for index, step in enumerate(workflow.steps):
+                if step.uses not in components and is_reference(step.uses):
+                    found.append(CodeReference(("workflows", wf_name, "steps", index, "uses"),
+                                               step.uses, f"step '{step.name}'"))
+        for name, tool in self.tools.items():
+            found.append(CodeReference(("tools", name, "function"), tool.function,
+                                       f"tool '{name}'"))
+        for name, ev in self.evals.items():
+            here: tuple[str | int, ...] = ("evals", name)
+            if ev.dataset.build:
+                found.append(CodeReference((*here, "dataset", "build"), ev.dataset.build,
+                                           f"eval '{name}' dataset build"))
+            if ev.target.function:
+                found.append(CodeReference((*here, "target", "function"), ev.target.function,
+                                           f"eval '{name}' target"))
+            for index, item in enumerate(ev.metrics):
+                if not isinstance(item, str) and item.function:
+                    found.append(CodeReference((*here, "metrics", index, "function"),
+                                               item.function,
+                                               f"eval '{name}' metric '{item.name}'"))
+        for name, online in self.serve.online_evals.items():
+            if ":" in online.metric:
+                found.append(CodeReference(("serve", "online_evals", name, "metric"),
+                                           online.metric, f"online eval '{name}'"))
+        return found
 
     def component_names(self) -> set[str]:
         """Every name a workflow step may use (besides a ``module:function`` path), the

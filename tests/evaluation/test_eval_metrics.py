@@ -7,11 +7,13 @@ import pytest
 
 from compound.errors import UserError
 from compound.evaluation.datasets import Example
-from compound.evaluation.metrics import Score, available_metrics, get_metric, metric
-from compound.evaluation.metrics.code import code_runs
-from compound.evaluation.metrics.grounding import claims_of, groundedness
-from compound.evaluation.metrics.structured import field_accuracy, json_valid
-from compound.evaluation.metrics.text import (
+from compound.evaluation.targets import TargetOutput
+from compound.intelligence.llm import ScriptedLLM
+from compound.metrics import Score, available_metrics, get_metric, metric
+from compound.metrics.code import code_runs
+from compound.metrics.grounding import claims_of, groundedness
+from compound.metrics.structured import field_accuracy, json_valid
+from compound.metrics.text import (
     contains,
     exact_match,
     key_points,
@@ -19,8 +21,6 @@ from compound.evaluation.metrics.text import (
     normalized_match,
     token_f1,
 )
-from compound.evaluation.targets import TargetOutput
-from compound.intelligence.llm import ScriptedLLM
 
 
 def test_normalisation_and_matches() -> None:
@@ -146,7 +146,7 @@ def test_every_registered_metric_scores_a_standard_row(name: str) -> None:
 
 
 def test_corpus_metrics_adapt_the_ml_metrics() -> None:
-    from compound.evaluation.metrics.corpus import accuracy, macro_f1, mae, r2
+    from compound.metrics.corpus import accuracy, macro_f1, mae, r2
 
     assert accuracy(["Yes.", "NO", "maybe"], ["yes", "no", "no"]) == pytest.approx(2 / 3)
     assert macro_f1(["a", "a", "b"], ["a", "b", "b"]) == pytest.approx(2 / 3)
@@ -161,7 +161,7 @@ def test_binary_recall_and_precision_match_scikit_learn() -> None:
 
     from sklearn.metrics import precision_score, recall_score
 
-    from compound.evaluation.metrics.corpus import precision, recall
+    from compound.metrics.corpus import precision, recall
 
     rng = random.Random(7)
     truth = [rng.randint(0, 1) for _ in range(200)]

@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 
 from compound.evaluation.datasets import Dataset
-from compound.evaluation.metrics import metric
 from compound.evaluation.plan import EvalPlan
 from compound.evaluation.results import RunRepository
 from compound.evaluation.runner import EvalRunner
 from compound.evaluation.targets import FunctionTarget, LLMTarget
 from compound.intelligence.llm import LLMTimeout, ScriptedLLM
+from compound.metrics import metric
 from compound.store import MemoryStore
 
 ROWS = [{"id": f"r{i}", "question": f"what is {i}?", "answer": str(i)} for i in range(30)]

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 from compound.errors import UserError
-from compound.evaluation.metrics.calibration import (
+from compound.metrics.calibration import (
     expected_calibration_error,
     reliability_bins,
 )
-from compound.evaluation.metrics.classification import (
+from compound.metrics.classification import (
     accuracy,
     brier_score,
     confusion_matrix,

@@ -8,7 +8,7 @@ import random
 import pytest
 
 from compound.errors import UserError
-from compound.evaluation.metrics.ranking import (
+from compound.metrics.ranking import (
     average_precision,
     dcg_at_k,
     evaluate_ranking,

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from compound.errors import UserError
-from compound.evaluation.metrics.regression import mae, r2, rmse
+from compound.metrics.regression import mae, r2, rmse
 
 skm = pytest.importorskip("sklearn.metrics")
 

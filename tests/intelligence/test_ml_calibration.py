@@ -6,7 +6,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from compound.evaluation.metrics.calibration import expected_calibration_error
 from compound.intelligence.ml.calibration import (
     IsotonicCalibration,
     SigmoidCalibration,
@@ -16,6 +15,7 @@ from compound.intelligence.ml.calibration import (
     resolve_method,
 )
 from compound.intelligence.ml.learners import softmax
+from compound.metrics.calibration import expected_calibration_error
 
 pytest.importorskip("sklearn")
 

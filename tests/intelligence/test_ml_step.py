@@ -9,10 +9,10 @@ from ml_cases import TEXT_MODEL, make_system, text_rows, write_jsonl
 
 from compound.errors import UserError
 from compound.intelligence.ml import Prediction, train
-from compound.intelligence.ml.step import PredictorStep
 from compound.intelligence.registry import ModelRegistry
 from compound.store import open_store
 from compound.system import System
+from compound.workflow.kinds.predictor import PredictorStep
 
 pytest.importorskip("sklearn")
 

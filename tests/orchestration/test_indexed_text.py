@@ -100,7 +100,7 @@ def test_hotpotqa_pools_paragraphs_with_supporting_ones_as_judgments(tmp_path: P
 def test_on_pooled_hotpotqa_compound_bm25_matches_plain_bm25s(
     shared_dataset: Callable[[str], Path], tmp_path: Path
 ) -> None:
-    from compound.evaluation.metrics.ranking import evaluate_ranking
+    from compound.metrics.ranking import evaluate_ranking
 
     data = load_hotpotqa(shared_dataset("hotpotqa/dev500.jsonl"), max_queries=100)
     index = DocumentIndex(tmp_path, chunking=WHOLE)

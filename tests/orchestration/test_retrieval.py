@@ -433,8 +433,8 @@ def test_minilm_hybrid_on_a_scifact_slice(
     shared_dataset: Callable[[str], Path], tmp_path: Path
 ) -> None:
     pytest.importorskip("onnxruntime", reason="needs compound[retrieval]")
-    from compound.evaluation.metrics.ranking import evaluate_ranking
     from compound.intelligence.embedders import OnnxEmbedder
+    from compound.metrics.ranking import evaluate_ranking
     from compound.orchestration.retrieval.bench import load_beir
 
     data = load_beir(shared_dataset("scifact/corpus.jsonl").parent, max_queries=40)
@@ -456,8 +456,8 @@ def test_minilm_hybrid_on_a_scifact_slice(
 
 
 def test_workflow_step_adapter_shares_one_index(tmp_path: Path) -> None:
-    from compound.orchestration.retrieval.steps import retriever_step
     from compound.workflow.adapters import AdapterRequest
+    from compound.workflow.kinds.retriever import retriever_step
 
     system = System.from_yaml(SPEC.replace("    reranker: {kind: llm, model: llm}\n", ""),
                               source=tmp_path / "compound.yaml")

@@ -11,6 +11,7 @@ import pytest
 from compound.errors import UserError
 from compound.orchestration.spec import ToolSpec
 from compound.orchestration.tools import Tool, parse_docstring, tool
+from compound.workflow.adapters import tool_from_spec
 
 
 @dataclass
@@ -133,8 +134,8 @@ def test_side_effecting_tools_must_be_allowed_in_the_spec() -> None:
     spec = ToolSpec(function="tests.orchestration.test_tools:refund")
     with pytest.raises(UserError, match=r"has side effects .* add 'side_effects: true' under "
                                         r"tools.refund"):
-        Tool.from_spec("refund", spec)
-    allowed = Tool.from_spec("refund", ToolSpec(function="tests.orchestration.test_tools:refund",
+        tool_from_spec("refund", spec)
+    allowed = tool_from_spec("refund", ToolSpec(function="tests.orchestration.test_tools:refund",
                                                 side_effects=True, timeout_s=3))
     assert allowed.side_effects and allowed.timeout_s == 3
     assert allowed.call({"amount": 2}).value == "refunded 2"
@@ -142,7 +143,7 @@ def test_side_effecting_tools_must_be_allowed_in_the_spec() -> None:
 
 def test_a_missing_function_is_a_user_error_naming_it() -> None:
     with pytest.raises(UserError, match="has no attribute 'nope'"):
-        Tool.from_spec("x", ToolSpec(function="tests.orchestration.test_tools:nope"))
+        tool_from_spec("x", ToolSpec(function="tests.orchestration.test_tools:nope"))
 
 
 def test_docstring_parser_reads_multiline_argument_descriptions() -> None:

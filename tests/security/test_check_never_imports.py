@@ -320,6 +320,7 @@ def test_a_tool_declared_with_side_effects_in_code_is_seen_by_reading(tmp_path: 
     from compound.errors import UserError
     from compound.orchestration.spec import ToolSpec
     from compound.orchestration.tools import Tool
+    from compound.workflow.adapters import tool_from_spec
 
     code = ("from compound import tool\n\n@tool(side_effects=True)\n"
             "def send(to: str) -> str:\n    '''Send it.'''\n    return to\n")
@@ -328,7 +329,7 @@ def test_a_tool_declared_with_side_effects_in_code_is_seen_by_reading(tmp_path: 
     from compound.code.guard import reading_only
 
     with reading_only(tmp_path / "folder"), pytest.raises(UserError, match="has side effects"):
-        Tool.from_spec("send", ToolSpec(function="desk:send"))
+        tool_from_spec("send", ToolSpec(function="desk:send"))
 
 
 @pytest.mark.parametrize(("code", "files", "reference", "expected"), [

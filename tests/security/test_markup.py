@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from compound.cli.output import visible
+from compound.console import visible
 
 PAYLOADS = [
     "[/x]", "[bold]b", "[link=https://evil.example]click[/link]", ":smile:", "openai:m:",
@@ -218,7 +218,7 @@ def test_a_progress_bar_and_a_table_from_the_library_show_data_as_text() -> None
     from rich.progress import Progress, TextColumn
     from rich.table import Table
 
-    from compound.cli.output import new_console, plain, styled
+    from compound.console import new_console, plain, styled
 
     out = new_console(file=io.StringIO(), width=120, force_terminal=True)
     table = Table(title="[/x] \x1b[2J")

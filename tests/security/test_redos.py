@@ -25,9 +25,9 @@ from hypothesis import strategies as st
 
 from compound import linear_regex
 from compound.errors import SpecError, UserError
-from compound.evaluation.metrics.structured import json_valid
 from compound.intelligence.llm.errors import InvalidResponse
 from compound.intelligence.llm.scripted import ScriptedLLM
+from compound.metrics.structured import json_valid
 from compound.production.rails.structured import SchemaRail
 from compound.production.rails.verdict import RailInput
 from compound.system import System

@@ -38,7 +38,7 @@ def test_a_structured_output_that_nests_too_deeply_is_an_invalid_response(text: 
 
 @pytest.mark.parametrize("text", HOSTILE)
 def test_metrics_and_rails_score_hostile_json_as_not_json(text: str) -> None:
-    from compound.evaluation.metrics.structured import json_valid
+    from compound.metrics.structured import json_valid
     from compound.production.rails.structured import SchemaRail
 
     assert json_valid(text).value == 0.0

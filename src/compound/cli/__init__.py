@@ -53,7 +53,7 @@ def build() -> typer.Typer:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the `compound` console script."""
-    from compound.cli.output import console_err, show_logs, styled
+    from compound.console import console_err, show_logs, styled
 
     show_logs()
     build()

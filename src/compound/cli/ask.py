@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from compound.cli import app
-from compound.cli.output import console, console_err, plain
+from compound.console import console, console_err, plain
 
 if TYPE_CHECKING:
     from compound.system import System

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from compound.cli.evaluation import datasets_app
-from compound.cli.output import console, console_err
 from compound.cli.scorecard import print_whole
+from compound.console import console, console_err
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID

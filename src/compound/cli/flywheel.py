@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from compound.cli import app
-from compound.cli.output import console, console_err, plain
+from compound.console import console, console_err, plain
 
 SPEC_ARG = Annotated[
     Path, typer.Argument(help="a compound.yaml, or a folder holding one", show_default=False)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from compound.cli import app
-from compound.cli.output import console, console_err, plain, styled
+from compound.console import console, console_err, plain, styled
 
 if TYPE_CHECKING:
     from compound.production.rails import GuardResult

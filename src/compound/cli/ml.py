@@ -13,7 +13,7 @@ import typer
 
 from compound.cli import app
 from compound.cli.models import models_app
-from compound.cli.output import console, console_err, plain, styled
+from compound.console import console, console_err, plain, styled
 
 if TYPE_CHECKING:
     from compound.store import Store

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from compound.cli import app
-from compound.cli.output import console, plain
+from compound.console import console, plain
 
 models_app = typer.Typer(
     help="List, inspect, promote and roll back the models of a system.", no_args_is_help=True

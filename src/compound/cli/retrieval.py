@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from compound.cli import app
-from compound.cli.output import console, console_err, plain, styled
+from compound.console import console, console_err, plain, styled
 
 if TYPE_CHECKING:
     from compound.orchestration.retrieval.index import Progress

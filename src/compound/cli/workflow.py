@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from compound.cli import app
-from compound.cli.output import console, console_err, styled
+from compound.console import console, console_err, styled
 
 if TYPE_CHECKING:
     from compound.store import Store

@@ -38,6 +38,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from compound.errors import UserError
+
 Location = tuple[str | int, ...]
 
 _ACTIVE: ContextVar[ReadOnlyCode | None] = ContextVar("compound_read_only_code", default=None)
@@ -52,6 +54,10 @@ class RefusedImport(ImportError):
 
 class UnverifiedReference(Exception):
     """A reference the check cannot verify without running the folder's code: a note."""
+
+
+class BadReference(UserError):
+    """A ``module:attribute`` reference that cannot be imported, and why."""
 
 
 @dataclass
@@ -132,7 +138,6 @@ def reading_only(folder: str | os.PathLike[str]) -> Iterator[ReadOnlyCode]:
     finder = _RefuseLocal(reading)
     sys.meta_path.insert(0, finder)
     token = _ACTIVE.set(reading)
-    _forget_plugins()  # entry points found while the folder was on sys.path
     try:
         yield reading
     finally:
@@ -141,7 +146,6 @@ def reading_only(folder: str | os.PathLike[str]) -> Iterator[ReadOnlyCode]:
             sys.meta_path.remove(finder)
         added = [entry for entry in sys.path if entry not in saved_path]
         sys.path[:] = saved_path + added
-        _forget_plugins()  # the next run finds the folder's again
 
 
 class _RefuseLocal(importlib.abc.MetaPathFinder):
@@ -182,9 +186,3 @@ def _installed_roots(folders: tuple[Path, ...]) -> tuple[Path, ...]:
             if any(path != folder and path.is_relative_to(folder) for folder in folders):
                 inside.append(path)
     return tuple(inside)
-
-
-def _forget_plugins() -> None:
-    from compound.plugins import registered
-
-    registered.cache_clear()

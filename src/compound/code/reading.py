@@ -44,7 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from compound.code.guard import ReadOnlyCode, UnverifiedReference
+from compound.code.guard import BadReference, ReadOnlyCode, UnverifiedReference
 from compound.code.modules import (
     MAX_MODULE_BYTES,
     Binding,
@@ -56,7 +56,6 @@ from compound.code.modules import (
     parse_module,
     shown,
 )
-from compound.code.references import BadReference
 from compound.code.standins import (
     STATIC,
     class_stand_in,

@@ -42,24 +42,16 @@ import importlib
 import os
 import sys
 import traceback
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from compound.code import guard as code_guard
-from compound.errors import UserError
+from compound.code.guard import BadReference
 from compound.specfile import did_you_mean
 
-if TYPE_CHECKING:
-    from compound.system import System
-
 Location = tuple[str | int, ...]
-
-
-class BadReference(UserError):
-    """A ``module:attribute`` reference that cannot be imported, and why."""
 
 
 @dataclass(frozen=True)
@@ -83,57 +75,6 @@ def is_reference(value: str) -> bool:
     return bool(sep) and all(
         part.isidentifier() for part in (*module.split("."), *attribute.split("."))
     )
-
-
-def code_references(system: System) -> list[CodeReference]:
-    """Every ``module:attribute`` the spec names, in spec order."""
-    found: list[CodeReference] = []
-    components = system.component_names()
-    for wf_name, workflow in system.workflows.items():
-        for index, step in enumerate(workflow.steps):
-            if step.uses not in components and is_reference(step.uses):
-                found.append(CodeReference(("workflows", wf_name, "steps", index, "uses"),
-                                           step.uses, f"step '{step.name}'"))
-    for name, tool in system.tools.items():
-        found.append(CodeReference(("tools", name, "function"), tool.function, f"tool '{name}'"))
-    for name, ev in system.evals.items():
-        here: Location = ("evals", name)
-        if ev.dataset.build:
-            found.append(CodeReference((*here, "dataset", "build"), ev.dataset.build,
-                                       f"eval '{name}' dataset build"))
-        if ev.target.function:
-            found.append(CodeReference((*here, "target", "function"), ev.target.function,
-                                       f"eval '{name}' target"))
-        for index, item in enumerate(ev.metrics):
-            if not isinstance(item, str) and item.function:
-                found.append(CodeReference((*here, "metrics", index, "function"), item.function,
-                                           f"eval '{name}' metric '{item.name}'"))
-    for name, online in system.serve.online_evals.items():
-        if ":" in online.metric:
-            found.append(CodeReference(("serve", "online_evals", name, "metric"), online.metric,
-                                       f"online eval '{name}'"))
-    return found
-
-
-def reference_problems(system: System) -> Iterator[tuple[Location, str]]:
-    """Each reference that does not import, or does not name something callable."""
-    base = system.base_dir
-    for ref in code_references(system):
-        try:
-            obj = resolve(ref.reference, base=base, what=ref.what)
-        except UserError as exc:  # BadReference, or what reading the folder's code found
-            yield ref.loc, str(exc)
-            continue
-        except code_guard.UnverifiedReference as exc:
-            reading = code_guard.active()
-            if reading is not None:
-                reading.note(ref.loc, str(exc))
-            continue
-        if not callable(obj):
-            yield ref.loc, (
-                f"{ref.what} '{ref.reference}' is a {type(obj).__name__}, not a function or a "
-                "class; point it at a function"
-            )
 
 
 def resolve(reference: str, *, base: str | os.PathLike[str] | None = None,

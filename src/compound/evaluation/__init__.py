@@ -36,10 +36,10 @@ _EXPORTS: dict[str, str] = {
     "TargetOutput": "compound.evaluation.targets",
     "LLMTarget": "compound.evaluation.targets",
     "FunctionTarget": "compound.evaluation.targets",
-    "Metric": "compound.evaluation.metrics",
-    "Score": "compound.evaluation.metrics",
-    "metric": "compound.evaluation.metrics",
-    "get_metric": "compound.evaluation.metrics",
+    "Metric": "compound.metrics",
+    "Score": "compound.metrics",
+    "metric": "compound.metrics",
+    "get_metric": "compound.metrics",
     "RubricJudge": "compound.evaluation.judges",
     "PairwiseJudge": "compound.evaluation.judges",
     "compare_pairwise": "compound.evaluation.judges",
@@ -94,7 +94,6 @@ if _typing.TYPE_CHECKING:
         cohen_kappa,
         compare_pairwise,
     )
-    from compound.evaluation.metrics import Metric, Score, get_metric, metric
     from compound.evaluation.plan import EvalPlan, plan_eval
     from compound.evaluation.report import EvalReport, write_report
     from compound.evaluation.results import RowResult, RunRepository, RunSummary
@@ -102,6 +101,7 @@ if _typing.TYPE_CHECKING:
     from compound.evaluation.spec import EvalSpec
     from compound.evaluation.targets import FunctionTarget, LLMTarget, Target, TargetOutput
     from compound.evaluation.trace_datasets import dataset_from_stream, dataset_from_traces
+    from compound.metrics import Metric, Score, get_metric, metric
 
 
 __getattr__, __dir__ = _attach(__name__, _EXPORTS)

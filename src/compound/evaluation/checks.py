@@ -32,9 +32,9 @@ from compound.evaluation.spec import MetricSpec
 from compound.specfile import did_you_mean
 
 if TYPE_CHECKING:
-    from compound.evaluation.metrics.base import Metric
     from compound.evaluation.plan import EvalPlan
     from compound.evaluation.targets import TargetOutput
+    from compound.metrics.base import Metric
     from compound.system import System
 
 Location = tuple[str | int, ...]
@@ -49,8 +49,8 @@ _AT_K = re.compile(r"^(ndcg|mrr|map|recall|precision)@\d+$")
 
 def metric_problems(system: System) -> Iterator[tuple[Location, str]]:
     """Unknown metric names (with a did-you-mean) and options a metric does not take."""
-    from compound.evaluation.metrics.registry import available_metrics
     from compound.evaluation.plan import resolve_metric
+    from compound.metrics.registry import available_metrics
 
     known = available_metrics()
     measured: set[str] = set()
@@ -176,7 +176,7 @@ def refuse_structured(plan: EvalPlan, output: TargetOutput) -> None:
 
 
 def _comparing_metrics(items: list[str | MetricSpec]) -> Iterator[tuple[int, str, Metric]]:
-    from compound.evaluation.metrics.registry import available_metrics, get_metric
+    from compound.metrics.registry import available_metrics, get_metric
 
     known = set(available_metrics())
     for index, item in enumerate(items):

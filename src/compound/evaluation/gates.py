@@ -36,7 +36,6 @@ from compound.gating import (
     GateCheck,
     baseline_check,
     criterion_check,
-    criterion_direction,
     failures,
     passed,
     rule_check,
@@ -75,7 +74,7 @@ def check_gate(
         summary = values.get(name)
         kind = "latency" if name in latency else "quality"
         lower = summary is not None and not summary.higher_is_better
-        direction = criterion_direction(criterion, lower_is_better=lower)
+        direction = criterion.held_direction(lower_is_better=lower)
         common = {"metric": name, "threshold": criterion.threshold, "direction": direction,
                   "kind": kind}
         if summary is None:
@@ -130,11 +129,11 @@ def declared_direction(system: System, key: str) -> Direction:
     ``direction:``, else that of the metric it reads (through the eval metric of that name,
     ``{name: p95_latency_ms, metric: latency_ms}``, to the registered metric's definition).
     A ``function:`` metric is not imported for this; it reads higher-is-better here."""
-    from compound.evaluation.metrics.registry import lower_is_better
+    from compound.metrics.registry import lower_is_better
 
     criterion = system.criteria[key]
     metric = criterion.metric or key
     registered = next((m.registered_name for ev in system.evals.values()
                        for m in ev.metric_specs() if m.name == metric and not m.function),
                       metric)
-    return criterion_direction(criterion, lower_is_better=lower_is_better(registered))
+    return criterion.held_direction(lower_is_better=lower_is_better(registered))

@@ -21,12 +21,14 @@ from typing import TYPE_CHECKING, Any
 
 from compound.errors import UserError
 from compound.evaluation.datasets import Dataset, Example
-from compound.evaluation.metrics.base import BoundMetric, Metric
-from compound.evaluation.metrics.registry import get_metric, metric_from_function
 from compound.evaluation.spec import BootstrapSpec, EvalSpec, JudgeSpec, MetricSpec, SuiteSpec
+from compound.metrics.base import BoundMetric, Metric
+from compound.metrics.registry import get_metric, metric_from_function
 from compound.specfile import did_you_mean
 
 if TYPE_CHECKING:
+    from compound.evaluation.cache import OutputCache
+    from compound.evaluation.spec import TargetSpec
     from compound.evaluation.targets import Target
     from compound.store import Store
     from compound.system import System
@@ -159,7 +161,6 @@ def plan_eval(
         use_cache: reuse cached model outputs.
     """
     from compound.evaluation.cache import OutputCache
-    from compound.evaluation.targets import build_target
     from compound.strategy.cache.llm import CachedLLM
 
     if name not in system.evals:
@@ -195,7 +196,7 @@ def plan_eval(
 
 
 def _metrics_from_criteria(system: System, name: str) -> list[MetricSpec]:
-    from compound.evaluation.metrics.registry import available_metrics
+    from compound.metrics.registry import available_metrics
 
     known = set(available_metrics())
     specs = []
@@ -209,3 +210,47 @@ def _metrics_from_criteria(system: System, name: str) -> list[MetricSpec]:
             f"add 'metrics:' to the eval (available: {', '.join(sorted(known))})"
         )
     return list({s.name: s for s in specs}.values())
+
+
+def build_target(
+    spec: TargetSpec, system: System, *, cache: OutputCache | None, seed: int = 0,
+    store: Store | None = None,
+) -> Target:
+    """The target an eval's ``target:`` section describes (``store`` serves trained models
+    and rails; the system's own store when None)."""
+    if spec.kind == "function":
+        assert spec.function is not None
+        from compound.code.references import resolve
+
+        fn = resolve(spec.function, base=system.base_dir, what="target.function")
+        from compound.evaluation.targets import FunctionTarget
+
+        return FunctionTarget(fn, options=spec.options, name=spec.function)
+    if spec.kind == "workflow":
+        from compound.evaluation.workflow_target import WorkflowTarget
+
+        assert spec.workflow is not None
+        return WorkflowTarget.from_system(system, spec.workflow,
+                                          cache=cache if spec.cache else None,
+                                          output=spec.output)
+    if spec.kind == "rail":
+        from compound.evaluation.component_targets import RailTarget
+
+        assert spec.rail is not None
+        return RailTarget.from_system(system, spec.rail, store=store, contexts=spec.contexts)
+    if spec.model in system.predictors():
+        from compound.evaluation.component_targets import PredictorTarget
+
+        return PredictorTarget.from_system(system, spec.model, store=store,
+                                           output=spec.output)  # type: ignore[arg-type]
+    from compound.evaluation.targets import LLMTarget
+    from compound.intelligence.llm import build_llm
+
+    name = spec.model or system.default_llm()
+    llm = build_llm(system.llms()[name])
+    return LLMTarget(
+        llm, prompt=spec.prompt, system=spec.system, json_schema=spec.json_schema,
+        output=spec.output, contexts=spec.contexts, max_tokens=spec.max_tokens,
+        temperature=spec.temperature, seed=seed, cache=cache if spec.cache else None,
+        name=name,
+    )

@@ -110,7 +110,7 @@ class EvalSession:
                 problems.append(f"{metric_name} = {value if value is None else f'{value:.4g}'},"
                                 f" needs {op} {bound:g}")
         if problems:
-            from compound.cli.output import new_console
+            from compound.console import new_console
 
             buffer = io.StringIO()
             new_console(file=buffer, width=110, color_system=None).print(run_table(run))

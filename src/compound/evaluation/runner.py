@@ -304,7 +304,7 @@ class _Progress:
                 TimeRemainingColumn,
             )
 
-            from compound.cli.output import console_err
+            from compound.console import console_err
 
             # the title holds the eval's name from the spec: shown as text, never as markup
             self._progress = Progress(

@@ -36,7 +36,7 @@ def run_table(run: RunSummary, baseline: RunSummary | None = None) -> Any:
     """The metrics of ``run`` with 95% intervals, the baseline's values and the gate."""
     from rich.table import Table
 
-    from compound.cli.output import plain
+    from compound.console import plain
 
     counts = run.counts
     rows_note = (
@@ -97,7 +97,7 @@ def suites_table(run: RunSummary) -> Any:
     """Pass rates of the behavioural suites, per kind of case."""
     from rich.table import Table
 
-    from compound.cli.output import plain
+    from compound.console import plain
 
     table = Table(title=plain(f"behavioural suites of {run.eval}"), title_justify="left")
     for column in ("suite", "case", "passed", "total", "pass rate"):
@@ -115,7 +115,7 @@ def errors_table(rows: list[Any], limit: int = 10) -> Any:
     """The first rows that failed or were invalid, with their error."""
     from rich.table import Table
 
-    from compound.cli.output import plain
+    from compound.console import plain
 
     table = Table(title="rows not scored normally", title_justify="left")
     for column in ("row", "id", "status", "error"):

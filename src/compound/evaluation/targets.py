@@ -36,10 +36,7 @@ from compound.evaluation.datasets import canonical_json, content_hash
 
 if TYPE_CHECKING:
     from compound.evaluation.cache import OutputCache
-    from compound.evaluation.spec import TargetSpec
     from compound.intelligence.llm import LLM
-    from compound.store import Store
-    from compound.system import System
 
 
 @dataclass(frozen=True)
@@ -309,47 +306,6 @@ def answer_of(value: Any) -> tuple[str, str | None]:
     if isinstance(text, str):
         return text, None
     return as_text(value), type(value).__name__
-
-
-def build_target(
-    spec: TargetSpec, system: System, *, cache: OutputCache | None, seed: int = 0,
-    store: Store | None = None,
-) -> Target:
-    """The target an eval's ``target:`` section describes (``store`` serves trained models
-    and rails; the system's own store when None)."""
-    if spec.kind == "function":
-        assert spec.function is not None
-        from compound.code.references import resolve
-
-        fn = resolve(spec.function, base=system.base_dir, what="target.function")
-        return FunctionTarget(fn, options=spec.options, name=spec.function)
-    if spec.kind == "workflow":
-        from compound.evaluation.workflow_target import WorkflowTarget
-
-        assert spec.workflow is not None
-        return WorkflowTarget.from_system(system, spec.workflow,
-                                          cache=cache if spec.cache else None,
-                                          output=spec.output)
-    if spec.kind == "rail":
-        from compound.evaluation.component_targets import RailTarget
-
-        assert spec.rail is not None
-        return RailTarget.from_system(system, spec.rail, store=store, contexts=spec.contexts)
-    if spec.model in system.predictors():
-        from compound.evaluation.component_targets import PredictorTarget
-
-        return PredictorTarget.from_system(system, spec.model, store=store,
-                                           output=spec.output)  # type: ignore[arg-type]
-    from compound.intelligence.llm import build_llm
-
-    name = spec.model or system.default_llm()
-    llm = build_llm(system.llms()[name])
-    return LLMTarget(
-        llm, prompt=spec.prompt, system=spec.system, json_schema=spec.json_schema,
-        output=spec.output, contexts=spec.contexts, max_tokens=spec.max_tokens,
-        temperature=spec.temperature, seed=seed, cache=cache if spec.cache else None,
-        name=name,
-    )
 
 
 def fingerprint_of(target: Any) -> str:

@@ -8,7 +8,7 @@ measured), else every system criterion whose metric the model reports. The task'
 metric (accuracy, ROC-AUC for a binary classifier, R² or nDCG@10) must also not regress when
 no criterion covers it, with zero tolerance. A criterion without ``direction:`` and the
 primary metric are held in the metric's own direction
-(:func:`compound.evaluation.metrics.registry.lower_is_better`).
+(:func:`compound.metrics.registry.lower_is_better`).
 
 Example:
     >>> from compound.system import Criterion
@@ -28,7 +28,6 @@ from compound.gating import (
     GateCheck,
     baseline_check,
     criterion_check,
-    criterion_direction,
     unmeasured_check,
 )
 from compound.specfile import did_you_mean
@@ -74,7 +73,7 @@ def gate_checks(
         required: an unmeasured criterion fails (the predictor listed it explicitly).
         primary: the task's main metric, guarded against regression when no criterion is.
     """
-    from compound.evaluation.metrics.registry import lower_is_better
+    from compound.metrics.registry import lower_is_better
 
     base = dict(baseline or {})
     checks: list[GateCheck] = []
@@ -83,7 +82,7 @@ def gate_checks(
         metric = criterion.metric or key
         covered.add(metric)
         value = metrics.get(metric)
-        direction = criterion_direction(criterion, lower_is_better=lower_is_better(metric))
+        direction = criterion.held_direction(lower_is_better=lower_is_better(metric))
         if value is None:
             checks.append(unmeasured_check(
                 key, metric=metric, threshold=criterion.threshold, direction=direction,

@@ -193,8 +193,8 @@ def _improve_one(system: System, store: Store, registry: ModelRegistry, labels: 
 def _improvement_checks(candidate: ModelVersion, current: ModelVersion, min_gain: float
                         ) -> list[GateCheck]:
     """The checks `improve` adds to the promotion gate: same test rows, and a real gain."""
-    from compound.evaluation.metrics.registry import lower_is_better
     from compound.gating import GateCheck, baseline_check
+    from compound.metrics.registry import lower_is_better
 
     checks = []
     test_now = candidate.data.get("test", {}).get("sha256")
@@ -221,7 +221,7 @@ def before_after_table(report: ImproveReport) -> Table:
     """Production's and the candidate's test metrics side by side, with the decision."""
     from rich.table import Table
 
-    from compound.cli.output import plain
+    from compound.console import plain
 
     table = Table(title="improve: before (production) and after (candidate), test metrics",
                   title_justify="left")

@@ -6,7 +6,6 @@ document, the BEIR convention). Every chunk knows its document, title, source, s
 heading path and character offsets, and its id ``"{doc_id}#{position}"`` is stable.
 
 Example:
-    >>> from compound.orchestration.ingest import Document
     >>> doc = Document(id="d1", text="# Install\\nRun pip.\\n# Use\\nCall run().", title="Guide")
     >>> [(c.heading, c.text) for c in chunk_document(doc, ChunkSettings(strategy="headings"))]
     [('Install', '# Install\\nRun pip.'), ('Use', '# Use\\nCall run().')]
@@ -14,21 +13,47 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from compound.errors import UserError
-
-if TYPE_CHECKING:
-    from compound.orchestration.ingest import Document
 
 #: Bumped whenever :meth:`Chunk.indexed_text` changes, so that an index built before
 #: re-chunks its documents on the next ingest instead of keeping the old text.
 INDEXED_TEXT_VERSION = 2
 
 HEADING = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t#]*$", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class Document:
+    """One document, as read from a file.
+
+    Attributes:
+        id: unique within an index; re-ingesting the same id replaces the document.
+        text: the body.
+        title: a title (file name, first heading, JSON ``title``).
+        source: the file it came from.
+        metadata: other fields, usable in filters.
+    """
+
+    id: str
+    text: str
+    title: str = ""
+    source: str = ""
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+    def content_hash(self) -> str:
+        """A hash of everything that is indexed; unchanged documents keep it."""
+        payload = json.dumps(
+            [self.text, self.title, self.source, dict(self.metadata)],
+            sort_keys=True, ensure_ascii=False, default=str,
+        )
+        return hashlib.sha256(payload.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 @dataclass(frozen=True)

@@ -22,17 +22,21 @@ Example:
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from compound.datafiles import NotJSON, parse_json
 from compound.errors import UserError
-from compound.orchestration.chunking import HEADING, Chunk, ChunkSettings, chunk_document
+from compound.orchestration.chunking import (
+    HEADING,
+    Chunk,
+    ChunkSettings,
+    Document,
+    chunk_document,
+)
 from compound.orchestration.html_text import html_to_text
 
 SUFFIXES: dict[str, str] = {
@@ -52,33 +56,6 @@ __all__ = [
     "chunk_document",
     "read_documents",
 ]
-
-
-@dataclass(frozen=True)
-class Document:
-    """One document, as read from a file.
-
-    Attributes:
-        id: unique within an index; re-ingesting the same id replaces the document.
-        text: the body.
-        title: a title (file name, first heading, JSON ``title``).
-        source: the file it came from.
-        metadata: other fields, usable in filters.
-    """
-
-    id: str
-    text: str
-    title: str = ""
-    source: str = ""
-    metadata: Mapping[str, Any] = field(default_factory=dict)
-
-    def content_hash(self) -> str:
-        """A hash of everything that is indexed; unchanged documents keep it."""
-        payload = json.dumps(
-            [self.text, self.title, self.source, dict(self.metadata)],
-            sort_keys=True, ensure_ascii=False, default=str,
-        )
-        return hashlib.sha256(payload.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 @dataclass(frozen=True)

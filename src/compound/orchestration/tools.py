@@ -41,15 +41,12 @@ import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from compound.errors import UserError
 from compound.intelligence.llm.types import ToolDefinition
 from compound.json_values import NotJSONError, to_json
 from compound.orchestration.workers import CallTimeout, Workers
-
-if TYPE_CHECKING:
-    from compound.orchestration.spec import ToolSpec
 
 Outcome = Literal[
     "ok", "error", "timeout", "invalid_arguments", "unserialisable", "unknown_tool",
@@ -323,28 +320,6 @@ class Tool:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Call the function directly, as if it were not a tool."""
         return self.function(*args, **kwargs)
-
-    @classmethod
-    def from_spec(cls, name: str, spec: ToolSpec) -> Tool:
-        """The tool a spec entry declares, checking its side-effect permission.
-
-        Raises:
-            UserError: the function cannot be imported, or it is marked as side-effecting in
-                code while the spec does not allow side effects.
-        """
-        from compound.code.references import resolve
-
-        target = resolve(spec.function, what=f"tool '{name}'")
-        code_side_effects = bool(getattr(target, "side_effects", False))
-        if code_side_effects and not spec.side_effects:
-            raise UserError(
-                f"tool '{name}' ({spec.function}) has side effects (declared in its code) but "
-                f"the spec does not allow them; add 'side_effects: true' under tools.{name} "
-                "if it may run"
-            )
-        function = target.function if isinstance(target, Tool) else target
-        return cls(function, name=name, description=spec.description or None,
-                   side_effects=spec.side_effects, timeout_s=spec.timeout_s)
 
     def __repr__(self) -> str:
         marks = ", side_effects=True" if self.side_effects else ""

@@ -9,7 +9,7 @@ runs the server finds it from the id a client reports.
 
 Nothing is printed unless the application asks: ``compound serve`` sends this log,
 tracebacks included, to its stderr, the server log (:func:`log_errors_to`); the other
-commands show its one-line warnings (``compound.cli.output.show_logs``).
+commands show its one-line warnings (``compound.console.show_logs``).
 
 The same failure keeps one id: it is kept on the exception and on the exceptions it was
 raised from (``raise ... from``), so a step's span, its run's record and the HTTP response
@@ -124,7 +124,7 @@ def log_errors_to(stream: TextIO | None = None) -> None:
     if any(not isinstance(h, logging.NullHandler) for h in log.handlers) or (
             logging.getLogger().handlers and log.propagate):
         return
-    from compound.cli.output import VisibleFormatter  # a detail quotes user text: no raw ANSI
+    from compound.console import VisibleFormatter  # a detail quotes user text: no raw ANSI
 
     handler = logging.StreamHandler(stream)
     handler.setFormatter(VisibleFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))

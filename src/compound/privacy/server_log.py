@@ -29,7 +29,7 @@ class RedactingFormatter(logging.Formatter):
     """A formatter whose whole output (message, traceback, stack) is redacted and visible."""
 
     def format(self, record: logging.LogRecord) -> str:
-        from compound.cli.output import visible  # the CLI's one rule for control characters
+        from compound.console import visible  # the CLI's one rule for control characters
 
         return visible(redact_text(super().format(record)))
 

@@ -45,10 +45,10 @@ _EXPORTS: dict[str, str] = {
     "threshold_curve": "compound.strategy.calibration",
     "calibration_svg": "compound.strategy.plot",
     "FallbackChain": "compound.strategy.fallback",
-    "ChainOption": "compound.strategy.fallback",
-    "ChainResult": "compound.strategy.fallback",
-    "Attempt": "compound.strategy.fallback",
-    "FallbackExhausted": "compound.strategy.fallback",
+    "ChainOption": "compound.strategy.attempts",
+    "ChainResult": "compound.strategy.attempts",
+    "Attempt": "compound.strategy.attempts",
+    "FallbackExhausted": "compound.strategy.attempts",
     "FallbackNotice": "compound.strategy.streaming",
     "Backoff": "compound.strategy.retry",
     "Ensemble": "compound.strategy.ensembles",
@@ -117,6 +117,7 @@ if _typing.TYPE_CHECKING:
         LLMHandler,
         PredictorHandler,
     )
+    from compound.strategy.attempts import Attempt, ChainOption, ChainResult, FallbackExhausted
     from compound.strategy.batching import MicroBatcher, complete_many
     from compound.strategy.budgets import BudgetExceeded, PeriodBudget
     from compound.strategy.build import StrategyBuilder
@@ -128,13 +129,7 @@ if _typing.TYPE_CHECKING:
         threshold_curve,
     )
     from compound.strategy.ensembles import BestOfN, Ensemble
-    from compound.strategy.fallback import (
-        Attempt,
-        ChainOption,
-        ChainResult,
-        FallbackChain,
-        FallbackExhausted,
-    )
+    from compound.strategy.fallback import FallbackChain
     from compound.strategy.plot import calibration_svg
     from compound.strategy.retry import Backoff
     from compound.strategy.review import ReviewHandler, ReviewItem, ReviewQueue

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from compound.intelligence.llm import LLM
     from compound.intelligence.llm.types import Prompt
     from compound.store import Store
-    from compound.workflow.context import Budget
+    from compound.workflow.budget import Budget
 
 Period = Literal["minute", "hour", "day", "month"]
 COLLECTION = "budgets"

@@ -16,7 +16,8 @@ retry or option starts once it has passed, and no backoff waits past it.
 Mistakes in the program or the spec (a :class:`~compound.errors.UserError` such as missing
 credentials, or a plain bug) are not failures to route around: they propagate at once.
 
-Streaming (:meth:`FallbackChain.stream`) is in :mod:`compound.strategy.streaming`.
+Streaming (:meth:`FallbackChain.stream`) is in :mod:`compound.strategy.streaming`; the
+options and the record of each try in :mod:`compound.strategy.attempts`.
 
 Example:
     >>> from compound.intelligence.llm import ScriptedLLM, ProviderUnavailable
@@ -35,123 +36,29 @@ import random
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from compound.errors import RuntimeFailure, UserError
+from compound.errors import UserError
 from compound.intelligence.llm.base import LLM
 from compound.intelligence.llm.deadline import Deadline
-from compound.intelligence.llm.errors import LLMError, RateLimited
+from compound.intelligence.llm.errors import RateLimited
 from compound.intelligence.llm.types import Completion, Prompt, as_messages
+from compound.strategy.attempts import (
+    Attempt,
+    ChainOption,
+    ChainResult,
+    FallbackExhausted,
+    failure_reason,
+)
 from compound.strategy.budgets import BudgetExceeded, PeriodBudget, check_request, estimate
 from compound.strategy.retry import Backoff, call_with_timeout
 from compound.strategy.spec import ALL_REASONS
+from compound.strategy.streaming import ChainEvent, stream_chain
 from compound.strategy.trace import decision_span, note
 
 if TYPE_CHECKING:
     from compound.store import Store
-    from compound.strategy.streaming import ChainEvent
     from compound.workflow.context import RunContext
-
-Outcome = Literal["ok", "failed", "low_confidence"]
-
-
-@dataclass(frozen=True)
-class ChainOption:
-    """One option: a model, its time limit (None: the model's own) and extra tries."""
-
-    llm: LLM
-    timeout_s: float | None = None
-    retries: int = 0
-    name: str = ""
-
-    @property
-    def label(self) -> str:
-        return self.name or self.llm.model
-
-
-@dataclass(frozen=True, slots=True)
-class Attempt:
-    """One try of one option.
-
-    Attributes:
-        option: the option's name.
-        attempt: 0 for the first try, then 1, 2... for retries.
-        outcome: ``ok``, ``failed`` or ``low_confidence``.
-        reason: why it failed (a :data:`~compound.strategy.spec.Reason`), else None.
-        error: the error message, else None.
-        latency_s: how long the try took.
-        waited_s: the backoff slept before it.
-        confidence: the answer's confidence, when the chain reads one.
-    """
-
-    option: str
-    attempt: int
-    outcome: Outcome
-    reason: str | None = None
-    error: str | None = None
-    latency_s: float = 0.0
-    waited_s: float = 0.0
-    confidence: float | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"option": self.option, "attempt": self.attempt, "outcome": self.outcome,
-                "reason": self.reason, "error": self.error,
-                "latency_s": round(self.latency_s, 6), "waited_s": round(self.waited_s, 6),
-                "confidence": self.confidence}
-
-
-@dataclass(frozen=True)
-class ChainResult:
-    """The answer of a chain and how it got there.
-
-    Attributes:
-        completion: the accepted completion.
-        option: the option that produced it.
-        attempts: every try, in order.
-        confidence: the answer's confidence, when the chain reads one.
-        low_confidence: every option answered below ``min_confidence``; this is the most
-            confident answer (send it to review).
-    """
-
-    completion: Completion
-    option: str
-    attempts: tuple[Attempt, ...] = field(default=())
-    confidence: float | None = None
-    low_confidence: bool = False
-
-    @property
-    def fell_back(self) -> bool:
-        """Whether an option other than the first answered."""
-        return bool(self.attempts) and self.option != self.attempts[0].option
-
-
-class FallbackExhausted(RuntimeFailure):
-    """No option of a chain produced an answer; ``attempts`` says what each did."""
-
-    reason = "exhausted"
-    retryable = False
-
-    def __init__(self, chain: str, attempts: Sequence[Attempt], *, late: str = "") -> None:
-        self.chain = chain
-        self.attempts = tuple(attempts)
-        tried = "; ".join(
-            f"{a.option} try {a.attempt + 1}: {a.reason} ({a.error})" for a in attempts
-        ) or "no option was tried"
-        late = f" {late}" if late else ""
-        super().__init__(
-            f"fallback chain '{chain}': every option failed. {tried}.{late} Check the providers "
-            "named above, raise their timeouts or retries, or end the chain with an option "
-            "that does not depend on the network (the embedded model)"
-        )
-
-
-def failure_reason(error: BaseException) -> str | None:
-    """The reason a chain acts on, or None when ``error`` must propagate."""
-    if isinstance(error, LLMError | BudgetExceeded):
-        return str(error.reason)
-    return None
-
 
 class FallbackChain:
     """Try options in order; see the module docstring.
@@ -404,6 +311,4 @@ class FallbackChain:
     def stream(self, prompt: Prompt, ctx: RunContext | None = None, **params: Any
                ) -> Iterator[ChainEvent]:
         """Stream the first option that succeeds; see :mod:`compound.strategy.streaming`."""
-        from compound.strategy.streaming import stream_chain
-
         return stream_chain(self, prompt, ctx, params)

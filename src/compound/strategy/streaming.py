@@ -32,24 +32,46 @@ import contextvars
 import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from compound.intelligence.llm.deadline import Deadline
 from compound.intelligence.llm.errors import InvalidResponse, LLMTimeout
 from compound.intelligence.llm.types import Completion, Prompt, TextDelta
-from compound.strategy.fallback import (
-    Attempt,
-    ChainOption,
-    FallbackChain,
-    FallbackExhausted,
-    failure_reason,
-)
+from compound.strategy.attempts import Attempt, ChainOption, FallbackExhausted, failure_reason
 from compound.strategy.trace import decision_span, note
 
 if TYPE_CHECKING:
     from compound.workflow.context import RunContext
+
+
+class StreamingChain(Protocol):
+    """What streaming asks of a fallback chain. The chain
+    (:class:`compound.strategy.fallback.FallbackChain`) is the one implementation; its
+    :meth:`~compound.strategy.fallback.FallbackChain.stream` calls :func:`stream_chain`, so
+    this module names what it needs instead of importing the chain back."""
+
+    name: str
+    options: Sequence[ChainOption]
+    on: frozenset[str]
+    partial: str
+    min_confidence: float | None
+    sleep: Callable[[float], Any]
+
+    def deadline(self) -> Deadline: ...
+
+    def admit(self, option: ChainOption, prompt: Prompt, params: dict[str, Any],
+              ctx: RunContext | None) -> None: ...
+
+    def charge(self, completion: Completion, ctx: RunContext | None) -> None: ...
+
+    def judge(self, completion: Completion) -> float | None: ...
+
+    def retry_wait(self, error: BaseException, attempt: int, option: ChainOption
+                   ) -> float | None: ...
+
+    def record(self, span: Any, attempts: Sequence[Attempt], used: str | None) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +148,7 @@ def _pump(option: ChainOption, prompt: Prompt, params: dict[str, Any],
         scope.finish()
 
 
-def stream_chain(chain: FallbackChain, prompt: Prompt, ctx: RunContext | None,
+def stream_chain(chain: StreamingChain, prompt: Prompt, ctx: RunContext | None,
                  params: dict[str, Any]) -> Iterator[ChainEvent]:
     """The events of :meth:`FallbackChain.stream` (see the module docstring)."""
     deadline = chain.deadline()
@@ -136,7 +158,7 @@ def stream_chain(chain: FallbackChain, prompt: Prompt, ctx: RunContext | None,
         deadline.finish()
 
 
-def _stream_chain(chain: FallbackChain, prompt: Prompt, ctx: RunContext | None,
+def _stream_chain(chain: StreamingChain, prompt: Prompt, ctx: RunContext | None,
                   params: dict[str, Any], deadline: Deadline) -> Iterator[ChainEvent]:
     attempts: list[Attempt] = []
     best: tuple[float, Completion, str, list[TextDelta]] | None = None

@@ -28,7 +28,7 @@ _EXPORTS: dict[str, str] = {
     "Step": "compound.workflow.step",
     "Loop": "compound.workflow.step",
     "RunContext": "compound.workflow.context",
-    "Budget": "compound.workflow.context",
+    "Budget": "compound.workflow.budget",
     "RunResult": "compound.workflow.engine",
     "StepFailed": "compound.workflow.engine",
     "Agent": "compound.workflow.agent",
@@ -66,7 +66,8 @@ __all__ = [
 
 if _typing.TYPE_CHECKING:
     from compound.workflow.agent import Agent, AgentResult
-    from compound.workflow.context import Budget, RunContext
+    from compound.workflow.budget import Budget
+    from compound.workflow.context import RunContext
     from compound.workflow.engine import RunResult, StepFailed
     from compound.workflow.graph import WiringError, Workflow
     from compound.workflow.loader import build_workflow

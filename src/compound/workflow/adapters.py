@@ -10,7 +10,7 @@ llm         ``models:`` entry with ``kind: llm`` (an :class:`LLMStep`, or an
 predictor   ``models:`` entry with ``kind: predictor`` (registered by the ML layer)
 retriever   ``retrievers:`` entry (registered by the retrieval layer)
 context     ``uses: context``, built in: retrieved passages into the prompt under a token
-            budget (:mod:`compound.orchestration.context.step`)
+            budget (:mod:`compound.workflow.kinds.context`)
 tool        ``tools:`` entry (its function, called with the step's inputs)
 rail        ``guardrails:`` entry (registered by the production layer)
 function    ``uses: module:function`` (a plain Python function)
@@ -23,7 +23,7 @@ with a typed ``run()``, or one declaring ``input_types``/``output_type`` with
 ``run(ctx, **inputs)`` (see :mod:`compound.workflow.step`)::
 
     [project.entry-points."compound.steps"]
-    retriever = "compound.orchestration.retrieval.steps:retriever_step"
+    retriever = "compound.workflow.kinds.retriever:retriever_step"
 
 The adapter builds the component from ``request.spec`` (no I/O: loading happens on first
 use) and may cache shared objects in ``request.shared`` (one LLM object for every step that
@@ -55,6 +55,8 @@ from compound.specfile import did_you_mean
 
 if TYPE_CHECKING:
     from compound.intelligence.llm import LLM
+    from compound.orchestration.spec import ToolSpec
+    from compound.orchestration.tools import Tool
     from compound.system import System
     from compound.workflow.context import RunContext
     from compound.workflow.spec import StepSpec
@@ -236,7 +238,6 @@ def llm_adapter(request: AdapterRequest) -> Any:
             raise UserError(f"step '{request.step.name}': options {unknown} are not LLM step "
                             f"options; allowed: {', '.join(sorted(allowed))}")
         return LLMStep(llm, name=request.step.name, **options)
-    from compound.orchestration.tools import Tool
     from compound.workflow.agent import Agent
 
     tools = []
@@ -246,7 +247,7 @@ def llm_adapter(request: AdapterRequest) -> Any:
                 f"step '{request.step.name}' agent tool '{name}' is not declared under "
                 f"'tools'{did_you_mean(name, request.system.tools)}"
             )
-        tools.append(Tool.from_spec(name, request.system.tools[name]))
+        tools.append(tool_from_spec(name, request.system.tools[name]))
     return Agent(llm=llm, tools=tools, instructions=agent.instructions,
                  max_steps=agent.max_steps, max_tokens=agent.max_tokens,
                  max_cost_usd=agent.max_cost_usd, max_tokens_per_call=agent.max_tokens_per_call,
@@ -256,9 +257,30 @@ def llm_adapter(request: AdapterRequest) -> Any:
 
 def tool_adapter(request: AdapterRequest) -> Any:
     """``tools:`` entry: the tool's function runs with the step's inputs."""
+    return tool_from_spec(request.component, request.spec)
+
+
+def tool_from_spec(name: str, spec: ToolSpec) -> Tool:
+    """The tool a spec entry declares, checking its side-effect permission.
+
+    Raises:
+        UserError: the function cannot be imported, or it is marked as side-effecting in
+            code while the spec does not allow side effects.
+    """
+    from compound.code.references import resolve
     from compound.orchestration.tools import Tool
 
-    return Tool.from_spec(request.component, request.spec)
+    target = resolve(spec.function, what=f"tool '{name}'")
+    code_side_effects = bool(getattr(target, "side_effects", False))
+    if code_side_effects and not spec.side_effects:
+        raise UserError(
+            f"tool '{name}' ({spec.function}) has side effects (declared in its code) but "
+            f"the spec does not allow them; add 'side_effects: true' under tools.{name} "
+            "if it may run"
+        )
+    function = target.function if isinstance(target, Tool) else target
+    return Tool(function, name=name, description=spec.description or None,
+                side_effects=spec.side_effects, timeout_s=spec.timeout_s)
 
 
 def function_adapter(request: AdapterRequest) -> Any:

@@ -9,7 +9,7 @@ never run again.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from compound.errors import RuntimeFailure
 from compound.intelligence.llm.types import (
@@ -23,8 +23,28 @@ from compound.orchestration.tools import ToolResult
 if TYPE_CHECKING:
     from compound.intelligence.llm import LLM
     from compound.orchestration.tools import Tool
-    from compound.workflow.context import RunContext
-    from compound.workflow.tracing import Span
+    from compound.workflow.budget import Budget
+    from compound.workflow.state import Journal
+    from compound.workflow.tracing import Span, SpanParent, Tracer
+
+
+class CallContext(Protocol):
+    """What a model or tool call reads of its run context. The run context
+    (:class:`compound.workflow.context.RunContext`) is the one implementation; it calls the
+    functions here, so they name what they need instead of importing it back."""
+
+    budget: Budget
+    journal: Journal | None
+    tracer: Tracer | None
+
+    def child(self, path: str, parent_span: SpanParent | None = None) -> Any: ...
+
+    def next_key(self) -> str: ...
+
+    def start_span(self, name: str, kind: str, attributes: dict[str, Any] | None = None
+                   ) -> Span | None: ...
+
+    def end_span(self, span: Span | None) -> None: ...
 
 
 class ReplayDiverged(RuntimeFailure):
@@ -50,7 +70,7 @@ def _raise_recorded(error: Mapping[str, Any], llm: LLM) -> None:
 # -- model calls ----------------------------------------------------------------------------
 
 
-def _before_model(ctx: RunContext, llm: LLM, messages: tuple[Message, ...],
+def _before_model(ctx: CallContext, llm: LLM, messages: tuple[Message, ...],
                   params: dict[str, Any]) -> tuple[str | None, Span | None, Completion | None]:
     key = ctx.next_key() if ctx.journal is not None else None
     span = None
@@ -85,7 +105,7 @@ def _before_model(ctx: RunContext, llm: LLM, messages: tuple[Message, ...],
     return key, span, recorded
 
 
-def _end_model(ctx: RunContext, span: Span | None, completion: Completion | None,
+def _end_model(ctx: CallContext, span: Span | None, completion: Completion | None,
                error: BaseException | None) -> None:
     if completion is not None:
         ctx.budget.charge(tokens=completion.usage.total_tokens, cost_usd=completion.cost_usd)
@@ -130,7 +150,7 @@ def completion_attributes(response: tuple[Any, ...]) -> dict[str, Any]:
     }
 
 
-def _record_model(ctx: RunContext, key: str | None, completion: Completion | None,
+def _record_model(ctx: CallContext, key: str | None, completion: Completion | None,
                   error: BaseException | None) -> None:
     if key is None or ctx.journal is None:
         return
@@ -140,7 +160,7 @@ def _record_model(ctx: RunContext, key: str | None, completion: Completion | Non
         ctx.journal.write(key, _error_entry(error))
 
 
-def complete(ctx: RunContext, llm: LLM, prompt: str | Sequence[Message], *,
+def complete(ctx: CallContext, llm: LLM, prompt: str | Sequence[Message], *,
              tools: Sequence[ToolDefinition] | None = None, **params: Any) -> Completion:
     messages = as_messages(prompt)
     key, span, completion = _before_model(ctx, llm, messages, params)
@@ -159,7 +179,7 @@ def complete(ctx: RunContext, llm: LLM, prompt: str | Sequence[Message], *,
     return completion
 
 
-async def acomplete(ctx: RunContext, llm: LLM, prompt: str | Sequence[Message], *,
+async def acomplete(ctx: CallContext, llm: LLM, prompt: str | Sequence[Message], *,
                     tools: Sequence[ToolDefinition] | None = None, **params: Any) -> Completion:
     messages = as_messages(prompt)
     key, span, completion = _before_model(ctx, llm, messages, params)
@@ -181,7 +201,7 @@ async def acomplete(ctx: RunContext, llm: LLM, prompt: str | Sequence[Message], 
 # -- tool calls -----------------------------------------------------------------------------
 
 
-def _before_tool(ctx: RunContext, tool: Tool, arguments: Mapping[str, Any], call_id: str
+def _before_tool(ctx: CallContext, tool: Tool, arguments: Mapping[str, Any], call_id: str
                  ) -> tuple[str | None, Span | None, ToolResult | None]:
     key = ctx.next_key() if ctx.journal is not None else None
     span = None
@@ -214,7 +234,7 @@ def _before_tool(ctx: RunContext, tool: Tool, arguments: Mapping[str, Any], call
     return key, span, result
 
 
-def _after_tool(ctx: RunContext, key: str | None, span: Span | None, result: ToolResult,
+def _after_tool(ctx: CallContext, key: str | None, span: Span | None, result: ToolResult,
                 fresh: bool) -> ToolResult:
     if fresh and key is not None and ctx.journal is not None:
         ctx.journal.write(key, {"kind": "tool", "status": "done", "result": result.to_dict()})
@@ -232,14 +252,14 @@ def tool_attributes(result: ToolResult) -> dict[str, Any]:
             "gen_ai.tool.call.result": result.value if result.ok else result.error}
 
 
-def _tool_context(ctx: RunContext, tool: Tool, key: str | None, span: Span | None
-                  ) -> RunContext | None:
+def _tool_context(ctx: CallContext, tool: Tool, key: str | None, span: Span | None
+                  ) -> Any:
     if not tool.takes_context:
         return None
     return ctx.child(f"{tool.name}.{(key or '').rpartition('#')[2]}", parent_span=span)
 
 
-def call_tool(ctx: RunContext, tool: Tool, arguments: Mapping[str, Any], *, call_id: str = ""
+def call_tool(ctx: CallContext, tool: Tool, arguments: Mapping[str, Any], *, call_id: str = ""
               ) -> ToolResult:
     key, span, result = _before_tool(ctx, tool, arguments, call_id)
     fresh = result is None
@@ -248,7 +268,7 @@ def call_tool(ctx: RunContext, tool: Tool, arguments: Mapping[str, Any], *, call
     return _after_tool(ctx, key, span, result, fresh)
 
 
-async def acall_tool(ctx: RunContext, tool: Tool, arguments: Mapping[str, Any], *,
+async def acall_tool(ctx: CallContext, tool: Tool, arguments: Mapping[str, Any], *,
                      call_id: str = "") -> ToolResult:
     key, span, result = _before_tool(ctx, tool, arguments, call_id)
     fresh = result is None

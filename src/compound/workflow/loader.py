@@ -168,7 +168,9 @@ def _build_problems(system: System) -> list[str]:
                 report(loc, problem)
         except UserError as exc:
             report(("workflows", name), str(exc))
-    for loc, message in dataset_template_problems(system):
+    for loc, message in dataset_template_problems(
+        system.evals, predictors=set(system.predictors()), resolve_path=system.resolve_path
+    ):
         report(loc, message)
     return problems
 

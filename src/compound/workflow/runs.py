@@ -27,7 +27,8 @@ from typing import Any
 from compound.errors import UserError
 from compound.json_values import from_json
 from compound.store.base import Store
-from compound.workflow.context import Budget, RunContext
+from compound.workflow.budget import Budget
+from compound.workflow.context import RunContext
 from compound.workflow.engine import Engine, RunResult
 from compound.workflow.graph import Workflow
 from compound.workflow.state import Checkpoints, Journal, load_run

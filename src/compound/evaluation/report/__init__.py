@@ -15,7 +15,7 @@ Example:
     True
 """
 
-from compound.evaluation.report.document import EvalReport, write_report
-from compound.evaluation.report.html import render_report
+from compound.evaluation.report.document import EvalReport
+from compound.evaluation.report.html import render_report, write_report
 
 __all__ = ["EvalReport", "render_report", "write_report"]

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from html import escape
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from compound.evaluation.report.svg import bar_chart, line_chart
 from compound.evaluation.results import RowResult, RunSummary
 
 if TYPE_CHECKING:
-    from compound.evaluation.report import EvalReport
+    from compound.evaluation.report.document import EvalReport
 
 STYLE = """
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,sans-serif;color:#1f2933;margin:24px;
@@ -189,3 +191,13 @@ def _failures(run: RunSummary, rows: list[RowResult], limit: int = 25) -> str:
 def _short(value: Any, limit: int = 600) -> str:
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
     return text if len(text) <= limit else text[:limit] + " ..."
+
+
+def write_report(path: str | os.PathLike[str], reports: list[EvalReport], *,
+                 title: str = "compound eval report") -> Path:
+    """Write the report of ``reports`` to ``path`` (folders are created)."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(render_report(reports, title=title), encoding="utf-8")
+    return target
+

@@ -11,10 +11,10 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from compound.errors import UserError
-from compound.evaluation.metrics.text import normalize_answer, token_f1
 from compound.evaluation.results import SuiteSummary
 from compound.evaluation.spec import SuiteSpec
 from compound.evaluation.suites.perturb import perturb
+from compound.metrics.text import normalize_answer, token_f1
 
 if TYPE_CHECKING:
     from compound.evaluation.datasets import Example

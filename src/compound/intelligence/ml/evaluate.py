@@ -1,4 +1,4 @@
-"""Test metrics of a trained model, by task, from :mod:`compound.evaluation.metrics`.
+"""Test metrics of a trained model, by task, from :mod:`compound.metrics`.
 
 * classification: accuracy, macro-F1, ROC-AUC, PR-AUC, log loss, Brier score and expected
   calibration error (after calibration, and of the learner's own probabilities as
@@ -20,9 +20,9 @@ from typing import Any
 import numpy as np
 
 from compound.errors import UserError
-from compound.evaluation.metrics import calibration as cal
-from compound.evaluation.metrics import classification as cls
-from compound.evaluation.metrics import regression as reg
+from compound.metrics import calibration as cal
+from compound.metrics import classification as cls
+from compound.metrics import regression as reg
 
 PRIMARY_METRIC = {
     "text_classification": "accuracy",
@@ -87,7 +87,7 @@ def regression(y: np.ndarray, values: np.ndarray) -> Evaluation:
 
 def ranking(y: np.ndarray, scores: np.ndarray, groups: np.ndarray, *, k: int = 10) -> Evaluation:
     """nDCG@k, MRR@10 and MAP@100 over the queries in ``groups``."""
-    from compound.evaluation.metrics.ranking import evaluate_ranking
+    from compound.metrics.ranking import evaluate_ranking
 
     run: dict[str, list[str]] = {}
     qrels: dict[str, dict[str, float]] = {}

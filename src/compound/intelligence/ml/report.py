@@ -93,7 +93,7 @@ def gate_table(checks: list[GateCheck]) -> Table:
     """The promotion gate's checks."""
     from rich.table import Table
 
-    from compound.cli.output import plain
+    from compound.console import plain
 
     table = Table(title="promotion gate", title_justify="left")
     for column in ("criterion", "status", "detail"):

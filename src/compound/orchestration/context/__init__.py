@@ -1,7 +1,7 @@
 """Context construction: what a model sees, under a token budget, with a record of what was
 left out. See :mod:`compound.orchestration.context.builder`; prompt templates (the one
 template language of a spec) are :mod:`compound.orchestration.context.template`, and the
-built-in ``context`` workflow step is :mod:`compound.orchestration.context.step`.
+built-in ``context`` workflow step is :mod:`compound.workflow.kinds.context`.
 
 Example:
     >>> context = ContextBuilder(budget=50).run(

@@ -33,30 +33,38 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Generator, Iterator, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Collection, Generator, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from compound.orchestration.context.template import Template, TemplateError
 from compound.specfile import did_you_mean
 
 if TYPE_CHECKING:
     from compound.evaluation.spec import EvalSpec
-    from compound.system import System
+    from compound.workflow.spec import WorkflowSpec
 
 Loc = tuple[str | int, ...]
 
 
-def template_problems(system: System) -> Iterator[tuple[Loc, str]]:
-    """Template problems found from the spec alone, with where each is in the spec."""
-    llms = system.llms()
-    for wf_name, workflow in system.workflows.items():
+def template_problems(
+    *, workflows: Mapping[str, WorkflowSpec], evals: Mapping[str, EvalSpec],
+    routers: Mapping[str, Any], llms: Collection[str], predictors: Collection[str],
+) -> Iterator[tuple[Loc, str]]:
+    """Template problems found from the spec alone, with where each is in the spec.
+
+    Args:
+        workflows, evals, routers: the spec's sections of those names.
+        llms, predictors: the names of the declared LLMs and predictors.
+    """
+    for wf_name, workflow in workflows.items():
         for index, step in enumerate(workflow.steps):
             template = step.options.get("template")
             if step.uses in llms and template is not None:
                 loc: Loc = ("workflows", wf_name, "steps", index, "options", "template")
                 yield from _syntax(loc, template, f"step '{step.name}' template")
-    for name, spec in system.evals.items():
-        if spec.target.kind != "model" or spec.target.model in system.predictors():
+    for name, spec in evals.items():
+        if spec.target.kind != "model" or spec.target.model in predictors:
             continue  # a predictor target has no prompt: its features are the inputs
         loc = ("evals", name, "target", "prompt")
         parsed = yield from _syntax(loc, spec.target.prompt, "the prompt")
@@ -64,7 +72,7 @@ def template_problems(system: System) -> Iterator[tuple[Loc, str]]:
             inputs = declared_inputs(spec)
             if inputs is not None:
                 yield from _fields(loc, parsed, inputs, "the dataset's inputs", "the prompt")
-    for name, router in system.strategy.routers.items():
+    for name, router in routers.items():
         template = getattr(router, "template", None)
         if isinstance(template, str):
             loc = ("strategy", "routers", name, "template")
@@ -74,14 +82,23 @@ def template_problems(system: System) -> Iterator[tuple[Loc, str]]:
                                    "the template")
 
 
-def dataset_template_problems(system: System) -> Iterator[tuple[Loc, str]]:
+def dataset_template_problems(
+    evals: Mapping[str, EvalSpec], *, predictors: Collection[str],
+    resolve_path: Callable[[str], Path],
+) -> Iterator[tuple[Loc, str]]:
     """Eval prompts checked against the first row of their dataset file, for the evals whose
-    dataset declares no ``inputs`` (a missing or unreadable file is left to ``eval``)."""
-    for name, spec in system.evals.items():
-        if (spec.target.kind != "model" or spec.target.model in system.predictors()
+    dataset declares no ``inputs`` (a missing or unreadable file is left to ``eval``).
+
+    Args:
+        evals: the spec's evals.
+        predictors: the names of the declared predictors (their targets have no prompt).
+        resolve_path: the spec's paths to files (``System.resolve_path``).
+    """
+    for name, spec in evals.items():
+        if (spec.target.kind != "model" or spec.target.model in predictors
                 or declared_inputs(spec) is not None):
             continue
-        fields = _first_row_fields(system, spec)
+        fields = _first_row_fields(resolve_path, spec)
         if fields is None:
             continue
         skip = {spec.dataset.id, spec.dataset.split_field, spec.dataset.expected}
@@ -127,12 +144,13 @@ def _fields(loc: Loc, template: Template, available: Sequence[str], what: str, n
             )
 
 
-def _first_row_fields(system: System, spec: EvalSpec) -> list[str] | None:
+def _first_row_fields(resolve_path: Callable[[str], Path], spec: EvalSpec
+                      ) -> list[str] | None:
     path_text = spec.dataset.path
     if path_text.startswith("store:"):
         return None
     try:
-        path = system.resolve_path(path_text)
+        path = resolve_path(path_text)
     except Exception:  # an unknown shared dataset: the eval itself says so
         return None
     if not path.is_file():

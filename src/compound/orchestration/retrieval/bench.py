@@ -4,7 +4,7 @@ The datasets are read by :mod:`.benchdata`. The benchmark indexes the corpus onc
 folder (so timings are cold), re-ingests it to show that unchanged documents cost nothing,
 then runs every judged query through each retriever one at a time (so queries per second
 include embedding the query) and scores the rankings with
-:func:`~compound.evaluation.metrics.ranking.evaluate_ranking`.
+:func:`~compound.metrics.ranking.evaluate_ranking`.
 
 Beside compound's retrievers runs ``bm25_plain``: ``bm25s`` itself over ``title + " " + text``
 with the same tokenisation (English stop words, Snowball stemming) and the same Lucene
@@ -32,8 +32,8 @@ from pathlib import Path
 from typing import Any
 
 from compound.errors import require
-from compound.evaluation.metrics.ranking import evaluate_ranking
 from compound.intelligence.embedders import Embedder, OnnxEmbedder
+from compound.metrics.ranking import evaluate_ranking
 from compound.orchestration.chunking import ChunkSettings
 from compound.orchestration.retrieval.benchdata import (
     BeirDataset,

@@ -49,7 +49,7 @@ class OnlineEvaluator:
     Args:
         name: the series name in the dashboard and the store.
         metric: a function of ``prediction`` (and optionally ``inputs``) returning a number,
-            bool or :class:`~compound.evaluation.metrics.base.Score`; a registered metric's
+            bool or :class:`~compound.metrics.base.Score`; a registered metric's
             name; or a ``module:function`` reference.
         sample_rate: the share of runs scored.
         workflows: the workflows whose runs it scores (empty: all).
@@ -59,7 +59,7 @@ class OnlineEvaluator:
     def __init__(self, name: str, metric: Callable[..., Any] | str, *, sample_rate: float = 1.0,
                  workflows: list[str] | None = None, options: Mapping[str, Any] | None = None,
                  seed: int | None = None) -> None:
-        from compound.evaluation.metrics.registry import (
+        from compound.metrics.registry import (
             as_metric,
             get_metric,
             metric_from_function,

@@ -1,7 +1,7 @@
 """The groundedness rail: the claims of an answer must be supported by the retrieved context.
 
 The answer is split into claims (its sentences, as the ``groundedness`` metric of
-:mod:`compound.evaluation.metrics.grounding` splits them, so that evaluation and production
+:mod:`compound.metrics.grounding` splits them, so that evaluation and production
 measure the same thing). A claim is supported when one passage holds at least
 ``min_overlap`` of its content words **and** every number it states; with an ``llm``, claims
 the lexical check rejects get a second opinion from the model (a paraphrase is supported
@@ -68,14 +68,14 @@ class GroundednessRail(BaseRail):
         self.max_chars = max_chars
 
     def check(self, subject: RailInput, ctx: RunContext | None = None) -> Verdict:
-        from compound.evaluation.metrics.grounding import claims_of
+        from compound.metrics.grounding import claims_of
 
         documents = [d[:self.max_chars] for d in subject.documents if d]
         if not documents:
             if self.require_documents:
                 return self.fire(subject, "no retrieved context to check the answer against")
             return self.allow(subject, "no retrieved context to check against")
-        from compound.evaluation.metrics.text import tokens
+        from compound.metrics.text import tokens
 
         claims = claims_of(subject.text[:self.max_chars])[:self.max_claims]
         if not claims:
@@ -100,7 +100,7 @@ class GroundednessRail(BaseRail):
         return self.llm is not None and self._judged(claim, [t for t, _ in passages], ctx)
 
     def _judged(self, claim: str, documents: Sequence[str], ctx: RunContext | None) -> bool:
-        from compound.evaluation.metrics.grounding import SUPPORT_SCHEMA
+        from compound.metrics.grounding import SUPPORT_SCHEMA
 
         assert self.llm is not None
         evidence = "\n\n".join(d[:2000] for d in documents[:8])
@@ -123,8 +123,8 @@ def lexically_supported(claim: str, passage: str, min_overlap: float, *,
                         words: set[str] | None = None) -> bool:
     """Whether ``passage`` holds ``min_overlap`` of the claim's content words and all its
     numbers (``words``: the passage's tokens, when already known)."""
-    from compound.evaluation.metrics.grounding import content_words
-    from compound.evaluation.metrics.text import tokens
+    from compound.metrics.grounding import content_words
+    from compound.metrics.text import tokens
 
     wanted = set(content_words(claim))
     numbers = _NUMBER.findall(claim)

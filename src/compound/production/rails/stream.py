@@ -34,7 +34,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from compound.intelligence.llm.types import TextDelta
 from compound.production.rails.verdict import (
@@ -48,8 +48,22 @@ from compound.production.rails.verdict import (
 )
 
 if TYPE_CHECKING:
-    from compound.production.rails.engine import Guard
+    from compound.production.rails.base import Rail
+    from compound.production.rails.verdict import Stage
     from compound.workflow.context import RunContext
+
+
+class StreamGuard(Protocol):
+    """What a guarded stream asks of its guard. The guard
+    (:class:`compound.production.rails.engine.Guard`) is the one implementation; it makes the
+    streams, so the stream names what it needs instead of importing it back."""
+
+    def rails_for(self, stage: Stage) -> list[Rail]: ...
+
+    def check(self, subject: RailInput, *, ctx: RunContext | None = None,
+              rails: Sequence[Rail] | None = None) -> GuardResult: ...
+
+    def record(self, subject: RailInput, result: GuardResult, ctx: RunContext) -> None: ...
 
 _BOUNDARY = (".", "!", "?", "\n")
 
@@ -68,7 +82,7 @@ class GuardedStream:
         holdback: characters kept back from the user until the text after them is known.
     """
 
-    def __init__(self, guard: Guard, pieces: Iterable[Any], *, documents: Sequence[str] = (),
+    def __init__(self, guard: StreamGuard, pieces: Iterable[Any], *, documents: Sequence[str] = (),
                  prompt: str | None = None, ctx: RunContext | None = None, hold: bool = False,
                  check_every: int = 160, holdback: int = 64) -> None:
         self.guard = guard

@@ -38,7 +38,7 @@ async def health() -> dict[str, str]:
 
 @router.get("/v1/info", tags=["operations"], summary="The system's name, version and auth mode")
 async def info(state: State) -> dict[str, Any]:
-    from compound import __version__
+    from compound.version import __version__
 
     return {"name": state.name, "version": __version__, "auth": state.spec.auth}
 

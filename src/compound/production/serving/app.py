@@ -157,7 +157,7 @@ def create_app(workflows: Mapping[str, Workflow], *, store: Store, spec: ServeSp
                          keys=ApiKeys(store), feedback=feedback, limiter=limiter,
                          feedback_writer=writer, llms=queued, batchers=[*batchers, writer],
                          system=system, name=name)
-    from compound import __version__
+    from compound.version import __version__
 
     app = FastAPI(
         title=f"{name} (compound)", version=__version__, lifespan=_lifespan,

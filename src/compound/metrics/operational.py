@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from compound.evaluation.metrics.base import metric
+from compound.metrics.base import metric
 
 
 @metric(higher_is_better=False, on_error=None)

@@ -4,7 +4,7 @@ registered metric, whether higher is better.
 A trained model's test report (:mod:`compound.intelligence.ml.evaluate`) computes these from
 class probabilities, scores or per-query rankings, which an eval target does not give, so they
 are not registered for evals under ``compound.metrics``; they are defined here instead, and
-:func:`compound.evaluation.metrics.registry.lower_is_better` reads their direction the same
+:func:`compound.metrics.registry.lower_is_better` reads their direction the same
 way as a registered metric's. A ranking metric at a cut-off (``ndcg@10``) is defined once, by
 its name before the ``@``.
 
@@ -15,11 +15,11 @@ Example:
 
 from __future__ import annotations
 
-from compound.evaluation.metrics import calibration as cal
-from compound.evaluation.metrics import classification as cls
-from compound.evaluation.metrics import ranking as rank
-from compound.evaluation.metrics import regression as reg
-from compound.evaluation.metrics.base import Metric, metric
+from compound.metrics import calibration as cal
+from compound.metrics import classification as cls
+from compound.metrics import ranking as rank
+from compound.metrics import regression as reg
+from compound.metrics.base import Metric, metric
 
 _DEFINED: tuple[Metric, ...] = (
     metric(cls.accuracy, name="accuracy"),

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from compound.errors import UserError
-from compound.evaluation.metrics.classification import ArrayLike, _probabilities
+from compound.metrics.classification import ArrayLike, _probabilities
 
 
 @dataclass(frozen=True)

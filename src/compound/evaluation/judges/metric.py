@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from compound.evaluation.metrics.base import Score, metric
+from compound.metrics.base import Score, metric
 
 
 @metric

@@ -1,7 +1,7 @@
 """Finding metrics by name: built-ins and third parties register under ``compound.metrics``.
 
 A package adds a metric with an entry point (``my_metric = "my_pkg.metrics:my_metric"``) whose
-target is a :class:`~compound.evaluation.metrics.base.Metric` or a plain function; a spec can
+target is a :class:`~compound.metrics.base.Metric` or a plain function; a spec can
 also name a function directly (``function: module:fn``).
 
 Example:
@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from compound.errors import UserError
-from compound.evaluation.metrics.base import Metric, metric
+from compound.metrics.base import Metric, metric
 from compound.plugins import load, registered
 
 GROUP = "compound.metrics"
@@ -64,12 +64,12 @@ def lower_is_better(name: str) -> bool:
 
     The one place a direction is looked up: the registered metric's ``higher_is_better``
     (built-in or a third party's), else that of a trained model's test metric
-    (:mod:`compound.evaluation.metrics.trained`; ``ndcg@10`` by ``ndcg``). A name with no
+    (:mod:`compound.metrics.trained`; ``ndcg@10`` by ``ndcg``). A name with no
     definition (a metric an eval names itself, a ``function:``) reads higher-is-better; the
     eval runner records each measured metric's own direction with its value, and a criterion's
     ``direction:`` overrides both.
     """
-    from compound.evaluation.metrics.trained import TRAINED_METRICS
+    from compound.metrics.trained import TRAINED_METRICS
 
     base = name.partition("@")[0]
     if name in registered(GROUP):

@@ -3,13 +3,13 @@ cost here; classification, regression and ranking metrics in their own modules. 
 is imported until a metric is used.
 
 Example:
-    >>> from compound.evaluation.metrics import get_metric
+    >>> from compound.metrics import get_metric
     >>> get_metric("exact_match")("Paris", "Paris")
     1.0
 """
 
-from compound.evaluation.metrics.base import BoundMetric, Metric, Score, metric
-from compound.evaluation.metrics.registry import (
+from compound.metrics.base import BoundMetric, Metric, Score, metric
+from compound.metrics.registry import (
     available_metrics,
     get_metric,
     metric_from_function,

@@ -16,8 +16,8 @@ from typing import Any
 
 from compound.datafiles import NotJSON, parse_json
 from compound.errors import UserError
-from compound.evaluation.metrics.base import Score, metric
-from compound.evaluation.metrics.text import normalize_answer
+from compound.metrics.base import Score, metric
+from compound.metrics.text import normalize_answer
 
 _FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL)
 

@@ -23,8 +23,8 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from compound.evaluation.metrics.base import Score, metric
-from compound.evaluation.metrics.text import tokens
+from compound.metrics.base import Score, metric
+from compound.metrics.text import tokens
 
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 _STOP_TEXT = """a an the of in on at to for from by with and or but is are was were be been being

@@ -1,7 +1,7 @@
 """The ML metrics as eval metrics: classification and regression scores over a whole run.
 
-These adapt :mod:`compound.evaluation.metrics.classification` and
-:mod:`compound.evaluation.metrics.regression` (functions of ``y_true, y_pred``) to the eval
+These adapt :mod:`compound.metrics.classification` and
+:mod:`compound.metrics.regression` (functions of ``y_true, y_pred``) to the eval
 runner, which hands a corpus metric every row's ``predictions`` (the answer text) and
 ``references``. Labels are compared after answer normalisation, so an LLM answering
 ``"Yes."`` for the label ``yes`` counts as right; regression answers must parse as numbers.
@@ -19,8 +19,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from compound.evaluation.metrics.base import metric
-from compound.evaluation.metrics.text import normalize_answer
+from compound.metrics.base import metric
+from compound.metrics.text import normalize_answer
 
 
 def _labels(values: Sequence[Any]) -> list[str]:
@@ -43,7 +43,7 @@ def _numbers(values: Sequence[Any], what: str) -> list[float]:
 @metric(corpus=True, compares="label")
 def accuracy(predictions: Sequence[Any], references: Sequence[Any]) -> float:
     """The share of answers equal to the label (after normalisation)."""
-    from compound.evaluation.metrics import classification
+    from compound.metrics import classification
 
     return classification.accuracy(_labels(references), _labels(predictions))
 
@@ -51,7 +51,7 @@ def accuracy(predictions: Sequence[Any], references: Sequence[Any]) -> float:
 @metric(corpus=True, compares="label")
 def macro_f1(predictions: Sequence[Any], references: Sequence[Any]) -> float:
     """F1 averaged over classes, each class weighing the same."""
-    from compound.evaluation.metrics import classification
+    from compound.metrics import classification
 
     return classification.macro_f1(_labels(references), _labels(predictions))
 
@@ -59,7 +59,7 @@ def macro_f1(predictions: Sequence[Any], references: Sequence[Any]) -> float:
 @metric(corpus=True, higher_is_better=False, on_error=None, compares="number")
 def mae(predictions: Sequence[Any], references: Sequence[Any]) -> float:
     """Mean absolute error of numeric answers."""
-    from compound.evaluation.metrics import regression
+    from compound.metrics import regression
 
     return regression.mae(_numbers(references, "reference"), _numbers(predictions, "answer"))
 
@@ -67,7 +67,7 @@ def mae(predictions: Sequence[Any], references: Sequence[Any]) -> float:
 @metric(corpus=True, higher_is_better=False, on_error=None, compares="number")
 def rmse(predictions: Sequence[Any], references: Sequence[Any]) -> float:
     """Root mean squared error of numeric answers."""
-    from compound.evaluation.metrics import regression
+    from compound.metrics import regression
 
     return regression.rmse(_numbers(references, "reference"), _numbers(predictions, "answer"))
 
@@ -75,7 +75,7 @@ def rmse(predictions: Sequence[Any], references: Sequence[Any]) -> float:
 @metric(corpus=True, compares="number")
 def r2(predictions: Sequence[Any], references: Sequence[Any]) -> float:
     """Coefficient of determination of numeric answers."""
-    from compound.evaluation.metrics import regression
+    from compound.metrics import regression
 
     return regression.r2(_numbers(references, "reference"), _numbers(predictions, "answer"))
 
