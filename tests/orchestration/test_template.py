@@ -143,7 +143,8 @@ def test_any_template_parses_or_fails_with_a_template_error(source: str, value: 
 
 
 def test_module_examples_run() -> None:
-    from compound.orchestration.context import step, template_checks
+    from compound.orchestration.context import template_checks
+    from compound.workflow.kinds import context as step
 
     for module in (template_module, step, template_checks):
         assert doctest.testmod(module, optionflags=doctest.ELLIPSIS).failed == 0, module
