@@ -125,7 +125,11 @@ class PostgresStore(Store):
                 f"cannot connect to the PostgreSQL store at {self.where} within "
                 f"{connect_timeout_s:g} s. Is the server running and the URL right (user, "
                 "password, database)? 'psql URL' shows the server's own error") from exc
-        self._migrate()
+        try:
+            self._migrate()
+        except BaseException:
+            self._pool.close()
+            raise
         self.retention = (Retention(self, days=retention_days).start()
                           if retention_days is not None else None)
 
