@@ -143,6 +143,24 @@ def test_a_reader_tailing_a_stream_misses_nothing(store: Store) -> None:
     assert seen == sorted({r.seq for r in store.read("events")})
 
 
+def test_read_then_write_in_a_transaction_loses_no_update(store: Store) -> None:
+    """What registering the next model version or charging a budget relies on: two
+    transactions never both read the same value before either writes."""
+
+    def increment(worker: int) -> None:
+        for _ in range(25):
+            with store.transaction():
+                count = (store.get("budgets", "spend") or {"n": 0})["n"]
+                store.put("budgets", "spend", {"n": count + 1})
+
+    threads = [threading.Thread(target=increment, args=(w,)) for w in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert store.get("budgets", "spend") == {"n": 100}
+
+
 def test_prune_drops_old_runs_and_traces_only(store: Store) -> None:
     store.put("runs", "old", {"status": "completed"})
     store.put("checkpoints", "old/step", {"output": 1})

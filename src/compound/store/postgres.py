@@ -3,6 +3,12 @@
 It keeps the same three tables as :mod:`~compound.store.sqlite` and behaves the same, so that
 one conformance suite runs over both. What differs, and why:
 
+* **Transactions run one at a time**, as SQLite's ``BEGIN IMMEDIATE`` makes them: each
+  takes one transaction-scoped advisory lock when it begins. Code that reads, then writes
+  what it read inside ``transaction()`` (the next model version, a budget's spend) is then
+  safe across processes too, where PostgreSQL's default isolation (read committed) would
+  let two of them read the same value and one update be lost; and two transactions can
+  never deadlock. A single write outside a transaction takes no such lock.
 * **Several processes write at once.** SQLite serialises writers, so a stream's sequence
   numbers become visible in order and a reader tailing it with ``read(after=last)`` never
   skips one. PostgreSQL hands out sequence numbers before commit, so two writers could
@@ -74,8 +80,9 @@ MIGRATIONS: list[str] = [
     "CREATE INDEX records_by_stream_ts ON records (stream, ts);",
 ]
 
-# the advisory lock key that serialises migrations of one database (any fixed number)
+# advisory lock keys (any fixed numbers): migrations of one database, and transactions
 MIGRATION_LOCK = 0x636F6D706F756E64  # "compound"
+TRANSACTION_LOCK = MIGRATION_LOCK + 1
 
 
 class PostgresStore(Store):
@@ -181,6 +188,7 @@ class PostgresStore(Store):
                 self._local.conn = conn
                 try:
                     with conn.transaction():
+                        conn.execute("SELECT pg_advisory_xact_lock(%s)", (TRANSACTION_LOCK,))
                         yield
                 finally:
                     self._local.conn = None
