@@ -66,10 +66,11 @@ class Retention:
         return self
 
     def stop(self) -> None:
-        """Stop pruning; waits for a batch under way to finish."""
+        """Stop pruning. Waits a few seconds for a prune under way; one still going then
+        fails at its next batch, when the store closes, which commits nothing half-done."""
         self._stop.set()
         if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(timeout=30)
+            self._thread.join(timeout=5)
 
     def _loop(self) -> None:
         while not self._stop.is_set():

@@ -260,6 +260,12 @@ class SQLiteStore(Store):
     # -- retention --------------------------------------------------------------------------
 
     def prune(self, *, before: float, batch: int = 500) -> int:
+        try:
+            return self._prune(before, batch)
+        except sqlite3.DatabaseError as exc:  # e.g. closed under a retention thread
+            raise StoreError(f"pruning the store {self.path} failed: {exc}") from exc
+
+    def _prune(self, before: float, batch: int) -> int:
         # in batches, each its own transaction, so that writers wait for one batch at most
         gone = 0
         while True:
