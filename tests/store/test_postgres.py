@@ -80,9 +80,20 @@ def test_a_wrong_url_says_what_is_wrong(url: str, message: str) -> None:
 def test_an_unreachable_server_is_a_store_error_without_the_password() -> None:
     from compound.errors import StoreError
 
-    with pytest.raises(StoreError, match="cannot connect") as caught:
+    with pytest.raises(StoreError, match=r"cannot connect.*refused") as caught:
         PostgresStore("postgresql://u:s3cret@127.0.0.1:1/db", connect_timeout_s=1)
     assert "s3cret" not in str(caught.value)
+
+
+def test_a_wrong_password_says_so_at_once(pg_server: str) -> None:
+    from compound.errors import StoreError
+
+    wrong = pg_server.replace("compound:compound@", "compound:wrong@", 1)
+    started = time.time()
+    with pytest.raises(StoreError, match="password authentication failed") as caught:
+        PostgresStore(wrong)
+    assert time.time() - started < 5
+    assert ":wrong@" not in str(caught.value)
 
 
 def test_without_the_extra_the_error_names_it(monkeypatch: pytest.MonkeyPatch) -> None:

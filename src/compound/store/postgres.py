@@ -107,7 +107,7 @@ class PostgresStore(Store):
 
     def __init__(self, url: str, *, pool_size: int | None = None, pgbouncer: bool | None = None,
                  retention_days: float | None = None, connect_timeout_s: float = 10.0) -> None:
-        require("psycopg", extra="postgres", what="the PostgreSQL store")
+        psycopg_module: Any = require("psycopg", extra="postgres", what="the PostgreSQL store")
         pool_module: Any = require("psycopg_pool", extra="postgres",
                                    what="the PostgreSQL store")
         conninfo, options = _split_url(url)
@@ -124,14 +124,15 @@ class PostgresStore(Store):
             kwargs={"autocommit": True,
                     "prepare_threshold": None if self.pgbouncer else 5},
         )
-        try:
+        try:  # one plain connection first: the server's own reason, without the pool's retries
+            psycopg_module.connect(conninfo, connect_timeout=max(1, round(connect_timeout_s))
+                                   ).close()
             self._pool.open(wait=True, timeout=connect_timeout_s)
-        except pool_module.PoolTimeout as exc:
+        except (psycopg_module.Error, pool_module.PoolTimeout) as exc:
             self._pool.close()
             raise StoreError(
-                f"cannot connect to the PostgreSQL store at {self.where} within "
-                f"{connect_timeout_s:g} s. Is the server running and the URL right (user, "
-                "password, database)? 'psql URL' shows the server's own error") from exc
+                f"cannot connect to the PostgreSQL store at {self.where}: {exc}. Is the server "
+                "running, and are the URL's user, password and database right?") from exc
         try:
             self._migrate()
         except BaseException:
