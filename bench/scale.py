@@ -13,11 +13,13 @@ SQLite runs on a temporary file with the store's defaults (WAL, ``synchronous=NO
 commit reaches the operating system, not the disk); PostgreSQL on the server of
 ``--pg-url`` (default ``$COMPOUND_TEST_PG_URL``, else compound/compound@127.0.0.1:5432/
 compound_test), in a fresh schema dropped afterwards, with the server's own settings
-(reported: ``synchronous_commit`` on flushes the write-ahead log at each commit). The load
+(reported: ``synchronous_commit`` on flushes the write-ahead log at each commit;
+``--async-commit`` adds a run with it off, which like SQLite's NORMAL survives the writer's
+death but not the machine's). The load
 average before and after is reported: on a shared machine the figures move with it.
 
 Usage:
-    python bench/scale.py [--seconds 3] [--batch 100] [--pg-url URL]
+    python bench/scale.py [--seconds 3] [--batch 100] [--pg-url URL] [--async-commit]
 """
 
 from __future__ import annotations
@@ -117,6 +119,9 @@ def main() -> int:
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--pg-url", default=os.environ.get("COMPOUND_TEST_PG_URL",
                                                            DEFAULT_PG_URL))
+    parser.add_argument("--async-commit", action="store_true",
+                        help="also PostgreSQL with synchronous_commit=off for these sessions "
+                             "(no flush at each commit: closer to SQLite's NORMAL)")
     args = parser.parse_args()
 
     import psycopg
@@ -137,6 +142,11 @@ def main() -> int:
     try:
         report["postgres"] = {"settings": settings,
                               **bench_store("postgres", url, args.batch, args.seconds)}
+        if args.async_commit:
+            async_url = url + quote(" -csynchronous_commit=off")
+            report["postgres_synchronous_commit_off"] = {
+                "settings": {**settings, "synchronous_commit": "off"},
+                **bench_store("postgres", async_url, args.batch, args.seconds)}
     finally:
         with psycopg.connect(args.pg_url, autocommit=True) as conn:
             conn.execute(f"DROP SCHEMA {schema} CASCADE")

@@ -66,6 +66,16 @@ def test_pool_size_and_pgbouncer_come_from_the_url(pg_url: str) -> None:
     store.close()
 
 
+def test_libpq_options_pass_through_exactly(pg_url: str) -> None:
+    """compound's options leave the URL; libpq's stay as written (a space as %20, two
+    settings in one 'options')."""
+    url = f"{pg_url}%20-cstatement_timeout%3D1234&pool_size=2&application_name=a+b"
+    store = PostgresStore(url)
+    assert store._read("SHOW statement_timeout", ()) == [("1234ms",)]
+    assert store._read("SHOW application_name", ()) == [("a+b",)]
+    store.close()
+
+
 @pytest.mark.parametrize(("url", "message"), [
     ("mysql://u@h/db", "must be a PostgreSQL URL"),
     ("postgresql://u@h/db?pool_size=many", "pool_size must be a whole number"),

@@ -41,7 +41,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from compound.errors import StoreError, StoreFull, UserError, require
 from compound.store.base import JSON, RUN_COLLECTIONS, TRACE_PREFIX, Record, Store, dumps
@@ -382,9 +382,11 @@ def _split_url(url: str) -> tuple[str, dict[str, Any]]:
     if parts.scheme not in ("postgresql", "postgres"):
         raise UserError(f"store.url must be a PostgreSQL URL, postgresql://user:password@host:"
                         f"port/database; got one starting '{parts.scheme}://'")
-    kept: list[tuple[str, str]] = []
+    kept: list[str] = []  # libpq's own parameters, passed on exactly as written
     options: dict[str, Any] = {"pool_size": DEFAULT_POOL_SIZE, "pgbouncer": False}
-    for name, value in parse_qsl(parts.query, keep_blank_values=True):
+    for pair in filter(None, parts.query.split("&")):
+        name, _, value = pair.partition("=")
+        value = unquote(value)
         if name == "pool_size":
             try:
                 options["pool_size"] = int(value)
@@ -397,8 +399,8 @@ def _split_url(url: str) -> tuple[str, dict[str, Any]]:
                                 f"'{value}'")
             options["pgbouncer"] = value.lower() in ("true", "1", "yes", "on")
         else:
-            kept.append((name, value))
-    return urlunsplit(parts._replace(query=urlencode(kept))), options
+            kept.append(pair)
+    return urlunsplit(parts._replace(query="&".join(kept))), options
 
 
 def _where(conninfo: str) -> str:
