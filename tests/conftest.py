@@ -20,8 +20,10 @@ from compound.public_data import DatasetMissing, dataset_path
 def _isolated_home(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Every test gets its own COMPOUND_HOME so nothing leaks into the user's store."""
+    """Every test gets its own COMPOUND_HOME so nothing leaks into the user's store (and no
+    COMPOUND_STORE_URL from the shell sends it to a PostgreSQL database instead)."""
     monkeypatch.setenv("COMPOUND_HOME", str(tmp_path_factory.mktemp("home")))
+    monkeypatch.delenv("COMPOUND_STORE_URL", raising=False)
 
 
 @pytest.fixture

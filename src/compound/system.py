@@ -96,6 +96,8 @@ class StoreSpec(SpecModel):
 
     path: str | None = Field(default=None, description="SQLite file, relative to the spec")
     url: str | None = Field(default=None, description="postgresql://... for the scale path")
+    retention_days: Annotated[float, Field(gt=0)] | None = Field(
+        default=None, description="runs and traces older than this many days are pruned")
     redact: RedactionSpec = Field(
         default_factory=RedactionSpec,
         description="secrets and personal data redacted from every record before it is "

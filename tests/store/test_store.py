@@ -1,4 +1,5 @@
-"""One conformance suite for every Store, plus the SQLite-only durability guarantees."""
+"""One conformance suite for every Store (memory, SQLite, PostgreSQL), plus the durability
+guarantees of the two that persist."""
 
 from __future__ import annotations
 
@@ -9,18 +10,38 @@ import subprocess
 import sys
 import textwrap
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from compound.errors import StoreError
 from compound.store import MemoryStore, SQLiteStore, Store
+from compound.store.postgres import PostgresStore
+
+#: ``open()`` makes a store; calling it again opens the same one (a restart)
+Opener = Callable[[], Store]
 
 
-@pytest.fixture(params=["sqlite", "memory"])
+@pytest.fixture(params=["sqlite", "postgres"])
+def opener(request: pytest.FixtureRequest, tmp_path: Path) -> Opener:
+    """How to open one persistent store, again and again."""
+    if request.param == "sqlite":
+        return lambda: SQLiteStore(tmp_path / "c.db")
+    url = request.getfixturevalue("pg_url")
+    return lambda: PostgresStore(url)
+
+
+@pytest.fixture(params=["sqlite", "memory", "postgres"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    made: Store = SQLiteStore(tmp_path / "c.db") if request.param == "sqlite" else MemoryStore()
+    made: Store
+    if request.param == "memory":
+        made = MemoryStore()
+    elif request.param == "sqlite":
+        made = SQLiteStore(tmp_path / "c.db")
+    else:
+        made = PostgresStore(request.getfixturevalue("pg_url"))
     yield made
     made.close()
 
@@ -91,8 +112,81 @@ def test_returned_values_are_copies(store: Store) -> None:
     assert store.get("c", "k") == {"list": [1]}
 
 
-def test_concurrent_writers_lose_nothing(tmp_path: Path) -> None:
-    store = SQLiteStore(tmp_path / "c.db")
+def test_keys_compare_by_code_point_whatever_the_locale(store: Store) -> None:
+    for key in ["b", "B", "a", "_x", "é", "Z9", "z10"]:
+        store.put("c", key, {})
+    store.append("Trace:1", {})
+    store.append("trace:1", {})
+    assert [key for key, _ in store.items("c")] == sorted(["b", "B", "a", "_x", "é", "Z9", "z10"])
+    assert store.streams() == ["Trace:1", "trace:1"]
+
+
+def test_a_reader_tailing_a_stream_misses_nothing(store: Store) -> None:
+    """Consumers follow a stream with read(after=last): with writers racing, a record must
+    never become visible after one with a higher sequence number."""
+    def write(worker: int) -> None:
+        for i in range(100):
+            with store.transaction():
+                store.append("events", {"worker": worker, "i": i})
+                store.put("latest", str(worker), {"i": i})
+
+    threads = [threading.Thread(target=write, args=(w,)) for w in range(4)]
+    for thread in threads:
+        thread.start()
+    seen: list[int] = []
+    while True:
+        finished = not any(thread.is_alive() for thread in threads)
+        seen.extend(r.seq for r in store.read("events", after=seen[-1] if seen else 0))
+        if finished:  # this read came after the last write
+            break
+    assert len(seen) == 400
+    assert seen == sorted({r.seq for r in store.read("events")})
+
+
+def test_read_then_write_in_a_transaction_loses_no_update(store: Store) -> None:
+    """What registering the next model version or charging a budget relies on: two
+    transactions never both read the same value before either writes."""
+
+    def increment(worker: int) -> None:
+        for _ in range(25):
+            with store.transaction():
+                count = (store.get("budgets", "spend") or {"n": 0})["n"]
+                store.put("budgets", "spend", {"n": count + 1})
+
+    threads = [threading.Thread(target=increment, args=(w,)) for w in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert store.get("budgets", "spend") == {"n": 100}
+
+
+def test_prune_drops_old_runs_and_traces_only(store: Store) -> None:
+    store.put("runs", "old", {"status": "completed"})
+    store.put("checkpoints", "old/step", {"output": 1})
+    store.put("effects", "old/step#0", {"completion": "x"})
+    store.put("checkpoints", "older/step", {"output": 2})  # another run's, by prefix only
+    store.append("trace:old", {"spans": []})
+    store.append("feedback", {"run_id": "old"})
+    store.put("models", "m@1", {})
+    time.sleep(0.01)
+    cutoff = time.time()
+    time.sleep(0.01)
+    store.put("runs", "new", {"status": "running"})
+    store.put("checkpoints", "new/step", {"output": 3})
+    store.append("trace:new", {"spans": []})
+    assert store.prune(before=cutoff) == 4
+    assert store.get("runs", "old") is None
+    assert [k for k, _ in store.items("checkpoints")] == ["new/step", "older/step"]
+    assert list(store.items("effects")) == []
+    assert store.streams(prefix="trace:") == ["trace:new"]
+    assert len(list(store.read("feedback"))) == 1
+    assert store.get("models", "m@1") == {}
+    assert store.prune(before=cutoff) == 0
+
+
+def test_concurrent_writers_lose_nothing(opener: Opener) -> None:
+    store = opener()
 
     def write(worker: int) -> None:
         for i in range(50):
@@ -126,6 +220,25 @@ def test_sqlite_refuses_a_store_from_a_newer_compound(tmp_path: Path) -> None:
         SQLiteStore(path)
 
 
+def test_postgres_refuses_a_store_from_a_newer_compound(pg_url: str) -> None:
+    store = PostgresStore(pg_url)
+    store._execute("INSERT INTO compound_schema VALUES (999, 0)", (), what="write to")
+    store.close()
+    with pytest.raises(StoreError, match="newer than this compound knows"):
+        PostgresStore(pg_url)
+
+
+def test_postgres_migrates_once_and_reopens_with_data(pg_url: str) -> None:
+    store = PostgresStore(pg_url)
+    store.put("c", "k", {"v": 1})
+    store.close()
+    again = PostgresStore(pg_url)
+    assert again.get("c", "k") == {"v": 1}
+    versions = again._read("SELECT version FROM compound_schema ORDER BY version", ())
+    assert [v for (v,) in versions] == [1, 2]
+    again.close()
+
+
 def test_sqlite_reports_a_file_that_is_not_a_database(tmp_path: Path) -> None:
     path = tmp_path / "c.db"
     path.write_bytes(b"this is not sqlite" * 100)
@@ -134,15 +247,24 @@ def test_sqlite_reports_a_file_that_is_not_a_database(tmp_path: Path) -> None:
 
 
 @pytest.mark.integration
-def test_acknowledged_writes_survive_kill_9(tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_acknowledged_writes_survive_kill_9(kind: str, request: pytest.FixtureRequest,
+                                            tmp_path: Path) -> None:
     """A writer prints 'ack N' only after append() returned; we SIGKILL it mid-stream and
     every acknowledged record must be in the store."""
-    path = tmp_path / "c.db"
+    if kind == "sqlite":
+        opening = f"SQLiteStore({str(tmp_path / 'c.db')!r})"
+        store_again: Opener = lambda: SQLiteStore(tmp_path / "c.db")  # noqa: E731
+    else:
+        url = request.getfixturevalue("pg_url")
+        opening = f"PostgresStore({url!r})"
+        store_again = lambda: PostgresStore(url)  # noqa: E731
     script = textwrap.dedent(
         f"""
         import sys
         from compound.store import SQLiteStore
-        store = SQLiteStore({str(path)!r})
+        from compound.store.postgres import PostgresStore
+        store = {opening}
         i = 0
         while True:
             with store.transaction():
@@ -162,7 +284,7 @@ def test_acknowledged_writes_survive_kill_9(tmp_path: Path) -> None:
             break
     proc.wait(timeout=30)
     assert proc.returncode == -signal.SIGKILL
-    store = SQLiteStore(path)
+    store = store_again()
     stored = [r.data["i"] for r in store.read("feedback")]
     assert stored[: acked + 1] == list(range(acked + 1))
     assert store.get("latest", "feedback")["i"] >= acked

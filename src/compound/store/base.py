@@ -18,12 +18,20 @@ killed. ``transaction()`` groups writes so that they land together or not at all
 from __future__ import annotations
 
 import abc
+import json
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
+from compound.errors import StoreError
+
 JSON = Any
+
+#: what retention prunes: documents of these collections keyed ``{run_id}`` or
+#: ``{run_id}/...``, and records of streams named with this prefix
+RUN_COLLECTIONS: tuple[str, ...] = ("runs", "checkpoints", "effects")
+TRACE_PREFIX = "trace:"
 
 
 @dataclass(frozen=True)
@@ -106,6 +114,16 @@ class Store(abc.ABC):
     def transaction(self) -> AbstractContextManager[None]:
         """Group the writes inside the block: all are committed at its end, or none."""
 
+    def prune(self, *, before: float) -> int:
+        """Delete old runs and traces (retention); returns how many rows went.
+
+        A run goes when its record (``runs/{id}``) was last written before ``before``, with
+        its checkpoints and journal (``checkpoints/{id}/...``, ``effects/{id}/...``); a trace
+        record (stream ``trace:...``) goes when it was appended before ``before``. Feedback,
+        datasets, models and everything else stay.
+        """
+        raise StoreError(f"{type(self).__name__} does not support retention (prune)")
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections and files."""
 
@@ -114,3 +132,13 @@ class Store(abc.ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def dumps(value: JSON) -> str:
+    """``value`` as the JSON text a store keeps, or a :class:`StoreError` saying why not."""
+    try:
+        return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    except (TypeError, ValueError) as exc:
+        raise StoreError(
+            f"the store keeps JSON values; this one cannot be written as JSON: {exc}"
+        ) from exc

@@ -10,8 +10,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from compound.errors import StoreError
-from compound.store.base import JSON, Record, Store
+from compound.store.base import JSON, RUN_COLLECTIONS, TRACE_PREFIX, Record, Store, dumps
 
 
 class MemoryStore(Store):
@@ -27,6 +26,7 @@ class MemoryStore(Store):
 
     def __init__(self) -> None:
         self._docs: dict[str, dict[str, str]] = {}
+        self._updated: dict[tuple[str, str], float] = {}
         self._records: list[Record] = []
         self._blobs: dict[str, bytes] = {}
         self._lock = threading.RLock()
@@ -40,15 +40,16 @@ class MemoryStore(Store):
             outermost = self._depth == 0
             if outermost:
                 self._snapshot = (copy.deepcopy(self._docs), list(self._records),
-                                  dict(self._blobs), self._seq)
+                                  dict(self._blobs), self._seq, dict(self._updated))
             self._depth += 1
             try:
                 yield
             except BaseException:
                 if outermost and self._snapshot is not None:
-                    docs, records, blobs, seq = self._snapshot
+                    docs, records, blobs, seq, updated = self._snapshot
                     self._docs, self._records = docs, records  # type: ignore[assignment]
                     self._blobs, self._seq = blobs, seq  # type: ignore[assignment]
+                    self._updated = updated  # type: ignore[assignment]
                 raise
             finally:
                 self._depth -= 1
@@ -57,7 +58,8 @@ class MemoryStore(Store):
 
     def put(self, collection: str, key: str, value: JSON) -> None:
         with self._lock:
-            self._docs.setdefault(collection, {})[key] = _dumps(value)
+            self._docs.setdefault(collection, {})[key] = dumps(value)
+            self._updated[collection, key] = time.time()
 
     def get(self, collection: str, key: str) -> JSON | None:
         raw = self._docs.get(collection, {}).get(key)
@@ -65,6 +67,7 @@ class MemoryStore(Store):
 
     def delete(self, collection: str, key: str) -> bool:
         with self._lock:
+            self._updated.pop((collection, key), None)
             return self._docs.get(collection, {}).pop(key, None) is not None
 
     def items(
@@ -79,7 +82,7 @@ class MemoryStore(Store):
     def append(self, stream: str, data: JSON) -> int:
         with self._lock:
             self._seq += 1
-            self._records.append(Record(self._seq, stream, time.time(), json.loads(_dumps(data))))
+            self._records.append(Record(self._seq, stream, time.time(), json.loads(dumps(data))))
             return self._seq
 
     def read(
@@ -103,6 +106,23 @@ class MemoryStore(Store):
         with self._lock:
             return sorted({r.stream for r in self._records if r.stream.startswith(prefix)})
 
+    def prune(self, *, before: float) -> int:
+        with self._lock:
+            runs = {key for key, _ in self._docs.get("runs", {}).items()
+                    if self._updated.get(("runs", key), 0.0) < before}
+            gone = 0
+            for collection in RUN_COLLECTIONS:
+                docs = self._docs.get(collection, {})
+                for key in [k for k in docs if k.split("/", 1)[0] in runs]:
+                    del docs[key]
+                    self._updated.pop((collection, key), None)
+                    gone += 1
+            kept = [r for r in self._records
+                    if not (r.stream.startswith(TRACE_PREFIX) and r.ts < before)]
+            gone += len(self._records) - len(kept)
+            self._records = kept
+            return gone
+
     def put_blob(self, key: str, data: bytes) -> None:
         with self._lock:
             self._blobs[key] = bytes(data)
@@ -110,11 +130,3 @@ class MemoryStore(Store):
     def get_blob(self, key: str) -> bytes | None:
         return self._blobs.get(key)
 
-
-def _dumps(value: JSON) -> str:
-    try:
-        return json.dumps(value, ensure_ascii=False, allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise StoreError(
-            f"the store keeps JSON values; this one cannot be written as JSON: {exc}"
-        ) from exc

@@ -1,4 +1,9 @@
-"""Opening the store a system declares: its SQLite file behind the redacting layer.
+"""Opening the store a system declares, behind the redacting layer.
+
+Which store, in order: an explicit ``path`` (a SQLite file); the spec's ``store.url``; the
+``$COMPOUND_STORE_URL`` environment variable (both PostgreSQL); else the SQLite file of the
+spec's ``store.path``, ``$COMPOUND_HOME/compound.db`` or ``.compound/compound.db``. The
+spec's ``store.retention_days`` applies to either kind.
 
 Example:
     >>> import tempfile
@@ -9,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,30 +25,39 @@ from compound.store.sqlite import SQLiteStore
 if TYPE_CHECKING:
     from compound.system import System
 
+URL_VARIABLE = "COMPOUND_STORE_URL"
+
 
 def open_store(system: System | None = None, *, path: str | Path | None = None) -> Store:
-    """The store for ``system`` (its ``store`` section, else ``$COMPOUND_HOME``), behind the
-    redacting layer (:mod:`~compound.store.redacting`) unless ``store.redact`` is false.
+    """The store for ``system`` (see the module docstring for which), behind the redacting
+    layer (:mod:`~compound.store.redacting`) unless ``store.redact`` is false.
 
     Args:
-        system: a loaded spec; its ``store.path`` or ``$COMPOUND_HOME`` decides the file.
-        path: an explicit SQLite file, overriding the spec.
+        system: a loaded spec; its ``store`` section decides the store.
+        path: an explicit SQLite file, overriding the spec and the environment.
+
+    Raises:
+        UserError: the URL is not a PostgreSQL URL, or ``compound[postgres]`` is missing.
+        StoreError: the store cannot be opened.
     """
-    import os
-
-    from compound.errors import UserError
-
-    if path is None and system is not None:
-        if system.store.url:
-            raise UserError(
-                f"store.url '{system.store.url}' asks for PostgreSQL, which this version does not "
-                "support yet; remove 'store.url' to use the embedded SQLite store"
-            )
-        path = system.store_path()
-    if path is None:
-        home = os.environ.get("COMPOUND_HOME")
-        path = Path(home).expanduser() / "compound.db" if home else Path(".compound/compound.db")
     from compound.privacy.spec import RedactionSpec
 
+    retention = system.store.retention_days if system is not None else None
+    url = None
+    if path is None:
+        url = (system.store.url if system is not None else None) or os.environ.get(URL_VARIABLE)
+    store: Store
+    if url:
+        from compound.store.postgres import PostgresStore
+
+        store = PostgresStore(url, retention_days=retention)
+    else:
+        if path is None and system is not None:
+            path = system.store_path()
+        if path is None:
+            home = os.environ.get("COMPOUND_HOME")
+            path = Path(home).expanduser() / "compound.db" if home else Path(
+                ".compound/compound.db")
+        store = SQLiteStore(path, retention_days=retention)
     spec = system.store.redact if system is not None else RedactionSpec()
-    return RedactingStore.from_spec(SQLiteStore(path), spec)
+    return RedactingStore.from_spec(store, spec)

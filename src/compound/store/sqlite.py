@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Literal
 
 from compound.errors import StoreError, StoreFull
-from compound.store.base import JSON, Record, Store
+from compound.store.base import JSON, RUN_COLLECTIONS, TRACE_PREFIX, Record, Store, dumps
+from compound.store.retention import Retention
 
 # Append-only: a migration, once released, never changes; add a new one instead.
 MIGRATIONS: list[str] = [
@@ -59,6 +60,8 @@ class SQLiteStore(Store):
         path: the database file; its folder is created. ``":memory:"`` is refused (use
             :class:`~compound.store.memory.MemoryStore`).
         durability: ``"normal"`` survives process death; ``"full"`` also power loss.
+        retention_days: prune runs and traces older than this many days, in the background
+            (:mod:`~compound.store.retention`); None keeps everything.
 
     Example:
         >>> import tempfile, pathlib
@@ -70,7 +73,8 @@ class SQLiteStore(Store):
     """
 
     def __init__(
-        self, path: str | Path, *, durability: Literal["normal", "full"] = "normal"
+        self, path: str | Path, *, durability: Literal["normal", "full"] = "normal",
+        retention_days: float | None = None,
     ) -> None:
         if str(path) == ":memory:":
             raise StoreError("SQLiteStore needs a file; use MemoryStore for an in-memory store")
@@ -84,6 +88,8 @@ class SQLiteStore(Store):
         except OSError as exc:
             raise StoreError(f"cannot create the store's folder {self.path.parent}: {exc}") from exc
         self._migrate()
+        self.retention = (Retention(self, days=retention_days).start()
+                          if retention_days is not None else None)
 
     # -- connections ------------------------------------------------------------------------
 
@@ -192,7 +198,7 @@ class SQLiteStore(Store):
             "INSERT INTO documents (collection, key, value, updated) VALUES (?, ?, ?, ?) "
             "ON CONFLICT (collection, key) DO UPDATE SET value = excluded.value, "
             "updated = excluded.updated",
-            (collection, key, _dumps(value), time.time()),
+            (collection, key, dumps(value), time.time()),
         )
 
     def get(self, collection: str, key: str) -> JSON | None:
@@ -223,7 +229,7 @@ class SQLiteStore(Store):
     def append(self, stream: str, data: JSON) -> int:
         cursor = self._write(
             "INSERT INTO records (stream, ts, data) VALUES (?, ?, ?)",
-            (stream, time.time(), _dumps(data)),
+            (stream, time.time(), dumps(data)),
         )
         return int(cursor.lastrowid or 0)
 
@@ -251,6 +257,46 @@ class SQLiteStore(Store):
         )
         return [str(row[0]) for row in rows]
 
+    # -- retention --------------------------------------------------------------------------
+
+    def prune(self, *, before: float, batch: int = 500) -> int:
+        try:
+            return self._prune(before, batch)
+        except sqlite3.DatabaseError as exc:  # e.g. closed under a retention thread
+            raise StoreError(f"pruning the store {self.path} failed: {exc}") from exc
+
+    def _prune(self, before: float, batch: int) -> int:
+        # in batches, each its own transaction, so that writers wait for one batch at most
+        gone = 0
+        while True:
+            with self.transaction():
+                conn = self._connect()
+                runs = [str(row[0]) for row in conn.execute(
+                    "SELECT key FROM documents WHERE collection = 'runs' AND updated < ? LIMIT ?",
+                    (before, batch))]
+                for run in runs:
+                    for collection in RUN_COLLECTIONS:
+                        gone += conn.execute(
+                            "DELETE FROM documents WHERE collection = ? AND (key = ? OR "
+                            "(key >= ? AND key < ?))",
+                            (collection, run, f"{run}/", _after_prefix(f"{run}/"))).rowcount
+            if len(runs) < batch:
+                break
+        last = 0
+        while True:
+            with self.transaction():
+                conn = self._connect()
+                seqs = [int(row[0]) for row in conn.execute(
+                    "SELECT seq FROM records WHERE seq > ? AND stream >= ? AND stream < ? "
+                    "AND ts < ? ORDER BY seq LIMIT ?",
+                    (last, TRACE_PREFIX, _after_prefix(TRACE_PREFIX), before, batch * 10))]
+                if seqs:
+                    last = seqs[-1]
+                    gone += conn.execute(
+                        f"DELETE FROM records WHERE seq IN ({','.join(map(str, seqs))})").rowcount
+            if len(seqs) < batch * 10:
+                return gone
+
     # -- blobs ------------------------------------------------------------------------------
 
     def put_blob(self, key: str, data: bytes) -> None:
@@ -265,6 +311,8 @@ class SQLiteStore(Store):
         return bytes(rows[0][0]) if rows else None  # type: ignore[arg-type]
 
     def close(self) -> None:
+        if self.retention is not None:
+            self.retention.stop()
         with self._lock:
             for conn in self._connections:
                 conn.close()
@@ -275,10 +323,6 @@ class SQLiteStore(Store):
         return f"SQLiteStore({str(self.path)!r})"
 
 
-def _dumps(value: JSON) -> str:
-    try:
-        return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-    except (TypeError, ValueError) as exc:
-        raise StoreError(
-            f"the store keeps JSON values; this one cannot be written as JSON: {exc}"
-        ) from exc
+def _after_prefix(prefix: str) -> str:
+    """The smallest string greater than every string starting with ``prefix``."""
+    return prefix[:-1] + chr(ord(prefix[-1]) + 1)
