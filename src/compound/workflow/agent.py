@@ -51,7 +51,7 @@ from compound.specfile import did_you_mean
 from compound.workflow.context import RunContext
 from compound.workflow.effects import completion_attributes, response_values, tool_attributes
 from compound.workflow.state import Session
-from compound.workflow.tracing import Span, SpanRef, span_builder
+from compound.workflow.tracing import Span, SpanRef
 
 if TYPE_CHECKING:
     from compound.intelligence.llm import LLM
@@ -250,7 +250,7 @@ class _Loop:
     Traced, with a tracer that allows it (``Tracer.deferred``) and no journal, the loop makes
     no span objects while it runs: it times each model and tool call into ``log`` and hands
     the log, with the conversation, to the tracer at the end; the tracer's thread builds the
-    agent's, model calls' and tool calls' spans (:func:`agent_spans`). A tool that takes the
+    agent's, model calls' and tool calls' spans (:class:`AgentRecord`). A tool that takes the
     run context still gets a live span (its own spans nest under it).
     """
 
@@ -442,12 +442,12 @@ class _Loop:
     def _submit(self, reason: StopReason | None, answer: str, error: BaseException | None
                 ) -> None:
         assert self.tracer is not None and self.log is not None
-        self.tracer.put((
-            _AGENT_SPANS, self.agent.name, self.ctx.run_id, self.span_id, self.parent_id,
-            self.started, time.perf_counter_ns(), self.task, reason, answer, error,
-            self.iterations, self.prompt_tokens, self.completion_tokens, self.cost_usd,
-            self.agent.llm.provider, self.agent.llm.model, self.agent.max_tokens_per_call,
-            self.messages, self.log))
+        agent = self.agent
+        self.tracer.put(AgentRecord(
+            agent.name, self.ctx.run_id, self.span_id, self.parent_id, self.started,
+            time.perf_counter_ns(), self.task, reason, answer, error, self.iterations,
+            self.prompt_tokens, self.completion_tokens, self.cost_usd, agent.llm.provider,
+            agent.llm.model, agent.max_tokens_per_call, self.messages, self.log))
 
     def fail(self, exc: BaseException) -> None:
         self.outer._calls = self.ctx._calls
@@ -481,64 +481,94 @@ class _Loop:
         return result
 
 
-def agent_spans(record: tuple[Any, ...], clock_offset_ns: int) -> Iterator[Span]:
-    """The spans of an agent run from its log (see :class:`_Loop`); on the tracer's thread.
+@dataclass(slots=True)
+class AgentRecord:
+    """A finished agent run traced after the fact (see :class:`_Loop`): what the tracer's
+    thread builds the agent's, model calls' and tool calls' spans from
+    (:meth:`spans`)."""
 
-    A model call's input is the conversation as it was when the call was made: the first
-    ``n`` messages of the final conversation (or, for a repair attempt, the messages sent).
-    """
-    (name, run_id, span_id, parent, start, end, task, reason, answer, error, iterations,
-     prompt_tokens, completion_tokens, cost, provider, model, max_tokens, messages,
-     log) = record
-    trace_id = run_id or "0" * 32
-    attributes: dict[str, Any] = {
-        "gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": name,
-        "compound.input": task, "compound.agent.iterations": iterations}
-    for entry in log:
-        if entry[0] == _NOTE:
-            attributes[entry[1]] = attributes.get(entry[1], 0) + entry[2]
-    if error is None:
-        attributes.update({
-            "compound.agent.stop_reason": reason, "gen_ai.usage.input_tokens": prompt_tokens,
-            "gen_ai.usage.output_tokens": completion_tokens, "compound.cost_usd": cost,
-            "compound.output": answer})
-    agent = Span.finished(f"invoke_agent {name}", "agent", trace_id=trace_id,
-                          parent_id=parent, span_id=span_id, start_ns=start + clock_offset_ns,
-                          end_ns=end + clock_offset_ns, attributes=attributes, error=error)
-    if error is None and reason != "answer":
-        agent.status = "stopped"
-        agent.error = f"stopped: {reason} after {iterations} iterations"
-    yield agent
-    for entry in log:
-        kind = entry[0]
-        if kind == _MODEL:
-            _, call_start, call_end, sent, outcome = entry
-            call: dict[str, Any] = {
-                "gen_ai.operation.name": "chat", "gen_ai.provider.name": provider,
-                "gen_ai.request.model": model,
-                "gen_ai.input.messages": tuple(messages[:sent]) if isinstance(sent, int)
-                else sent}
-            if max_tokens is not None:
-                call["gen_ai.request.max_tokens"] = max_tokens
-            failed = outcome if isinstance(outcome, BaseException) else None
-            if failed is None:
-                call.update(completion_attributes(outcome))
-            elif getattr(failed, "raw", None):
-                call["gen_ai.output.messages"] = [{"role": "assistant", "content": failed.raw}]
-            yield Span.finished(f"chat {model}", "model", trace_id=trace_id, parent_id=span_id,
-                                start_ns=call_start + clock_offset_ns,
-                                end_ns=call_end + clock_offset_ns, attributes=call,
-                                error=failed)
-        elif kind == _TOOL:
-            _, call_start, call_end, tool, tool_call, result = entry
-            call = {"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": tool.name,
-                    "gen_ai.tool.call.id": tool_call.id,
-                    "gen_ai.tool.call.arguments": tool_call.arguments,
-                    "compound.tool.side_effects": tool.side_effects, **tool_attributes(result)}
-            yield Span.finished(f"execute_tool {tool.name}", "tool", trace_id=trace_id,
-                                parent_id=span_id, start_ns=call_start + clock_offset_ns,
-                                end_ns=call_end + clock_offset_ns, attributes=call,
-                                error=None if result.ok else (result.error or result.outcome))
+    name: str
+    run_id: str
+    span_id: int
+    parent_id: int | None
+    start_ns: int  # time.perf_counter_ns()
+    end_ns: int
+    task: str
+    stop_reason: StopReason | None  # None when the loop raised
+    answer: str
+    error: BaseException | None
+    iterations: int
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float
+    provider: str
+    model: str
+    max_tokens: int | None
+    messages: list[Message]  # the final conversation
+    log: list[tuple[Any, ...]]  # model calls, tool calls and notes, in order
 
+    def spans(self, clock_offset_ns: int) -> Iterator[Span]:
+        """The spans of the agent run; on the tracer's thread.
 
-_AGENT_SPANS = span_builder(agent_spans)
+        A model call's input is the conversation as it was when the call was made: the first
+        ``n`` messages of the final conversation (or, for a repair attempt, the messages
+        sent).
+        """
+        trace_id = self.run_id or "0" * 32
+        reason, error, iterations = self.stop_reason, self.error, self.iterations
+        attributes: dict[str, Any] = {
+            "gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": self.name,
+            "compound.input": self.task, "compound.agent.iterations": iterations}
+        for entry in self.log:
+            if entry[0] == _NOTE:
+                attributes[entry[1]] = attributes.get(entry[1], 0) + entry[2]
+        if error is None:
+            attributes.update({
+                "compound.agent.stop_reason": reason,
+                "gen_ai.usage.input_tokens": self.prompt_tokens,
+                "gen_ai.usage.output_tokens": self.completion_tokens,
+                "compound.cost_usd": self.cost_usd, "compound.output": self.answer})
+        span_id = self.span_id
+        agent = Span.finished(f"invoke_agent {self.name}", "agent", trace_id=trace_id,
+                              parent_id=self.parent_id, span_id=span_id,
+                              start_ns=self.start_ns + clock_offset_ns,
+                              end_ns=self.end_ns + clock_offset_ns, attributes=attributes,
+                              error=error)
+        if error is None and reason != "answer":
+            agent.status = "stopped"
+            agent.error = f"stopped: {reason} after {iterations} iterations"
+        yield agent
+        model, messages = self.model, self.messages
+        for entry in self.log:
+            kind = entry[0]
+            if kind == _MODEL:
+                _, call_start, call_end, sent, outcome = entry
+                call: dict[str, Any] = {
+                    "gen_ai.operation.name": "chat", "gen_ai.provider.name": self.provider,
+                    "gen_ai.request.model": model,
+                    "gen_ai.input.messages": tuple(messages[:sent]) if isinstance(sent, int)
+                    else sent}
+                if self.max_tokens is not None:
+                    call["gen_ai.request.max_tokens"] = self.max_tokens
+                failed = outcome if isinstance(outcome, BaseException) else None
+                if failed is None:
+                    call.update(completion_attributes(outcome))
+                elif getattr(failed, "raw", None):
+                    call["gen_ai.output.messages"] = [{"role": "assistant",
+                                                       "content": failed.raw}]
+                yield Span.finished(f"chat {model}", "model", trace_id=trace_id,
+                                    parent_id=span_id, start_ns=call_start + clock_offset_ns,
+                                    end_ns=call_end + clock_offset_ns, attributes=call,
+                                    error=failed)
+            elif kind == _TOOL:
+                _, call_start, call_end, tool, tool_call, result = entry
+                call = {"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": tool.name,
+                        "gen_ai.tool.call.id": tool_call.id,
+                        "gen_ai.tool.call.arguments": tool_call.arguments,
+                        "compound.tool.side_effects": tool.side_effects,
+                        **tool_attributes(result)}
+                yield Span.finished(f"execute_tool {tool.name}", "tool", trace_id=trace_id,
+                                    parent_id=span_id, start_ns=call_start + clock_offset_ns,
+                                    end_ns=call_end + clock_offset_ns, attributes=call,
+                                    error=None if result.ok else (result.error
+                                                                  or result.outcome))

@@ -8,11 +8,12 @@ With a store in the run context, the run's record is written when it starts and 
 checkpoint after each step, so a run killed midway resumes from the last completed step
 (:func:`compound.workflow.runs.resume`). With a tracer, the run and each step are spans.
 
-Every step is timed (:attr:`RunResult.step_seconds`). A plain step (no context, retries,
-loop, fan-out or side effects) needs no span object while it runs: a traced run hands its
-step records to the tracer once, at the end, and the tracer's background thread builds the
-run's and those steps' spans (:func:`run_spans`). Steps that open spans of their own
-(model and tool calls, retries, loops) get their span when they start.
+Every step is timed (:attr:`RunResult.step_seconds`) into a
+:class:`~compound.workflow.records.StepRecord`. A plain step (no context, retries, loop,
+fan-out or side effects) needs no span object while it runs: a traced run hands its
+:class:`~compound.workflow.records.RunRecord` to the tracer once, at the end, and the
+tracer's background thread builds the run's and those steps' spans. Steps that open spans
+of their own (model and tool calls, retries, loops) get their span when they start.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import asyncio
 import contextlib
 import contextvars
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -30,17 +31,12 @@ from compound.errors import RuntimeFailure, UserError
 from compound.json_values import from_json, to_json
 from compound.privacy.errors import error_text
 from compound.workflow.context import RunContext
+from compound.workflow.records import RunRecord, StepRecord
 from compound.workflow.state import Checkpoints, Journal
-from compound.workflow.tracing import RUN_SPAN, Span, run_span_id, span_builder
+from compound.workflow.tracing import RUN_SPAN, Span
 
 if TYPE_CHECKING:
     from compound.workflow.graph import Node, Workflow
-
-# what the engine keeps of each step it ran, in a flat list (no object per step, so nothing
-# more for the garbage collector while a run waits for export): name, perf_counter_ns at start
-# and end, the arguments, its span (None when it is built after the run), its output and its
-# exception
-STEP_FIELDS = 7
 
 
 class StepFailed(RuntimeFailure):
@@ -73,14 +69,12 @@ class RunResult:
     outputs: dict[str, Any] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
     duration_s: float = 0.0
-    steps: list[Any] = field(default_factory=list, repr=False)  # flat: see STEP_FIELDS
+    steps: list[StepRecord] = field(default_factory=list, repr=False)
 
     @property
     def step_seconds(self) -> dict[str, float]:
         """Seconds each step that ran took (its retries included), in the order they ended."""
-        steps = self.steps
-        return {steps[i]: (steps[i + 2] - steps[i + 1]) / 1e9
-                for i in range(0, len(steps), STEP_FIELDS)}
+        return {step.name: step.seconds for step in self.steps}
 
 
 class _Skip(Exception):
@@ -104,7 +98,7 @@ class Engine:
         self.restored = restored or {}
         self.results: dict[str, Any] = {}
         self.skipped: dict[str, str] = {}
-        self.steps: list[Any] = []  # flat: see STEP_FIELDS
+        self.steps: list[StepRecord] = []
         self.checkpoints: Checkpoints | None = None
         self.ctx: RunContext = RunContext()
         self.defer = False  # traced, with the run's and plain steps' spans built after it
@@ -151,9 +145,9 @@ class Engine:
         if self.defer:
             assert ctx.tracer is not None
             budget = ctx.budget
-            ctx.tracer.put((_RUN_SPANS, self.flow.name, ctx.run_id, True,
-                            self.parent_id, start, end, error, budget.tokens, budget.cost_usd,
-                            self.results["input"], output, self.steps))
+            ctx.tracer.put(RunRecord(self.flow.name, ctx.run_id, True, self.parent_id, start,
+                                     end, error, budget.tokens, budget.cost_usd,
+                                     self.results["input"], output, self.steps))
         elif self.run_span is not None:
             span = self.run_span
             span.set("compound.run.status", status)
@@ -242,8 +236,8 @@ class Engine:
         ctx = self.ctx
         if self.defer and self.steps:
             assert ctx.tracer is not None
-            ctx.tracer.put((_RUN_SPANS, self.flow.name, ctx.run_id, False, self.parent_id, 0, 0,
-                            None, 0, 0.0, None, None, self.steps))
+            ctx.tracer.put(RunRecord(self.flow.name, ctx.run_id, False, self.parent_id,
+                                     steps=self.steps))
 
     def _wrap(self, exc: BaseException) -> BaseException:
         if not isinstance(exc, Exception) or isinstance(exc, StepFailed | UserError):
@@ -395,12 +389,12 @@ class Engine:
             else:
                 value = step.call(kwargs, ctx, span)
         except BaseException as exc:
-            self.steps.extend((node.name, start, time.perf_counter_ns(), kwargs, span, None,
-                               exc))
+            self.steps.append(StepRecord(node.name, start, time.perf_counter_ns(), kwargs,
+                                         span, None, exc))
             self._failed(node, exc, span)
             raise
-        self.steps.extend((node.name, start, time.perf_counter_ns(), kwargs, span, value,
-                           None))
+        self.steps.append(StepRecord(node.name, start, time.perf_counter_ns(), kwargs, span,
+                                     value))
         self._done(node, value, span)
 
     async def _anode(self, node: Node) -> None:
@@ -418,12 +412,12 @@ class Engine:
             else:
                 value = await step.acall(kwargs, ctx, span)
         except BaseException as exc:
-            self.steps.extend((node.name, start, time.perf_counter_ns(), kwargs, span, None,
-                               exc))
+            self.steps.append(StepRecord(node.name, start, time.perf_counter_ns(), kwargs,
+                                         span, None, exc))
             self._failed(node, exc, span)
             raise
-        self.steps.extend((node.name, start, time.perf_counter_ns(), kwargs, span, value,
-                           None))
+        self.steps.append(StepRecord(node.name, start, time.perf_counter_ns(), kwargs, span,
+                                     value))
         self._done(node, value, span)
 
     # -- loops and fan-out ------------------------------------------------------------------
@@ -526,41 +520,6 @@ class Engine:
                 return await step.acall(call, item_ctx, span)
 
         return list(await asyncio.gather(*(one(c, x) for c, x in calls)))
-
-
-def run_spans(record: tuple[Any, ...], clock_offset_ns: int) -> Iterator[Span]:
-    """The spans of a run (or nested run) and of its plain steps, from what the engine
-    handed to :meth:`~compound.workflow.tracing.Tracer.put`; called on the tracer's
-    thread. ``clock_offset_ns`` turns ``perf_counter_ns`` readings into epoch time."""
-    (flow, run_id, has_run_span, parent, start, end, error, tokens, cost, input, output,
-     steps) = record
-    trace_id = run_id or "0" * 32
-    if has_run_span:
-        span_id = run_span_id(trace_id)
-        attributes: dict[str, Any] = {
-            "compound.workflow": flow, "compound.run.id": trace_id, "compound.input": input,
-            "compound.run.status": "completed" if error is None else "failed",
-            "gen_ai.usage.input_tokens": tokens, "compound.cost_usd": cost}
-        if error is None:
-            attributes["compound.output"] = output
-        yield Span.finished(f"workflow {flow}", "run", trace_id=trace_id, parent_id=parent,
-                            span_id=span_id, start_ns=start + clock_offset_ns,
-                            end_ns=end + clock_offset_ns, attributes=attributes, error=error)
-        parent = span_id
-    for i in range(0, len(steps), STEP_FIELDS):
-        name, step_start, step_end, kwargs, span, value, step_error = steps[i:i + STEP_FIELDS]
-        if span is not None:
-            continue  # a step with its own span object ended it already
-        attributes = {"compound.step": name, "compound.input": kwargs}
-        if step_error is None:
-            attributes["compound.output"] = value
-        yield Span.finished(name, "step", trace_id=trace_id, parent_id=parent,
-                            start_ns=step_start + clock_offset_ns,
-                            end_ns=step_end + clock_offset_ns, attributes=attributes,
-                            error=step_error)
-
-
-_RUN_SPANS = span_builder(run_spans)
 
 
 def _json_or_repr(value: Any, where: str) -> Any:
