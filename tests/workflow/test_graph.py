@@ -308,3 +308,20 @@ def test_dict_input_is_converted_to_the_declared_type_or_rejected() -> None:
     assert flow.run({"text": "hi?"}).output == Route("faq", 0.9)
     with pytest.raises(UserError, match="the input does not fit Question"):
         flow.run({"txt": "hi?"})
+
+
+def test_a_workflow_keeps_one_pool_for_its_parallel_steps() -> None:
+    def left(text: str) -> str:
+        return "L"
+
+    def right(text: str) -> str:
+        return "R"
+
+    def join(left: str, right: str) -> str:
+        return left + right
+
+    flow = Workflow([left, Step(right, needs=[]), Step(join, needs=["left", "right"])],
+                    input=Question, max_parallel=2)
+    assert [flow.run(Question("x")).output for _ in range(3)] == ["LR"] * 3
+    pool = flow.executor()
+    assert pool is flow.executor() and pool._max_workers == 2

@@ -14,6 +14,9 @@ fan-out or side effects) needs no span object while it runs: a traced run hands 
 :class:`~compound.workflow.records.RunRecord` to the tracer once, at the end, and the
 tracer's background thread builds the run's and those steps' spans. Steps that open spans
 of their own (model and tool calls, retries, loops) get their span when they start.
+
+The engine reads the workflow through :class:`~compound.workflow.plan.Plan` and never
+imports the graph module (which imports this one to run).
 """
 
 from __future__ import annotations
@@ -24,19 +27,17 @@ import contextvars
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from compound.conditions import read_field
 from compound.errors import RuntimeFailure, UserError
 from compound.json_values import from_json, to_json
 from compound.privacy.errors import error_text
 from compound.workflow.context import RunContext
+from compound.workflow.plan import Node, Plan
 from compound.workflow.records import RunRecord, StepRecord
 from compound.workflow.state import Checkpoints, Journal
 from compound.workflow.tracing import RUN_SPAN, Span
-
-if TYPE_CHECKING:
-    from compound.workflow.graph import Node, Workflow
 
 
 class StepFailed(RuntimeFailure):
@@ -93,7 +94,7 @@ class Engine:
     __slots__ = ("checkpoints", "ctx", "defer", "flow", "parent_id", "restored", "results",
                  "run_span", "skipped", "steps")
 
-    def __init__(self, flow: Workflow, *, restored: Mapping[str, Any] | None = None) -> None:
+    def __init__(self, flow: Plan, *, restored: Mapping[str, Any] | None = None) -> None:
         self.flow = flow
         self.restored = restored or {}
         self.results: dict[str, Any] = {}
@@ -253,14 +254,10 @@ class Engine:
         return failed
 
     def _parallel(self, level: list[Node]) -> None:
-        if self.flow._executor is None:
-            from concurrent.futures import ThreadPoolExecutor
-
-            self.flow._executor = ThreadPoolExecutor(self.flow.max_parallel,
-                                                     thread_name_prefix="compound-step")
+        executor = self.flow.executor()
         # each step in a copy of this thread's context: the deadline the run is under
         # (a step's time limit, a served run's) reaches the steps' model calls
-        futures = [self.flow._executor.submit(contextvars.copy_context().run, self._node, node)
+        futures = [executor.submit(contextvars.copy_context().run, self._node, node)
                    for node in level]
         errors = [f.exception() for f in futures]
         for error in errors:

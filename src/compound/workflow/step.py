@@ -82,6 +82,27 @@ class Param:
         return self.default is inspect.Parameter.empty
 
 
+class Subflow:
+    """A workflow as a step of another (rule 1 in the module docstring).
+
+    :class:`~compound.workflow.graph.Workflow` is one; the interface lives here because the
+    graph module imports this one, not the other way round.
+    """
+
+    output_type: Any
+
+    def input_fields(self) -> dict[str, Any]:
+        """The step's inputs: the fields of the workflow's input type."""
+        raise NotImplementedError
+
+    def _run_as_step(self, ctx: RunContext | None = None, **fields: Any) -> Any:
+        """Run inside the enclosing run (no record of its own); the output step's output."""
+        raise NotImplementedError
+
+    async def _arun_as_step(self, ctx: RunContext | None = None, **fields: Any) -> Any:
+        raise NotImplementedError
+
+
 def _is_context(name: str, annotation: Any) -> bool:
     return name == "ctx" or getattr(annotation, "__name__", None) == "RunContext"
 
@@ -159,14 +180,12 @@ class Step:
     # -- reading the target -----------------------------------------------------------------
 
     def _introspect(self) -> None:
-        from compound.workflow.graph import Workflow
-
         target = self.target
         self.context_param: str | None = None
         self.side_effects = False
         self.takes_previous = False
         self.is_async = False
-        if isinstance(target, Workflow):
+        if isinstance(target, Subflow):
             self.params = {name: Param(name, tp) for name, tp in target.input_fields().items()}
             self.output_type: Any = target.output_type
             self.context_param = "ctx"
