@@ -37,7 +37,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -56,7 +56,8 @@ from compound.workflow.tracing import Span, SpanRef
 if TYPE_CHECKING:
     from compound.intelligence.llm import LLM
 
-_MODEL, _TOOL, _NOTE = 0, 1, 2  # kinds of entry in a loop's log
+_MODEL, _TOOL, _NOTE = 0, 1, 2  # kinds of entry in a loop's log, and of call it asks for
+_DONE: tuple[Any, ...] = ()  # what _resume returns once the loop has ended
 
 StopReason = Literal["answer", "max_steps", "token_budget", "cost_budget", "repeated_action",
                      "time_budget"]
@@ -153,46 +154,61 @@ class Agent:
             ) -> AgentResult:
         """Work on ``task`` until an answer or a limit; see :class:`AgentResult`."""
         loop = _Loop(self, ctx or RunContext(), task, session)
-        try:
-            with self._deadline(loop):
-                while (reason := loop.should_stop()) is None:
-                    completion = self._act(loop)
-                    if completion is None:
-                        continue
-                    calls = loop.take(completion)
-                    if not calls:
-                        return loop.finish("answer", completion.text.strip())
-                    for call in calls:
-                        tool = self.tools.get(call.name)
-                        result = (loop.call_tool(tool, call) if tool is not None
-                                  else loop.unknown(call))
-                        loop.observe(call, result)
-        except LLMTimeout as exc:  # a model call cut by the loop's own deadline ends the loop
-            if not loop.out_of_time():
-                loop.fail(exc)
-                raise
-            reason = "time_budget"
-        except BaseException as exc:
-            loop.fail(exc)
-            raise
-        return loop.finish(reason, "")
+        turns = self._turns(loop)
+        request = _resume(turns, None)
+        while request is not _DONE:
+            try:
+                outcome = (loop.complete(request[1]) if request[0] == _MODEL
+                           else loop.call_tool(request[1], request[2]))
+            except BaseException as exc:
+                request = _resume(turns, exc, error=True)
+            else:
+                request = _resume(turns, outcome)
+        return loop.result
 
     async def arun(self, task: str, ctx: RunContext | None = None, *,
                    session: Session | None = None) -> AgentResult:
         """:meth:`run` on the event loop."""
         loop = _Loop(self, ctx or RunContext(), task, session)
+        turns = self._turns(loop)
+        request = _resume(turns, None)
+        while request is not _DONE:
+            try:
+                outcome = (await loop.acomplete(request[1]) if request[0] == _MODEL
+                           else await loop.acall_tool(request[1], request[2]))
+            except BaseException as exc:
+                request = _resume(turns, exc, error=True)
+            else:
+                request = _resume(turns, outcome)
+        return loop.result
+
+    def _turns(self, loop: _Loop) -> Generator[tuple[Any, ...], Any, None]:
+        """Every decision of the loop, for both :meth:`run` and :meth:`arun`: yields each call
+        to make, ``(_MODEL, messages)`` or ``(_TOOL, tool, call)``, and is sent its result or
+        thrown its exception; leaves the result in ``loop.result``."""
         try:
             with self._deadline(loop):
                 while (reason := loop.should_stop()) is None:
-                    completion = await self._aact(loop)
-                    if completion is None:
-                        continue
+                    loop.iterations += 1
+                    first: InvalidResponse | None = None
+                    try:
+                        completion = yield (_MODEL, loop.messages)
+                    except InvalidResponse as exc:  # one repair attempt
+                        first = exc
+                    if first is not None:
+                        repair = loop.repair_messages(first)
+                        try:
+                            completion = yield (_MODEL, repair)
+                        except InvalidResponse as second:
+                            loop.invalid(first, second)
+                            continue
                     calls = loop.take(completion)
                     if not calls:
-                        return loop.finish("answer", completion.text.strip())
+                        loop.finish("answer", completion.text.strip())
+                        return
                     for call in calls:
                         tool = self.tools.get(call.name)
-                        result = (await loop.acall_tool(tool, call) if tool is not None
+                        result = ((yield (_TOOL, tool, call)) if tool is not None
                                   else loop.unknown(call))
                         loop.observe(call, result)
         except LLMTimeout as exc:  # a model call cut by the loop's own deadline ends the loop
@@ -203,7 +219,7 @@ class Agent:
         except BaseException as exc:
             loop.fail(exc)
             raise
-        return loop.finish(reason, "")
+        loop.finish(reason, "")
 
     def _deadline(self, loop: _Loop) -> contextlib.AbstractContextManager[Deadline]:
         """The loop's own deadline: model calls inside it never run past ``max_time_s``."""
@@ -213,35 +229,18 @@ class Agent:
         return Deadline.scope(self.max_time_s,
                               label=f"agent '{self.name}''s max_time_s of {self.max_time_s:g}s")
 
-    def _act(self, loop: _Loop) -> Completion | None:
-        """One model turn, with one repair attempt for an invalid action."""
-        loop.iterations += 1
-        try:
-            return loop.complete(loop.messages)
-        except InvalidResponse as exc:
-            first = exc
-            repair = loop.repair_messages(exc)
-        try:
-            return loop.complete(repair)
-        except InvalidResponse as second:
-            loop.invalid(first, second)
-            return None
-
-    async def _aact(self, loop: _Loop) -> Completion | None:
-        loop.iterations += 1
-        try:
-            return await loop.acomplete(loop.messages)
-        except InvalidResponse as exc:
-            first = exc
-            repair = loop.repair_messages(exc)
-        try:
-            return await loop.acomplete(repair)
-        except InvalidResponse as second:
-            loop.invalid(first, second)
-            return None
-
     def __repr__(self) -> str:
         return f"Agent({self.name!r}, tools={list(self.tools)})"
+
+
+def _resume(turns: Generator[tuple[Any, ...], Any, None], outcome: Any, *, error: bool = False
+            ) -> tuple[Any, ...]:
+    """Hand a call's result (or, with ``error``, its exception) to the loop; the next call it
+    asks for, or :data:`_DONE`."""
+    try:
+        return turns.throw(outcome) if error else turns.send(outcome)
+    except StopIteration:
+        return _DONE
 
 
 class _Loop:
@@ -256,8 +255,8 @@ class _Loop:
 
     __slots__ = ("agent", "completion_tokens", "cost_usd", "ctx", "iterations", "last_call",
                  "log", "messages", "outer", "parent_id", "prompt_tokens", "repeats",
-                 "results", "session", "span", "span_id", "start_count", "started", "task",
-                 "tracer", "until")
+                 "result", "results", "session", "span", "span_id", "start_count", "started",
+                 "task", "tracer", "until")
 
     def __init__(self, agent: Agent, ctx: RunContext, task: str, session: Session | None):
         self.agent = agent
@@ -460,8 +459,9 @@ class _Loop:
 
     def finish(self, reason: StopReason, answer: str) -> AgentResult:
         self.outer._calls = self.ctx._calls
-        result = AgentResult(answer, reason, self.iterations, self.results, self.prompt_tokens,
-                             self.completion_tokens, self.cost_usd, self.messages)
+        result = self.result = AgentResult(
+            answer, reason, self.iterations, self.results, self.prompt_tokens,
+            self.completion_tokens, self.cost_usd, self.messages)
         if self.session is not None:
             self.session.append(*self.messages[self.start_count:])
         if self.log is not None:
