@@ -56,7 +56,7 @@ from compound.workflow.tracing import Span, SpanRef
 if TYPE_CHECKING:
     from compound.intelligence.llm import LLM
 
-_MODEL, _TOOL, _NOTE = 0, 1, 2  # kinds of entry in a loop's log, and of call it asks for
+_MODEL, _TOOL = 0, 1  # the kinds of call the loop asks its driver for
 _DONE: tuple[Any, ...] = ()  # what _resume returns once the loop has ended
 
 StopReason = Literal["answer", "max_steps", "token_budget", "cost_budget", "repeated_action",
@@ -265,7 +265,7 @@ class _Loop:
         self.outer = ctx
         self.task = task
         self.span: Span | None = None
-        self.log: list[tuple[Any, ...]] | None = None
+        self.log: list[ModelCall | ToolRun | Note] | None = None
         tracer = self.tracer = ctx.tracer
         if tracer is None:
             self.ctx = ctx
@@ -313,9 +313,9 @@ class _Loop:
             completion = self.ctx.complete(agent.llm, messages, tools=agent._definitions,
                                            max_tokens=agent.max_tokens_per_call)
         except BaseException as exc:
-            log.append((_MODEL, start, time.perf_counter_ns(), sent, exc))
+            log.append(ModelCall(start, time.perf_counter_ns(), sent, exc))
             raise
-        log.append((_MODEL, start, time.perf_counter_ns(), sent, response_values(completion)))
+        log.append(ModelCall(start, time.perf_counter_ns(), sent, response_values(completion)))
         return completion
 
     async def acomplete(self, messages: list[Message]) -> Completion:
@@ -330,9 +330,9 @@ class _Loop:
             completion = await self.ctx.acomplete(agent.llm, messages, tools=agent._definitions,
                                                   max_tokens=agent.max_tokens_per_call)
         except BaseException as exc:
-            log.append((_MODEL, start, time.perf_counter_ns(), sent, exc))
+            log.append(ModelCall(start, time.perf_counter_ns(), sent, exc))
             raise
-        log.append((_MODEL, start, time.perf_counter_ns(), sent, response_values(completion)))
+        log.append(ModelCall(start, time.perf_counter_ns(), sent, response_values(completion)))
         return completion
 
     def call_tool(self, tool: Tool, call: ToolCall) -> ToolResult:
@@ -347,7 +347,7 @@ class _Loop:
                 self.ctx.tracer = None
         start = time.perf_counter_ns()
         result = self.ctx.call_tool(tool, call.arguments, call_id=call.id)
-        log.append((_TOOL, start, time.perf_counter_ns(), tool, call, result))
+        log.append(ToolRun(start, time.perf_counter_ns(), tool, call, result))
         return result
 
     async def acall_tool(self, tool: Tool, call: ToolCall) -> ToolResult:
@@ -362,7 +362,7 @@ class _Loop:
                 self.ctx.tracer = None
         start = time.perf_counter_ns()
         result = await self.ctx.acall_tool(tool, call.arguments, call_id=call.id)
-        log.append((_TOOL, start, time.perf_counter_ns(), tool, call, result))
+        log.append(ToolRun(start, time.perf_counter_ns(), tool, call, result))
         return result
 
     # -- the loop's state -----------------------------------------------------------------
@@ -436,7 +436,7 @@ class _Loop:
         if self.span is not None:
             self.span.set(key, self.span.attributes.get(key, 0) + amount)
         elif self.log is not None:
-            self.log.append((_NOTE, key, amount))
+            self.log.append(Note(key, amount))
 
     def _submit(self, reason: StopReason | None, answer: str, error: BaseException | None
                 ) -> None:
@@ -482,6 +482,37 @@ class _Loop:
 
 
 @dataclass(slots=True)
+class ModelCall:
+    """A model call in an agent's log: ``time.perf_counter_ns()`` at its start and end, what
+    it was sent (the first ``sent`` messages of the conversation, or the messages themselves
+    for a repair attempt) and its outcome (the response's values, or the exception)."""
+
+    start_ns: int
+    end_ns: int
+    sent: int | tuple[Message, ...]
+    outcome: Any
+
+
+@dataclass(slots=True)
+class ToolRun:
+    """A tool call in an agent's log."""
+
+    start_ns: int
+    end_ns: int
+    tool: Tool
+    call: ToolCall
+    result: ToolResult
+
+
+@dataclass(slots=True)
+class Note:
+    """A count to add to the agent span's attribute ``key`` (repairs, invalid actions)."""
+
+    key: str
+    amount: int
+
+
+@dataclass(slots=True)
 class AgentRecord:
     """A finished agent run traced after the fact (see :class:`_Loop`): what the tracer's
     thread builds the agent's, model calls' and tool calls' spans from
@@ -505,7 +536,7 @@ class AgentRecord:
     model: str
     max_tokens: int | None
     messages: list[Message]  # the final conversation
-    log: list[tuple[Any, ...]]  # model calls, tool calls and notes, in order
+    log: list[ModelCall | ToolRun | Note]  # in the order they happened
 
     def spans(self, clock_offset_ns: int) -> Iterator[Span]:
         """The spans of the agent run; on the tracer's thread.
@@ -520,8 +551,8 @@ class AgentRecord:
             "gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": self.name,
             "compound.input": self.task, "compound.agent.iterations": iterations}
         for entry in self.log:
-            if entry[0] == _NOTE:
-                attributes[entry[1]] = attributes.get(entry[1], 0) + entry[2]
+            if isinstance(entry, Note):
+                attributes[entry.key] = attributes.get(entry.key, 0) + entry.amount
         if error is None:
             attributes.update({
                 "compound.agent.stop_reason": reason,
@@ -540,9 +571,8 @@ class AgentRecord:
         yield agent
         model, messages = self.model, self.messages
         for entry in self.log:
-            kind = entry[0]
-            if kind == _MODEL:
-                _, call_start, call_end, sent, outcome = entry
+            if isinstance(entry, ModelCall):
+                sent, outcome = entry.sent, entry.outcome
                 call: dict[str, Any] = {
                     "gen_ai.operation.name": "chat", "gen_ai.provider.name": self.provider,
                     "gen_ai.request.model": model,
@@ -557,18 +587,18 @@ class AgentRecord:
                     call["gen_ai.output.messages"] = [{"role": "assistant",
                                                        "content": failed.raw}]
                 yield Span.finished(f"chat {model}", "model", trace_id=trace_id,
-                                    parent_id=span_id, start_ns=call_start + clock_offset_ns,
-                                    end_ns=call_end + clock_offset_ns, attributes=call,
+                                    parent_id=span_id, start_ns=entry.start_ns + clock_offset_ns,
+                                    end_ns=entry.end_ns + clock_offset_ns, attributes=call,
                                     error=failed)
-            elif kind == _TOOL:
-                _, call_start, call_end, tool, tool_call, result = entry
+            elif isinstance(entry, ToolRun):
+                tool, tool_call, result = entry.tool, entry.call, entry.result
                 call = {"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": tool.name,
                         "gen_ai.tool.call.id": tool_call.id,
                         "gen_ai.tool.call.arguments": tool_call.arguments,
                         "compound.tool.side_effects": tool.side_effects,
                         **tool_attributes(result)}
                 yield Span.finished(f"execute_tool {tool.name}", "tool", trace_id=trace_id,
-                                    parent_id=span_id, start_ns=call_start + clock_offset_ns,
-                                    end_ns=call_end + clock_offset_ns, attributes=call,
+                                    parent_id=span_id, start_ns=entry.start_ns + clock_offset_ns,
+                                    end_ns=entry.end_ns + clock_offset_ns, attributes=call,
                                     error=None if result.ok else (result.error
                                                                   or result.outcome))
