@@ -92,6 +92,10 @@ class Workflow(Subflow):
         WiringError: the steps do not fit together (see the module docstring).
     """
 
+    # one lock for every workflow (pools are made once each, rarely): a lock on each
+    # instance would make a workflow that never ran impossible to copy
+    _making_executor = threading.Lock()
+
     def __init__(
         self,
         steps: Sequence[Step | Callable[..., Any] | Any],
@@ -111,7 +115,6 @@ class Workflow(Subflow):
         self.max_parallel = max_parallel
         self.source: dict[str, Any] | None = None  # how to rebuild it (set by loaders)
         self._executor: ThreadPoolExecutor | None = None
-        self._executor_lock = threading.Lock()
         self.nodes, self.levels, self.output_step = _build(self, output)
         self.by_name = {node.name: node for node in self.nodes}
 
@@ -127,7 +130,7 @@ class Workflow(Subflow):
         """The threads independent steps run on in :meth:`run` (``max_parallel`` of them),
         made on first use and shared by this workflow's runs."""
         if self._executor is None:
-            with self._executor_lock:
+            with Workflow._making_executor:
                 if self._executor is None:
                     self._executor = ThreadPoolExecutor(self.max_parallel,
                                                         thread_name_prefix="compound-step")
