@@ -308,3 +308,59 @@ def test_dict_input_is_converted_to_the_declared_type_or_rejected() -> None:
     assert flow.run({"text": "hi?"}).output == Route("faq", 0.9)
     with pytest.raises(UserError, match="the input does not fit Question"):
         flow.run({"txt": "hi?"})
+
+
+def test_what_a_step_may_wrap_is_read_by_one_rule_each() -> None:
+    class Shout:
+        def run(self, text: str) -> str:
+            return text.upper()
+
+    class Declared:
+        input_types = {"text": str}  # noqa: RUF012
+        output_type = str
+
+        async def run(self, ctx: RunContext | None, **inputs: str) -> str:
+            return inputs["text"] + "?"
+
+    assert Step(Shout()).params["text"].type is str and Step(Shout()).output_type is str
+    flow = Workflow([Declared(), Step(Shout(), inputs={"text": "declared"})], input=Question)
+    assert flow.run(Question("hi")).output == "HI?"
+    assert asyncio.run(flow.arun(Question("hi"))).output == "HI?"
+
+
+def test_anything_else_is_refused_saying_what_was_received_and_what_a_step_takes() -> None:
+    class Shout:
+        def run(self, text: str) -> str:
+            return text
+
+    class Half:
+        input_types = ("text",)
+        output_type = str
+
+        def run(self, ctx: RunContext | None, **inputs: str) -> str:
+            return ""
+
+    with pytest.raises(UserError, match=r"received the class Shout.*pass an instance"):
+        Step(Shout, name="shout")
+    with pytest.raises(UserError, match=r"received int 42, which cannot run; a step wraps a "
+                                        r"function, a component with a run\(\) method"):
+        Step(42, name="answer")
+    with pytest.raises(UserError, match="its input_types is not a mapping"):
+        Step(Half(), name="half")
+
+
+def test_a_workflow_keeps_one_pool_for_its_parallel_steps() -> None:
+    def left(text: str) -> str:
+        return "L"
+
+    def right(text: str) -> str:
+        return "R"
+
+    def join(left: str, right: str) -> str:
+        return left + right
+
+    flow = Workflow([left, Step(right, needs=[]), Step(join, needs=["left", "right"])],
+                    input=Question, max_parallel=2)
+    assert [flow.run(Question("x")).output for _ in range(3)] == ["LR"] * 3
+    pool = flow.executor()
+    assert pool is flow.executor() and pool._max_workers == 2

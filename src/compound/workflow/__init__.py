@@ -6,6 +6,8 @@ Modules, by concept:
   checked when built (:mod:`~compound.type_fit` decides which types fit,
   :mod:`~compound.conditions` parses ``when``/``until`` expressions);
 * :mod:`~compound.workflow.engine`: running a graph, sync or async, checkpointed and traced;
+  :mod:`~compound.workflow.plan` is what it runs (steps with their wiring resolved) and
+  :mod:`~compound.workflow.records` what it keeps of a run for the tracer;
 * :mod:`~compound.workflow.context`: the run context handed to components;
 * :mod:`~compound.workflow.agent`: the plan/act/observe loop with limits and stop reasons;
 * :mod:`~compound.workflow.effects`, :mod:`~compound.workflow.state`: model and tool calls

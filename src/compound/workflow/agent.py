@@ -37,7 +37,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -51,12 +51,13 @@ from compound.specfile import did_you_mean
 from compound.workflow.context import RunContext
 from compound.workflow.effects import completion_attributes, response_values, tool_attributes
 from compound.workflow.state import Session
-from compound.workflow.tracing import Span, SpanRef, span_builder
+from compound.workflow.tracing import Span, SpanRef
 
 if TYPE_CHECKING:
     from compound.intelligence.llm import LLM
 
-_MODEL, _TOOL, _NOTE = 0, 1, 2  # kinds of entry in a loop's log
+_MODEL, _TOOL = 0, 1  # the kinds of call the loop asks its driver for
+_DONE: tuple[Any, ...] = ()  # what _resume returns once the loop has ended
 
 StopReason = Literal["answer", "max_steps", "token_budget", "cost_budget", "repeated_action",
                      "time_budget"]
@@ -153,46 +154,61 @@ class Agent:
             ) -> AgentResult:
         """Work on ``task`` until an answer or a limit; see :class:`AgentResult`."""
         loop = _Loop(self, ctx or RunContext(), task, session)
-        try:
-            with self._deadline(loop):
-                while (reason := loop.should_stop()) is None:
-                    completion = self._act(loop)
-                    if completion is None:
-                        continue
-                    calls = loop.take(completion)
-                    if not calls:
-                        return loop.finish("answer", completion.text.strip())
-                    for call in calls:
-                        tool = self.tools.get(call.name)
-                        result = (loop.call_tool(tool, call) if tool is not None
-                                  else loop.unknown(call))
-                        loop.observe(call, result)
-        except LLMTimeout as exc:  # a model call cut by the loop's own deadline ends the loop
-            if not loop.out_of_time():
-                loop.fail(exc)
-                raise
-            reason = "time_budget"
-        except BaseException as exc:
-            loop.fail(exc)
-            raise
-        return loop.finish(reason, "")
+        turns = self._turns(loop)
+        request = _resume(turns, None)
+        while request is not _DONE:
+            try:
+                outcome = (loop.complete(request[1]) if request[0] == _MODEL
+                           else loop.call_tool(request[1], request[2]))
+            except BaseException as exc:
+                request = _resume(turns, exc, error=True)
+            else:
+                request = _resume(turns, outcome)
+        return loop.result
 
     async def arun(self, task: str, ctx: RunContext | None = None, *,
                    session: Session | None = None) -> AgentResult:
         """:meth:`run` on the event loop."""
         loop = _Loop(self, ctx or RunContext(), task, session)
+        turns = self._turns(loop)
+        request = _resume(turns, None)
+        while request is not _DONE:
+            try:
+                outcome = (await loop.acomplete(request[1]) if request[0] == _MODEL
+                           else await loop.acall_tool(request[1], request[2]))
+            except BaseException as exc:
+                request = _resume(turns, exc, error=True)
+            else:
+                request = _resume(turns, outcome)
+        return loop.result
+
+    def _turns(self, loop: _Loop) -> Generator[tuple[Any, ...], Any, None]:
+        """Every decision of the loop, for both :meth:`run` and :meth:`arun`: yields each call
+        to make, ``(_MODEL, messages)`` or ``(_TOOL, tool, call)``, and is sent its result or
+        thrown its exception; leaves the result in ``loop.result``."""
         try:
             with self._deadline(loop):
                 while (reason := loop.should_stop()) is None:
-                    completion = await self._aact(loop)
-                    if completion is None:
-                        continue
+                    loop.iterations += 1
+                    first: InvalidResponse | None = None
+                    try:
+                        completion = yield (_MODEL, loop.messages)
+                    except InvalidResponse as exc:  # one repair attempt
+                        first = exc
+                    if first is not None:
+                        repair = loop.repair_messages(first)
+                        try:
+                            completion = yield (_MODEL, repair)
+                        except InvalidResponse as second:
+                            loop.invalid(first, second)
+                            continue
                     calls = loop.take(completion)
                     if not calls:
-                        return loop.finish("answer", completion.text.strip())
+                        loop.finish("answer", completion.text.strip())
+                        return
                     for call in calls:
                         tool = self.tools.get(call.name)
-                        result = (await loop.acall_tool(tool, call) if tool is not None
+                        result = ((yield (_TOOL, tool, call)) if tool is not None
                                   else loop.unknown(call))
                         loop.observe(call, result)
         except LLMTimeout as exc:  # a model call cut by the loop's own deadline ends the loop
@@ -203,7 +219,7 @@ class Agent:
         except BaseException as exc:
             loop.fail(exc)
             raise
-        return loop.finish(reason, "")
+        loop.finish(reason, "")
 
     def _deadline(self, loop: _Loop) -> contextlib.AbstractContextManager[Deadline]:
         """The loop's own deadline: model calls inside it never run past ``max_time_s``."""
@@ -213,35 +229,18 @@ class Agent:
         return Deadline.scope(self.max_time_s,
                               label=f"agent '{self.name}''s max_time_s of {self.max_time_s:g}s")
 
-    def _act(self, loop: _Loop) -> Completion | None:
-        """One model turn, with one repair attempt for an invalid action."""
-        loop.iterations += 1
-        try:
-            return loop.complete(loop.messages)
-        except InvalidResponse as exc:
-            first = exc
-            repair = loop.repair_messages(exc)
-        try:
-            return loop.complete(repair)
-        except InvalidResponse as second:
-            loop.invalid(first, second)
-            return None
-
-    async def _aact(self, loop: _Loop) -> Completion | None:
-        loop.iterations += 1
-        try:
-            return await loop.acomplete(loop.messages)
-        except InvalidResponse as exc:
-            first = exc
-            repair = loop.repair_messages(exc)
-        try:
-            return await loop.acomplete(repair)
-        except InvalidResponse as second:
-            loop.invalid(first, second)
-            return None
-
     def __repr__(self) -> str:
         return f"Agent({self.name!r}, tools={list(self.tools)})"
+
+
+def _resume(turns: Generator[tuple[Any, ...], Any, None], outcome: Any, *, error: bool = False
+            ) -> tuple[Any, ...]:
+    """Hand a call's result (or, with ``error``, its exception) to the loop; the next call it
+    asks for, or :data:`_DONE`."""
+    try:
+        return turns.throw(outcome) if error else turns.send(outcome)
+    except StopIteration:
+        return _DONE
 
 
 class _Loop:
@@ -250,14 +249,14 @@ class _Loop:
     Traced, with a tracer that allows it (``Tracer.deferred``) and no journal, the loop makes
     no span objects while it runs: it times each model and tool call into ``log`` and hands
     the log, with the conversation, to the tracer at the end; the tracer's thread builds the
-    agent's, model calls' and tool calls' spans (:func:`agent_spans`). A tool that takes the
+    agent's, model calls' and tool calls' spans (:class:`AgentRecord`). A tool that takes the
     run context still gets a live span (its own spans nest under it).
     """
 
     __slots__ = ("agent", "completion_tokens", "cost_usd", "ctx", "iterations", "last_call",
                  "log", "messages", "outer", "parent_id", "prompt_tokens", "repeats",
-                 "results", "session", "span", "span_id", "start_count", "started", "task",
-                 "tracer", "until")
+                 "result", "results", "session", "span", "span_id", "start_count", "started",
+                 "task", "tracer", "until")
 
     def __init__(self, agent: Agent, ctx: RunContext, task: str, session: Session | None):
         self.agent = agent
@@ -266,7 +265,7 @@ class _Loop:
         self.outer = ctx
         self.task = task
         self.span: Span | None = None
-        self.log: list[tuple[Any, ...]] | None = None
+        self.log: list[ModelCall | ToolRun | Note] | None = None
         tracer = self.tracer = ctx.tracer
         if tracer is None:
             self.ctx = ctx
@@ -314,9 +313,9 @@ class _Loop:
             completion = self.ctx.complete(agent.llm, messages, tools=agent._definitions,
                                            max_tokens=agent.max_tokens_per_call)
         except BaseException as exc:
-            log.append((_MODEL, start, time.perf_counter_ns(), sent, exc))
+            log.append(ModelCall(start, time.perf_counter_ns(), sent, exc))
             raise
-        log.append((_MODEL, start, time.perf_counter_ns(), sent, response_values(completion)))
+        log.append(ModelCall(start, time.perf_counter_ns(), sent, response_values(completion)))
         return completion
 
     async def acomplete(self, messages: list[Message]) -> Completion:
@@ -331,9 +330,9 @@ class _Loop:
             completion = await self.ctx.acomplete(agent.llm, messages, tools=agent._definitions,
                                                   max_tokens=agent.max_tokens_per_call)
         except BaseException as exc:
-            log.append((_MODEL, start, time.perf_counter_ns(), sent, exc))
+            log.append(ModelCall(start, time.perf_counter_ns(), sent, exc))
             raise
-        log.append((_MODEL, start, time.perf_counter_ns(), sent, response_values(completion)))
+        log.append(ModelCall(start, time.perf_counter_ns(), sent, response_values(completion)))
         return completion
 
     def call_tool(self, tool: Tool, call: ToolCall) -> ToolResult:
@@ -348,7 +347,7 @@ class _Loop:
                 self.ctx.tracer = None
         start = time.perf_counter_ns()
         result = self.ctx.call_tool(tool, call.arguments, call_id=call.id)
-        log.append((_TOOL, start, time.perf_counter_ns(), tool, call, result))
+        log.append(ToolRun(start, time.perf_counter_ns(), tool, call, result))
         return result
 
     async def acall_tool(self, tool: Tool, call: ToolCall) -> ToolResult:
@@ -363,7 +362,7 @@ class _Loop:
                 self.ctx.tracer = None
         start = time.perf_counter_ns()
         result = await self.ctx.acall_tool(tool, call.arguments, call_id=call.id)
-        log.append((_TOOL, start, time.perf_counter_ns(), tool, call, result))
+        log.append(ToolRun(start, time.perf_counter_ns(), tool, call, result))
         return result
 
     # -- the loop's state -----------------------------------------------------------------
@@ -437,17 +436,17 @@ class _Loop:
         if self.span is not None:
             self.span.set(key, self.span.attributes.get(key, 0) + amount)
         elif self.log is not None:
-            self.log.append((_NOTE, key, amount))
+            self.log.append(Note(key, amount))
 
     def _submit(self, reason: StopReason | None, answer: str, error: BaseException | None
                 ) -> None:
         assert self.tracer is not None and self.log is not None
-        self.tracer.put((
-            _AGENT_SPANS, self.agent.name, self.ctx.run_id, self.span_id, self.parent_id,
-            self.started, time.perf_counter_ns(), self.task, reason, answer, error,
-            self.iterations, self.prompt_tokens, self.completion_tokens, self.cost_usd,
-            self.agent.llm.provider, self.agent.llm.model, self.agent.max_tokens_per_call,
-            self.messages, self.log))
+        agent = self.agent
+        self.tracer.put(AgentRecord(
+            agent.name, self.ctx.run_id, self.span_id, self.parent_id, self.started,
+            time.perf_counter_ns(), self.task, reason, answer, error, self.iterations,
+            self.prompt_tokens, self.completion_tokens, self.cost_usd, agent.llm.provider,
+            agent.llm.model, agent.max_tokens_per_call, self.messages, self.log))
 
     def fail(self, exc: BaseException) -> None:
         self.outer._calls = self.ctx._calls
@@ -460,8 +459,9 @@ class _Loop:
 
     def finish(self, reason: StopReason, answer: str) -> AgentResult:
         self.outer._calls = self.ctx._calls
-        result = AgentResult(answer, reason, self.iterations, self.results, self.prompt_tokens,
-                             self.completion_tokens, self.cost_usd, self.messages)
+        result = self.result = AgentResult(
+            answer, reason, self.iterations, self.results, self.prompt_tokens,
+            self.completion_tokens, self.cost_usd, self.messages)
         if self.session is not None:
             self.session.append(*self.messages[self.start_count:])
         if self.log is not None:
@@ -481,64 +481,124 @@ class _Loop:
         return result
 
 
-def agent_spans(record: tuple[Any, ...], clock_offset_ns: int) -> Iterator[Span]:
-    """The spans of an agent run from its log (see :class:`_Loop`); on the tracer's thread.
+@dataclass(slots=True)
+class ModelCall:
+    """A model call in an agent's log: ``time.perf_counter_ns()`` at its start and end, what
+    it was sent (the first ``sent`` messages of the conversation, or the messages themselves
+    for a repair attempt) and its outcome (the response's values, or the exception)."""
 
-    A model call's input is the conversation as it was when the call was made: the first
-    ``n`` messages of the final conversation (or, for a repair attempt, the messages sent).
-    """
-    (name, run_id, span_id, parent, start, end, task, reason, answer, error, iterations,
-     prompt_tokens, completion_tokens, cost, provider, model, max_tokens, messages,
-     log) = record
-    trace_id = run_id or "0" * 32
-    attributes: dict[str, Any] = {
-        "gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": name,
-        "compound.input": task, "compound.agent.iterations": iterations}
-    for entry in log:
-        if entry[0] == _NOTE:
-            attributes[entry[1]] = attributes.get(entry[1], 0) + entry[2]
-    if error is None:
-        attributes.update({
-            "compound.agent.stop_reason": reason, "gen_ai.usage.input_tokens": prompt_tokens,
-            "gen_ai.usage.output_tokens": completion_tokens, "compound.cost_usd": cost,
-            "compound.output": answer})
-    agent = Span.finished(f"invoke_agent {name}", "agent", trace_id=trace_id,
-                          parent_id=parent, span_id=span_id, start_ns=start + clock_offset_ns,
-                          end_ns=end + clock_offset_ns, attributes=attributes, error=error)
-    if error is None and reason != "answer":
-        agent.status = "stopped"
-        agent.error = f"stopped: {reason} after {iterations} iterations"
-    yield agent
-    for entry in log:
-        kind = entry[0]
-        if kind == _MODEL:
-            _, call_start, call_end, sent, outcome = entry
-            call: dict[str, Any] = {
-                "gen_ai.operation.name": "chat", "gen_ai.provider.name": provider,
-                "gen_ai.request.model": model,
-                "gen_ai.input.messages": tuple(messages[:sent]) if isinstance(sent, int)
-                else sent}
-            if max_tokens is not None:
-                call["gen_ai.request.max_tokens"] = max_tokens
-            failed = outcome if isinstance(outcome, BaseException) else None
-            if failed is None:
-                call.update(completion_attributes(outcome))
-            elif getattr(failed, "raw", None):
-                call["gen_ai.output.messages"] = [{"role": "assistant", "content": failed.raw}]
-            yield Span.finished(f"chat {model}", "model", trace_id=trace_id, parent_id=span_id,
-                                start_ns=call_start + clock_offset_ns,
-                                end_ns=call_end + clock_offset_ns, attributes=call,
-                                error=failed)
-        elif kind == _TOOL:
-            _, call_start, call_end, tool, tool_call, result = entry
-            call = {"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": tool.name,
-                    "gen_ai.tool.call.id": tool_call.id,
-                    "gen_ai.tool.call.arguments": tool_call.arguments,
-                    "compound.tool.side_effects": tool.side_effects, **tool_attributes(result)}
-            yield Span.finished(f"execute_tool {tool.name}", "tool", trace_id=trace_id,
-                                parent_id=span_id, start_ns=call_start + clock_offset_ns,
-                                end_ns=call_end + clock_offset_ns, attributes=call,
-                                error=None if result.ok else (result.error or result.outcome))
+    start_ns: int
+    end_ns: int
+    sent: int | tuple[Message, ...]
+    outcome: Any
 
 
-_AGENT_SPANS = span_builder(agent_spans)
+@dataclass(slots=True)
+class ToolRun:
+    """A tool call in an agent's log."""
+
+    start_ns: int
+    end_ns: int
+    tool: Tool
+    call: ToolCall
+    result: ToolResult
+
+
+@dataclass(slots=True)
+class Note:
+    """A count to add to the agent span's attribute ``key`` (repairs, invalid actions)."""
+
+    key: str
+    amount: int
+
+
+@dataclass(slots=True)
+class AgentRecord:
+    """A finished agent run traced after the fact (see :class:`_Loop`): what the tracer's
+    thread builds the agent's, model calls' and tool calls' spans from
+    (:meth:`spans`)."""
+
+    name: str
+    run_id: str
+    span_id: int
+    parent_id: int | None
+    start_ns: int  # time.perf_counter_ns()
+    end_ns: int
+    task: str
+    stop_reason: StopReason | None  # None when the loop raised
+    answer: str
+    error: BaseException | None
+    iterations: int
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float
+    provider: str
+    model: str
+    max_tokens: int | None
+    messages: list[Message]  # the final conversation
+    log: list[ModelCall | ToolRun | Note]  # in the order they happened
+
+    def spans(self, clock_offset_ns: int) -> Iterator[Span]:
+        """The spans of the agent run; on the tracer's thread.
+
+        A model call's input is the conversation as it was when the call was made: the first
+        ``n`` messages of the final conversation (or, for a repair attempt, the messages
+        sent).
+        """
+        trace_id = self.run_id or "0" * 32
+        reason, error, iterations = self.stop_reason, self.error, self.iterations
+        attributes: dict[str, Any] = {
+            "gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": self.name,
+            "compound.input": self.task, "compound.agent.iterations": iterations}
+        for entry in self.log:
+            if isinstance(entry, Note):
+                attributes[entry.key] = attributes.get(entry.key, 0) + entry.amount
+        if error is None:
+            attributes.update({
+                "compound.agent.stop_reason": reason,
+                "gen_ai.usage.input_tokens": self.prompt_tokens,
+                "gen_ai.usage.output_tokens": self.completion_tokens,
+                "compound.cost_usd": self.cost_usd, "compound.output": self.answer})
+        span_id = self.span_id
+        agent = Span.finished(f"invoke_agent {self.name}", "agent", trace_id=trace_id,
+                              parent_id=self.parent_id, span_id=span_id,
+                              start_ns=self.start_ns + clock_offset_ns,
+                              end_ns=self.end_ns + clock_offset_ns, attributes=attributes,
+                              error=error)
+        if error is None and reason != "answer":
+            agent.status = "stopped"
+            agent.error = f"stopped: {reason} after {iterations} iterations"
+        yield agent
+        model, messages = self.model, self.messages
+        for entry in self.log:
+            if isinstance(entry, ModelCall):
+                sent, outcome = entry.sent, entry.outcome
+                call: dict[str, Any] = {
+                    "gen_ai.operation.name": "chat", "gen_ai.provider.name": self.provider,
+                    "gen_ai.request.model": model,
+                    "gen_ai.input.messages": tuple(messages[:sent]) if isinstance(sent, int)
+                    else sent}
+                if self.max_tokens is not None:
+                    call["gen_ai.request.max_tokens"] = self.max_tokens
+                failed = outcome if isinstance(outcome, BaseException) else None
+                if failed is None:
+                    call.update(completion_attributes(outcome))
+                elif getattr(failed, "raw", None):
+                    call["gen_ai.output.messages"] = [{"role": "assistant",
+                                                       "content": failed.raw}]
+                yield Span.finished(f"chat {model}", "model", trace_id=trace_id,
+                                    parent_id=span_id, start_ns=entry.start_ns + clock_offset_ns,
+                                    end_ns=entry.end_ns + clock_offset_ns, attributes=call,
+                                    error=failed)
+            elif isinstance(entry, ToolRun):
+                tool, tool_call, result = entry.tool, entry.call, entry.result
+                call = {"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": tool.name,
+                        "gen_ai.tool.call.id": tool_call.id,
+                        "gen_ai.tool.call.arguments": tool_call.arguments,
+                        "compound.tool.side_effects": tool.side_effects,
+                        **tool_attributes(result)}
+                yield Span.finished(f"execute_tool {tool.name}", "tool", trace_id=trace_id,
+                                    parent_id=span_id, start_ns=entry.start_ns + clock_offset_ns,
+                                    end_ns=entry.end_ns + clock_offset_ns, attributes=call,
+                                    error=None if result.ok else (result.error
+                                                                  or result.outcome))

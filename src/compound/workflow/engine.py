@@ -8,11 +8,20 @@ With a store in the run context, the run's record is written when it starts and 
 checkpoint after each step, so a run killed midway resumes from the last completed step
 (:func:`compound.workflow.runs.resume`). With a tracer, the run and each step are spans.
 
-Every step is timed (:attr:`RunResult.step_seconds`). A plain step (no context, retries,
-loop, fan-out or side effects) needs no span object while it runs: a traced run hands its
-step records to the tracer once, at the end, and the tracer's background thread builds the
-run's and those steps' spans (:func:`run_spans`). Steps that open spans of their own
-(model and tool calls, retries, loops) get their span when they start.
+Every step is timed (:attr:`RunResult.step_seconds`) into a
+:class:`~compound.workflow.records.StepRecord`. A plain step (no context, retries, loop,
+fan-out or side effects) needs no span object while it runs: a traced run hands its
+:class:`~compound.workflow.records.RunRecord` to the tracer once, at the end, and the
+tracer's background thread builds the run's and those steps' spans. Steps that open spans
+of their own (model and tool calls, retries, loops) get their span when they start.
+
+Sync and async runs share every decision (conditions, skips, loop ends, failures, what is
+recorded); they differ only in how calls are made: a looping or fanning-out step is a
+generator of batches of calls (:meth:`Engine._calls`) that :meth:`Engine._drive` runs on
+threads and :meth:`Engine._adrive` on the event loop.
+
+The engine reads the workflow through :class:`~compound.workflow.plan.Plan` and never
+imports the graph module (which imports this one to run).
 """
 
 from __future__ import annotations
@@ -21,26 +30,23 @@ import asyncio
 import contextlib
 import contextvars
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from compound.conditions import read_field
 from compound.errors import RuntimeFailure, UserError
 from compound.json_values import from_json, to_json
 from compound.privacy.errors import error_text
 from compound.workflow.context import RunContext
+from compound.workflow.plan import Node, Plan
+from compound.workflow.records import RunRecord, StepRecord
 from compound.workflow.state import Checkpoints, Journal
-from compound.workflow.tracing import RUN_SPAN, Span, run_span_id, span_builder
+from compound.workflow.tracing import RUN_SPAN, Span
 
-if TYPE_CHECKING:
-    from compound.workflow.graph import Node, Workflow
-
-# what the engine keeps of each step it ran, in a flat list (no object per step, so nothing
-# more for the garbage collector while a run waits for export): name, perf_counter_ns at start
-# and end, the arguments, its span (None when it is built after the run), its output and its
-# exception
-STEP_FIELDS = 7
+# one call of a step: its arguments and its context
+Call = tuple[dict[str, Any], RunContext | None]
 
 
 class StepFailed(RuntimeFailure):
@@ -73,14 +79,12 @@ class RunResult:
     outputs: dict[str, Any] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
     duration_s: float = 0.0
-    steps: list[Any] = field(default_factory=list, repr=False)  # flat: see STEP_FIELDS
+    steps: list[StepRecord] = field(default_factory=list, repr=False)
 
     @property
     def step_seconds(self) -> dict[str, float]:
         """Seconds each step that ran took (its retries included), in the order they ended."""
-        steps = self.steps
-        return {steps[i]: (steps[i + 2] - steps[i + 1]) / 1e9
-                for i in range(0, len(steps), STEP_FIELDS)}
+        return {step.name: step.seconds for step in self.steps}
 
 
 class _Skip(Exception):
@@ -99,12 +103,12 @@ class Engine:
     __slots__ = ("checkpoints", "ctx", "defer", "flow", "parent_id", "restored", "results",
                  "run_span", "skipped", "steps")
 
-    def __init__(self, flow: Workflow, *, restored: Mapping[str, Any] | None = None) -> None:
+    def __init__(self, flow: Plan, *, restored: Mapping[str, Any] | None = None) -> None:
         self.flow = flow
         self.restored = restored or {}
         self.results: dict[str, Any] = {}
         self.skipped: dict[str, str] = {}
-        self.steps: list[Any] = []  # flat: see STEP_FIELDS
+        self.steps: list[StepRecord] = []
         self.checkpoints: Checkpoints | None = None
         self.ctx: RunContext = RunContext()
         self.defer = False  # traced, with the run's and plain steps' spans built after it
@@ -151,9 +155,9 @@ class Engine:
         if self.defer:
             assert ctx.tracer is not None
             budget = ctx.budget
-            ctx.tracer.put((_RUN_SPANS, self.flow.name, ctx.run_id, True,
-                            self.parent_id, start, end, error, budget.tokens, budget.cost_usd,
-                            self.results["input"], output, self.steps))
+            ctx.tracer.put(RunRecord(self.flow.name, ctx.run_id, True, self.parent_id, start,
+                                     end, error, budget.tokens, budget.cost_usd,
+                                     self.results["input"], output, self.steps))
         elif self.run_span is not None:
             span = self.run_span
             span.set("compound.run.status", status)
@@ -187,8 +191,7 @@ class Engine:
                 else:
                     self._parallel(level)
         except BaseException as exc:
-            error = self._wrap(exc)
-            self._end(error, start)
+            error = self._stop(exc, start)
             if error is exc:
                 raise
             raise error from exc
@@ -204,8 +207,7 @@ class Engine:
                 else:
                     await asyncio.gather(*(self._anode(node) for node in level))
         except BaseException as exc:
-            error = self._wrap(exc)
-            self._end(error, start)
+            error = self._stop(exc, start)
             if error is exc:
                 raise
             raise error from exc
@@ -242,8 +244,15 @@ class Engine:
         ctx = self.ctx
         if self.defer and self.steps:
             assert ctx.tracer is not None
-            ctx.tracer.put((_RUN_SPANS, self.flow.name, ctx.run_id, False, self.parent_id, 0, 0,
-                            None, 0, 0.0, None, None, self.steps))
+            ctx.tracer.put(RunRecord(self.flow.name, ctx.run_id, False, self.parent_id,
+                                     steps=self.steps))
+
+    def _stop(self, exc: BaseException, start: int) -> BaseException:
+        """End a run that raised ``exc``; what the run raises (a step's runtime failure
+        becomes :class:`StepFailed`, naming the step)."""
+        error = self._wrap(exc)
+        self._end(error, start)
+        return error
 
     def _wrap(self, exc: BaseException) -> BaseException:
         if not isinstance(exc, Exception) or isinstance(exc, StepFailed | UserError):
@@ -259,14 +268,10 @@ class Engine:
         return failed
 
     def _parallel(self, level: list[Node]) -> None:
-        if self.flow._executor is None:
-            from concurrent.futures import ThreadPoolExecutor
-
-            self.flow._executor = ThreadPoolExecutor(self.flow.max_parallel,
-                                                     thread_name_prefix="compound-step")
+        executor = self.flow.executor()
         # each step in a copy of this thread's context: the deadline the run is under
         # (a step's time limit, a served run's) reaches the steps' model calls
-        futures = [self.flow._executor.submit(contextvars.copy_context().run, self._node, node)
+        futures = [executor.submit(contextvars.copy_context().run, self._node, node)
                    for node in level]
         errors = [f.exception() for f in futures]
         for error in errors:
@@ -335,8 +340,10 @@ class Engine:
             )
         ctx.journal.write(key, {"kind": "step", "status": "started"})
 
-    def _done(self, node: Node, value: Any, span: Span | None) -> None:
+    def _done(self, node: Node, kwargs: dict[str, Any], span: Span | None, start: int,
+              value: Any) -> None:
         name = node.step.name
+        self.steps.append(StepRecord(name, start, time.perf_counter_ns(), kwargs, span, value))
         self.results[name] = value
         if self.checkpoints is not None:
             try:
@@ -349,7 +356,10 @@ class Engine:
             span.set("compound.output", value)
             self.ctx.end_span(span)
 
-    def _failed(self, node: Node, exc: BaseException, span: Span | None) -> None:
+    def _failed(self, node: Node, kwargs: dict[str, Any], span: Span | None, start: int,
+                exc: BaseException) -> None:
+        self.steps.append(StepRecord(node.name, start, time.perf_counter_ns(), kwargs, span,
+                                     None, exc))
         if isinstance(exc, Exception) and not hasattr(exc, "_compound_step"):
             with contextlib.suppress(AttributeError):
                 exc._compound_step = node.name  # type: ignore[attr-defined]
@@ -388,20 +398,14 @@ class Engine:
         step = node.step
         start = time.perf_counter_ns()
         try:
-            if step.map_over is not None:
-                value = self._map(node, kwargs, ctx, span)
-            elif step.loop is not None:
-                value = self._loop(node, kwargs, ctx, span)
-            else:
+            if step.map_over is None and step.loop is None:
                 value = step.call(kwargs, ctx, span)
+            else:
+                value = self._drive(node, self._calls(node, kwargs, ctx, span), span)
         except BaseException as exc:
-            self.steps.extend((node.name, start, time.perf_counter_ns(), kwargs, span, None,
-                               exc))
-            self._failed(node, exc, span)
+            self._failed(node, kwargs, span, start, exc)
             raise
-        self.steps.extend((node.name, start, time.perf_counter_ns(), kwargs, span, value,
-                           None))
-        self._done(node, value, span)
+        self._done(node, kwargs, span, start, value)
 
     async def _anode(self, node: Node) -> None:
         prepared = self._prepare(node)
@@ -411,22 +415,80 @@ class Engine:
         step = node.step
         start = time.perf_counter_ns()
         try:
-            if step.map_over is not None:
-                value = await self._amap(node, kwargs, ctx, span)
-            elif step.loop is not None:
-                value = await self._aloop(node, kwargs, ctx, span)
-            else:
+            if step.map_over is None and step.loop is None:
                 value = await step.acall(kwargs, ctx, span)
+            else:
+                value = await self._adrive(node, self._calls(node, kwargs, ctx, span), span)
         except BaseException as exc:
-            self.steps.extend((node.name, start, time.perf_counter_ns(), kwargs, span, None,
-                               exc))
-            self._failed(node, exc, span)
+            self._failed(node, kwargs, span, start, exc)
             raise
-        self.steps.extend((node.name, start, time.perf_counter_ns(), kwargs, span, value,
-                           None))
-        self._done(node, value, span)
+        self._done(node, kwargs, span, start, value)
 
     # -- loops and fan-out ------------------------------------------------------------------
+
+    def _calls(self, node: Node, kwargs: dict[str, Any], ctx: RunContext | None,
+               span: Span | None) -> Generator[list[Call], list[Any], Any]:
+        """The calls of a looping or fanning-out step, for either driver: yields each batch
+        of calls (run concurrently, up to the step's ``concurrency``), is sent their
+        outputs, and returns the step's output."""
+        step = node.step
+        if step.map_over is not None:
+            calls = self._item_calls(node, kwargs, ctx)
+            if span is not None:
+                span.set("compound.fanout.items", len(calls))
+            return (yield calls)
+        assert step.loop is not None
+        output: Any = None
+        for iteration in range(1, step.loop.max_iterations + 1):
+            call = dict(kwargs)
+            if step.takes_previous:
+                call["previous"] = output
+            (output,) = yield [(call, ctx)]
+            if self._until(node, output):
+                self._loop_end(span, iteration, True)
+                return output
+        self._loop_end(span, step.loop.max_iterations, step.until is None)
+        return output
+
+    def _drive(self, node: Node, calls: Generator[list[Call], list[Any], Any],
+               span: Span | None) -> Any:
+        """Run a step's calls (:meth:`_calls`) on this thread, a batch on threads."""
+        step = node.step
+        batch = next(calls)
+        while True:
+            if step.concurrency == 1 or len(batch) < 2:
+                outputs = [step.call(call, item_ctx, span) for call, item_ctx in batch]
+            else:
+                with ThreadPoolExecutor(min(step.concurrency, len(batch))) as pool:
+                    contexts = [contextvars.copy_context() for _ in batch]
+                    outputs = list(pool.map(
+                        lambda c, context: context.run(step.call, c[0], c[1], span),
+                        batch, contexts))
+            try:
+                batch = calls.send(outputs)
+            except StopIteration as done:
+                return done.value
+
+    async def _adrive(self, node: Node, calls: Generator[list[Call], list[Any], Any],
+                      span: Span | None) -> Any:
+        """Run a step's calls (:meth:`_calls`) on the event loop."""
+        step = node.step
+        limit = asyncio.Semaphore(step.concurrency)
+
+        async def one(call: dict[str, Any], item_ctx: RunContext | None) -> Any:
+            async with limit:
+                return await step.acall(call, item_ctx, span)
+
+        batch = next(calls)
+        while True:
+            if len(batch) == 1:
+                outputs = [await step.acall(batch[0][0], batch[0][1], span)]
+            else:
+                outputs = list(await asyncio.gather(*(one(c, x) for c, x in batch)))
+            try:
+                batch = calls.send(outputs)
+            except StopIteration as done:
+                return done.value
 
     def _until(self, node: Node, output: Any) -> bool:
         until = node.step.until
@@ -447,47 +509,15 @@ class Engine:
                 "expression, or the step outputs it reads", run_id=self.ctx.run_id,
                 step=node.name) from exc
 
-    def _loop_end(self, node: Node, span: Span | None, iterations: int, met: bool) -> None:
+    @staticmethod
+    def _loop_end(span: Span | None, iterations: int, met: bool) -> None:
         if span is None:
             return
         span.set("compound.loop.iterations", iterations)
-        reason = "until" if met else "max_iterations"
-        span.set("compound.loop.stop_reason", reason)
-
-    def _loop(self, node: Node, kwargs: dict[str, Any], ctx: RunContext | None,
-              span: Span | None) -> Any:
-        step = node.step
-        assert step.loop is not None
-        output: Any = None
-        for iteration in range(1, step.loop.max_iterations + 1):
-            call = dict(kwargs)
-            if step.takes_previous:
-                call["previous"] = output
-            output = step.call(call, ctx, span)
-            if self._until(node, output):
-                self._loop_end(node, span, iteration, True)
-                return output
-        self._loop_end(node, span, step.loop.max_iterations, step.until is None)
-        return output
-
-    async def _aloop(self, node: Node, kwargs: dict[str, Any], ctx: RunContext | None,
-                     span: Span | None) -> Any:
-        step = node.step
-        assert step.loop is not None
-        output: Any = None
-        for iteration in range(1, step.loop.max_iterations + 1):
-            call = dict(kwargs)
-            if step.takes_previous:
-                call["previous"] = output
-            output = await step.acall(call, ctx, span)
-            if self._until(node, output):
-                self._loop_end(node, span, iteration, True)
-                return output
-        self._loop_end(node, span, step.loop.max_iterations, step.until is None)
-        return output
+        span.set("compound.loop.stop_reason", "until" if met else "max_iterations")
 
     def _item_calls(self, node: Node, kwargs: dict[str, Any], ctx: RunContext | None
-                    ) -> list[tuple[dict[str, Any], RunContext | None]]:
+                    ) -> list[Call]:
         step = node.step
         assert step.map_over is not None
         calls = []
@@ -497,70 +527,6 @@ class Engine:
             item_ctx = ctx.child(f"[{index}]") if ctx is not None else None
             calls.append((call, item_ctx))
         return calls
-
-    def _map(self, node: Node, kwargs: dict[str, Any], ctx: RunContext | None,
-             span: Span | None) -> list[Any]:
-        step = node.step
-        calls = self._item_calls(node, kwargs, ctx)
-        if span is not None:
-            span.set("compound.fanout.items", len(calls))
-        if step.concurrency == 1 or len(calls) < 2:
-            return [step.call(call, item_ctx, span) for call, item_ctx in calls]
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(min(step.concurrency, len(calls))) as pool:
-            contexts = [contextvars.copy_context() for _ in calls]
-            return list(pool.map(lambda c, context: context.run(step.call, c[0], c[1], span),
-                                 calls, contexts))
-
-    async def _amap(self, node: Node, kwargs: dict[str, Any], ctx: RunContext | None,
-                    span: Span | None) -> list[Any]:
-        step = node.step
-        calls = self._item_calls(node, kwargs, ctx)
-        if span is not None:
-            span.set("compound.fanout.items", len(calls))
-        limit = asyncio.Semaphore(step.concurrency)
-
-        async def one(call: dict[str, Any], item_ctx: RunContext | None) -> Any:
-            async with limit:
-                return await step.acall(call, item_ctx, span)
-
-        return list(await asyncio.gather(*(one(c, x) for c, x in calls)))
-
-
-def run_spans(record: tuple[Any, ...], clock_offset_ns: int) -> Iterator[Span]:
-    """The spans of a run (or nested run) and of its plain steps, from what the engine
-    handed to :meth:`~compound.workflow.tracing.Tracer.put`; called on the tracer's
-    thread. ``clock_offset_ns`` turns ``perf_counter_ns`` readings into epoch time."""
-    (flow, run_id, has_run_span, parent, start, end, error, tokens, cost, input, output,
-     steps) = record
-    trace_id = run_id or "0" * 32
-    if has_run_span:
-        span_id = run_span_id(trace_id)
-        attributes: dict[str, Any] = {
-            "compound.workflow": flow, "compound.run.id": trace_id, "compound.input": input,
-            "compound.run.status": "completed" if error is None else "failed",
-            "gen_ai.usage.input_tokens": tokens, "compound.cost_usd": cost}
-        if error is None:
-            attributes["compound.output"] = output
-        yield Span.finished(f"workflow {flow}", "run", trace_id=trace_id, parent_id=parent,
-                            span_id=span_id, start_ns=start + clock_offset_ns,
-                            end_ns=end + clock_offset_ns, attributes=attributes, error=error)
-        parent = span_id
-    for i in range(0, len(steps), STEP_FIELDS):
-        name, step_start, step_end, kwargs, span, value, step_error = steps[i:i + STEP_FIELDS]
-        if span is not None:
-            continue  # a step with its own span object ended it already
-        attributes = {"compound.step": name, "compound.input": kwargs}
-        if step_error is None:
-            attributes["compound.output"] = value
-        yield Span.finished(name, "step", trace_id=trace_id, parent_id=parent,
-                            start_ns=step_start + clock_offset_ns,
-                            end_ns=step_end + clock_offset_ns, attributes=attributes,
-                            error=step_error)
-
-
-_RUN_SPANS = span_builder(run_spans)
 
 
 def _json_or_repr(value: Any, where: str) -> Any:

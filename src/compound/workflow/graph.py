@@ -44,20 +44,22 @@ Example:
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from compound.conditions import Condition
 from compound.errors import UserError
 from compound.specfile import did_you_mean
-from compound.type_fit import assignable, describe, fields_of, item_type
+from compound.type_fit import allows_none, assignable, describe, fields_of, item_type
+from compound.workflow.engine import Engine, RunResult
+from compound.workflow.plan import Arg, Node
 from compound.workflow.spec import find_cycle
-from compound.workflow.step import Step
+from compound.workflow.step import Step, Subflow
 
 if TYPE_CHECKING:
     from compound.workflow.context import RunContext
-    from compound.workflow.engine import RunResult
 
 INPUT = "input"
 
@@ -74,38 +76,7 @@ class WiringError(UserError):
             f"  - {p}" for p in problems))
 
 
-@dataclass(frozen=True)
-class Arg:
-    """Where one parameter's value comes from at run time."""
-
-    param: str
-    source: str | None  # a step name, "input", or None for the default
-    path: tuple[str, ...] = ()
-    default: Any = None
-    accepts_none: bool = False
-
-
-@dataclass
-class Node:
-    """A step with its wiring resolved: what the engine runs."""
-
-    step: Step
-    index: int
-    needs: tuple[str, ...]
-    args: tuple[Arg, ...] = ()
-    level: int = 0
-    output_type: Any = Any
-    dependants: list[str] = field(default_factory=list)
-    # a plain step (no context, retries, loop, fan-out or side effects) gets its span built
-    # after the run from the engine's record of it, so it costs the request path nothing
-    span_after: bool = False
-
-    @property
-    def name(self) -> str:
-        return self.step.name
-
-
-class Workflow:
+class Workflow(Subflow):
     """A typed graph of steps a request flows through.
 
     Args:
@@ -120,6 +91,10 @@ class Workflow:
     Raises:
         WiringError: the steps do not fit together (see the module docstring).
     """
+
+    # one lock for every workflow (pools are made once each, rarely): a lock on each
+    # instance would make a workflow that never ran impossible to copy
+    _making_executor = threading.Lock()
 
     def __init__(
         self,
@@ -139,7 +114,7 @@ class Workflow:
         self.description = description
         self.max_parallel = max_parallel
         self.source: dict[str, Any] | None = None  # how to rebuild it (set by loaders)
-        self._executor: Any = None
+        self._executor: ThreadPoolExecutor | None = None
         self.nodes, self.levels, self.output_step = _build(self, output)
         self.by_name = {node.name: node for node in self.nodes}
 
@@ -150,6 +125,16 @@ class Workflow:
     def input_fields(self) -> dict[str, Any]:
         """Fields of the input type (the parameters of this workflow used as a step)."""
         return dict(fields_of(self.input_type) or {})
+
+    def executor(self) -> ThreadPoolExecutor:
+        """The threads independent steps run on in :meth:`run` (``max_parallel`` of them),
+        made on first use and shared by this workflow's runs."""
+        if self._executor is None:
+            with Workflow._making_executor:
+                if self._executor is None:
+                    self._executor = ThreadPoolExecutor(self.max_parallel,
+                                                        thread_name_prefix="compound-step")
+        return self._executor
 
     # -- running ----------------------------------------------------------------------------
 
@@ -163,15 +148,11 @@ class Workflow:
                 store, the run is checkpointed after each step; with a tracer, traced.
             fields: shorthand for an input built from keyword arguments.
         """
-        from compound.workflow.engine import Engine
-
         return Engine(self).run(self._input(input, fields), ctx)
 
     async def arun(self, input: Any = None, *, ctx: RunContext | None = None, **fields: Any
                    ) -> RunResult:
         """:meth:`run` on the event loop; independent steps run concurrently."""
-        from compound.workflow.engine import Engine
-
         return await Engine(self).arun(self._input(input, fields), ctx)
 
     def _input(self, value: Any, fields: dict[str, Any]) -> Any:
@@ -193,13 +174,9 @@ class Workflow:
         return value
 
     def _run_as_step(self, ctx: RunContext | None = None, **fields: Any) -> Any:
-        from compound.workflow.engine import Engine
-
         return Engine(self).run_nested(self._input(None, fields) if fields else None, ctx)
 
     async def _arun_as_step(self, ctx: RunContext | None = None, **fields: Any) -> Any:
-        from compound.workflow.engine import Engine
-
         return await Engine(self).arun_nested(self._input(None, fields) if fields else None,
                                               ctx)
 
@@ -446,8 +423,6 @@ def _checked(step: Step, param: str, source: str, path: tuple[str, ...], source_
     elif (why := _input_problem(step, param, source_type)) is not None:
         problems.append(f"step '{step.name}' template field '{{{param}}}' receives '{ref}' "
                         f"({describe(source_type)}): {why}")
-    from compound.type_fit import allows_none
-
     return Arg(param, source, path, declared.default if not declared.required else None,
                allows_none(target))
 

@@ -1,19 +1,31 @@
 """One node of a workflow: a function or component, its typed inputs and output, and how it
 runs (condition, time limit, retries, loop, fan-out).
 
-What a step may wrap:
+What a step may wrap (the contract for a component's ``run()``). :class:`Step` reads its
+target by these rules, in this order, once, when it is built; anything else is a
+:class:`~compound.errors.UserError` naming what was received:
 
-* a plain function, sync or ``async``: its parameters are the inputs, its return annotation
-  the output type (a dataclass or pydantic model, or any type);
-* a component (an object with ``run()``, optionally ``arun()``), read the same way;
-* a component whose inputs are only known at run time (an LLM step with a prompt template)
-  declares them instead: ``input_types`` (name -> type), ``output_type``, and a
-  ``run(ctx, **inputs)``;
-* another :class:`~compound.workflow.graph.Workflow` (its input's fields are the inputs), which
-  is how a loop spans several steps.
+1. **A workflow** (:class:`~compound.workflow.graph.Workflow`, or anything that is a
+   :class:`Subflow`): the fields of its input type are the step's inputs, its output step's
+   type the step's output. This is how a loop spans several steps.
+2. **A component that declares its shape**: an object with both ``input_types`` (a mapping
+   from input name to type) and ``output_type``, and a method ``run(ctx, **inputs)``
+   (optionally ``arun(ctx, **inputs)``, a coroutine, used in async runs). It always receives
+   the run context first. This is for components whose inputs are only known once they are
+   configured (an LLM step's come from its prompt template).
+3. **A tool** (:class:`~compound.orchestration.tools.Tool`): its function runs directly, with
+   the tool's time limit and side effects.
+4. **A component with a typed run()**: an object (not a function, not a class) with a
+   callable ``run``, and optionally ``arun``. The parameters of ``run`` are the inputs, its
+   return annotation the output.
+5. **A function**, sync or ``async``, or any other callable (a class builds its instances):
+   its parameters are the inputs, its return annotation the output type (a dataclass or
+   pydantic model, or any type).
 
-A parameter named ``ctx`` (or typed ``RunContext``) receives the run context; one named
-``previous`` receives the step's own last output in a loop (None on the first iteration).
+In rules 3 to 5, a parameter named ``ctx`` (or typed ``RunContext``) receives the run
+context; one named ``previous`` receives the step's own last output in a loop (None on the
+first iteration); ``*args`` and ``**kwargs`` receive nothing. A ``run`` (or function) that is
+``async def`` runs on an event loop, in a sync run too.
 
 Example:
     >>> from dataclasses import dataclass
@@ -80,6 +92,27 @@ class Param:
     @property
     def required(self) -> bool:
         return self.default is inspect.Parameter.empty
+
+
+class Subflow:
+    """A workflow as a step of another (rule 1 in the module docstring).
+
+    :class:`~compound.workflow.graph.Workflow` is one; the interface lives here because the
+    graph module imports this one, not the other way round.
+    """
+
+    output_type: Any
+
+    def input_fields(self) -> dict[str, Any]:
+        """The step's inputs: the fields of the workflow's input type."""
+        raise NotImplementedError
+
+    def _run_as_step(self, ctx: RunContext | None = None, **fields: Any) -> Any:
+        """Run inside the enclosing run (no record of its own); the output step's output."""
+        raise NotImplementedError
+
+    async def _arun_as_step(self, ctx: RunContext | None = None, **fields: Any) -> Any:
+        raise NotImplementedError
 
 
 def _is_context(name: str, annotation: Any) -> bool:
@@ -159,52 +192,93 @@ class Step:
     # -- reading the target -----------------------------------------------------------------
 
     def _introspect(self) -> None:
-        from compound.workflow.graph import Workflow
-
+        """Read the target by the rules in the module docstring, each in one place."""
         target = self.target
         self.context_param: str | None = None
         self.side_effects = False
         self.takes_previous = False
         self.is_async = False
-        if isinstance(target, Workflow):
+        if isinstance(target, Subflow):  # rule 1
             self.params = {name: Param(name, tp) for name, tp in target.input_fields().items()}
             self.output_type: Any = target.output_type
             self.context_param = "ctx"
             self._call: Callable[..., Any] = target._run_as_step
             self._acall: Callable[..., Any] | None = target._arun_as_step
             return
-        if hasattr(target, "input_types") and hasattr(target, "output_type"):
-            self.params = {n: Param(n, t) for n, t in dict(target.input_types).items()}
-            self.output_type = target.output_type
-            self.context_param = "ctx"
-            self._call = target.run
-            self._acall = getattr(target, "arun", None)
+        if hasattr(target, "input_types") and hasattr(target, "output_type"):  # rule 2
+            self._read_declared(target)
             return
         from compound.orchestration.tools import Tool
 
-        if isinstance(target, Tool):  # a tool used as a step runs its function directly
-            function, afunction = target.function, None
+        if isinstance(target, Tool):  # rule 3
             self.side_effects = target.side_effects
             if self.timeout_s is None:
                 self.timeout_s = target.timeout_s
-        elif not inspect.isroutine(target) and callable(getattr(target, "run", None)):
-            function, afunction = target.run, getattr(target, "arun", None)
-        elif callable(target):
-            function, afunction = target, None
+            self._read_signature(target.function, None)
+        elif isinstance(target, type):  # rule 5, unless it is a component's class
+            if callable(getattr(target, "run", None)):
+                raise UserError(
+                    f"step '{self.name}': received the class {target.__name__}, which has a "
+                    f"run() method; a step runs a component, so pass an instance "
+                    f"({target.__name__}(...))")
+            self._read_signature(target, None)
+        elif not inspect.isroutine(target) and hasattr(target, "run"):  # rule 4
+            run = target.run
+            if not callable(run):
+                raise UserError(
+                    f"step '{self.name}': {type(target).__name__}.run is "
+                    f"{type(run).__name__}, not a method; a component's run() is a method "
+                    "taking the step's inputs as parameters")
+            self._read_signature(run, getattr(target, "arun", None))
+        elif callable(target):  # rule 5
+            self._read_signature(target, None)
         else:
             raise UserError(
-                f"step '{self.name}': {target!r} cannot run; give a function, a component "
-                "with a run() method, or a Workflow"
-            )
+                f"step '{self.name}': received {type(target).__name__} {target!r:.80}, which "
+                "cannot run; a step wraps a function, a component with a run() method, a "
+                "component declaring input_types, output_type and run(ctx, **inputs), a "
+                "Tool, or a Workflow (see compound.workflow.step)")
+
+    def _read_declared(self, target: Any) -> None:
+        """Rule 2: inputs and output as the component declares them."""
+        declared = target.input_types
+        run = getattr(target, "run", None)
+        if not isinstance(declared, Mapping) or not callable(run):
+            problem = ("its input_types is not a mapping of input names to types"
+                       if not isinstance(declared, Mapping) else "it has no run() method")
+            raise UserError(
+                f"step '{self.name}': {type(target).__name__} declares input_types and "
+                f"output_type, but {problem}; such a component has input_types "
+                "({name: type}), output_type and run(ctx, **inputs)")
+        self.params = {n: Param(n, t) for n, t in declared.items()}
+        self.output_type = target.output_type
+        self.context_param = "ctx"
+        arun = getattr(target, "arun", None)
+        if inspect.iscoroutinefunction(run):
+            run, arun = None, run
+        self.is_async = run is None
+        self._call = run  # type: ignore[assignment]
+        self._acall = arun
+
+    def _read_signature(self, function: Callable[..., Any], afunction: Callable[..., Any] | None
+                        ) -> None:
+        """Rules 3 to 5: inputs and output from the signature of ``function``."""
         if inspect.iscoroutinefunction(function):
-            function, afunction = None, function
+            function, afunction = None, function  # type: ignore[assignment]
         reference = function or afunction
+        assert reference is not None
         try:
             hints = typing.get_type_hints(reference)
         except Exception:
             hints = getattr(reference, "__annotations__", {})
+        try:
+            signature = inspect.signature(reference)
+        except (TypeError, ValueError):
+            raise UserError(
+                f"step '{self.name}': cannot read the parameters of {reference!r:.80}; wrap it "
+                "in a function with typed parameters") from None
         self.params = {}
-        for param in inspect.signature(reference).parameters.values():
+        for param in signature.parameters.values():
             annotation = hints.get(param.name, Any)
             if _is_context(param.name, annotation):
                 self.context_param = param.name

@@ -12,8 +12,9 @@ OTLP). A request never waits for a sink; :meth:`Tracer.flush` waits for them on 
 (the CLI calls it before exiting).
 
 Plain workflow steps (no context, retries, loop, fan-out or side effects) make no span object
-while they run: the engine times every step anyway, and a traced run hands its step records
-to :meth:`Tracer.put` once, at its end; the background thread builds their spans. Model
+while they run: the engine times every step anyway, and a traced run hands its record
+(:class:`~compound.workflow.records.RunRecord`) to :meth:`Tracer.put` once, at its end; the
+background thread builds their spans. Model
 and tool spans leave their response attributes to the background thread too
 (:meth:`Span.set_later`).
 
@@ -190,21 +191,15 @@ class Span(SpanRef):
         }
 
 
-# makes spans after the fact, on the tracer's thread: ``build(record, clock_offset_ns)``,
-# where adding ``clock_offset_ns`` turns ``time.perf_counter_ns()`` readings into epoch time
-SpanBuilder = Callable[[Any, int], Iterable["Span"]]
+class Record(Protocol):
+    """Finished work handed to :meth:`Tracer.put`, whose spans are built after the fact on the
+    tracer's thread (a workflow run's :class:`~compound.workflow.records.RunRecord`, an agent
+    run's log)."""
 
-_BUILDERS: list[SpanBuilder] = []
-_NUMBERS: dict[SpanBuilder, int] = {}
-
-
-def span_builder(build: SpanBuilder) -> int:
-    """The number of a span builder (registered on first use), for :meth:`Tracer.put`."""
-    number = _NUMBERS.get(build)
-    if number is None:
-        number = _NUMBERS[build] = len(_BUILDERS)
-        _BUILDERS.append(build)
-    return number
+    def spans(self, clock_offset_ns: int) -> Iterable[Span]:
+        """The spans; adding ``clock_offset_ns`` turns ``time.perf_counter_ns()`` readings
+        into epoch time."""
+        ...
 
 
 class SpanSink(Protocol):
@@ -306,7 +301,7 @@ class Tracer:
         self.dropped = 0  # spans that did not reach a sink
         self.last_error: str | None = None  # why the last of them did not
         self._messages: dict[int, tuple[Any, Any]] = {}  # id -> (message, its JSON)
-        self._pending: deque[Span | tuple[int, Any]] = deque()
+        self._pending: deque[Span | Record] = deque()
         self._wake = threading.Event()
         self._flushed: list[threading.Event] = []
         self._thread: threading.Thread | None = None
@@ -329,14 +324,12 @@ class Tracer:
         elif len(pending) >= self.batch_size:
             self._wake.set()
 
-    def put(self, item: tuple[Any, ...]) -> None:
-        """Queue a record of finished work, ``item = (number, *record)``; the background thread
-        makes its spans with the builder :func:`span_builder` numbered, as
-        ``build(record, clock_offset_ns)``; never blocks. What the record holds must not
-        change afterwards. (A number, not the function, and one tuple per record: less for the
-        garbage collector while the record waits.)"""
+    def put(self, record: Record) -> None:
+        """Queue a record of finished work; the background thread builds its spans
+        (:meth:`Record.spans`). Never blocks. What the record holds must not change
+        afterwards."""
         pending = self._pending
-        pending.append(item)
+        pending.append(record)
         if self._thread is None:
             self._start_thread()
         elif len(pending) >= self.batch_size:
@@ -365,7 +358,7 @@ class Tracer:
             for waiter in waiters:
                 waiter.set()
 
-    def _export(self, batch: list[Span | tuple[int, Any]]) -> None:
+    def _export(self, batch: list[Span | Record]) -> None:
         offset = time.time_ns() - time.perf_counter_ns()
         records: list[dict[str, Any]] = []
         for item in batch:
@@ -373,8 +366,7 @@ class Tracer:
                 records.append(self._record(item))
             else:
                 try:
-                    spans = _BUILDERS[item[0]](item[1:], offset)
-                    records.extend(self._record(span) for span in spans)
+                    records.extend(self._record(span) for span in item.spans(offset))
                 except Exception:  # a broken record costs its own spans, never the batch
                     self.dropped += 1
             if len(records) >= _CHUNK:
