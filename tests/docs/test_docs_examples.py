@@ -189,7 +189,8 @@ def _spec_models() -> dict[str, list[type]]:
         "workflows.md": [workflows.WorkflowSpec, workflows.StepSpec, workflows.LoopSpec,
                          workflows.AgentSpec],
         "serve.md": [serving.ServeSpec, serving.RateLimitSpec, serving.BatchSpec,
-                     serving.LLMQueueSpec, serving.DriftSpec, serving.OnlineEvalSpec],
+                     serving.LLMQueueSpec, serving.DriftSpec, serving.BehaviourSpec,
+                     serving.OnlineEvalSpec],
     }
 
 

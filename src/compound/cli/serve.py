@@ -180,25 +180,53 @@ def keys_revoke(
 def drift_command(
     spec_path: Annotated[Path, typer.Argument(help="the served system's compound.yaml")],
     home: HOME = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the reports as JSON")] = False,
 ) -> None:
-    """Check the served workflows' inputs for drift against their reference now."""
+    """Check the served workflows' inputs, and their models' behaviour, for drift against
+    their reference now."""
+    import json
+
     from rich.table import Table
 
+    from compound.production.monitoring.behaviour import BehaviourMonitor
     from compound.production.monitoring.drift_monitor import DriftMonitor
     from compound.system import System
 
     system = System.load(spec_path)
     store = _store(home, spec_path)
     monitor = DriftMonitor(store, system.serve.drift)
-    table = Table("workflow", "field", "kind", "PSI", "KS", "p", "status")
-    for name in system.workflows:
-        report = monitor.check(name)
+    behaviour = BehaviourMonitor(store, system.serve.drift, drift=monitor)
+    inputs = [monitor.check(name) for name in system.workflows]
+    models = [behaviour.check(name) for name in system.workflows]
+    if as_json:
+        console.print_json(json.dumps({"reports": [r.to_dict() for r in inputs],
+                                       "behaviour": [r.to_dict() for r in models]}))
+        return
+    table = Table("workflow", "field", "kind", "PSI", "KS", "p", "status", title="inputs",
+                  title_justify="left")
+    for report in inputs:
         if not report.fields:
-            table.add_row(name, "-", "-", "-", "-", "-", report.status)
+            table.add_row(report.workflow, "-", "-", "-", "-", "-", report.status)
         for f in report.fields:
-            table.add_row(name, f.field, f.kind, _fmt(f.psi), _fmt(f.ks_statistic),
+            table.add_row(report.workflow, f.field, f.kind, _fmt(f.psi), _fmt(f.ks_statistic),
                           _fmt(f.p_value), "drift" if f.drifted else "ok")
     console.print(table)
+    table = Table("workflow", "signal", "model", "reference", "current", "change", "p",
+                  "status", title="model behaviour", title_justify="left")
+    for found in models:
+        if not found.signals:
+            table.add_row(found.workflow, "-", "-", "-", "-", "-", "-", found.status)
+        for s in found.signals:
+            versions = [f"v{v}" for v in s.versions.get("current", [])]
+            table.add_row(found.workflow, s.signal, " ".join([s.model or "-", *versions]),
+                          _fmt(s.reference_mean), _fmt(s.current_mean), f"{s.change:+.3g}",
+                          _fmt(s.p_value), "drift" if s.drifted else "ok")
+    console.print(table)
+    for found in models:
+        for s in found.signals:
+            if s.drifted:
+                console.print(styled("[bold red]behaviour drift[/] in {workflow}: {what}",
+                                     workflow=found.workflow, what=s.describe()))
 
 
 def _fmt(value: float | None) -> str:

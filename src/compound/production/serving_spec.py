@@ -61,8 +61,24 @@ class LLMQueueSpec(SpecModel):
     wait_timeout_s: float = Field(default=60.0, gt=0, description="longest wait in the queue")
 
 
+class BehaviourSpec(SpecModel):
+    """Drift of what the models do: how far a behaviour signal's mean must move, besides
+    being significant at ``drift.p_value``, before it alerts (small changes that large
+    samples make significant are not worth a page)."""
+
+    enabled: bool = True
+    confidence_change: float = Field(
+        default=0.05, gt=0, le=1, description="mean predictor confidence moved by this much")
+    rate_change: float = Field(
+        default=0.05, gt=0, le=1, description="review or refusal rate moved by this much")
+    length_change: float = Field(
+        default=0.25, gt=0, description="mean answer length (tokens) moved by this share")
+    score_change: float = Field(
+        default=0.05, gt=0, description="mean online evaluation score moved by this much")
+
+
 class DriftSpec(SpecModel):
-    """Drift detection on the inputs of each served workflow."""
+    """Drift detection on the inputs of each served workflow, and on its models' behaviour."""
 
     enabled: bool = True
     sample_rate: float = Field(default=1.0, ge=0, le=1, description="share of inputs kept")
@@ -80,6 +96,8 @@ class DriftSpec(SpecModel):
     psi_threshold: float = Field(default=0.2, gt=0, description="PSI above this: drift")
     p_value: float = Field(default=0.01, gt=0, lt=1, description="KS/embedding test level")
     embedder: str = Field(default="minilm", description="embedder for text fields")
+    behaviour: BehaviourSpec = Field(default_factory=BehaviourSpec,
+                                     description="drift of the models' behaviour")
 
 
 class OnlineEvalSpec(SpecModel):

@@ -10,6 +10,9 @@ Example:
     (['short', 'long'], [2])
     >>> ScriptedPredictor(["yes", "no"]).run({"amount": 3}).label
     'yes'
+    >>> unsure = ScriptedPredictor(["yes"], confidence=lambda row: 0.55, version=2)
+    >>> unsure.run({"amount": 3}).probability, unsure.run({"amount": 3}).version
+    (0.55, 2)
 """
 
 from __future__ import annotations
@@ -26,15 +29,20 @@ class ScriptedPredictor:
     Args:
         labels: a function of one input returning its label, or labels used in turn.
         name: the model name reported in predictions.
+        confidence: the probability of each label: a number, or a function of the input.
+        version: the model version reported in predictions.
 
     Attributes:
         batches: the size of every ``predict_batch`` call, in order (tests read it).
     """
 
     def __init__(self, labels: Callable[[Any], str] | Sequence[str] = ("ok",), *,
-                 name: str = "scripted") -> None:
+                 name: str = "scripted", confidence: Callable[[Any], float] | float = 1.0,
+                 version: int = 1) -> None:
         self.labels = labels
         self.name = name
+        self.confidence = confidence
+        self.version = version
         self.batches: list[int] = []
         self._turn = 0
 
@@ -47,8 +55,13 @@ class ScriptedPredictor:
 
     def predict_batch(self, examples: Sequence[Mapping[str, Any] | str]) -> list[Prediction]:
         self.batches.append(len(examples))
-        return [Prediction(label=self._label(e), probability=1.0, model=self.name, version=1)
-                for e in examples]
+        return [Prediction(label=self._label(e), probability=self._confidence(e),
+                           model=self.name, version=self.version) for e in examples]
+
+    def _confidence(self, example: Any) -> float:
+        if callable(self.confidence):
+            return float(self.confidence(example))
+        return float(self.confidence)
 
     def run(self, example: Mapping[str, Any] | str) -> Prediction:
         return self.predict_batch([example])[0]

@@ -67,13 +67,18 @@ class InputLog:
         sample_rate: the share of inputs considered.
         per_flush: the most inputs kept per workflow between two flushes (a uniform sample of
             those offered, by reservoir sampling), which bounds the log under any load.
+        prefix: the streams written, ``{prefix}:{workflow}`` (the behaviour log keeps its
+            observations in ``behaviour:{workflow}``).
+        key: the field of each record that holds the row (``input``).
     """
 
     def __init__(self, store: Store, *, sample_rate: float = 1.0, per_flush: int = 8,
-                 seed: int | None = None) -> None:
+                 seed: int | None = None, prefix: str = "inputs", key: str = "input") -> None:
         self.store = store
         self.sample_rate = sample_rate
         self.per_flush = per_flush
+        self.prefix = prefix
+        self.key = key
         self._random = random.Random(seed)
         self._kept: dict[str, list[dict[str, Any]]] = {}
         self._offered: dict[str, int] = {}
@@ -89,7 +94,7 @@ class InputLog:
             seen = self._offered.get(workflow, 0) + 1
             self._offered[workflow] = seen
             kept = self._kept.setdefault(workflow, [])
-            record = {"run_id": run_id, "input": row}
+            record = {"run_id": run_id, self.key: row}
             if len(kept) < self.per_flush:
                 kept.append(record)
             else:
@@ -106,14 +111,15 @@ class InputLog:
             with self.store.transaction():
                 for workflow, rows in kept.items():
                     for row in rows:
-                        self.store.append(input_stream(workflow), row)
+                        self.store.append(f"{self.prefix}:{workflow}", row)
         return count
 
 
 @dataclass(frozen=True)
 class FieldDrift:
     """One field's comparison. ``p_value`` is the KS test's (numbers) or the embedding
-    test's (text); ``psi`` is set for numbers and categories."""
+    test's (text); ``psi`` is set for numbers and categories; the means for numbers and
+    booleans (the share that is true)."""
 
     field: str
     kind: FieldKind
@@ -125,22 +131,30 @@ class FieldDrift:
     ks_statistic: float | None = None
     p_value: float | None = None
     centroid_distance: float | None = None
+    reference_mean: float | None = None
+    current_mean: float | None = None
 
 
 @dataclass
-class DriftReport:
-    """The outcome of one check of one workflow."""
+class WindowReport:
+    """What one check of a workflow's reference and current windows found."""
 
     workflow: str
     status: Literal["ok", "drift", "insufficient_data"]
     checked_at: float
     n_reference: int
     n_current: int
-    fields: list[FieldDrift] = field(default_factory=list)
     message: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass
+class DriftReport(WindowReport):
+    """The outcome of one check of one workflow's inputs, field by field."""
+
+    fields: list[FieldDrift] = field(default_factory=list)
 
 
 def _kind(values: list[Any]) -> FieldKind | None:
@@ -191,9 +205,11 @@ class DriftMonitor:
         self.store.put(REFERENCES, workflow, {"since": since, "until": until, "n": len(rows)})
         return len(rows)
 
-    def _windows(self, workflow: str, now: float) -> tuple[list[dict[str, Any]],
-                                                           list[dict[str, Any]]]:
-        stream = input_stream(workflow)
+    def windows(self, workflow: str, now: float, *, stream: str | None = None,
+                key: str = "input") -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """The reference and current rows of ``workflow``'s input log (or of another log
+        kept the same way, ``stream``), at most ``max_samples`` current ones."""
+        stream = stream or input_stream(workflow)
         pinned = self.store.get(REFERENCES, workflow)
         if pinned:
             reference = [r for r in self.store.read(stream, since=pinned["since"])
@@ -206,22 +222,22 @@ class DriftMonitor:
         rng = random.Random(0)
         if len(current) > self.spec.max_samples:
             current = rng.sample(current, self.spec.max_samples)
-        return [r.data["input"] for r in reference], [r.data["input"] for r in current]
+        return [r.data[key] for r in reference], [r.data[key] for r in current]
 
     def check(self, workflow: str, *, now: float | None = None) -> DriftReport:
         """Test every field of ``workflow``'s inputs; write the report and any new alerts."""
         now = time.time() if now is None else now
-        reference, current = self._windows(workflow, now)
+        reference, current = self.windows(workflow, now)
         report = DriftReport(workflow, "ok", now, len(reference), len(current))
-        if len(reference) < self.spec.min_samples or len(current) < self.spec.min_samples:
+        too_few = self.too_few(reference, current, "inputs")
+        if too_few:
             report.status = "insufficient_data"
-            report.message = (f"need {self.spec.min_samples} inputs in each window; have "
-                              f"{len(reference)} reference and {len(current)} current")
+            report.message = too_few
         else:
             names = sorted({k for row in reference for k in row})
             for name in names:
-                result = self._field(name, [r.get(name) for r in reference],
-                                     [r.get(name) for r in current])
+                result = self.compare_field(name, [r.get(name) for r in reference],
+                                            [r.get(name) for r in current])
                 if result is not None:
                     report.fields.append(result)
             drifting = [f.field for f in report.fields if f.drifted]
@@ -231,7 +247,15 @@ class DriftMonitor:
         self._record(report)
         return report
 
-    def _field(self, name: str, ref: list[Any], cur: list[Any]) -> FieldDrift | None:
+    def too_few(self, reference: list[Any], current: list[Any], what: str) -> str:
+        """Why the windows are too small for a verdict ('' when they are not)."""
+        if min(len(reference), len(current)) >= self.spec.min_samples:
+            return ""
+        return (f"need {self.spec.min_samples} {what} in each window; have {len(reference)} "
+                f"reference and {len(current)} current")
+
+    def compare_field(self, name: str, ref: list[Any], cur: list[Any]) -> FieldDrift | None:
+        """One field's test (None: no values to compare, or too few current ones)."""
         kind = _kind(ref)
         ref = [v for v in ref if v is not None]
         cur = [v for v in cur if v is not None]
@@ -248,14 +272,18 @@ class DriftMonitor:
                                                     and chance < spec.p_value)
             return FieldDrift(name, kind, drifted, len(ref), len(cur), psi=round(value, 4),
                               psi_p_value=chance, ks_statistic=round(ks.statistic, 4),
-                              p_value=ks.p_value)
+                              p_value=ks.p_value, reference_mean=_mean(ref),
+                              current_mean=_mean(cur))
         if kind == "categorical":
             value = stats.psi_categorical(ref, cur)
             categories = len({str(v) for v in ref} | {str(v) for v in cur})
             chance = stats.psi_p_value(value, len(ref), len(cur), categories)
             drifted = value > spec.psi_threshold and chance < spec.p_value
+            shares = all(isinstance(v, bool) for v in ref + cur)
             return FieldDrift(name, kind, drifted, len(ref), len(cur), psi=round(value, 4),
-                              psi_p_value=chance)
+                              psi_p_value=chance,
+                              reference_mean=_mean(ref) if shares else None,
+                              current_mean=_mean(cur) if shares else None)
         texts_ref = [str(v) for v in ref]
         texts_cur = [str(v) for v in cur]
         result = stats.embedding_drift(self.embedder.embed(texts_ref),
@@ -277,6 +305,10 @@ class DriftMonitor:
                         "message": f"input field '{f.field}' of workflow '{report.workflow}' "
                                    f"drifted from its reference ({_evidence(f)})",
                     })
+
+
+def _mean(values: list[Any]) -> float:
+    return round(sum(float(v) for v in values) / len(values), 4)
 
 
 def _evidence(f: FieldDrift) -> str:

@@ -94,6 +94,9 @@ class ServingMetrics:
                                    "streams whose client went away", registry=reg)
         self.drift = gauge("compound_drift_alerts_active", "fields drifting, by workflow",
                            ["workflow"], registry=reg)
+        self.behaviour_drift = gauge("compound_behaviour_drift_active",
+                                     "model behaviour signals drifting, by workflow",
+                                     ["workflow"], registry=reg)
         self.quality = gauge("compound_quality_score", "latest online evaluation mean",
                              ["metric"], registry=reg)
         self._route_children: dict[tuple[str, str, int], Any] = {}

@@ -3,8 +3,9 @@ signal arrived.
 
 :class:`Monitor` feeds each event to the Prometheus metrics (``/metrics``), the rollups (the
 dashboard's charts, kept in the store), the input log (drift) and the online evaluators
-(quality). :meth:`Monitor.flush` does the slow parts, writing rollups and the input sample and
-scoring sampled runs; the server calls it every ``serve.flush_every_s`` on a worker thread,
+(quality), and each run's model behaviour to the behaviour log (behaviour drift).
+:meth:`Monitor.flush` does the slow parts, writing rollups and the samples and scoring sampled
+runs; the server calls it every ``serve.flush_every_s`` on a worker thread,
 so the request path only counts.
 
 Example:
@@ -23,9 +24,14 @@ import math
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from compound.production.monitoring.behaviour import (
+    BehaviourLog,
+    BehaviourMonitor,
+    BehaviourReport,
+)
 from compound.production.monitoring.drift_monitor import DriftMonitor, DriftReport, InputLog
 from compound.production.monitoring.metrics import ServingMetrics
 from compound.production.monitoring.quality import OnlineEvaluator, record_score
@@ -37,6 +43,7 @@ if TYPE_CHECKING:
     from compound.production.serving_spec import ServeSpec
     from compound.store.base import Store
 
+Report = TypeVar("Report")
 MAX_PENDING_SCORES = 10_000
 RECENT = "recent_runs"
 KEEP_RECENT = 500
@@ -63,6 +70,9 @@ class Monitor:
         per_flush = max(1, math.ceil(spec.drift.max_per_s * spec.flush_every_s))
         self.inputs = InputLog(store, sample_rate=spec.drift.sample_rate, per_flush=per_flush)
         self.drift = DriftMonitor(store, spec.drift, embedder=embedder)
+        self.behaviour_log = BehaviourLog(store, sample_rate=spec.drift.sample_rate,
+                                          per_flush=per_flush)
+        self.behaviour = BehaviourMonitor(store, spec.drift, drift=self.drift)
         self.evaluators = (evaluators if evaluators is not None else
                            [OnlineEvaluator.from_spec(n, s) for n, s in spec.online_evals.items()])
         self._to_score: deque[tuple[OnlineEvaluator, RunEnd]] = deque(maxlen=MAX_PENDING_SCORES)
@@ -82,8 +92,11 @@ class Monitor:
                              "status": status, "started": time.time() - end.duration_s,
                              "duration_ms": round(end.duration_s * 1000, 3),
                              "error": end.error})
-        if self.spec.drift.enabled and end.extra.get("drift", True):
+        sampled = end.extra.get("drift", True)
+        if self.spec.drift.enabled and sampled:
             self.inputs.add(end.workflow, end.input, end.run_id)
+        if self.spec.drift.behaviour.enabled:
+            self.behaviour_log.on_run_end(end.workflow, end.run_id, keep=sampled)
         if end.error is None:
             for evaluator in self.evaluators:
                 if evaluator.wants(end.workflow):
@@ -93,6 +106,8 @@ class Monitor:
         """Count what an ended span reports (tokens, cost, cache, fallbacks, verdicts)."""
         self.metrics.observe_span(span)
         self.rollups.record_span(span)
+        if self.spec.drift.behaviour.enabled:
+            self.behaviour_log.on_span(span)
 
     def on_feedback(self, kind: str, value: str) -> None:
         self.metrics.record_feedback(kind, value)
@@ -101,15 +116,16 @@ class Monitor:
     # -- background work --------------------------------------------------------------------
 
     def flush(self) -> dict[str, int]:
-        """Score sampled runs, then write rollups and the input sample. Thread-safe.
+        """Score sampled runs, then write rollups and the samples. Thread-safe.
 
         Returns:
-            how many scores, rollup buckets and inputs were written.
+            how many scores, rollup buckets, inputs, behaviour rows and runs were written.
         """
         with self._flush_lock:
             scored = self._score_pending()
             return {"scores": scored, "rollups": self.rollups.flush(),
-                    "inputs": self.inputs.flush(), "runs": self._flush_recent()}
+                    "inputs": self.inputs.flush(), "behaviour": self.behaviour_log.flush(),
+                    "runs": self._flush_recent()}
 
     def _flush_recent(self) -> int:
         fresh = []
@@ -152,22 +168,38 @@ class Monitor:
             record_score(self.store, evaluator=evaluator.name, workflow=end.workflow,
                          run_id=end.run_id, value=value, reason=reason)
             self.rollups.record_quality(evaluator.name, value)
+            if self.spec.drift.behaviour.enabled:
+                self.behaviour_log.add_score(end.workflow, end.run_id, evaluator.name, value)
             self.metrics.quality.labels(evaluator.name).set(value)
             scored += 1
         return scored
 
     def check_drift(self, workflows: list[str]) -> list[DriftReport]:
-        """Run a drift check of each workflow now (writes reports and alerts)."""
+        """Run a drift check of each workflow's inputs now (writes reports and alerts)."""
         self.inputs.flush()
-        reports = []
-        for name in workflows:
-            try:
-                reports.append(self.drift.check(name))
-            except Exception as exc:  # one workflow's failure (no embedder) spares the rest
-                self.metrics.record_error("drift", type(exc).__name__)
+        reports = self._each(workflows, self.drift.check, "drift")
         for report in reports:
             self.metrics.drift.labels(report.workflow).set(
                 sum(1 for f in report.fields if f.drifted))
+        return reports
+
+    def check_behaviour(self, workflows: list[str]) -> list[BehaviourReport]:
+        """Run a behaviour drift check of each workflow now (writes reports and alerts)."""
+        self.behaviour_log.flush()
+        reports = self._each(workflows, self.behaviour.check, "behaviour_drift")
+        for report in reports:
+            self.metrics.behaviour_drift.labels(report.workflow).set(
+                sum(1 for s in report.signals if s.drifted))
+        return reports
+
+    def _each(self, workflows: list[str], check: Callable[[str], Report], where: str
+              ) -> list[Report]:
+        reports = []
+        for name in workflows:
+            try:
+                reports.append(check(name))
+            except Exception as exc:  # one workflow's failure (no embedder) spares the rest
+                self.metrics.record_error(where, type(exc).__name__)
         return reports
 
 

@@ -1,5 +1,6 @@
 """Operations endpoints: health and readiness, Prometheus metrics, monitoring series for the
-dashboard, drift reports and checks, the review queue, and API key management."""
+dashboard, drift reports and checks (inputs and model behaviour), the review queue, and API
+key management."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse, Response
 
 from compound.privacy.redactor import redact_text
+from compound.production.monitoring.behaviour import latest_behaviour
 from compound.production.monitoring.drift_monitor import latest_reports, recent_alerts
 from compound.production.monitoring.rollups import read_series
 from compound.production.serving.disclosure import shown_to
@@ -84,18 +86,23 @@ def series(principal: Reader, state: State,
     return {"since": since, "until": until, "step_s": step, "points": rows}
 
 
-@router.get("/v1/drift", tags=["monitoring"], summary="Latest drift reports and alerts",
+@router.get("/v1/drift", tags=["monitoring"],
+            summary="Latest drift reports (inputs, model behaviour) and alerts",
             responses=responses(401, 403))
 def drift(principal: Reader, state: State) -> dict[str, Any]:
-    return {"reports": latest_reports(state.store), "alerts": recent_alerts(state.store)}
+    return {"reports": latest_reports(state.store), "behaviour": latest_behaviour(state.store),
+            "alerts": recent_alerts(state.store)}
 
 
-@router.post("/v1/drift/check", tags=["monitoring"], summary="Check drift now",
+@router.post("/v1/drift/check", tags=["monitoring"],
+             summary="Check the inputs and the models' behaviour for drift now",
              responses=responses(401, 403))
 async def check_drift(principal: Admin, state: State) -> dict[str, Any]:
     names = list(state.runner.workflows)
     reports = await anyio.to_thread.run_sync(state.monitor.check_drift, names)
-    return {"reports": [r.to_dict() for r in reports]}
+    behaviour = await anyio.to_thread.run_sync(state.monitor.check_behaviour, names)
+    return {"reports": [r.to_dict() for r in reports],
+            "behaviour": [r.to_dict() for r in behaviour]}
 
 
 @router.post("/v1/drift/reference", response_model=PinResponse, tags=["monitoring"],

@@ -228,16 +228,21 @@ def _warm_up(state: ServingState) -> None:
 
 
 async def _background(state: ServingState) -> None:
-    """Write monitoring every ``flush_every_s``; check drift every ``check_every_s``."""
+    """Write monitoring every ``flush_every_s``; check the inputs and the models' behaviour
+    for drift every ``check_every_s``."""
     spec = state.spec
     last_check = time.monotonic()
     while True:
         await asyncio.sleep(spec.flush_every_s)
         try:
             await asyncio.to_thread(state.monitor.flush)
-            if spec.drift.enabled and time.monotonic() - last_check >= spec.drift.check_every_s:
+            if time.monotonic() - last_check >= spec.drift.check_every_s:
                 last_check = time.monotonic()
-                await asyncio.to_thread(state.monitor.check_drift, list(state.runner.workflows))
+                names = list(state.runner.workflows)
+                if spec.drift.enabled:
+                    await asyncio.to_thread(state.monitor.check_drift, names)
+                if spec.drift.behaviour.enabled:
+                    await asyncio.to_thread(state.monitor.check_behaviour, names)
         except Exception as exc:  # monitoring must never take the server down
             state.monitor.metrics.record_error("monitoring", type(exc).__name__)
 

@@ -38,7 +38,8 @@ class ServingTracer(Tracer):
 
     Args:
         sinks: where finished spans go (the store, OTLP).
-        observe: called with ``{"kind", "name", "attributes", "status"}`` of each ended span.
+        observe: called with ``{"kind", "name", "attributes", "status", "trace_id"}`` of each
+            ended span (the trace id is the run's id).
         kwargs: as for :class:`~compound.workflow.tracing.Tracer`.
     """
 
@@ -75,7 +76,7 @@ class ServingTracer(Tracer):
         if self.observe is not None:
             span.work_out()  # e.g. a model call's token counts
             self.observe({"kind": span.kind, "name": span.name, "status": span.status,
-                          "attributes": span.attributes})
+                          "attributes": span.attributes, "trace_id": span.trace_id})
         if span.kind == "step":
             channel = current_channel.get()
             if channel is not None and channel.run_id == span.trace_id:

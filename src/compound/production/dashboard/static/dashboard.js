@@ -130,34 +130,61 @@ function drawSeries(data) {
   document.getElementById("kpi-thumbs").textContent = rate === null ? "-" : fmtNum(100 * rate, 1) + "%";
 }
 
-function drawDrift(data) {
-  const box = document.getElementById("drift");
+// Drift reports, one per workflow: a head (status, window sizes, time), a message, and a
+// table of what was compared, one row per item; returns how many workflows drift.
+function drawReports(box, reports, { empty, status, message, items, headers, row }) {
   box.replaceChildren();
+  if (!reports.length) box.append(el("p", { class: "muted" }, empty));
   let drifting = 0;
-  if (!data.reports.length) box.append(el("p", { class: "muted" }, "no drift check has run yet"));
-  for (const report of data.reports) {
+  for (const report of reports) {
     if (report.status === "drift") drifting += 1;
     const head = el("div", { class: "drift-head" });
     head.append(el("strong", {}, report.workflow + " "));
-    head.append(el("span", { class: "pill " + report.status, "data-drift-status": report.status }, report.status));
+    head.append(el("span", { class: "pill " + report.status, [status]: report.status }, report.status));
     head.append(el("span", { class: "muted" }, ` ${report.n_reference} ref / ${report.n_current} current, ${fmtTime(report.checked_at)}`));
     box.append(head);
-    if (report.message) box.append(el("div", { class: "muted" }, report.message));
-    if (!report.fields.length) continue;
+    if (message(report)) box.append(el("div", { class: "muted" }, report.message));
+    if (!items(report).length) continue;
     const table = el("table", { class: "small" });
     const header = el("tr");
-    header.append(...["field", "kind", "PSI", "KS", "p", "status"].map((h) => el("th", {}, h)));
+    header.append(...headers.map((h) => el("th", {}, h)));
     table.append(header);
-    for (const f of report.fields) {
-      const row = el("tr", { "data-field": f.field });
-      [f.field, f.kind, fmtNum(f.psi, 3), fmtNum(f.ks_statistic, 3), f.p_value === null ? "-" : f.p_value.toExponential(1), f.drifted ? "drift" : "ok"]
-        .forEach((v) => row.append(el("td", {}, String(v))));
-      if (f.drifted) row.className = "bad";
-      table.append(row);
+    for (const item of items(report)) {
+      const [attrs, cells] = row(item);
+      const tr = el("tr", attrs);
+      cells.forEach((v) => tr.append(el("td", {}, String(v))));
+      if (item.drifted) tr.className = "bad";
+      table.append(tr);
     }
     box.append(table);
   }
-  document.getElementById("kpi-drift").textContent = data.reports.length ? (drifting ? `${drifting} drifting` : "ok") : "-";
+  return drifting;
+}
+
+const fmtP = (p) => (p === null ? "-" : p.toExponential(1));
+
+function drawDrift(data) {
+  const behaviour = data.behaviour || [];
+  let drifting = drawReports(document.getElementById("drift"), data.reports, {
+    empty: "no drift check has run yet", status: "data-drift-status",
+    message: (r) => r.message, items: (r) => r.fields,
+    headers: ["field", "kind", "PSI", "KS", "p", "status"],
+    row: (f) => [{ "data-field": f.field }, [f.field, f.kind, fmtNum(f.psi, 3),
+      fmtNum(f.ks_statistic, 3), fmtP(f.p_value), f.drifted ? "drift" : "ok"]],
+  });
+  // what the models do: each signal's reference and current mean, rates in percent
+  const mean = (s, v) => (s.signal.endsWith("_rate") ? fmtNum(100 * v, 1) + "%" : fmtNum(v, 3));
+  drifting += drawReports(document.getElementById("behaviour"), behaviour, {
+    empty: "no behaviour check has run yet", status: "data-behaviour-status",
+    message: (r) => r.status === "insufficient_data" && r.message, items: (r) => r.signals,
+    headers: ["signal", "model", "reference", "current", "p", "status"],
+    row: (s) => [{ "data-signal": s.signal, "data-model": s.model || "" }, [s.signal,
+      [s.model || "-", ...(s.versions.current || []).map((v) => "v" + v)].join(" "),
+      mean(s, s.reference_mean), mean(s, s.current_mean), fmtP(s.p_value),
+      s.drifted ? "drift" : "ok"]],
+  });
+  const checked = data.reports.length || behaviour.length;
+  document.getElementById("kpi-drift").textContent = checked ? (drifting ? `${drifting} drifting` : "ok") : "-";
   const alerts = document.getElementById("alerts");
   alerts.replaceChildren(...data.alerts.slice(0, 10).map((a) => el("li", {}, `${fmtTime(a.ts)} ${a.message}`)));
   if (!data.alerts.length) alerts.append(el("li", { class: "muted" }, "none"));
