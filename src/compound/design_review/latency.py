@@ -47,14 +47,17 @@ def _latency_without_mitigation(system: System) -> Iterator[Hit]:
                 continue
             target = system.evals[eval_name].target
             if target.model in system.llms():
-                exposed = [f"eval '{eval_name}' calls LLM '{target.model}' on every row"] if (
-                    not cached(system, target.model)) else []
+                exposed = ([f"eval '{eval_name}' calls LLM '{target.model}' on every row"]
+                           if not cached(system, target.model) else [])
             elif target.workflow in system.workflows:
                 workflow = system.workflows[target.workflow]
-                exposed = [f"step '{step.name}' of workflow '{target.workflow}' calls LLM "
-                           f"'{llm}' on every request"
-                           for _, _, step, llm in llm_steps(system, {target.workflow: workflow})
-                           if gated(workflow, step.name) is None and not cached(system, llm)]
+                steps: dict[str, list[str]] = {}
+                for _, _, step, llm in llm_steps(system, {target.workflow: workflow}):
+                    if gated(workflow, step.name) is None and not cached(system, llm):
+                        steps.setdefault(llm, []).append(step.name)
+                exposed = [f"workflow '{target.workflow}' calls LLM '{llm}' on every request "
+                           f"(step{'s' if len(names) > 1 else ''} {', '.join(names)})"
+                           for llm, names in steps.items()]
             else:
                 continue
             if not exposed:

@@ -131,8 +131,8 @@ def _classifier_on_open_language(system: System) -> Iterator[Hit]:
                   f"{words:.1f} words on average: open-ended text, which a classifier can only "
                   "repeat from its training rows",
                   "answer with an LLM (with retrieval for the facts, and an eval of its "
-                  "answers); keep classifiers for a fixed set of labels such as intents or "
-                  "routes, where one can route the request to the LLM")
+                  "answers); keep classifiers for a fixed set of labels, such as the intent "
+                  "that decides where a request goes")
 
 
 _STRUCTURED = {"int", "float", "bool", "int | None", "float | None", "bool | None"}
