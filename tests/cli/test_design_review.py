@@ -79,3 +79,30 @@ design_review:
     assert "[/] internal tool ␛[31m behind the VPN" in text
     assert "\x1b" not in text
     assert review_table(found, silenced=False).row_count == len(found.open)
+
+
+def test_up_lists_the_open_findings_after_the_scorecard_and_still_passes(tmp_path: Path
+                                                                        ) -> None:
+    (tmp_path / "qa.jsonl").write_text('{"question": "Capital of France?", "answer": "Paris"}\n'
+                                       * 3, encoding="utf-8")
+    (tmp_path / "compound.yaml").write_text("""\
+name: demo
+loop: interaction
+task: Answer.
+models:
+  llm: {provider: scripted, options: {replies: ["Paris"]}}
+criteria:
+  contains: {threshold: 0.5}
+evals:
+  qa:
+    dataset: {path: qa.jsonl, inputs: [question], expected: answer}
+    target: {model: llm, prompt: "{question}"}
+    metrics: [contains]
+""", encoding="utf-8")
+    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1", "COMPOUND_HOME": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-m", "compound", "up", str(tmp_path), "--no-serve"],
+                         capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]  # findings warn, never block
+    assert out.stdout.index("scorecard of demo") < out.stdout.index("design review of demo")
+    assert "thin-eval" in out.stdout and "on 3 rows" in out.stdout
+    assert "design review: 1 warning" in out.stderr
