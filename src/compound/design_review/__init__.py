@@ -15,6 +15,7 @@ folder's code. A spec accepts a finding with ``design_review: {silence: {ID: rea
 finding still shows, as silenced, and no longer fails ``--strict``.
 
 Example:
+    >>> from compound.design_review import review
     >>> from compound.system import System
     >>> system = System.from_yaml('''
     ... name: demo
