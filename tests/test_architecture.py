@@ -53,8 +53,10 @@ FLOORS: list[tuple[str, tuple[str, ...]]] = [
     ("production", ("compound.production",)),
     ("evaluation", ("compound.evaluation",)),
     ("lifecycle", ("compound.lifecycle",)),
-    # what a user touches: the CLI, the checks it prints, the scaffolds, the top-level names
-    ("interface", ("compound", "compound.checking", "compound.cli", "compound.scaffolds")),
+    # what a user touches: the CLI, the checks and the design review it prints, the scaffolds,
+    # the top-level names
+    ("interface", ("compound", "compound.checking", "compound.design_review", "compound.cli",
+                   "compound.scaffolds")),
 ]
 
 #: The imports that go up a floor, each with the reason it stays.

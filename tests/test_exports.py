@@ -36,6 +36,7 @@ SURFACES: dict[str, set[str]] = {
         "ChecksumMismatch", "ConversionFailed", "Entry", "fetch", "FetchFailed", "FetchResult",
         "is_present", "MANIFEST", "MIRROR_ENV", "Output", "resolve_names", "Source",
     },
+    "compound.design_review": {"Finding", "review", "Review", "Rule", "RULES"},
     "compound.evaluation": {
         "bootstrap", "check_gate", "cohen_kappa", "compare_pairwise", "Dataset",
         "dataset_from_stream", "dataset_from_traces", "DatasetRegistry", "EvalPlan", "EvalReport",

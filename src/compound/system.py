@@ -104,6 +104,34 @@ class StoreSpec(SpecModel):
                     "written (on by default; false turns it off)")
 
 
+FINDING_ID = r"^[a-z][a-z0-9-]*$"
+
+
+class DesignReviewSpec(SpecModel):
+    """What `compound check --review` holds the system to, and the findings it accepts.
+
+    A silenced finding still shows, marked silenced with its reason; only unsilenced ones
+    fail ``--review --strict``.
+    """
+
+    silence: dict[Annotated[str, Field(pattern=FINDING_ID)], str] = Field(
+        default_factory=dict,
+        description="finding id -> why it does not apply to this system (a reason is required)")
+    resolution: float = Field(
+        default=0.1, gt=0.0, le=0.5,
+        description="thin-eval: the widest half-width a criterion's 95% interval may have at "
+                    "its threshold")
+
+    @field_validator("silence")
+    @classmethod
+    def _reasons_given(cls, value: dict[str, str]) -> dict[str, str]:
+        for finding, reason in value.items():
+            if not reason.strip():
+                raise ValueError(f"silencing '{finding}' needs a reason: say why the finding "
+                                 "does not apply to this system")
+        return value
+
+
 class System(SpecModel):
     """A validated `compound.yaml`. Build it with :meth:`load` or :meth:`from_yaml`."""
 
@@ -121,6 +149,7 @@ class System(SpecModel):
     strategy: StrategySpec = Field(default_factory=StrategySpec)
     store: StoreSpec = Field(default_factory=StoreSpec)
     serve: ServeSpec = Field(default_factory=ServeSpec)
+    design_review: DesignReviewSpec = Field(default_factory=DesignReviewSpec)
     source: Path | None = Field(default=None, exclude=True, repr=False)
 
     @field_validator("name")

@@ -170,6 +170,7 @@ def _spec_models() -> dict[str, list[type]]:
         "system.md": [system.System],
         "criteria.md": [system.Criterion],
         "store.md": [system.StoreSpec, RedactionSpec],
+        "design_review.md": [system.DesignReviewSpec],
         "models.md": [models.LLMSpec, models.GenerationSpec, models.PredictorSpec,
                       models.SplitSpec],
         "retrievers.md": [orchestration.RetrieverSpec, orchestration.ChunkingSpec,

@@ -17,6 +17,7 @@ from compound.console import console, console_err, plain, styled
 
 if TYPE_CHECKING:
     from compound.lifecycle.up import BuildStep
+    from compound.system import System
 
 
 @app.command()
@@ -76,6 +77,7 @@ def up(
     blocking = card is not None and card.blocking(strict=strict)
     if card is not None:
         report_scorecard(console_err, card, strict=strict)
+    _design_review(system)
     if not serve:
         if ask and system.workflows:
             _ask_locally(system, ask)
@@ -84,6 +86,22 @@ def up(
         console_err.print("not serving a system that fails its criteria; fix it, or pass --force")
         raise SystemExit(1)
     _serve(system, host=host, port=port, ask=ask, seconds=serve_seconds)
+
+
+def _design_review(system: System) -> None:
+    """The review's open findings, after the scorecard: they warn, never block `up`."""
+    from rich.text import Text
+
+    from compound.cli.design_review import review_table
+    from compound.design_review import review
+
+    found = review(system)
+    if found.open:
+        console.print(review_table(found, silenced=False))
+    console_err.print(Text.assemble(
+        ("design review", "bold yellow" if found.open else "bold green"),
+        f": {found.summary()}" + (" (warnings: they do not stop `compound up`; `compound "
+                                  "check SPEC --review` explains each)" if found.open else "")))
 
 
 def _serve(system: object, *, host: str | None, port: int | None, ask: str | None,

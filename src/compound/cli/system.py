@@ -54,6 +54,14 @@ def check(
         "--import",
         help="import the Python files in the spec's folder for deeper checks: this RUNS "
              "that code, as 'compound run' does; use it only on code you trust")] = False,
+    review: Annotated[bool, typer.Option(
+        "--review",
+        help="also review the design against the framework's principles: each finding with "
+             "where it is, why it matters and the fix")] = False,
+    strict: Annotated[bool, typer.Option(
+        "--strict",
+        help="with --review (implied): exit 1 on any finding the spec does not silence, "
+             "for CI")] = False,
 ) -> None:
     """Validate a compound.yaml: types, references between components, cycles, templates,
     the typed wiring of each workflow (built, not run), the Python code it names, metric
@@ -62,6 +70,11 @@ def check(
     The Python files in the spec's folder are read, never run (like a linter), so checking a
     downloaded system is safe; installed packages it names are imported. What only running
     the code can tell is shown as a note.
+
+    --review adds the design review (docs/design_review.md): an LLM doing a classifier's
+    job, missing rails, fallbacks, timeouts and budgets, criteria without an eval or with too
+    few rows, a trained model without a feedback path, a latency target with nothing in front
+    of the LLM. A spec accepts a finding under 'design_review: {silence: {ID: reason}}'.
     """
     from rich.table import Table
 
@@ -96,3 +109,11 @@ def check(
     console.print(table)
     console.print(styled("[green]ok[/]: {source} is a valid {loop} system",
                          source=system.source, loop=system.loop))
+    if review or strict:
+        from compound.cli.design_review import print_review
+        from compound.design_review import review as design_review
+
+        found = design_review(system)
+        print_review(console, found)
+        if strict and found.open:
+            raise typer.Exit(1)
