@@ -171,7 +171,7 @@ def _spec_models() -> dict[str, list[type]]:
         "criteria.md": [system.Criterion],
         "store.md": [system.StoreSpec, RedactionSpec],
         "models.md": [models.LLMSpec, models.GenerationSpec, models.PredictorSpec,
-                      models.SplitSpec],
+                      models.SplitSpec, models.ChurnSpec],
         "retrievers.md": [orchestration.RetrieverSpec, orchestration.ChunkingSpec,
                           orchestration.FusionSpec, orchestration.BM25Spec,
                           orchestration.RerankerSpec, orchestration.QdrantSpec],
