@@ -20,6 +20,9 @@ Protocol (so that no correction leaks into the rows a model is calibrated or tes
   :class:`~compound.production.feedback.FeedbackLog` (what ``POST /v1/feedback`` commits);
 * `improve` then runs as ``compound improve`` does, and test accuracy before and after is
   measured independently, by loading the production version and predicting the test split;
+  the gain is reported on the test split's *final* rows (``split.final``, half of it,
+  stratified), which the promotion decision never read: the gate reads the other half (the
+  gate rows) only, so a gain there could be luck the gate selected for;
 * the *wrong feedback* run starts again from a copy of the store as it was after version 1
   and the same traffic, but every user "corrects" every answer to a wrong intent (drawn at
   random among the others), with no review; its candidate must not be promoted.
@@ -148,15 +151,31 @@ def simulate(system: Any, store: Any, rows: list[dict[str, Any]], *, wrong: bool
     return counts
 
 
-def production_accuracy(store: Any, test: list[dict[str, Any]]) -> tuple[int, float]:
-    """The production version, and its accuracy on the test rows, measured here."""
+def production_accuracy(store: Any, test: list[dict[str, Any]],
+                        rows: list[int] | None = None) -> tuple[int, float]:
+    """The production version, and its accuracy on the test rows (those at ``rows`` only,
+    when given), measured here."""
     from compound.intelligence.ml.predictor import Predictor
 
+    chosen = test if rows is None else [test[i] for i in rows]
     predictor = Predictor(name="intent", store=store)
-    predictions = predictor.predict_batch([{"text": r["text"]} for r in test])
-    right = sum(p.label == r["label"] for p, r in zip(predictions, test, strict=True))
+    predictions = predictor.predict_batch([{"text": r["text"]} for r in chosen])
+    right = sum(p.label == r["label"] for p, r in zip(predictions, chosen, strict=True))
     assert predictor.version is not None
-    return predictor.version, right / len(test)
+    return predictor.version, right / len(chosen)
+
+
+def held_out_rows(store: Any) -> tuple[list[int], list[int]]:
+    """The gate and final rows of the test split, as training cut them (the registry keeps
+    them beside each version)."""
+    from compound.intelligence.registry import ModelRegistry
+
+    registry = ModelRegistry(store)
+    current = registry.production("intent")
+    assert current is not None
+    held = registry.held_out(current)
+    assert held is not None
+    return list(held["gate"]), list(held["final"])
 
 
 def outcome_facts(report: Any) -> dict[str, Any]:
@@ -166,8 +185,16 @@ def outcome_facts(report: Any) -> dict[str, Any]:
         "labelled_rows": outcome.rows, "rows_by_origin": outcome.origins,
         "conflicts_left_out": outcome.conflicts, "signals_not_used": report.skipped,
         "candidate_version": outcome.candidate,
-        "candidate_test_accuracy_recorded": _round(outcome.after.get("accuracy")),
-        "production_test_accuracy_recorded": _round(outcome.before.get("accuracy")),
+        "candidate_gate_accuracy_recorded": _round(outcome.after.get("accuracy")),
+        "production_gate_accuracy_recorded": _round(outcome.before.get("accuracy")),
+        "candidate_final_accuracy_recorded": _round(outcome.final_after.get("accuracy")),
+        "production_final_accuracy_recorded": _round(outcome.final_before.get("accuracy")),
+        "rows_read": outcome.rows_read,
+        "churn": None if outcome.churn is None else {
+            "churn": _round(outcome.churn.churn),
+            "confident_churn": _round(outcome.churn.confident_churn),
+            "negative_flips": _round(outcome.churn.negative_flips),
+            "rows": outcome.churn.rows, "confidence": outcome.churn.confidence},
         "checks": {c.name: c.status for c in outcome.checks},
         "improve_seconds": round(report.seconds, 1),
     }
@@ -183,6 +210,7 @@ def main() -> int:
     args = parser.parse_args()
 
     from compound.intelligence.ml.training import train
+    from compound.intelligence.promotion import spec_gate
     from compound.intelligence.registry import ModelRegistry
     from compound.lifecycle.improve import improve
     from compound.public_data import DatasetMissing, dataset_path
@@ -211,22 +239,35 @@ def main() -> int:
         with SQLiteStore(honest_db) as store:
             first = train(system, "intent", store=store)
             assert first.record is not None
-            spec = system.predictors()["intent"]
             decision = ModelRegistry(store).promote("intent", first.record.version,
-                                                    criteria=system.criteria, only=spec.criteria)
+                                                    **spec_gate(system, "intent"))
             assert decision.promoted, decision.message
         shutil.copy(honest_db, wrong_db)  # the same starting point for the wrong-feedback run
 
         with SQLiteStore(honest_db) as store:
+            gate_rows, final_rows = held_out_rows(store)
             version_before, before = production_accuracy(store, test)
+            _, final_before = production_accuracy(store, test, final_rows)
+            _, gate_before = production_accuracy(store, test, gate_rows)
             traffic = simulate(system, store, feedback, wrong=False, seed=args.seed,
                                confident=confident)
             report = improve(system, store)
             version_after, after = production_accuracy(store, test)
+            _, final_after = production_accuracy(store, test, final_rows)
+            _, gate_after = production_accuracy(store, test, gate_rows)
+            assert held_out_rows(store) == (gate_rows, final_rows)  # the same cut
             again = improve(system, store).outcomes[0]
         honest = {
+            "gain_on_rows_the_decision_never_read": round(final_after - final_before, 4),
+            "final_rows": len(final_rows), "gate_rows": len(gate_rows),
+            "final_accuracy_before": round(final_before, 4),
+            "final_accuracy_after": round(final_after, 4),
+            "gate_gain": round(gate_after - gate_before, 4),
+            "gate_accuracy_before": round(gate_before, 4),
+            "gate_accuracy_after": round(gate_after, 4),
             "test_accuracy_before": round(before, 4), "test_accuracy_after": round(after, 4),
-            "gain": round(after - before, 4), "production_version_before": version_before,
+            "gain_all_test_rows": round(after - before, 4),
+            "production_version_before": version_before,
             "production_version_after": version_after,
             "corrections": traffic["user_corrections"] + traffic["review_corrections"],
             "promoted": report.outcomes[0].status == "promoted",
@@ -271,12 +312,16 @@ def main() -> int:
                              "'support_desk' review queue, resolved by a simulated reviewer "
                              "(approve if right, correct if wrong)",
             "accuracy_measured": "independently: the production version after each step, "
-                                 "predicting the whole test split",
+                                 "predicting the whole test split; split into the gate rows "
+                                 "(which the promotion read) and the final rows (which it "
+                                 "never read), as training cut them (split.final)",
+            "gain_reported": "gain_on_rows_the_decision_never_read: accuracy on the final "
+                             "rows, after minus before",
         },
         "honest_feedback": honest,
         "wrong_feedback": wrong,
         "acceptance": {
-            "accuracy_higher_after_improve": after > before,
+            "accuracy_higher_on_unread_rows_after_improve": final_after > final_before,
             "worse_candidate_not_promoted": (not wrong["promoted"]
                                              and wrong_after_version == wrong_before_version),
         },

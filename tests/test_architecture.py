@@ -38,7 +38,8 @@ FLOORS: list[tuple[str, tuple[str, ...]]] = [
     ("metrics", ("compound.metrics",)),
     # the spec (steps 1-2): what a compound.yaml says, and the gate its criteria become
     ("spec", (
-        "compound.system", "compound.gating", "compound.intelligence.spec",
+        "compound.system", "compound.gating", "compound.loop_defaults",
+        "compound.intelligence.spec",
         "compound.intelligence.ml.params", "compound.orchestration.spec",
         "compound.orchestration.retrieval.filters", "compound.strategy.spec",
         "compound.evaluation.spec", "compound.workflow.spec", "compound.workflow.type_names",

@@ -109,8 +109,17 @@ def test_corrections_make_a_better_model_which_is_promoted(tmp_path: Path) -> No
     assert outcome.status == "promoted", outcome.message
     assert outcome.rows == 18 and outcome.origins == {"user": 18}
     assert outcome.after["accuracy"] > outcome.before["accuracy"]
+    # decided on the gate rows; the gain is reported on the final rows, which it never read
+    assert outcome.rows_read.startswith("decided on 9 gate rows") and "9 final rows" in (
+        outcome.rows_read)
+    assert outcome.gain == outcome.final_after["accuracy"] - outcome.final_before["accuracy"]
+    assert outcome.gain > 0
+    # a fix churns, even confidently (production was sure and wrong), yet breaks nothing
+    assert outcome.churn is not None and outcome.churn.negative_flips == 0
+    assert outcome.churn.churn > 0.5
     current = ModelRegistry(store).production("intent")
     assert current is not None and current.version == outcome.candidate != first
+    assert current.churn is not None and current.churn["against"] == first
     assert current.data["extra"]["rows"] == 18  # the version records what it learned from
     assert current.data["test"]["sha256"] == ModelRegistry(store).get("intent", first).data[
         "test"]["sha256"]
@@ -135,15 +144,19 @@ def test_a_worse_candidate_from_wrong_feedback_is_not_promoted(tmp_path: Path) -
     assert outcome.status == "refused"
     assert outcome.after["accuracy"] < outcome.before["accuracy"]
     checks = {c.name: c.status for c in outcome.checks}
-    # the spec's tolerance (0.5) would let it through; improve asks for no loss at all
-    assert checks == {"intent_accuracy": "pass", "accuracy (improve)": "regressed"}
+    # the spec's tolerance (0.5) would let it through; improve asks for no loss at all, and
+    # the hybrid loop's default churn limit sees the rows production had right go wrong
+    assert checks == {"intent_accuracy": "pass", "accuracy (improve)": "regressed",
+                      "churn": "pass", "confident_churn": "pass", "negative_flips": "fail"}
     current = ModelRegistry(store).production("intent")
     assert current is not None and current.version == first
     refused = [r.data for r in store.read(EVENTS) if r.data["event"] == "refused"]
     assert refused and refused[-1]["version"] == outcome.candidate
     # one gate, one decision: a single refusal, recorded by the registry for improve
     assert [r["version"] for r in refused].count(outcome.candidate) == 1
-    assert refused[-1]["by"] == "improve" and refused[-1]["checks"] == ["accuracy (improve)"]
+    assert refused[-1]["by"] == "improve"
+    assert refused[-1]["checks"] == ["negative_flips", "accuracy (improve)"]
+    assert refused[-1]["churn"]["against"] == first and refused[-1]["churn"]["negative_flips"]
     store.close()
 
 

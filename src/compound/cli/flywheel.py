@@ -61,6 +61,9 @@ def improve(
                        else "") + ")") if outcome.rows or outcome.conflicts else ""
         console.print(plain(f"{outcome.name}: {outcome.message}", style=colour), plain(labelled),
                       sep="")
+        if outcome.rows_read:
+            console.print(plain(f"{outcome.name}: {outcome.rows_read}; the gain is measured on "
+                                "the final rows"))
     if report.refused:
         raise SystemExit(1)
 

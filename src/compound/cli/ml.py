@@ -96,12 +96,16 @@ def show(
         chosen = (registry.get(name, version) if version is not None
                   else registry.production(name) or versions[-1])
     table = Table(title=f"versions of {name}", title_justify="left")
-    for column in ("version", "stage", "metrics", "data sha256"):
+    for column in ("version", "stage", "metrics", "churn", "data sha256"):
         table.add_column(column)
     for record in versions:
         metrics = ", ".join(f"{k} {v:.4f}" for k, v in list(record.metrics.items())[:3])
         digest = str(record.data.get("train", {}).get("sha256", ""))[:12]
-        table.add_row(str(record.version), record.stage, metrics, digest)
+        churn = record.churn
+        shown = (f"{churn['churn']:.4f} vs v{churn['against']} (confident "
+                 f"{churn['confident_churn']:.4f}, negative "
+                 f"{churn.get('negative_flips') or 0:.4f})" if churn else "-")
+        table.add_row(str(record.version), record.stage, metrics, shown, digest)
     console.print(table)
     console.print(version_table(chosen))
 
@@ -145,13 +149,15 @@ def rollback(spec: SPEC_ARG, name: MODEL_ARG) -> None:
 
 def _promote(system: System, store: Store, name: str, version: int | None) -> bool:
     from compound.intelligence.ml.report import gate_table
+    from compound.intelligence.promotion import spec_gate
     from compound.intelligence.registry import ModelRegistry, predictor_spec
 
-    spec = predictor_spec(system, name)
-    decision = ModelRegistry(store).promote(name, version, criteria=system.criteria,
-                                            only=spec.criteria)
+    predictor_spec(system, name)
+    decision = ModelRegistry(store).promote(name, version, **spec_gate(system, name))
     if decision.checks:
         console.print(gate_table(decision.checks))
+    if decision.rows:
+        console.print(decision.rows, markup=False, highlight=False)
     colour = "green" if decision.promoted else "red"
     console.print(plain(decision.message, style=colour))
     return decision.promoted

@@ -81,6 +81,7 @@ def check(
     from compound.checking import check_all
     from compound.errors import SpecError
     from compound.evaluation.gates import declared_direction
+    from compound.loop_defaults import default_criteria
     from compound.system import System
 
     system = System.load(spec)
@@ -98,6 +99,9 @@ def check(
         tol = f" (tolerance {criterion.tolerance:g})" if criterion.tolerance else ""
         rule = f"{criterion.metric or name} {op} {criterion.threshold:g}{tol}"
         table.add_row("criteria", name, rule)
+    for default in default_criteria(system):
+        table.add_row("default criteria", default.component,
+                      f"{default.name} {default.rule} ({default.where})")
     for name, model in system.models.items():
         what = (
             f"llm via {model.provider}" if model.kind == "llm" else f"predictor: {model.task}"

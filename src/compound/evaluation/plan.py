@@ -176,13 +176,17 @@ def plan_eval(
         dataset = dataset.head(limit)
     cache = OutputCache(store, enabled=use_cache) if store is not None else None
     target = build_target(spec.target, system, cache=cache, seed=spec.seed, store=store)
-    metric_specs = spec.metric_specs() or _metrics_from_criteria(system, name)
+    from compound.loop_defaults import eval_defaults
+
+    defaults = eval_defaults(system, name)  # what the loop type measures when spec is silent
+    metric_specs = spec.metric_specs() or defaults or _metrics_from_criteria(system, name)
     base = str(system.base_dir)
     judge = None
-    if spec.judge is not None:
+    judged = any(m.registered_name == "llm_judge" for m in defaults)
+    if spec.judge is not None or judged:
         from compound.intelligence.llm import build_llm
 
-        judge_name = spec.judge.model or system.default_llm()
+        judge_name = (spec.judge.model if spec.judge else None) or system.default_llm()
         judge = build_llm(system.llms()[judge_name])
         judge = judge if cache is None else CachedLLM(judge, cache)
     return EvalPlan(

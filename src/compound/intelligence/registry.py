@@ -22,6 +22,7 @@ Example:
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -31,13 +32,14 @@ from pydantic import BaseModel, ConfigDict
 
 from compound.errors import RuntimeFailure, UserError
 from compound.gating import GateCheck, failures
-from compound.intelligence.promotion import applicable_criteria, gate_checks
+from compound.intelligence.promotion import applicable_criteria, churn_checks, gate_checks
 from compound.specfile import did_you_mean
 
 if TYPE_CHECKING:
     from compound.intelligence.embedders import Embedder
     from compound.intelligence.ml.model import TrainedModel
-    from compound.intelligence.spec import PredictorSpec
+    from compound.intelligence.spec import ChurnSpec, PredictorSpec
+    from compound.metrics.stability import Churn
     from compound.store import Store
     from compound.system import Criterion, System
 
@@ -63,11 +65,14 @@ class ModelVersion(BaseModel):
     metrics: dict[str, float] = {}
     primary: str = ""
     report: dict[str, Any] = {}
+    parts: dict[str, dict[str, float]] = {}
     calibration: dict[str, Any] | None = None
     libraries: dict[str, str] = {}
     artifact_key: str
     artifact_sha256: str
     artifact_bytes: int
+    held_out_key: str | None = None
+    churn: dict[str, Any] | None = None
     training_seconds: float = 0.0
     promoted: float | None = None
     note: str = ""
@@ -76,6 +81,17 @@ class ModelVersion(BaseModel):
     def ref(self) -> str:
         """``name@version``."""
         return f"{self.name}@{self.version}"
+
+    @property
+    def gate_metrics(self) -> dict[str, float]:
+        """The test metrics of the gate rows, which the promotion gate reads (all test rows'
+        for a version trained without a final split)."""
+        return self.parts.get("gate") or self.metrics
+
+    @property
+    def final_metrics(self) -> dict[str, float]:
+        """The test metrics of the final rows, which no promotion reads (empty without)."""
+        return self.parts.get("final", {})
 
 
 @dataclass(frozen=True)
@@ -88,6 +104,8 @@ class PromotionDecision:
     checks: list[GateCheck] = field(default_factory=list)
     replaced: int | None = None
     message: str = ""
+    churn: Churn | None = None
+    rows: str = ""
 
 
 class ModelRegistry:
@@ -143,6 +161,12 @@ class ModelRegistry:
             )
         return current
 
+    def held_out(self, record: ModelVersion) -> dict[str, Any] | None:
+        """The gate and final rows of ``record`` and its prediction of every test row (see
+        :meth:`register`), or None for a version that has none."""
+        data = self.store.get_blob(record.held_out_key) if record.held_out_key else None
+        return None if data is None else dict(json.loads(data))
+
     def load_model(self, record: ModelVersion, *, embedder: Embedder | None = None
                    ) -> TrainedModel:
         """The artifact of ``record``, checked against its recorded hash, then loaded.
@@ -168,12 +192,16 @@ class ModelRegistry:
 
     # -- writing ----------------------------------------------------------------------------
 
-    def register(self, name: str, model: TrainedModel, **facts: Any) -> ModelVersion:
+    def register(self, name: str, model: TrainedModel, *,
+                 held_out: Mapping[str, Any] | None = None, **facts: Any) -> ModelVersion:
         """Store ``model`` as a new candidate version.
 
         Args:
             name: the model's name in the spec.
             model: the trained model.
+            held_out: the gate and final rows and every test row's prediction
+                (:meth:`compound.intelligence.ml.training.HeldOut.record`), kept beside the
+                version for the churn of the next one.
             **facts: the other :class:`ModelVersion` fields (metrics, data, params...).
         """
         artifact = model.to_bytes()
@@ -185,9 +213,12 @@ class ModelRegistry:
                 name=name, version=version, stage="candidate", created=time.time(),
                 task=model.task, learner=model.learner.name, artifact_key=key,
                 artifact_sha256=hashlib.sha256(artifact).hexdigest(),
-                artifact_bytes=len(artifact), **facts,
+                artifact_bytes=len(artifact),
+                held_out_key=f"{key}/held_out" if held_out is not None else None, **facts,
             )
             self.store.put_blob(key, artifact)
+            if held_out is not None:
+                self.store.put_blob(f"{key}/held_out", json.dumps(dict(held_out)).encode())
             self.store.put(VERSIONS, record.ref, record.model_dump(mode="json"))
             self.store.append(EVENTS, {"event": "register", "model": name, "version": version})
         return record
@@ -202,13 +233,18 @@ class ModelRegistry:
         primary: str | None = None,
         extra_checks: Sequence[GateCheck] = (),
         by: str | None = None,
+        churn: ChurnSpec | None = None,
+        defaults: bool = False,
     ) -> PromotionDecision:
         """Make a candidate production if it passes the gate; otherwise change nothing.
 
-        The gate is the criteria's checks, the primary metric's, and ``extra_checks``, which a
-        caller adds for its own reasons (``compound improve``: the same test rows, a real
-        gain); the decision and the audit event (``promote`` or ``refused``) are written here
-        only.
+        The gate is the criteria's checks, the primary metric's, the churn limits, the loop's
+        default checks, and ``extra_checks``, which a caller adds for its own reasons
+        (``compound improve``: the same test rows, a real gain); the decision and the audit
+        event (``promote`` or ``refused``, with the churn) are written here only. It reads the
+        *gate* rows' metrics and predictions (:attr:`ModelVersion.gate_metrics`), never the
+        final rows'. :func:`compound.intelligence.promotion.spec_gate` gives the keywords a
+        spec asks for.
 
         Args:
             name: the model.
@@ -219,6 +255,8 @@ class ModelRegistry:
                 recorded at training when None.
             extra_checks: more checks the candidate must pass.
             by: who asks (``improve``), recorded in the audit event.
+            churn: the churn limits against production on the gate rows (None: not gated).
+            defaults: add the loop type's default checks (ECE) where no criterion applies.
 
         Raises:
             UserError: no such version, or no candidate to promote.
@@ -229,21 +267,44 @@ class ModelRegistry:
         if current is not None and current.version == record.version:
             return PromotionDecision(name, record.version, promoted=False, replaced=None,
                                      message=f"{record.ref} is already in production")
+        same_rows = current is None or (
+            bool(record.parts.get("gate")) and bool(current.parts.get("gate"))
+            and record.data.get("gate", {}).get("sha256")
+            == current.data.get("gate", {}).get("sha256"))
+        # gate rows where both versions have them, all test rows where one lacks them
+        mine = record.gate_metrics if same_rows else record.metrics
+        theirs = None if current is None else (
+            current.gate_metrics if same_rows else current.metrics)
         checks = gate_checks(
-            record.metrics, current.metrics if current else None,
-            criteria=applicable_criteria(criteria, only, model=name),
+            mine, theirs, criteria=applicable_criteria(criteria, only, model=name),
             required=only is not None, primary=primary or record.primary or None,
-        ) + list(extra_checks)
+            defaults=defaults,
+        )
+        measured = None
+        if churn is not None and current is not None:
+            found, measured = churn_checks(self.held_out(current), self.held_out(record),
+                                           churn, against=current.ref)
+            checks += found
+        checks += list(extra_checks)
+        rows = _rows_read(record, same_rows)
         by_whom = {} if by is None else {"by": by}
+        churned = {} if measured is None or current is None else {"churn": {
+            "against": current.version, "churn": measured.churn,
+            "confident_churn": measured.confident_churn,
+            "negative_flips": measured.negative_flips, "rows": measured.rows,
+            "confidence": measured.confidence}}
         failed = failures(checks)
         if failed:
+            if churned:
+                self._set_stage(record, record.stage, **churned)
             self.store.append(EVENTS, {"event": "refused", "model": name,
                                        "version": record.version,
-                                       "checks": [c.name for c in failed], **by_whom})
+                                       "checks": [c.name for c in failed], **churned,
+                                       **by_whom})
             reasons = "; ".join(f"{c.name}: {c.message}" for c in failed)
             return PromotionDecision(name, record.version, promoted=False, checks=checks,
                                      message=f"{record.ref} was not promoted: the gate failed "
-                                             f"({reasons})")
+                                             f"({reasons})", churn=measured, rows=rows)
         self.load_model(record)  # a candidate that does not load never reaches production
         with self.store.transaction():
             pointer = self.store.get(STAGES, name) or {"production": None, "history": []}
@@ -254,15 +315,15 @@ class ModelRegistry:
                 )
             if current is not None:
                 self._set_stage(current, "archived")
-            self._set_stage(record, "production", promoted=time.time())
+            self._set_stage(record, "production", promoted=time.time(), **churned)
             history = [*pointer.get("history", []), record.version]
             self.store.put(STAGES, name, {"production": record.version, "history": history})
             self.store.append(EVENTS, {"event": "promote", "model": name,
                                        "version": record.version,
                                        "replaced": current.version if current else None,
-                                       **by_whom})
+                                       **churned, **by_whom})
         return PromotionDecision(
-            name, record.version, promoted=True, checks=checks,
+            name, record.version, promoted=True, checks=checks, churn=measured, rows=rows,
             replaced=current.version if current else None,
             message=f"{record.ref} is now in production"
             + (f" (replacing version {current.version})" if current else ""),
@@ -310,6 +371,15 @@ class ModelRegistry:
     def _set_stage(self, record: ModelVersion, stage: Stage, **changes: Any) -> None:
         updated = record.model_copy(update={"stage": stage, **changes})
         self.store.put(VERSIONS, updated.ref, updated.model_dump(mode="json"))
+
+
+def _rows_read(record: ModelVersion, same_rows: bool) -> str:
+    """Which rows the decision read, in words."""
+    gate, final = record.data.get("gate", {}), record.data.get("final", {})
+    if same_rows and gate:
+        return (f"decided on {gate.get('rows', 0):,} gate rows of the test split; "
+                f"{final.get('rows', 0):,} final rows not read")
+    return f"decided on all {record.data.get('test', {}).get('rows', 0):,} test rows"
 
 
 def predictor_spec(system: System, name: str) -> PredictorSpec:

@@ -79,6 +79,12 @@ class SplitSpec(SpecModel):
         description="k >= 2: calibrate on k-fold out-of-fold scores over all training rows "
         "instead of holding out 'calibration' (classification; k more fits)",
     )
+    final: float = Field(
+        default=0.5, ge=0.0, lt=1.0,
+        description="share of the test rows kept for reporting only: the promotion gate "
+        "decides on the rest (the gate rows) and never reads these (0: gate and report on "
+        "all test rows)",
+    )
     seed: int = 0
 
     @field_validator("cross_fit")
@@ -88,6 +94,36 @@ class SplitSpec(SpecModel):
             raise ValueError("cross_fit needs at least 2 folds (5 is usual), or 0 to hold out "
                              "the 'calibration' share instead")
         return value
+
+
+class ChurnSpec(SpecModel):
+    """How many predictions a candidate version may change from production's on the gate rows
+    and still be promoted (classification only; see :mod:`compound.metrics.stability`).
+
+    Three shares of the gate rows are measured: ``churn`` (labels that differ),
+    ``confident_churn`` (labels that differ while both versions are at least ``confidence``
+    sure) and ``negative_flips`` (rows production had right that the candidate gets wrong).
+    By default only negative flips are limited: a retrain that fixes mistakes changes labels,
+    often ones its predecessor was sure of, so a default limit on churn would refuse the
+    retrains that help; what it breaks is the risk. Set ``max`` or ``max_confident`` to hold
+    a model's answers steadier than that.
+    """
+
+    max: float | None = Field(
+        default=None, ge=0.0, le=1.0,
+        description="the largest share of gate rows whose label may change (none: reported, "
+        "not limited)")
+    max_confident: float | None = Field(
+        default=None, ge=0.0, le=1.0,
+        description="the largest share of gate rows whose label may change while both "
+        "versions are at least 'confidence' sure (none: reported, not limited)")
+    max_negative: float | None = Field(
+        default=0.05, ge=0.0, le=1.0,
+        description="the largest share of gate rows production had right that the candidate "
+        "may get wrong (none: reported, not limited)")
+    confidence: float = Field(
+        default=0.8, gt=0.0, le=1.0,
+        description="the calibrated probability from which a prediction counts as confident")
 
 
 class PredictorSpec(SpecModel):
@@ -132,6 +168,11 @@ class PredictorSpec(SpecModel):
     criteria: list[str] | None = Field(
         default=None,
         description="the system criteria that gate promotion; default: those it measures",
+    )
+    churn: ChurnSpec | Literal[False] | None = Field(
+        default=None,
+        description="the churn limits of promotion; default: the loop's (limits for a "
+        "prediction or hybrid system, none for an interaction one); false: not gated",
     )
     description: str = ""
 

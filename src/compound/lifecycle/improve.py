@@ -8,12 +8,19 @@ For each predictor with corrections (:mod:`compound.lifecycle.corrections`):
 2. a candidate is trained on the spec's dataset **plus** those rows (they never join the
    calibration or test rows, so production and candidate are measured on the same rows);
 3. the candidate is held against production by the registry's promotion gate, once: the
-   spec's criteria, plus two checks of `improve`'s own, the same test rows and, because
-   retraining from feedback is meant to help, no loss at all on the task's primary metric
-   (``min_gain``; the criteria's tolerance lets a slightly worse model through, which is
-   right for a first promotion but not for a retrain that was supposed to fix mistakes);
+   spec's criteria, its churn limits and the loop's defaults, plus two checks of
+   `improve`'s own, the same test rows and, because retraining from feedback is meant to
+   help, no loss at all on the task's primary metric (``min_gain``; the criteria's tolerance
+   lets a slightly worse model through, which is right for a first promotion but not for a
+   retrain that was supposed to fix mistakes);
 4. it is promoted only when every check passes; otherwise production stays as it was. The
    registry decides and writes the audit event (``"by": "improve"``).
+
+**Which rows decide, which rows measure.** The test rows are cut in two at training
+(``split.final``, half by default): the gate reads only the *gate* rows' metrics and
+predictions; the gain `improve` reports is measured on the *final* rows, which no decision
+read. Gating and reporting on the same rows would, loop after loop, keep the candidates that
+happened to do well on those rows, and report that luck as a gain.
 
 Every correction so far is used, not only the new ones: each candidate is trained on the
 spec's dataset plus all the labelled rows. A model whose rows have not changed since a version
@@ -40,6 +47,7 @@ if TYPE_CHECKING:
     from compound.gating import GateCheck
     from compound.intelligence.registry import ModelRegistry, ModelVersion
     from compound.lifecycle.corrections import ModelLabels
+    from compound.metrics.stability import Churn
     from compound.store import Store
     from compound.system import System
 
@@ -60,10 +68,14 @@ class ModelOutcome:
         conflicts: inputs left out because their labels tied.
         dataset: the stored dataset version of the rows (``intent.corrections@...``).
         primary: the task's main metric.
-        before: production's test metrics.
-        after: the candidate's test metrics.
+        before: production's metrics on the gate rows (what the decision read).
+        after: the candidate's metrics on the gate rows.
+        final_before: production's metrics on the final rows (no decision read them).
+        final_after: the candidate's metrics on the final rows.
         production: production's version before; candidate: the new version.
         checks: every check the candidate went through.
+        rows: which rows decided and which measured, in words.
+        churn: the churn from production to the candidate on the gate rows, if measured.
     """
 
     name: str
@@ -79,13 +91,28 @@ class ModelOutcome:
     production: int | None = None
     candidate: int | None = None
     checks: list[GateCheck] = field(default_factory=list)
+    final_before: dict[str, float] = field(default_factory=dict)
+    final_after: dict[str, float] = field(default_factory=dict)
+    rows_read: str = ""
+    churn: Churn | None = None
 
     @property
     def gain(self) -> float | None:
-        """The candidate's primary metric minus production's (None without a candidate)."""
-        if self.primary in self.before and self.primary in self.after:
-            return self.after[self.primary] - self.before[self.primary]
-        return None
+        """The candidate's primary metric minus production's on the final rows, which the
+        decision never read (None without a candidate or without final rows)."""
+        return _difference(self.primary, self.final_before, self.final_after)
+
+    @property
+    def gate_gain(self) -> float | None:
+        """The same on the gate rows, which decided (None without a candidate)."""
+        return _difference(self.primary, self.before, self.after)
+
+
+def _difference(metric: str, before: dict[str, float], after: dict[str, float]
+                ) -> float | None:
+    if metric in before and metric in after:
+        return after[metric] - before[metric]
+    return None
 
 
 @dataclass(frozen=True)
@@ -151,6 +178,7 @@ def _improve_one(system: System, store: Store, registry: ModelRegistry, labels: 
     from compound.evaluation.dataset_store import DatasetRegistry
     from compound.evaluation.datasets import Dataset, content_hash
     from compound.intelligence.ml.training import rows_sha256, train
+    from compound.intelligence.promotion import spec_gate
     from compound.intelligence.registry import predictor_spec
 
     name = labels.model
@@ -161,7 +189,8 @@ def _improve_one(system: System, store: Store, registry: ModelRegistry, labels: 
     if current is None:
         return replace(base, message=f"{name} has no production version to improve; train "
                        f"and promote one first ('compound train SPEC {name} --promote')")
-    base = replace(base, production=current.version, before=current.metrics)
+    base = replace(base, production=current.version, before=current.gate_metrics,
+                   final_before=current.final_metrics)
     if not labels.rows:
         return replace(base, message=f"no corrections for {name}")
     rows = [{**row, "id": content_hash({k: v for k, v in row.items() if k != spec.target}),
@@ -180,19 +209,24 @@ def _improve_one(system: System, store: Store, registry: ModelRegistry, labels: 
                    extra_source=source)
     candidate = result.record
     assert candidate is not None
-    base = replace(base, primary=candidate.primary, after=candidate.metrics,
-                   candidate=candidate.version)
+    base = replace(base, primary=candidate.primary, after=candidate.gate_metrics,
+                   final_after=candidate.final_metrics, candidate=candidate.version)
     decision = registry.promote(
-        name, candidate.version, criteria=system.criteria, only=spec.criteria,
-        primary=candidate.primary or None,
+        name, candidate.version, **{**spec_gate(system, name),
+                                    "primary": candidate.primary or None},
         extra_checks=_improvement_checks(candidate, current, min_gain), by="improve")
+    if (candidate.data.get("final", {}).get("sha256")
+            != current.data.get("final", {}).get("sha256")):
+        base = replace(base, final_before={}, final_after={})  # not comparable
     return replace(base, status="promoted" if decision.promoted else "refused",
-                   message=decision.message, checks=decision.checks)
+                   message=decision.message, checks=decision.checks, rows_read=decision.rows,
+                   churn=decision.churn)
 
 
 def _improvement_checks(candidate: ModelVersion, current: ModelVersion, min_gain: float
                         ) -> list[GateCheck]:
-    """The checks `improve` adds to the promotion gate: same test rows, and a real gain."""
+    """The checks `improve` adds to the promotion gate: same test rows, and a real gain on
+    the gate rows (the final rows are never read here)."""
     from compound.gating import GateCheck, baseline_check
     from compound.metrics.registry import lower_is_better
 
@@ -205,7 +239,11 @@ def _improvement_checks(candidate: ModelVersion, current: ModelVersion, min_gain
             message=f"the test data changed since {current.ref} was measured, so the two are "
                     "not comparable; retrain production on the current data first"))
     primary = candidate.primary
-    value, before = candidate.metrics.get(primary), current.metrics.get(primary)
+    same_gate = (candidate.data.get("gate", {}).get("sha256")
+                 == current.data.get("gate", {}).get("sha256"))
+    mine, theirs = ((candidate.gate_metrics, current.gate_metrics) if same_gate
+                    else (candidate.metrics, current.metrics))
+    value, before = mine.get(primary), theirs.get(primary)
     if value is None or before is None:
         return checks
     checks.append(baseline_check(
@@ -218,16 +256,18 @@ def _improvement_checks(candidate: ModelVersion, current: ModelVersion, min_gain
 
 
 def before_after_table(report: ImproveReport) -> Table:
-    """Production's and the candidate's test metrics side by side, with the decision."""
+    """Production's and the candidate's test metrics side by side, with the decision: on the
+    gate rows, which decided, and on the final rows, which only measure."""
     from rich.table import Table
 
     from compound.console import plain
 
     table = Table(title="improve: before (production) and after (candidate), test metrics",
                   title_justify="left")
-    for column in ("model", "corrections", "metric", "before", "after", "change", "decision"):
-        table.add_column(column, justify="left" if column in ("model", "metric", "decision")
-                         else "right")
+    for column in ("model", "corrections", "metric", "rows", "before", "after", "change",
+                   "decision"):
+        table.add_column(column, justify="left" if column in ("model", "metric", "rows",
+                                                              "decision") else "right")
     colours = {"promoted": "green", "refused": "red", "unchanged": "yellow"}
     for o in report.outcomes:
         decision = plain(o.status, style=colours[o.status])
@@ -235,17 +275,26 @@ def before_after_table(report: ImproveReport) -> Table:
         if o.candidate is not None:
             versions += f"→v{o.candidate}"
         if not o.after:
-            table.add_row(plain(f"{o.name} {versions}"), f"{o.rows:,}", "-", "-", "-", "-",
+            table.add_row(plain(f"{o.name} {versions}"), f"{o.rows:,}", "-", "-", "-", "-", "-",
                           decision)
             continue
         shown = [o.primary, *[m for m in ("macro_f1", "ece") if m in o.after and m != o.primary]]
-        for i, metric in enumerate(shown):
-            before, after = o.before.get(metric), o.after.get(metric)
+        lines: list[tuple[str, str, float | None, float | None]] = [
+            (metric, "gate (decided)", o.before.get(metric), o.after.get(metric))
+            for metric in shown]
+        if o.final_after:
+            lines.append((o.primary, "final (measured)", o.final_before.get(o.primary),
+                          o.final_after.get(o.primary)))
+        for i, (metric, rows, before, after) in enumerate(lines):
             table.add_row(
                 plain(f"{o.name} {versions}" if i == 0 else ""), f"{o.rows:,}" if i == 0 else "",
-                plain(metric), _number(before), _number(after),
+                plain(metric), rows, _number(before), _number(after),
                 "-" if before is None or after is None else f"{after - before:+.4f}",
                 decision if i == 0 else "")
+        if o.churn is not None:
+            table.add_row("", "", "churn", "gate", "-", f"{o.churn.churn:.4f}", "",
+                          plain(f"confident {o.churn.confident_churn:.4f}, negative "
+                                f"{o.churn.negative_flips or 0:.4f}"))
         table.add_section()
     return table
 

@@ -214,7 +214,8 @@ def build_missing(system: System, store: Store, *, console: Console | None = Non
 def _build_predictor(system: System, store: Store, name: str, *, console: Console | None,
                      notify: Notify) -> BuildStep:
     from compound.intelligence.ml.training import train
-    from compound.intelligence.registry import ModelRegistry, predictor_spec
+    from compound.intelligence.promotion import spec_gate
+    from compound.intelligence.registry import ModelRegistry
 
     registry = ModelRegistry(store)
     current = registry.production(name)
@@ -224,8 +225,7 @@ def _build_predictor(system: System, store: Store, name: str, *, console: Consol
     start = time.perf_counter()
     result = train(system, name, store=store, console=console)
     assert result.record is not None
-    decision = registry.promote(name, result.record.version, criteria=system.criteria,
-                                only=predictor_spec(system, name).criteria)
+    decision = registry.promote(name, result.record.version, **spec_gate(system, name))
     seconds = time.perf_counter() - start
     if decision.promoted:
         return BuildStep(name, "predictor", f"trained {result.record.ref}, promoted", seconds)

@@ -15,11 +15,32 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from compound.metrics import calibration as cal
 from compound.metrics import classification as cls
 from compound.metrics import ranking as rank
 from compound.metrics import regression as reg
 from compound.metrics.base import Metric, metric
+from compound.metrics.stability import prediction_churn
+
+
+def _churn(before: Sequence[object], before_confidence: Sequence[float],
+           after: Sequence[object], after_confidence: Sequence[float]) -> float:
+    return prediction_churn(before, before_confidence, after, after_confidence).churn
+
+
+def _confident_churn(before: Sequence[object], before_confidence: Sequence[float],
+                     after: Sequence[object], after_confidence: Sequence[float]) -> float:
+    return prediction_churn(before, before_confidence, after, after_confidence).confident_churn
+
+
+def _negative_flips(before: Sequence[object], before_confidence: Sequence[float],
+                    after: Sequence[object], after_confidence: Sequence[float],
+                    truth: Sequence[object]) -> float | None:
+    return prediction_churn(before, before_confidence, after, after_confidence,
+                            truth=truth).negative_flips
+
 
 _DEFINED: tuple[Metric, ...] = (
     metric(cls.accuracy, name="accuracy"),
@@ -39,6 +60,13 @@ _DEFINED: tuple[Metric, ...] = (
     metric(rank.average_precision, name="map"),
     metric(rank.recall_at_k, name="recall"),
     metric(rank.precision_at_k, name="precision"),
+    # between the production and the candidate version on the same rows (promotion only)
+    metric(_churn, name="churn", higher_is_better=False,
+           description="share of rows whose predicted label changed between two versions"),
+    metric(_confident_churn, name="confident_churn", higher_is_better=False,
+           description="share of rows whose label changed while both versions were confident"),
+    metric(_negative_flips, name="negative_flips", higher_is_better=False,
+           description="share of rows the older version had right and the newer gets wrong"),
 )
 
 #: every trained model's test metric, by name (a ranking metric by its name before the ``@``)

@@ -74,6 +74,14 @@ def version_table(record: ModelVersion) -> Table:
                       f"sha256 {str(facts.get('sha256'))[:12]}...)")
     for name, value in record.metrics.items():
         table.add_row(f"metric: {name}", f"{value:.4f}")
+    for part, what in (("gate", "the promotion gate reads these"),
+                       ("final", "reported only, never read by a promotion")):
+        found = record.parts.get(part)
+        if found:
+            shown = ", ".join(f"{k} {v:.4f}" for k, v in list(found.items())[:3])
+            table.add_row(f"{part} rows", f"{shown} ({what})")
+    if record.churn:
+        table.add_row("churn", churn_text(record.churn))
     if record.calibration:
         cal = record.calibration
         table.add_row("calibration", f"{cal.get('method')} ({cal.get('rows', 0)} rows); ECE "
@@ -87,6 +95,16 @@ def version_table(record: ModelVersion) -> Table:
     if record.note:
         table.add_row("note", record.note)
     return table
+
+
+def churn_text(churn: dict[str, Any]) -> str:
+    """``0.0312 of 1,540 gate rows changed label vs v1 (confident flips 0.0045, both >= 0.8;
+    negative flips 0.0100)``."""
+    negative = churn.get("negative_flips")
+    return (f"{churn['churn']:.4f} of {churn['rows']:,} gate rows changed label vs "
+            f"v{churn['against']} (confident flips {churn['confident_churn']:.4f}, both "
+            f">= {churn['confidence']:g}"
+            + (f"; negative flips {negative:.4f}" if negative is not None else "") + ")")
 
 
 def gate_table(checks: list[GateCheck]) -> Table:

@@ -103,6 +103,37 @@ class TrainResult:
     data: dict[str, dict[str, Any]] = field(default_factory=dict)
     test_rows: Any = field(default=None, repr=False)
     out_of_fold: OutOfFold | None = field(default=None, repr=False)
+    parts: dict[str, dict[str, float]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class HeldOut:
+    """The test rows cut in two: the *gate* rows, whose metrics (and predictions) the promotion
+    gate reads, and the *final* rows, which only report (``split.final``), so that a gain
+    reported on them was not selected for by the decision.
+
+    Attributes:
+        gate: positions of the gate rows among the test rows; final: of the final rows.
+        metrics: ``{"gate": {...}, "final": {...}}`` test metrics of each part.
+        digests: SHA-256 of each part's rows (features and target, in order).
+        labels: the predicted label of every test row (classification; else empty).
+        confidence: the calibrated probability of each of those labels.
+        truth: the true label of every test row (classification; else empty).
+    """
+
+    gate: list[int]
+    final: list[int]
+    metrics: dict[str, dict[str, float]]
+    digests: dict[str, str]
+    labels: list[str] = field(default_factory=list)
+    confidence: list[float] = field(default_factory=list)
+    truth: list[str] = field(default_factory=list)
+
+    def record(self) -> dict[str, Any]:
+        """What the registry keeps beside the version (a blob), for churn and the final
+        rows."""
+        return {"gate": self.gate, "final": self.final, "sha256": self.digests,
+                "labels": self.labels, "confidence": self.confidence, "truth": self.truth}
 
 
 @dataclass
@@ -216,7 +247,10 @@ def train(
                 calibration = _calibrate(spec, model, encoded.get("calibration"),
                                          targets.get("calibration"))
         stages.at(0.9, "evaluating on the test rows")
-        found = _evaluate(spec, model, encoded["test"], targets["test"], groups.get("test"))
+        scores = model.learner.scores(encoded["test"])
+        found = _evaluate(spec, model, scores, targets["test"], groups.get("test"))
+        held = _held_out(spec, model, parts["test"], scores, targets["test"],
+                         groups.get("test"))
         if calibration is not None:
             calibration["ece_before"] = found.metrics["ece_uncalibrated"]
             calibration["ece_after"] = found.metrics["ece"]
@@ -227,6 +261,9 @@ def train(
         if extra is not None:
             data["train"]["rows"] -= extra["rows"]
             data["extra"] = extra
+        for part_name, positions in (("gate", held.gate), ("final", held.final)):
+            data[part_name] = {"path": f"{parts['test'].source} ({part_name} rows)",
+                               "sha256": held.digests[part_name], "rows": len(positions)}
         primary = _primary(spec, classes)
         record = None
         if register:
@@ -240,8 +277,9 @@ def train(
                     name, model, params=learner.params.model_dump(mode="json"),
                     target=spec.target, features=list(schema.columns), data=data,
                     metrics=found.metrics, primary=primary, report=found.report,
-                    calibration=calibration,
+                    calibration=calibration, parts=held.metrics,
                     libraries=library_versions(), training_seconds=seconds,
+                    held_out=held.record(),
                 )
             finally:
                 if owned:
@@ -250,7 +288,7 @@ def train(
     return TrainResult(name=name, model=model, metrics=found.metrics, report=found.report,
                        calibration=calibration, rows=rows, seconds=seconds, primary=primary,
                        record=record, data=data, test_rows=parts["test"].rows(),
-                       out_of_fold=out_of_fold)
+                       out_of_fold=out_of_fold, parts=held.metrics)
 
 
 def _read(system: System, path: str) -> _Part:
@@ -374,9 +412,35 @@ def _memoised(embedder: Embedder | None) -> Embedder | None:
     return CachedEmbedder(embedder, EmbeddingCache(":memory:"))
 
 
-def _evaluate(spec: PredictorSpec, model: TrainedModel, encoded: pd.DataFrame, y: np.ndarray,
+def _held_out(spec: PredictorSpec, model: TrainedModel, test: _Part, scores: np.ndarray,
+              y: np.ndarray, groups: np.ndarray | None) -> HeldOut:
+    """Cut the test rows into gate and final rows (stratified, or by query for ranking) and
+    measure each part; keep every test row's prediction for the churn of the next version."""
+    rows = np.arange(len(y))
+    final, gate = holdout(rows, fraction=spec.split.final, seed=spec.split.seed + 2,
+                          strata=y if model.classes is not None else None, groups=groups)
+    frame = test.rows()
+    metrics, digests = {}, {}
+    for name, positions in (("gate", gate), ("final", final)):
+        digests[name] = rows_sha256(frame.iloc[positions].to_dict("records"))
+        if len(positions):
+            metrics[name] = _evaluate(spec, model, scores[positions], y[positions],
+                                      None if groups is None else groups[positions]).metrics
+    labels: list[str] = []
+    confidence: list[float] = []
+    truth: list[str] = []
+    if model.classes is not None:
+        truth = [str(model.classes[k]) for k in y]
+        assert model.calibrator is not None
+        proba = model.calibrator.proba(scores)
+        labels = [str(model.classes[k]) for k in proba.argmax(axis=1)]
+        confidence = [round(float(p), 6) for p in proba.max(axis=1)]
+    return HeldOut(gate=gate.tolist(), final=final.tolist(), metrics=metrics, digests=digests,
+                   labels=labels, confidence=confidence, truth=truth)
+
+
+def _evaluate(spec: PredictorSpec, model: TrainedModel, scores: np.ndarray, y: np.ndarray,
               groups: np.ndarray | None) -> evaluate.Evaluation:
-    scores = model.learner.scores(encoded)
     if model.classes is not None:
         assert model.calibrator is not None
         return evaluate.classification(y, model.calibrator.proba(scores), softmax(scores),
