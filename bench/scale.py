@@ -1,7 +1,9 @@
-"""Store throughput, SQLite and PostgreSQL side by side in one run. Prints JSON.
+"""Scale: the store (SQLite and PostgreSQL side by side) or serving (one process and Ray Serve
+replicas side by side), in one run each. Prints JSON.
 
-For each store, with 1 and with 4 concurrent clients (separate processes, each with its own
-store object, as several `compound serve` processes would be), for ``--seconds`` each:
+``store`` (the default section): for each store, with 1 and with 4 concurrent clients
+(separate processes, each with its own store object, as several `compound serve` processes
+would be), for ``--seconds`` each:
 
 * ``single_row_writes_per_s``: one ``append`` per commit, all clients to one stream (the
   feedback stream's shape: the worst case for PostgreSQL, whose appends to one stream take
@@ -18,8 +20,21 @@ compound_test), in a fresh schema dropped afterwards, with the server's own sett
 death but not the machine's). The load
 average before and after is reported: on a shared machine the figures move with it.
 
+``serve``: `compound serve` in one process, then `compound serve --on ray --replicas 2`, each
+over the same PostgreSQL database (a fresh schema), serving one workflow whose step is a
+scripted zero-latency predictor, so that the figures measure serving (HTTP, auth, the
+workflow runtime, run records and traces in PostgreSQL), not a model. Both are driven by
+bench/serve_load.py's client (a second process, asyncio, keep-alive connections) at
+``--clients`` (8) concurrent clients, up to ``--requests`` requests or ``--seconds`` each:
+requests/s, p50 and p99 of the workflow, then the same for feedback signals, whose
+acknowledged (201) count is compared with the records written to the store. The Ray
+figures include Ray Serve's proxy hop; on a machine with fewer cores than replicas plus
+proxy they measure contention as much as scale. The load average is reported before each
+server and after the run.
+
 Usage:
-    python bench/scale.py [--seconds 3] [--batch 100] [--pg-url URL] [--async-commit]
+    python bench/scale.py [store] [--seconds 3] [--batch 100] [--pg-url URL] [--async-commit]
+    python bench/scale.py serve [--clients 8] [--requests 3000] [--seconds 20] [--pg-url URL]
 """
 
 from __future__ import annotations
@@ -29,6 +44,8 @@ import json
 import multiprocessing
 import os
 import random
+import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -37,6 +54,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PG_URL = "postgresql://compound:compound@127.0.0.1:5432/compound_test"
 DOCUMENTS = 10_000
 PAYLOAD = {"run_id": "r-0123456789abcdef", "kind": "comment", "workflow": "answer",
@@ -113,10 +131,144 @@ def bench_store(kind: str, where: str, batch: int, seconds: float) -> dict[str, 
     return figures
 
 
+# -- serving: one process and Ray Serve replicas -------------------------------------------
+
+
+def serve_app() -> Any:
+    """The app both servers run (each replica imports it): one workflow, ``classify``, one
+    scripted predictor step; the store of $COMPOUND_STORE_URL; no rate limit (the bench
+    drives far past a per-key production limit on purpose)."""
+    from dataclasses import make_dataclass
+
+    from compound.intelligence.ml import ScriptedPredictor
+    from compound.production.serving import create_app
+    from compound.production.serving_spec import ServeSpec
+    from compound.store import open_store
+    from compound.workflow import Step, Workflow
+
+    query = make_dataclass("Query", [("text", str)], frozen=True)
+    predictor = ScriptedPredictor(lambda e: "card_arrival" if "card" in str(e) else "other",
+                                  name="intent")
+    flow = Workflow([Step(predictor, name="intent", inputs={"example": "input.text"})],
+                    name="classify", input=query)
+    return create_app({"classify": flow}, store=open_store(), spec=ServeSpec(rate_limit=None),
+                      name="scale-bench")
+
+
+def _start_server(extra: list[str], url: str, port: int, log: Path,
+                  timeout_s: float) -> subprocess.Popen[bytes]:
+    """`compound serve bench.scale:serve_app` with ``extra`` options, once it is ready: its
+    /readyz answers 200 and it printed that it serves (Ray: every replica warm)."""
+    import httpx
+
+    paths = [str(ROOT), os.environ.get("PYTHONPATH", "")]
+    env = {**os.environ, "COMPOUND_STORE_URL": url,
+           "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
+    with open(log, "wb") as out:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "compound", "serve", "bench.scale:serve_app", "--port",
+             str(port), *extra], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise SystemExit(f"the server exited: {log.read_text()[-2000:]}")
+        announced = any(line.startswith("serving ") for line in
+                        log.read_text(errors="replace").splitlines())
+        try:
+            ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            ready = False
+        if announced and ready:
+            return server
+        time.sleep(0.5)
+    _stop_server(server)
+    raise SystemExit(f"the server was not ready in {timeout_s}s: {log.read_text()[-2000:]}")
+
+
+def _stop_server(server: subprocess.Popen[bytes]) -> None:
+    server.send_signal(signal.SIGINT)  # Ctrl-C: Ray removes its replicas and stops
+    try:
+        server.wait(timeout=90)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait(timeout=10)
+
+
+def bench_server(name: str, extra: list[str], url: str, key: str, clients: int,
+                 requests: int, seconds: float) -> dict[str, Any]:
+    import httpx
+
+    sys.path.insert(0, str(ROOT))
+    from bench.serve_load import _free_port, _run_driver
+
+    from compound.store.postgres import PostgresStore
+
+    port = _free_port()
+    load_before = [round(x, 2) for x in os.getloadavg()]
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory() as folder:
+        server = _start_server(extra, url, port, Path(folder) / "server.log", timeout_s=300)
+        startup_s = round(time.monotonic() - started, 1)
+        try:
+            path, body = "/v1/workflows/classify", {"text": "when will my card arrive?"}
+            _run_driver(port, key, path, body, clients, 2.0, 2000)  # warm-up, not reported
+            workflow = _run_driver(port, key, path, body, clients, seconds, requests)
+            run_id = httpx.post(f"http://127.0.0.1:{port}{path}", json=body, timeout=30,
+                                headers={"Authorization": f"Bearer {key}"}).json()["run_id"]
+            store = PostgresStore(url, pool_size=1)
+            before = sum(1 for _ in store.read("feedback"))
+            feedback = _run_driver(port, key, "/v1/feedback",
+                                   {"run_id": run_id, "kind": "thumbs", "value": "up"},
+                                   clients, seconds, requests)
+            written = sum(1 for _ in store.read("feedback")) - before
+            store.close()
+        finally:
+            _stop_server(server)
+    acknowledged = feedback["statuses"].get("201", 0)
+    return {"server": name, "startup_s": startup_s, "load_average_before": load_before,
+            "workflow": workflow,
+            "feedback": {**feedback, "acknowledged": acknowledged, "written": written,
+                         "equal": acknowledged == written}}
+
+
+def bench_serving(url: str, clients: int, requests: int, seconds: float) -> dict[str, Any]:
+    from compound.production.serving.keys import ApiKeys
+    from compound.store.postgres import PostgresStore
+
+    store = PostgresStore(url, pool_size=1)
+    key, _ = ApiKeys(store).create("bench", scope="write")
+    store.close()
+    single = bench_server("compound serve (uvicorn, 1 process)", [], url, key, clients,
+                          requests, seconds)
+    ray = bench_server("compound serve --on ray --replicas 2 (Ray Serve)",
+                       ["--on", "ray", "--replicas", "2"], url, key, clients, requests,
+                       seconds)
+
+    def ratio(part: str, figure: str) -> float:
+        return round(ray[part][figure] / single[part][figure], 3)
+
+    return {"single_process": single, "ray_2_replicas": ray,
+            "ray_over_single": {"workflow_requests_per_s": ratio("workflow", "requests_per_s"),
+                                "workflow_p99": ratio("workflow", "p99_ms"),
+                                "feedback_requests_per_s": ratio("feedback", "requests_per_s"),
+                                "feedback_p99": ratio("feedback", "p99_ms")}}
+
+
+# -- the run ----------------------------------------------------------------------------------
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("section", nargs="?", choices=("store", "serve"), default="store",
+                        help="store: SQLite and PostgreSQL throughput; serve: one process "
+                             "and Ray Serve replicas")
+    parser.add_argument("--seconds", type=float, default=None,
+                        help="time per figure (store: 3; serve: 20, a bound beside "
+                             "--requests)")
     parser.add_argument("--batch", type=int, default=100)
+    parser.add_argument("--clients", type=int, default=8, help="serve: concurrent clients")
+    parser.add_argument("--requests", type=int, default=3000,
+                        help="serve: most requests per figure")
     parser.add_argument("--pg-url", default=os.environ.get("COMPOUND_TEST_PG_URL",
                                                            DEFAULT_PG_URL))
     parser.add_argument("--async-commit", action="store_true",
@@ -125,6 +277,29 @@ def main() -> int:
     args = parser.parse_args()
 
     import psycopg
+
+    if args.section == "serve":
+        seconds = args.seconds or 20.0
+        report = {"section": "serve", "clients": args.clients, "max_requests": args.requests,
+                  "max_seconds": seconds, "cpus": os.cpu_count(),
+                  "workflow": "classify: one step, ScriptedPredictor (zero latency)",
+                  "auth": "API key", "load_before": os.getloadavg()}
+        schema = f"bench_{uuid.uuid4().hex[:8]}"
+        with psycopg.connect(args.pg_url, autocommit=True) as conn:
+            conn.execute(f"CREATE SCHEMA {schema}")
+            report["store"] = "PostgreSQL " + str(conn.execute(  # type: ignore[index]
+                "SHOW server_version").fetchone()[0]) + ", a fresh schema"
+        separator = "&" if "?" in args.pg_url else "?"
+        url = f"{args.pg_url}{separator}options={quote(f'-csearch_path={schema}')}"
+        try:
+            report.update(bench_serving(url, args.clients, args.requests, seconds))
+        finally:
+            with psycopg.connect(args.pg_url, autocommit=True) as conn:
+                conn.execute(f"DROP SCHEMA {schema} CASCADE")
+        report["load_after"] = os.getloadavg()
+        print(json.dumps(report, indent=1))
+        return 0
+    args.seconds = args.seconds or 3.0
 
     report: dict[str, Any] = {"seconds_per_figure": args.seconds, "batch": args.batch,
                               "cpus": os.cpu_count(), "load_before": os.getloadavg()}

@@ -155,3 +155,11 @@ class ServerProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def shared_store_app() -> Any:
+    """The app each `compound serve --on ray` replica builds in the replica tests: the store
+    of $COMPOUND_STORE_URL (PostgreSQL), no rate limit (the tests flood it)."""
+    from compound.store import open_store
+
+    return make_app(open_store(), spec=ServeSpec(rate_limit=None, flush_every_s=1.0))

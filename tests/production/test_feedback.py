@@ -173,3 +173,18 @@ def test_kill_9_during_a_feedback_stream_loses_no_acknowledged_signal(tmp_path: 
     per_run = {r.data["id"] for r in reopened.read(f"feedback:{run_id}")}
     assert set(acked) <= per_run
     assert len(stored) - len(acked) <= len(workers)  # at most one in flight per writer
+
+
+def test_a_signal_about_a_run_another_server_is_still_committing_is_accepted() -> None:
+    # two servers over one store (Ray Serve replicas, processes behind a load balancer):
+    # the run was answered by the other one, whose record reaches the store a moment later
+    store = MemoryStore()
+    with TestClient(make_app(store, spec=ServeSpec(auth=False))) as client:
+        writer = threading.Timer(0.3, store.put, args=(
+            "runs", "f" * 32, {"workflow": "classify", "status": "completed"}))
+        writer.start()
+        response = client.post("/v1/feedback", json={"run_id": "f" * 32, "kind": "thumbs",
+                                                     "value": "up"})
+        writer.join()
+        assert response.status_code == 201, response.text
+        assert response.json()["workflow"] == "classify"

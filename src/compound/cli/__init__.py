@@ -39,6 +39,7 @@ COMMAND_MODULES = [
     "compound.cli.strategy",
     "compound.cli.guard",
     "compound.cli.serve",
+    "compound.cli.model_server",
     "compound.cli.lifecycle",
     "compound.cli.flywheel",
 ]

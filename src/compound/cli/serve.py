@@ -16,7 +16,6 @@ from compound.cli import app
 from compound.console import console, console_err, styled
 
 if TYPE_CHECKING:
-    from fastapi import FastAPI
 
     from compound.store import Store
 
@@ -42,35 +41,6 @@ def _store(home: Path | None, spec: Path | None) -> Store:
     return open_store()
 
 
-def _python_app(reference: str, home: Path | None, overrides: dict[str, Any]) -> FastAPI:
-    """An app from ``module:attribute``: a FastAPI app, a workflow or several, or a function
-    returning one of those."""
-    import os
-
-    from fastapi import FastAPI
-
-    from compound.code.references import resolve
-    from compound.errors import UserError
-    from compound.production.serving import create_app
-    from compound.production.serving_spec import ServeSpec
-    from compound.workflow.graph import Workflow
-
-    # the current folder is importable, appended (see compound.code.references)
-    obj = resolve(reference, base=os.getcwd(), what="app or workflow")
-    if callable(obj) and not isinstance(obj, FastAPI | Workflow):
-        obj = obj()
-    if isinstance(obj, FastAPI):
-        return obj
-    flows = ([obj] if isinstance(obj, Workflow) else list(obj.values()) if isinstance(obj, dict)
-             else list(obj) if isinstance(obj, list | tuple) else None)
-    if not flows or not all(isinstance(f, Workflow) for f in flows):
-        raise UserError(f"{reference} is a {type(obj).__name__}; serve needs a FastAPI app, a "
-                        "Workflow, a list or dict of Workflows, or a function returning one")
-    spec = ServeSpec(**overrides)
-    return create_app({f.name: f for f in flows}, store=_store(home, None), spec=spec,
-                      name=reference)
-
-
 @app.command("serve")
 def serve_command(
     target: Annotated[str, typer.Argument(
@@ -83,15 +53,35 @@ def serve_command(
         "--no-auth", help="serve without API keys (local development only)")] = False,
     home: HOME = None,
     log_level: Annotated[str, typer.Option(help="uvicorn's log level")] = "warning",
+    on: Annotated[str, typer.Option(
+        "--on", help="'local': one process (uvicorn); 'ray': Ray Serve replicas of the same "
+        "app (pip install 'compound[ray]')")] = "local",
+    replicas: Annotated[int, typer.Option(
+        min=1, help="with --on ray: how many replicas")] = 1,
+    address: Annotated[str | None, typer.Option(
+        help="with --on ray: a Ray cluster to join ('auto', HOST:PORT, ray://HOST:10001); "
+        "default: a Ray instance on this machine for this command. A cluster needs a "
+        "PostgreSQL store")] = None,
 ) -> None:
     """Serve a system over HTTP: an endpoint per workflow (JSON and Server-Sent Events), an
-    OpenAI-compatible chat endpoint, feedback, Prometheus /metrics and the /dashboard."""
-    from compound.errors import require
+    OpenAI-compatible chat endpoint, feedback, Prometheus /metrics and the /dashboard.
+
+    With --on ray --replicas N, the same app runs as N Ray Serve replicas behind one
+    address, sharing the store (docs/deploy.md)."""
+    import os
+
+    from compound.errors import UserError, require
 
     require("fastapi", extra="serve", what="compound serve")
     require("uvicorn", extra="serve", what="compound serve")
-    from compound.production.serving import app_from_system, serve
+    from compound.production.serving import serve
+    from compound.production.serving.targets import app_from_target, is_python_target
 
+    if on not in ("local", "ray"):
+        raise UserError(f"--on takes 'local' or 'ray', not {on!r}")
+    if on == "local" and (replicas != 1 or address is not None):
+        raise UserError("--replicas and --address go with --on ray; one process serves "
+                        "without them")
     overrides: dict[str, Any] = {}
     if host is not None:
         overrides["host"] = host
@@ -99,18 +89,14 @@ def serve_command(
         overrides["port"] = port
     if no_auth:
         overrides["auth"] = False
-    spec_path = Path(target)
-    if ":" in target and not spec_path.exists():
-        application = _python_app(target, home, overrides)
-        settings = application.state.compound.spec
-    else:
-        from compound.store import SQLiteStore
-        from compound.system import System
-
-        system = System.load(spec_path)
-        settings = system.serve.model_copy(update=overrides)
-        store = SQLiteStore(home.expanduser() / "compound.db") if home else None
-        application = app_from_system(system, store=store, spec=settings)
+    if on == "ray":
+        require("ray.serve", extra="ray", what="compound serve --on ray")
+        if not is_python_target(target):  # a replica may start in another folder
+            target = str(Path(target).resolve())
+        home = home.expanduser().resolve() if home is not None else None
+    # built here too on --on ray: a bad spec or an unfit store fails before Ray starts
+    application = app_from_target(target, home=home, overrides=overrides)
+    settings = application.state.compound.spec
     state = application.state.compound
     bind_host, bind_port = overrides.get("host", settings.host), overrides.get(
         "port", settings.port)
@@ -123,9 +109,37 @@ def serve_command(
         console_err.print(styled("[yellow]no API key exists yet; create one with[/] {command}",
                                  command=key_command(state, "write")))
     base = f"http://{bind_host}:{bind_port}"
-    console_err.print(styled("serving [bold]{name}[/] at {base}  (dashboard {base}/dashboard, "
-                             "API docs {base}/docs)", name=state.name, base=base))
-    serve(application, host=bind_host, port=bind_port, log_level=log_level)
+    if on == "local":
+        console_err.print(styled("serving [bold]{name}[/] at {base}  (dashboard {base}/dashboard, "
+                                 "API docs {base}/docs)", name=state.name, base=base))
+        serve(application, host=bind_host, port=bind_port, log_level=log_level)
+        return
+    from compound.production.serving.ray_serve import (
+        RayServing,
+        check_store,
+        describe_store,
+        run_on_ray,
+    )
+
+    check_store(state.store, address=address, replicas=replicas)
+    serving = RayServing(target=target, host=bind_host, port=bind_port, replicas=replicas,
+                         home=str(home) if home is not None else None, overrides=overrides,
+                         base=os.getcwd(), address=address,
+                         store=describe_store(state.store))
+    name = state.name
+    state.store.close()
+    del application, state  # each replica builds its own
+    console_err.print(styled("starting {replicas} Ray Serve replica(s) of [bold]{name}[/] "
+                             "(store: {store}); each warms up before it takes requests",
+                             replicas=replicas, name=name, store=serving.store))
+
+    def ready(ray_address: str) -> None:
+        console_err.print(styled("serving [bold]{name}[/] at {base} on Ray ({address}), "
+                                 "{replicas} replica(s)  (dashboard {base}/dashboard); Ctrl-C "
+                                 "stops", name=name, base=base, address=ray_address,
+                                 replicas=replicas))
+
+    run_on_ray(serving, on_ready=ready)
 
 
 @keys_app.command("create")

@@ -290,24 +290,31 @@ def serve(app: FastAPI, *, host: str, port: int, log_level: str = "warning") -> 
     are made rarer: a full collection over that heap pauses every request in flight for tens
     of milliseconds, the largest source of tail latency we measured.
     """
-    import gc
-
     import uvicorn
 
-    from compound.privacy.errors import log_errors_to
     from compound.privacy.server_log import uvicorn_log_config
 
-    log_errors_to()  # the server log: failures by id, their detail redacted
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(20_000, 20, 50)
-
+    prepare_server_process()
     loop = "uvloop" if _has("uvloop") else "asyncio"
     http = "httptools" if _has("httptools") else "h11"
     # uvicorn's own lines (a traceback quoting a request) are redacted and visible too
     uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False, loop=loop,
                 http=http, timeout_keep_alive=15, timeout_graceful_shutdown=10,
                 log_config=uvicorn_log_config(log_level))
+
+
+def prepare_server_process() -> None:
+    """What a serving process does once its app is built, before the first request: failures
+    go to the server log by id with their detail redacted, and the startup heap is frozen
+    out of the garbage collector's reach (see :func:`serve`)."""
+    import gc
+
+    from compound.privacy.errors import log_errors_to
+
+    log_errors_to()
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 20, 50)
 
 
 def _has(module: str) -> bool:
