@@ -1,37 +1,14 @@
-"""One local Ray cluster for the whole test session, shared by every Ray test, and a small
-system whose answers do not depend on which process or in which order rows run.
-
-Ray tests carry the ``ray`` marker (``-m ray`` runs only them, ``-m 'not ray'`` leaves them
-out); they run in CI, where ``compound[ray]`` comes with the dev extras.
-"""
+"""A small system for the Ray tests (the cluster is ``ray_cluster`` in tests/conftest.py),
+whose answers do not depend on which process or in which order rows run."""
 
 from __future__ import annotations
 
 import json
-import logging
-import os
 import textwrap
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
-
-@pytest.fixture(scope="session")
-def ray_cluster() -> Iterator[object]:
-    """``ray.init`` once: 8 logical CPUs (for 8 light actors), no dashboard, a small object
-    store, quiet logs; shut down at the end of the session."""
-    try:
-        import ray
-    except ImportError:
-        if os.environ.get("CI"):  # compound[ray] is in the dev extras: CI must have it
-            pytest.fail("Ray is not installed; pip install -e '.[all,dev]'")
-        pytest.skip("Ray is not installed; pip install 'compound[ray]'")
-    ray.init(num_cpus=8, include_dashboard=False, object_store_memory=200 * 1024**2,
-             logging_level=logging.WARNING, log_to_driver=False, configure_logging=False)
-    yield ray
-    ray.shutdown()
-
 
 CODE = textwrap.dedent('''
     def answer(inputs):

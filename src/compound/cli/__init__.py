@@ -41,6 +41,7 @@ COMMAND_MODULES = [
     "compound.cli.serve",
     "compound.cli.lifecycle",
     "compound.cli.flywheel",
+    "compound.cli.scale",
 ]
 
 

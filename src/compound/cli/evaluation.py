@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from compound.cli import app
+from compound.cli.scale import ACTORS_OPTION, ON_OPTION
 from compound.console import console, console_err, plain, styled
 from compound.scale.cluster import DEFAULT_ACTORS
 
@@ -26,11 +27,6 @@ if TYPE_CHECKING:
 
 SPEC_ARG = Annotated[
     Path, typer.Argument(help="a compound.yaml, or a folder holding one", show_default=False)
-]
-ON_OPTION = Annotated[
-    str | None,
-    typer.Option("--on", help="run on Ray: 'ray' starts a local Ray for the command, "
-                 "'ray://HOST:PORT' connects to a cluster (pip install 'compound[ray]')"),
 ]
 
 
@@ -66,9 +62,7 @@ def eval_command(
                      "positions swapped (uses the eval's judge)"),
     ] = None,
     on: ON_OPTION = None,
-    actors: Annotated[
-        int, typer.Option(help="with --on: Ray actors, each loading the system once", min=1)
-    ] = DEFAULT_ACTORS,
+    actors: ACTORS_OPTION = DEFAULT_ACTORS,
 ) -> None:
     """Run a system's evals, print each metric with its 95% interval against the baseline,
     and exit 1 when a criterion fails or a metric regresses beyond its tolerance."""
