@@ -7,14 +7,19 @@ Exit codes of `compound predict`: 0 every row written (rows that failed carry th
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from compound.cli import app
 from compound.console import console_err, styled
 from compound.scale.cluster import DEFAULT_ACTORS
+
+if TYPE_CHECKING:
+    from compound.intelligence.ml.crossfit import FanOut
 
 ON_OPTION = Annotated[
     str | None,
@@ -24,6 +29,20 @@ ON_OPTION = Annotated[
 ACTORS_OPTION = Annotated[
     int, typer.Option(help="with --on: Ray actors, each loading the system once", min=1)
 ]
+
+
+@contextmanager
+def fanned_out(on: str | None) -> Iterator[FanOut | None]:
+    """Ray tasks for training's folds while the block runs, when ``--on`` asks; else None
+    (the folds are fitted here, one after the other)."""
+    if on is None:
+        yield None
+        return
+    from compound.scale.cluster import RayCluster
+    from compound.scale.fan_out import RayFanOut
+
+    with RayCluster(on):
+        yield RayFanOut()
 
 
 @app.command()
