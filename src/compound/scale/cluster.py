@@ -17,7 +17,7 @@ Example:
     >>> try:
     ...     parse_on("spark")
     ... except UserError as exc:
-    ...     print(str(exc)[:56])
+    ...     print(str(exc)[:57])
     --on expects 'ray' or 'ray://HOST:PORT'; received 'spark'
 """
 
