@@ -1,5 +1,5 @@
-"""Scale: the store (SQLite and PostgreSQL side by side) or serving (one process and Ray Serve
-replicas side by side), in one run each. Prints JSON.
+"""Scale: the store (SQLite and PostgreSQL side by side), serving (one process and Ray Serve
+replicas side by side) or evaluation on Ray, in one run each. Prints JSON.
 
 ``store`` (the default section): for each store, with 1 and with 4 concurrent clients
 (separate processes, each with its own store object, as several `compound serve` processes
@@ -32,9 +32,24 @@ figures include Ray Serve's proxy hop; on a machine with fewer cores than replic
 proxy they measure contention as much as scale. The load average is reported before each
 server and after the run.
 
+``eval``: one eval (``--rows`` questions, exact match and token F1) over a scripted model
+with a fixed latency, so the figures measure compound and not the CPU, run by the local
+runner one row at a time (``concurrency: 1``) and by ``--actors`` Ray actors (each one row at
+a time too), with the output cache off so both compute every row:
+
+* at ``--latency-ms`` (100): rows per second of each, the speedup, and whether every metric
+  value (and interval) is identical;
+* at zero latency: seconds per row of each, and the Ray path's overhead per row (Ray's
+  seconds per row minus the local runner's).
+
+Ray's time is given whole (starting the actors, each planning the eval and building the
+system) and for the rows alone (once every actor is ready); the local Ray cluster's own start
+is reported apart.
+
 Usage:
     python bench/scale.py [store] [--seconds 3] [--batch 100] [--pg-url URL] [--async-commit]
     python bench/scale.py serve [--clients 8] [--requests 3000] [--seconds 20] [--pg-url URL]
+    python bench/scale.py eval [--rows 200] [--actors 8] [--latency-ms 100]
 """
 
 from __future__ import annotations
@@ -254,14 +269,107 @@ def bench_serving(url: str, clients: int, requests: int, seconds: float) -> dict
                                 "feedback_p99": ratio("feedback", "p99_ms")}}
 
 
+# -- evaluation on Ray ---------------------------------------------------------------------
+
+
+EVAL_SPEC = """
+name: scale_bench
+loop: interaction
+task: Name capitals.
+models:
+  llm: {provider: scripted, options: {replies: ["Paris"], delay_s: DELAY}}
+evals:
+  capitals:
+    concurrency: 1
+    dataset: {path: qa.jsonl, inputs: [question], expected: answer}
+    target: {model: llm, prompt: "Capital of {question}"}
+    metrics: [exact_match, token_f1]
+"""
+
+
+def eval_folder(root: Path, rows: int, latency_s: float) -> Path:
+    folder = root / f"latency_{int(latency_s * 1000)}ms"
+    folder.mkdir()
+    lines = [json.dumps({"id": f"q{i}", "question": f"country {i}?",
+                         "answer": "Paris" if i % 3 == 0 else f"City {i}"})
+             for i in range(rows)]
+    (folder / "qa.jsonl").write_text("\n".join(lines) + "\n")
+    (folder / "compound.yaml").write_text(EVAL_SPEC.replace("DELAY", str(latency_s)))
+    return folder
+
+
+def run_eval(folder: Path, actors: int | None) -> tuple[dict[str, Any], list[Any]]:
+    """One fresh, uncached run: its seconds (whole, and rows only for Ray) and metrics."""
+    from compound.evaluation.plan import plan_eval
+    from compound.evaluation.runner import EvalRunner
+    from compound.scale.eval import RayRows
+    from compound.store import open_store
+    from compound.system import System
+
+    system = System.load(folder)
+    store = open_store(system)
+    plan = plan_eval(system, "capitals", store=store, use_cache=False)
+    rows = None if actors is None else RayRows(folder, actors=actors, use_cache=False)
+    started = time.perf_counter()
+    run = EvalRunner(store, progress=False, rows=rows).run(plan, resume=False)
+    seconds = time.perf_counter() - started
+    store.close()
+    n = run.counts["total"]
+    timing: dict[str, Any] = {"seconds": round(seconds, 3), "rows_per_s": round(n / seconds, 2)}
+    if rows is not None:
+        timing["actors_ready_seconds"] = round(rows.load_seconds, 3)
+        rows_only = seconds - rows.load_seconds
+        timing["rows_seconds"] = round(rows_only, 3)
+        timing["rows_only_per_s"] = round(n / rows_only, 2)
+    assert run.counts["ok"] == n, run.counts
+    metrics = [(m.name, m.value, m.low, m.high, m.n) for m in run.metrics]
+    return timing, metrics
+
+
+def bench_eval(rows: int, actors: int, latency_ms: float) -> dict[str, Any]:
+    from compound.scale.cluster import RayCluster
+
+    report: dict[str, Any] = {"rows": rows, "actors": actors, "latency_ms": latency_ms,
+                              "cpus": os.cpu_count(), "load_before": os.getloadavg()}
+    with tempfile.TemporaryDirectory() as folder:
+        os.environ["COMPOUND_HOME"] = folder  # the store of both runs, and of the actors
+        slow = eval_folder(Path(folder), rows, latency_ms / 1000)
+        fast = eval_folder(Path(folder), rows, 0.0)
+        local_slow, local_metrics = run_eval(slow, None)
+        local_fast, _ = run_eval(fast, None)
+        started = time.perf_counter()
+        with RayCluster("ray", cpus=actors):
+            report["ray_start_seconds"] = round(time.perf_counter() - started, 3)
+            ray_slow, ray_metrics = run_eval(slow, actors)
+            ray_fast, _ = run_eval(fast, actors)
+    report["fixed_latency"] = {
+        "local_sequential": local_slow, f"ray_{actors}_actors": ray_slow,
+        "speedup": round(local_slow["seconds"] / ray_slow["seconds"], 2),
+        "speedup_rows_only": round(local_slow["seconds"] / ray_slow["rows_seconds"], 2),
+        "identical_metrics": ray_metrics == local_metrics,
+        "metrics": {name: value for name, value, *_ in local_metrics},
+    }
+    local_per_row = local_fast["seconds"] / rows
+    ray_per_row = ray_fast["rows_seconds"] / rows
+    report["zero_latency"] = {
+        "local_sequential": local_fast, f"ray_{actors}_actors": ray_fast,
+        "local_ms_per_row": round(local_per_row * 1000, 3),
+        "ray_ms_per_row": round(ray_per_row * 1000, 3),
+        "ray_overhead_ms_per_row": round((ray_per_row - local_per_row) * 1000, 3),
+    }
+    report["load_after"] = os.getloadavg()
+    return report
+
+
 # -- the run ----------------------------------------------------------------------------------
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("section", nargs="?", choices=("store", "serve"), default="store",
+    parser.add_argument("section", nargs="?", choices=("store", "serve", "eval"),
+                        default="store",
                         help="store: SQLite and PostgreSQL throughput; serve: one process "
-                             "and Ray Serve replicas")
+                             "and Ray Serve replicas; eval: the local runner and Ray actors")
     parser.add_argument("--seconds", type=float, default=None,
                         help="time per figure (store: 3; serve: 20, a bound beside "
                              "--requests)")
@@ -274,7 +382,14 @@ def main() -> int:
     parser.add_argument("--async-commit", action="store_true",
                         help="also PostgreSQL with synchronous_commit=off for these sessions "
                              "(no flush at each commit: closer to SQLite's NORMAL)")
+    parser.add_argument("--rows", type=int, default=200, help="eval: questions")
+    parser.add_argument("--actors", type=int, default=8, help="eval: Ray actors")
+    parser.add_argument("--latency-ms", type=float, default=100.0,
+                        help="eval: the scripted model's fixed latency")
     args = parser.parse_args()
+    if args.section == "eval":
+        print(json.dumps(bench_eval(args.rows, args.actors, args.latency_ms), indent=1))
+        return 0
 
     import psycopg
 

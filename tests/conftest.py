@@ -1,8 +1,13 @@
 """Shared fixtures: isolated COMPOUND_HOME, shared datasets that skip when absent, the
-embedded model loaded once per session."""
+embedded model loaded once per session, one local Ray cluster per session.
+
+Ray tests carry the ``ray`` marker (``-m ray`` runs only them, ``-m 'not ray'`` leaves them
+out) and the ``ray_cluster`` fixture; they run in CI, where ``compound[ray]`` comes with the
+dev extras."""
 
 from __future__ import annotations
 
+import logging
 import os
 
 # OpenMP threads (LightGBM, scikit-learn, llama.cpp) spin while waiting by default; on a
@@ -47,6 +52,22 @@ def embedded_llm() -> Iterator[object]:
     llm = EmbeddedLLM(n_ctx=2048)
     llm.load()
     yield llm
+
+
+@pytest.fixture(scope="session")
+def ray_cluster() -> Iterator[object]:
+    """``ray.init`` once: 8 logical CPUs (for 8 light actors), no dashboard, a small object
+    store, quiet logs; shut down at the end of the session."""
+    try:
+        import ray
+    except ImportError:
+        if os.environ.get("CI"):  # compound[ray] is in the dev extras: CI must have it
+            pytest.fail("Ray is not installed; pip install -e '.[all,dev]'")
+        pytest.skip("Ray is not installed; pip install 'compound[ray]'")
+    ray.init(num_cpus=8, include_dashboard=False, object_store_memory=200 * 1024**2,
+             logging_level=logging.WARNING, log_to_driver=False, configure_logging=False)
+    yield ray
+    ray.shutdown()
 
 
 #: ``install(name, {group: {entry: "module:attribute"}}, folder=None) -> folder``

@@ -54,6 +54,9 @@ FLOORS: list[tuple[str, tuple[str, ...]]] = [
     ("production", ("compound.production",)),
     ("evaluation", ("compound.evaluation",)),
     ("lifecycle", ("compound.lifecycle",)),
+    # batch work on Ray (eval rows, batch predictions, training folds): drives the floors
+    # below from outside, as the CLI does
+    ("scale", ("compound.scale",)),
     # what a user touches: the CLI, the checks and the design review it prints, the scaffolds,
     # the top-level names
     ("interface", ("compound", "compound.checking", "compound.design_review", "compound.cli",

@@ -132,38 +132,37 @@ def delimited_records(
             file and line.
     """
     file = Path(path)
-    with _open(file) as handle:
-        data = handle.read()
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        raise UserError(f"{file}:{line}: not UTF-8 text (byte {exc.start} of the file); save "
-                        "the file as UTF-8") from None
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    header: list[str] | None = None
-    end = 0  # the last line of the previous record (a quoted field may span lines)
-    while True:
-        try:
-            row = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            raise UserError(f"{file}:{end + 1}: not a readable CSV row ({exc}); check the "
-                            "quoting there (an unclosed quote makes one huge field)") from None
-        start, end = end + 1, reader.line_num
-        if not row:
-            continue
-        if header is None:
-            header = row
-            _check_header(header, file, start)
-            continue
-        if len(row) != len(header):
-            shown = ", ".join(header[:10]) + (", ..." if len(header) > 10 else "")
-            yield BadLine(start, f"expected {len(header)} fields as in the header ({shown}), "
-                                 f"received {len(row)}")
-            continue
-        yield start, dict(zip(header, row, strict=True))
+    with _open(file) as handle:  # read as it goes: a file of any size streams
+        text = io.TextIOWrapper(handle, encoding="utf-8-sig", newline="")
+        reader = csv.reader(text, delimiter=delimiter)
+        header: list[str] | None = None
+        end = 0  # the last line of the previous record (a quoted field may span lines)
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except UnicodeDecodeError:
+                line = first_bad_utf8_line(file)
+                raise UserError(f"{file}:{line}: not UTF-8 text; save the file as "
+                                "UTF-8") from None
+            except csv.Error as exc:
+                raise UserError(f"{file}:{end + 1}: not a readable CSV row ({exc}); check the "
+                                "quoting there (an unclosed quote makes one huge field)"
+                                ) from None
+            start, end = end + 1, reader.line_num
+            if not row:
+                continue
+            if header is None:
+                header = row
+                _check_header(header, file, start)
+                continue
+            if len(row) != len(header):
+                shown = ", ".join(header[:10]) + (", ..." if len(header) > 10 else "")
+                yield BadLine(start, f"expected {len(header)} fields as in the header "
+                                     f"({shown}), received {len(row)}")
+                continue
+            yield start, dict(zip(header, row, strict=True))
 
 
 def _is_text(value: Any) -> bool:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import zipfile
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +112,25 @@ def read_parquet(path: str | Path, *, limit: int | None = None, max_rows: int | 
         UserError: the file is larger than the limits (default :data:`MAX_EXPANDED_BYTES`
             and :data:`MAX_ROWS`), or not readable Parquet.
     """
+    import pyarrow as pa
+
+    parquet = open_parquet(path, limit=limit, max_rows=max_rows, columns=columns)
+    batches = list(parquet_batches(parquet, path, limit=limit, max_rows=max_rows,
+                                   columns=columns))
+    if not batches:
+        empty = parquet.schema_arrow.empty_table()
+        return empty if columns is None else empty.select(columns)
+    return pa.Table.from_batches(batches)
+
+
+def open_parquet(path: str | Path, *, limit: int | None = None, max_rows: int | None = None,
+                 columns: list[str] | None = None) -> Any:
+    """A ``pyarrow.parquet.ParquetFile`` whose footer declares no more than the limits (its
+    ``metadata.num_rows`` is then the row count); no data is read yet.
+
+    Raises:
+        UserError: the footer declares more than the limits, or the file is not Parquet.
+    """
     limit = MAX_EXPANDED_BYTES if limit is None else limit
     max_rows = MAX_ROWS if max_rows is None else max_rows
     import pyarrow as pa
@@ -132,10 +152,26 @@ def read_parquet(path: str | Path, *, limit: int | None = None, max_rows: int | 
                        unit="cells (rows times columns)")
     if declared > limit:
         raise _too_big(source, "the file", declared, limit)
-    batches = []
+    return parquet
+
+
+def parquet_batches(parquet: Any, path: str | Path, *, limit: int | None = None,
+                    max_rows: int | None = None, columns: list[str] | None = None,
+                    batch_rows: int = _BATCH_ROWS) -> Iterator[Any]:
+    """The record batches of a file :func:`open_parquet` opened, with a running total of rows
+    and bytes that stops a file whose footer lied (for streaming: nothing is kept).
+
+    Raises:
+        UserError: the data runs past the limits, or cannot be read.
+    """
+    limit = MAX_EXPANDED_BYTES if limit is None else limit
+    max_rows = MAX_ROWS if max_rows is None else max_rows
+    import pyarrow as pa
+
+    source = str(path)
     rows = size = 0
     try:
-        for batch in parquet.iter_batches(batch_size=_BATCH_ROWS, columns=columns):
+        for batch in parquet.iter_batches(batch_size=batch_rows, columns=columns):
             rows += batch.num_rows
             size += batch.nbytes
             if rows > max_rows:
@@ -145,12 +181,8 @@ def read_parquet(path: str | Path, *, limit: int | None = None, max_rows: int | 
                                unit="cells (rows times columns)")
             if size > limit:
                 raise _too_big(source, "the file", size, limit)
-            batches.append(batch)
+            yield batch
     except UserError:
         raise
     except (OSError, ValueError, KeyError, pa.ArrowException) as exc:
         raise UserError(f"{source}: not a readable Parquet file: {exc}") from None
-    if not batches:
-        empty = parquet.schema_arrow.empty_table()
-        return empty if columns is None else empty.select(columns)
-    return pa.Table.from_batches(batches)

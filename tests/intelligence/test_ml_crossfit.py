@@ -76,3 +76,26 @@ def test_module_examples_run() -> None:
     from compound.intelligence.ml import crossfit
 
     assert doctest.testmod(crossfit).failed == 0
+
+
+@pytest.mark.ray
+def test_folds_fitted_as_ray_tasks_give_the_local_model(ray_cluster: object,
+                                                         tmp_path: Path) -> None:
+    from compound.scale.fan_out import RayFanOut
+
+    class Counted(RayFanOut):
+        items = 0
+
+        def map(self, fn, shared, items):  # type: ignore[no-untyped-def]
+            Counted.items += len(items)
+            return super().map(fn, shared, items)
+
+    write_jsonl(tmp_path / "train.jsonl", text_rows(200))
+    system = make_system(tmp_path, CROSS_FIT_MODEL)
+    local = train(system, "intent", register=False)
+    on_ray = train(system, "intent", register=False, fan_out=Counted())
+    assert Counted.items == 4  # the four folds went to Ray
+    assert local.out_of_fold is not None and on_ray.out_of_fold is not None
+    assert on_ray.out_of_fold.confidence.tolist() == local.out_of_fold.confidence.tolist()
+    assert on_ray.calibration == local.calibration
+    assert on_ray.metrics == local.metrics

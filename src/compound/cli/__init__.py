@@ -42,6 +42,7 @@ COMMAND_MODULES = [
     "compound.cli.model_server",
     "compound.cli.lifecycle",
     "compound.cli.flywheel",
+    "compound.cli.scale",
 ]
 
 

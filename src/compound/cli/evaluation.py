@@ -7,17 +7,21 @@ beyond its tolerance (the failing checks are named); 2 a user error.
 from __future__ import annotations
 
 import json
+from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from compound.cli import app
+from compound.cli.scale import ACTORS_OPTION, ON_OPTION
 from compound.console import console, console_err, plain, styled
+from compound.scale.cluster import DEFAULT_ACTORS
 
 if TYPE_CHECKING:
     from compound.evaluation.report import EvalReport
     from compound.evaluation.results import RunRepository
+    from compound.evaluation.runner import EvalRunner
     from compound.store import Store
     from compound.system import System
 
@@ -57,16 +61,13 @@ def eval_command(
         typer.Option(help="judge this run's answers against another run's, pair by pair, with "
                      "positions swapped (uses the eval's judge)"),
     ] = None,
+    on: ON_OPTION = None,
+    actors: ACTORS_OPTION = DEFAULT_ACTORS,
 ) -> None:
     """Run a system's evals, print each metric with its 95% interval against the baseline,
     and exit 1 when a criterion fails or a metric regresses beyond its tolerance."""
     from compound.errors import UserError
-    from compound.evaluation.gates import check_gate, failures, passed
-    from compound.evaluation.plan import plan_eval
-    from compound.evaluation.report import EvalReport, write_report
-    from compound.evaluation.results import RunRepository
     from compound.evaluation.runner import EvalRunner
-    from compound.evaluation.table import STATUS_STYLE, errors_table, run_table, suites_table
     from compound.store import open_store
     from compound.system import System
 
@@ -78,7 +79,29 @@ def eval_command(
         )
     names = name or list(system.evals)
     store = open_store(system)
-    runner = EvalRunner(store, progress=progress and not as_json)
+    with ExitStack() as stack:
+        rows = None
+        if on is not None:
+            from compound.scale.cluster import RayCluster
+            from compound.scale.eval import RayRows
+
+            stack.enter_context(RayCluster(on, cpus=actors))
+            rows = RayRows(spec, actors=actors, limit=limit, use_cache=cache)
+        runner = EvalRunner(store, progress=progress and not as_json, rows=rows)
+        _run_evals(system, store, runner, names, report=report, baseline=baseline,
+                   as_json=as_json, limit=limit, fresh=fresh, cache=cache, strict=strict,
+                   compare=compare)
+
+
+def _run_evals(system: System, store: Store, runner: EvalRunner, names: list[str], *,
+               report: Path | None, baseline: str | None, as_json: bool, limit: int | None,
+               fresh: bool, cache: bool, strict: bool, compare: str | None) -> None:
+    from compound.evaluation.gates import check_gate, failures, passed
+    from compound.evaluation.plan import plan_eval
+    from compound.evaluation.report import EvalReport, write_report
+    from compound.evaluation.results import RunRepository
+    from compound.evaluation.table import STATUS_STYLE, errors_table, run_table, suites_table
+
     repo = RunRepository(store)
     reports: list[EvalReport] = []
     all_failures: list[str] = []

@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from compound.cli import app
+from compound.cli.scale import ON_OPTION, fanned_out
 from compound.console import console, console_err, plain
 
 SPEC_ARG = Annotated[
@@ -33,9 +34,11 @@ def improve(
     force: Annotated[
         bool, typer.Option(help="retrain even on corrections a version was already trained on")
     ] = False,
+    on: ON_OPTION = None,
 ) -> None:
     """Retrain the trained models that users' corrections and review resolutions touch, and
-    promote each candidate that beats production on the spec's criteria."""
+    promote each candidate that beats production on the spec's criteria (with --on ray, a
+    cross-fitted model's folds are fitted in parallel as Ray tasks)."""
     from compound.intelligence.ml.report import gate_table
     from compound.lifecycle.improve import before_after_table, origins_text, skipped_table
     from compound.lifecycle.improve import improve as improve_system
@@ -43,9 +46,9 @@ def improve(
     from compound.system import System
 
     system = System.load(spec)
-    with open_store(system) as store:
+    with open_store(system) as store, fanned_out(on) as fan_out:
         report = improve_system(system, store, models=models, min_gain=min_gain, force=force,
-                                console=console_err)
+                                console=console_err, fan_out=fan_out)
     if (table := skipped_table(report.skipped)) is not None:
         console.print(table)
     for outcome in report.outcomes:

@@ -13,6 +13,7 @@ import typer
 
 from compound.cli import app
 from compound.cli.models import models_app
+from compound.cli.scale import ON_OPTION, fanned_out
 from compound.console import console, console_err, plain, styled
 
 if TYPE_CHECKING:
@@ -35,8 +36,10 @@ def train(
         bool, typer.Option(help="promote the new version if it passes the promotion gate")
     ] = False,
     details: Annotated[bool, typer.Option(help="also show per-class scores")] = False,
+    on: ON_OPTION = None,
 ) -> None:
-    """Train predictors declared in the spec and register each as a candidate version."""
+    """Train predictors declared in the spec and register each as a candidate version
+    (with --on ray, a cross-fitted model's folds are fitted in parallel as Ray tasks)."""
     from compound.errors import UserError
     from compound.intelligence.ml.report import metrics_table, per_class_table
     from compound.intelligence.ml.training import train as train_model
@@ -50,9 +53,10 @@ def train(
             f"system '{system.name}' declares no trained model (kind: predictor) under 'models'"
         )
     refused = False
-    with open_store(system) as store:
+    with open_store(system) as store, fanned_out(on) as fan_out:
         for name in names:
-            result = train_model(system, name, store=store, console=console_err)
+            result = train_model(system, name, store=store, console=console_err,
+                                 fan_out=fan_out)
             console.print(metrics_table(result))
             if details and (table := per_class_table(result.report)) is not None:
                 console.print(table)

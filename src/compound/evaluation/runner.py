@@ -29,9 +29,9 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from typing import Any
+from typing import Any, Protocol
 
 from compound.errors import UserError
 from compound.evaluation.datasets import Example, content_hash
@@ -55,6 +55,54 @@ def plan_fingerprint(plan: EvalPlan) -> str:
                          fingerprint_of(plan.target), metrics, plan.seed])
 
 
+class RowExecutor(Protocol):
+    """Evaluates rows of a plan wherever it runs them, yielding each :class:`RowResult` as
+    it is known (in any order: rows are stored by index). Closing the iterator early
+    cancels what is pending."""
+
+    def evaluate(
+        self, runner: EvalRunner, plan: EvalPlan, todo: list[tuple[int, Example]]
+    ) -> Iterator[RowResult]: ...
+
+
+class ThreadRows:
+    """The local executor: the target loaded once, rows on ``plan.concurrency`` threads
+    (fewer when the target says it answers fewer at a time)."""
+
+    def evaluate(
+        self, runner: EvalRunner, plan: EvalPlan, todo: list[tuple[int, Example]]
+    ) -> Iterator[RowResult]:
+        load = getattr(plan.target, "load", None)
+        if callable(load):
+            load()
+        workers = row_workers(plan)
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            pending: set[Future[RowResult]] = set()
+            queue = iter(todo)
+            try:
+                while True:
+                    while len(pending) < workers * 2:
+                        item = next(queue, None)
+                        if item is None:
+                            break
+                        pending.add(pool.submit(runner.evaluate_row, plan, *item))
+                    if not pending:
+                        break
+                    finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    for future in finished:
+                        yield future.result()
+            finally:
+                for future in pending:
+                    future.cancel()
+
+
+def row_workers(plan: EvalPlan) -> int:
+    """How many rows of ``plan`` one process evaluates at a time: the eval's
+    ``concurrency``, capped by the target's ``max_concurrency`` (an in-process model)."""
+    limit = getattr(plan.target, "max_concurrency", None)
+    return min(plan.concurrency, limit) if limit else plan.concurrency
+
+
 class EvalRunner:
     """Runs :class:`~compound.evaluation.plan.EvalPlan` objects and stores their results.
 
@@ -62,6 +110,10 @@ class EvalRunner:
         store: where runs, rows and cached outputs live.
         progress: show a Rich progress bar (on stderr).
         on_row: called with each row result as it is stored (for tests and live views).
+        rows: who evaluates the rows: :class:`ThreadRows` (threads in this process, the
+            default) or another :class:`RowExecutor`, such as Ray actors
+            (:class:`compound.scale.eval.RayRows`). Planning, storing each row, resuming and
+            summarising stay here whichever it is.
     """
 
     def __init__(
@@ -70,11 +122,13 @@ class EvalRunner:
         *,
         progress: bool = True,
         on_row: Callable[[RowResult], None] | None = None,
+        rows: RowExecutor | None = None,
     ) -> None:
         self.store = store
         self.runs = RunRepository(store)
         self.progress = progress
         self.on_row = on_row
+        self.rows = rows if rows is not None else ThreadRows()
 
     def run(self, plan: EvalPlan, *, resume: bool = True, run_id: str | None = None) -> RunSummary:
         """Run ``plan`` (or finish an interrupted run of it) and return the summary.
@@ -103,9 +157,6 @@ class EvalRunner:
         done = self.runs.done_indices(run.id)
         todo = [(i, ex) for i, ex in enumerate(plan.examples) if i not in done]
         if todo:
-            load = getattr(plan.target, "load", None)
-            if callable(load):
-                load()
             self._execute(plan, run, todo, already=len(done))
         return self.finish(plan, run)
 
@@ -114,33 +165,19 @@ class EvalRunner:
     def _execute(
         self, plan: EvalPlan, run: RunSummary, todo: list[tuple[int, Example]], already: int
     ) -> None:
-        total = len(plan.examples)
-        limit = getattr(plan.target, "max_concurrency", None)
-        workers = min(plan.concurrency, limit) if limit else plan.concurrency
-        with _Progress(self.progress, f"{plan.name} ({run.id})", total, already) as bar, \
-                ThreadPoolExecutor(max_workers=workers) as pool:
-            pending: set[Future[RowResult]] = set()
-            queue = iter(todo)
+        with _Progress(self.progress, f"{plan.name} ({run.id})", len(plan.examples),
+                       already) as bar:
+            rows = self.rows.evaluate(self, plan, todo)
             try:
-                while True:
-                    while len(pending) < workers * 2:
-                        item = next(queue, None)
-                        if item is None:
-                            break
-                        pending.add(pool.submit(self.evaluate_row, plan, *item))
-                    if not pending:
-                        break
-                    finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-                    for future in finished:
-                        row = future.result()
-                        self.runs.put_row(run.id, row)
-                        if self.on_row is not None:
-                            self.on_row(row)
-                        bar.advance(row.status)
-            except BaseException:
-                for future in pending:
-                    future.cancel()
-                raise
+                for row in rows:
+                    self.runs.put_row(run.id, row)
+                    if self.on_row is not None:
+                        self.on_row(row)
+                    bar.advance(row.status)
+            finally:
+                close = getattr(rows, "close", None)
+                if callable(close):
+                    close()  # a generator cancels what it has pending
 
     def evaluate_row(self, plan: EvalPlan, index: int, example: Example) -> RowResult:
         """Run the target on one example and score it; never raises for a row's failure."""

@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from rich.table import Table
 
     from compound.gating import GateCheck
+    from compound.intelligence.ml.crossfit import FanOut
     from compound.intelligence.registry import ModelRegistry, ModelVersion
     from compound.lifecycle.corrections import ModelLabels
     from compound.metrics.stability import Churn
@@ -137,6 +138,7 @@ def improve(
     min_gain: float = 0.0,
     force: bool = False,
     console: Console | None = None,
+    fan_out: FanOut | None = None,
 ) -> ImproveReport:
     """Retrain the predictors that corrections touch, and promote each candidate that passes.
 
@@ -148,6 +150,7 @@ def improve(
             worse).
         force: retrain even when the corrections are those a version was already trained on.
         console: where training shows its progress bar.
+        fan_out: where the cross-fitting folds are fitted (Ray tasks with ``--on ray``).
 
     Raises:
         UserError: ``models`` names something that is not a predictor of the spec.
@@ -168,13 +171,15 @@ def improve(
             known[name] = set(registry.load_model(current).classes or [])
     collected = collect_labels(system, store, models=names, classes=known)
     outcomes = [_improve_one(system, store, registry, collected.models[name],
-                             min_gain=min_gain, force=force, console=console)
+                             min_gain=min_gain, force=force, console=console,
+                             fan_out=fan_out)
                 for name in names]
     return ImproveReport(outcomes, collected.skipped, time.perf_counter() - started)
 
 
 def _improve_one(system: System, store: Store, registry: ModelRegistry, labels: ModelLabels,
-                 *, min_gain: float, force: bool, console: Console | None) -> ModelOutcome:
+                 *, min_gain: float, force: bool, console: Console | None,
+                 fan_out: FanOut | None = None) -> ModelOutcome:
     from compound.evaluation.dataset_store import DatasetRegistry
     from compound.evaluation.datasets import Dataset, content_hash
     from compound.intelligence.ml.training import rows_sha256, train
@@ -206,7 +211,7 @@ def _improve_one(system: System, store: Store, registry: ModelRegistry, labels: 
         return replace(base, message=f"{tried[-1].ref} ({tried[-1].stage}) was already trained "
                        f"on these {len(rows)} corrections; nothing new (--force retrains anyway)")
     result = train(system, name, store=store, console=console, extra_rows=labels.rows,
-                   extra_source=source)
+                   extra_source=source, fan_out=fan_out)
     candidate = result.record
     assert candidate is not None
     base = replace(base, primary=candidate.primary, after=candidate.gate_metrics,

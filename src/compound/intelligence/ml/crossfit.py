@@ -32,9 +32,9 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -94,6 +94,7 @@ def out_of_fold_scores(
     seed: int,
     keep: int | None = None,
     progress: Callable[[int], FitProgress] | None = None,
+    fan_out: FanOut | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Each held-out row's scores from a learner fitted on the other folds.
 
@@ -106,6 +107,8 @@ def out_of_fold_scores(
         seed: the seed of the folds.
         keep: as for :func:`folds`.
         progress: the progress callback of fold ``i``, when there is a bar to move.
+        fan_out: fit the folds there, in parallel (Ray tasks); the same folds and seeds
+            give the same scores as here.
 
     Returns:
         ``(rows, scores)``: the positions that were held out, and their ``(n, classes)``
@@ -114,22 +117,52 @@ def out_of_fold_scores(
     held = folds(y, k=k, seed=seed, keep=keep)
     rows = np.sort(np.concatenate(held))
     scores = np.zeros((len(frame), n_classes))
-    for index, fold in enumerate(held):
-        if len(fold) == 0:
-            continue
-        rest = np.setdiff1d(np.arange(len(frame)), fold, assume_unique=True)
-        learner = make_learner()
-        kwargs: dict[str, Any] = {} if progress is None else {"progress": progress(index)}
-        learner.fit(frame.iloc[rest], y[rest], n_classes=n_classes, **kwargs)
-        found = learner.scores(frame.iloc[fold])
+    work = [(index, fold) for index, fold in enumerate(held) if len(fold)]
+    if fan_out is not None:  # elsewhere, all at once: no progress to show, same seeds
+        found_all = fan_out.map(fit_fold, (make_learner, frame, y, n_classes),
+                                [(index, fold) for index, fold in work])
+    else:
+        found_all = [fit_fold(make_learner, frame, y, n_classes, index, fold,
+                              progress=None if progress is None else progress(index))
+                     for index, fold in work]
+    for (index, fold), found in zip(work, found_all, strict=True):
         if found.shape != (len(fold), n_classes):
             raise UserError(
-                f"cross-fitting: the '{learner.name}' learner scored {found.shape[1]} classes "
-                f"on fold {index + 1} of {k}, expected {n_classes}; give each class at least "
-                "two rows, or set 'split.cross_fit: 0'"
+                f"cross-fitting: the '{spec_name(make_learner)}' learner scored "
+                f"{found.shape[1]} classes on fold {index + 1} of {k}, expected {n_classes}; "
+                "give each class at least two rows, or set 'split.cross_fit: 0'"
             )
         scores[fold] = found
     return rows, scores[rows]
+
+
+def fit_fold(make_learner: Callable[[], Learner], frame: pd.DataFrame, y: np.ndarray,
+             n_classes: int, index: int, fold: np.ndarray,
+             progress: FitProgress | None = None) -> np.ndarray:
+    """Fit a fresh learner on every row but ``fold``'s and return its scores of ``fold``
+    (one fold of :func:`out_of_fold_scores`; a module-level function so that it can run in
+    another process)."""
+    rest = np.setdiff1d(np.arange(len(frame)), fold, assume_unique=True)
+    learner = make_learner()
+    kwargs: dict[str, Any] = {} if progress is None else {"progress": progress}
+    learner.fit(frame.iloc[rest], y[rest], n_classes=n_classes, **kwargs)
+    return np.asarray(learner.scores(frame.iloc[fold]))
+
+
+def spec_name(make_learner: Callable[[], Learner]) -> str:
+    """The learner's name, for a message."""
+    return str(getattr(make_learner(), "name", "?"))
+
+
+class FanOut(Protocol):
+    """Runs one function over many items elsewhere (Ray tasks:
+    :class:`compound.scale.fan_out.RayFanOut`), returning the results in the items' order.
+
+    ``shared`` is sent once and passed first to every call: ``fn(*shared, *item)``.
+    """
+
+    def map(self, fn: Callable[..., Any], shared: tuple[Any, ...],
+            items: Sequence[tuple[Any, ...]]) -> list[Any]: ...
 
 
 @dataclass(frozen=True)

@@ -51,7 +51,7 @@ import numpy as np
 from compound.errors import UserError
 from compound.intelligence.ml import evaluate
 from compound.intelligence.ml.calibration import make_calibrator, resolve_method
-from compound.intelligence.ml.crossfit import OutOfFold, out_of_fold_scores
+from compound.intelligence.ml.crossfit import FanOut, OutOfFold, out_of_fold_scores
 from compound.intelligence.ml.data import check_columns, file_sha256, pandas_module, read_table
 from compound.intelligence.ml.learners import learner_class, softmax
 from compound.intelligence.ml.model import TrainedModel, library_versions
@@ -157,6 +157,7 @@ def train(
     embedder: Embedder | None = None,
     extra_rows: Sequence[Mapping[str, Any]] | None = None,
     extra_source: str = "extra rows",
+    fan_out: FanOut | None = None,
 ) -> TrainResult:
     """Train, calibrate and evaluate predictor ``name``, and register it as a candidate.
 
@@ -172,6 +173,9 @@ def train(
             the features and the target); they never join the calibration or test rows.
             The version records their count and SHA-256 under ``data["extra"]``.
         extra_source: names where the extra rows came from, in messages and in the record.
+        fan_out: fit the cross-fitting folds there, in parallel (Ray tasks: ``--on ray``);
+            same folds and seeds, same model. A model with an embedder fits its folds here,
+            where its vectors are cached once for all folds.
 
     Raises:
         UserError: a problem with the spec or the data (each names the file and column).
@@ -224,7 +228,8 @@ def train(
                 make_learner, encoded["train"], targets["train"], n_classes=len(classes or []),
                 k=folds, seed=spec.split.seed + 1,
                 keep=None if extra is None else len(targets["train"]) - extra["rows"],
-                progress=lambda i: stages.span(0.05 + i * share, 0.05 + (i + 1) * share))
+                progress=lambda i: stages.span(0.05 + i * share, 0.05 + (i + 1) * share),
+                fan_out=fan_out if fitting is None else None)
             final_from = 0.05 + folds * share
         learner = make_learner()
         learner.fit(encoded["train"], targets["train"], n_classes=len(classes or []) or None,
