@@ -100,9 +100,12 @@ class Calibration:
 
         Example:
             >>> found = calibrate_threshold([0.9] * 95 + [0.2] * 5, [True] * 95 + [False] * 5,
-            ...                             covered_accuracy=0.9, confidence_level=0.95)
-            >>> found.expected()
-            'threshold 0.9000: covered accuracy 100.00% expected (90% interval 97.2% to 100.0%) at 95.0% coverage'
+            ...                             covered_accuracy=0.95, confidence_level=0.95)
+            >>> text = found.expected()
+            >>> text[:51]
+            'threshold 0.9000: covered accuracy 100.00% expected'
+            >>> text[52:]
+            '(90% interval 97.2% to 100.0%) at 95.0% coverage'
         """
         point = self.chosen
         if point is None:
