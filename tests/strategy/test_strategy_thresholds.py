@@ -189,3 +189,41 @@ def test_out_of_fold_calibration_never_scores_a_row_with_a_calibrator_fitted_on_
     # unknown labels (-1) are never fitted on and always wrong, but still scored
     y[:10] = -1
     assert out_of_fold_calibration("temperature", scores, y, k=5).shape == (200, 2)
+
+
+def test_a_router_s_model_with_no_calibration_rows_is_cross_fitted_by_default(
+        tmp_path: Path) -> None:
+    """Nothing but a target in the router, nothing but data in the model: the model trains
+    cross-fitted and the router calibrates on its out-of-fold predictions, with the bound."""
+    from compound.intelligence.ml.training import train
+    from compound.intelligence.registry import ModelRegistry
+    from compound.store import open_store
+    from compound.strategy.thresholds import calibrate_router
+    from compound.system import System
+
+    folder = make_calibrated_spec(tmp_path)
+    spec = (folder / "compound.yaml").read_text()
+    spec = spec.replace("calibration_dataset: calib.jsonl, ", "").replace(
+        "      calibration_dataset: calib.jsonl\n", "")
+    (folder / "compound.yaml").write_text(spec)
+    system = System.load(folder)
+    with open_store(system) as store:
+        result = train(system, "intent", store=store)
+        ModelRegistry(store).promote("intent", criteria={})
+    assert result.out_of_fold is not None and result.out_of_fold.folds == 5
+    calibration, version = calibrate_router(folder, "intent_router", save=False)
+    assert version == 2 and calibration.rows == 300  # every training row, out of fold
+    assert calibration.source.startswith("the 5-fold out-of-fold predictions")
+    assert calibration.confidence_level == 0.95
+
+
+def test_a_router_without_rows_calibrates_on_its_model_s_calibration_file(
+        tmp_path: Path) -> None:
+    from compound.strategy.thresholds import calibrate_router
+
+    folder = make_calibrated_spec(tmp_path)
+    spec = (folder / "compound.yaml").read_text()
+    (folder / "compound.yaml").write_text(
+        spec.replace("      calibration_dataset: calib.jsonl\n", ""))
+    calibration, _ = calibrate_router(folder, "intent_router", save=False)
+    assert calibration.rows == 400 and "cross-fitted" in calibration.source

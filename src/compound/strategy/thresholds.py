@@ -145,6 +145,9 @@ def calibrate_router(spec_path: str | os.PathLike[str], router: str, *,
                         "fallback; use 'covered_accuracy', or calibrate in Python with "
                         "calibrate_threshold(..., fallback_correct=...)")
     source = data if data is not None else spec.calibration_dataset
+    if source is None and not _recorded_out_of_fold(system, spec):
+        # the rows the model's calibrator was fitted on: scored cross-fitted below
+        source = system.predictors()[spec.model].calibration_dataset
     if source is None:
         return _calibrate_out_of_fold(
             system, spec, router, save=save,
@@ -180,6 +183,20 @@ def calibrate_router(spec_path: str | os.PathLike[str], router: str, *,
         if save and calibration.chosen is not None:
             save_threshold(store, router, calibration, model_version=predictor.version)
         return calibration, predictor.version
+    finally:
+        store.close()
+
+
+def _recorded_out_of_fold(system: System, spec: ConfidenceRouterSpec) -> bool:
+    """Whether the production version of the router's model recorded out-of-fold
+    predictions (False too when it has none)."""
+    from compound.intelligence.registry import ModelRegistry
+    from compound.store import open_store
+
+    store = open_store(system)
+    try:
+        current = ModelRegistry(store).production(spec.model)
+        return current is not None and "out_of_fold" in (current.calibration or {})
     finally:
         store.close()
 
