@@ -227,3 +227,12 @@ def test_a_router_without_rows_calibrates_on_its_model_s_calibration_file(
         spec.replace("      calibration_dataset: calib.jsonl\n", ""))
     calibration, _ = calibrate_router(folder, "intent_router", save=False)
     assert calibration.rows == 400 and "cross-fitted" in calibration.source
+
+
+def test_calibrating_on_the_training_file_says_it_is_optimistic(tmp_path: Path) -> None:
+    from compound.strategy.thresholds import calibrate_router
+
+    folder = make_calibrated_spec(tmp_path)
+    calibration, _ = calibrate_router(folder, "intent_router", data=folder / "train.jsonl",
+                                      save=False)
+    assert "the file it was trained on: optimistic" in calibration.source

@@ -221,17 +221,21 @@ def _confidences(predictor: Predictor, inputs: list[Any], labels: list[str],
     predictor.load()
     model = predictor.model
     record = ModelRegistry(store).resolve(predictor.name, predictor.version)
-    fitted = (record.data or {}).get("calibration", {}).get("sha256")
+    data = record.data or {}
+    digest = file_sha256(path)
+    fitted = data.get("calibration", {}).get("sha256")
     classes = [str(c) for c in (model.classes or [])]
     reused = (fitted is not None and model.calibrator is not None
-              and model.calibrator.method != "none" and fitted == file_sha256(path))
+              and model.calibrator.method != "none" and fitted == digest)
     if not reused:
         predictions = predictor.predict_batch(inputs)
         confidence = np.array([p.probability or 0.0 for p in predictions], dtype=float)
         correct = np.array([str(p.label) == y for p, y in zip(predictions, labels,
                                                               strict=True)])
+        trained = data.get("train", {}).get("sha256") == digest
         return confidence, correct, f"the model's confidences on the {len(labels):,} rows " \
-            f"of {name}"
+            f"of {name}" + (" (the file it was trained on: optimistic; calibrate on rows it "
+                            "never saw)" if trained else "")
     frame = model.schema.frame_of(inputs, source=f"input to model '{predictor.name}'")
     encoded = model.schema.encode(frame, source=f"input to model '{predictor.name}'")
     scores = model.learner.scores(encoded)
