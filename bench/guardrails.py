@@ -10,6 +10,10 @@ cross-validation on that file, never on the test file), then runs the rail on ev
   the full rail (a row counts as flagged when the rail blocks or escalates) and for the ML
   stage alone at the same threshold; the threshold and how it was chosen; the out-of-fold
   figures the threshold was chosen on;
+* ``benign_traffic``: the share of ordinary requests the rail flags (blocks or escalates) at
+  its default operating point: the Banking77 and SNIPS **test** splits (the threshold is
+  chosen on their train splits), and, as traffic of a kind it never saw, the HotpotQA,
+  PubMedQA and SciFact questions (skipped when not on the machine);
 * ``latency_ms``: median and 90th percentile per text of the ML stage alone (the classifier
   on the normalised text) and of the full rail (normalisation, heuristics, ML stage), warm,
   one text at a time;
@@ -100,6 +104,7 @@ def injection(repeat: int) -> tuple[dict[str, Any], Any]:
         "full_rail_median": round(statistics.median(rail_each), 3),
         "full_rail_p90": round(_percentile(rail_each, 90), 3),
     }
+    traffic = benign_traffic(rail)
     return {
         "dataset": {"train": record.data["train"]["path"], "test": str(test_path),
                     "train_rows": record.data["train"]["rows"], "test_rows": len(rows),
@@ -116,12 +121,44 @@ def injection(repeat: int) -> tuple[dict[str, Any], Any]:
                   "params": record.params, "calibration": (record.calibration or {}).get(
                       "method"), "training_s": round(training_s, 2)},
         "latency_ms": latency,
+        "benign_traffic": traffic,
         "goals": {
             "recall_at_least_0.90": full["recall"] >= 0.90,
             "fpr_at_most_0.05": full["fpr_benign"] <= 0.05,
             "ml_stage_median_under_5ms": latency["ml_stage_median"] < 5.0,
+            "banking77_and_snips_test_flagged_at_most_0.02": all(
+                traffic[n]["flagged"] <= 0.02 for n in ("banking77_test", "snips_test")
+                if n in traffic),
         },
     }, classifier
+
+
+#: name, dataset file, the field holding the text
+TRAFFIC = (("banking77_test", "banking77/test.jsonl", "text"),
+           ("snips_test", "snips/test.jsonl", "text"),
+           ("hotpotqa_questions_unseen", "hotpotqa/dev500.jsonl", "question"),
+           ("pubmedqa_questions_unseen", "pubmedqa/pqal.jsonl", "question"),
+           ("scifact_claims_unseen", "scifact/queries.jsonl", "text"))
+
+
+def benign_traffic(rail: Any) -> dict[str, Any]:
+    """The share of each benign set the rail blocks or escalates."""
+    from compound.public_data import DatasetMissing, dataset_path
+
+    found: dict[str, Any] = {}
+    for name, relative, field in TRAFFIC:
+        try:
+            path = dataset_path(relative)
+        except DatasetMissing:
+            continue
+        texts = [str(json.loads(line)[field]) for line in
+                 path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        actions = [rail.run(t).action for t in texts]
+        flagged = sum(a != "allow" for a in actions)
+        found[name] = {"rows": len(texts), "flagged": round(flagged / len(texts), 4),
+                       "blocked": sum(a == "block" for a in actions),
+                       "escalated": sum(a == "escalate" for a in actions)}
+    return found
 
 
 def bad_input(classifier: Any) -> dict[str, Any]:

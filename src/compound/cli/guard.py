@@ -117,7 +117,8 @@ def _explain(system: System, *, workflow: str | None, rails: list[str] | None,
         lines = [f"chosen by {point.source}"] if point.threshold is not None else [point.source]
         if point.metrics:
             lines.append("when chosen (out of fold): " + ", ".join(
-                f"{k} {v:.3f}" for k, v in point.metrics.items() if not k.startswith("ml_")))
+                f"{k.replace('_', ' ')} {v:.3f}" for k, v in point.metrics.items()
+                if not k.startswith("ml_")))
         if point.band:
             lines.append(f"uncertain band [{point.band[0]:.2f}, {point.band[1]:.2f}): sent to "
                          "the rail's LLM, or escalated without one")

@@ -167,7 +167,8 @@ def route_calibrate(
     plot: Annotated[Path | None, typer.Option(help="write the curve as SVG here")] = None,
     save: Annotated[bool, typer.Option(help="keep the chosen threshold in the store")] = True,
     confidence_level: Annotated[float | None, typer.Option(
-        min=0.5, max=0.999, help="require a Wilson lower bound at this level")] = None,
+        min=0.5, max=0.999, help="require a Wilson lower bound at this level; default the "
+        "router's confidence_level (0.95)")] = None,
 ) -> None:
     """Choose the router's threshold on labelled data to meet its target; show the curve."""
     from compound.strategy.thresholds import calibrate_router
@@ -175,6 +176,8 @@ def route_calibrate(
     calibration, version = calibrate_router(spec, router, data=data,
                                             confidence_level=confidence_level, save=save)
     console.print(calibration.table(every=max(1, len(calibration.points) // 25)))
+    if calibration.source:
+        console.print(f"calibrated on {calibration.source}", markup=False)
     chosen = calibration.chosen
     if chosen is None:
         console_err.print(plain(f"no threshold meets {calibration.target}", style="red"))
@@ -184,6 +187,7 @@ def route_calibrate(
             f"model at {chosen.covered_accuracy:.2%} accuracy, ${chosen.cost_per_1k_usd:.4f} "
             f"per 1,000 requests (model version {version})"
             + ("; saved" if save else ""))
+        console.print(calibration.expected(), markup=False)
     if plot is not None:
         from compound.strategy.plot import calibration_svg
 

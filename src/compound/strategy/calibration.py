@@ -48,8 +48,10 @@ class ThresholdPoint:
         system_accuracy: accuracy of the whole system, when the fallback's is known.
         cost_per_1k_usd: what 1,000 requests cost (model on the covered share, fallback on
             the rest).
-        covered_lower: the Wilson lower bound of covered accuracy, when a confidence level
-            was asked for.
+        covered_lower: the one-sided Wilson lower bound of covered accuracy, when a
+            confidence level was asked for.
+        covered_upper: the matching upper bound: with ``covered_lower`` a two-sided interval
+            at ``2 * level - 1`` (90% for a 95% bound).
     """
 
     threshold: float
@@ -58,6 +60,7 @@ class ThresholdPoint:
     system_accuracy: float | None
     cost_per_1k_usd: float
     covered_lower: float | None = None
+    covered_upper: float | None = None
 
 
 @dataclass(frozen=True)
@@ -69,12 +72,17 @@ class Calibration:
         chosen: the chosen point; None when no threshold meets the target.
         target: the target in words.
         rows: how many labelled rows it was calibrated on.
+        confidence_level: the level of the lower bound the threshold had to clear (None: the
+            point estimate).
+        source: which confidences it was calibrated on, in words.
     """
 
     points: tuple[ThresholdPoint, ...]
     chosen: ThresholdPoint | None
     target: str
     rows: int
+    confidence_level: float | None = None
+    source: str = ""
 
     @property
     def met(self) -> bool:
@@ -83,8 +91,32 @@ class Calibration:
 
     def to_dict(self) -> dict[str, Any]:
         return {"target": self.target, "rows": self.rows,
+                "confidence_level": self.confidence_level, "source": self.source,
                 "chosen": asdict(self.chosen) if self.chosen else None,
                 "points": [asdict(p) for p in self.points]}
+
+    def expected(self) -> str:
+        """The chosen threshold's expected covered accuracy with its interval, in words.
+
+        Example:
+            >>> found = calibrate_threshold([0.9] * 95 + [0.2] * 5, [True] * 95 + [False] * 5,
+            ...                             covered_accuracy=0.95, confidence_level=0.95)
+            >>> text = found.expected()
+            >>> text[:51]
+            'threshold 0.9000: covered accuracy 100.00% expected'
+            >>> text[52:]
+            '(90% interval 97.2% to 100.0%) at 95.0% coverage'
+        """
+        point = self.chosen
+        if point is None:
+            return f"no threshold meets {self.target}"
+        text = (f"threshold {point.threshold:.4f}: covered accuracy "
+                f"{_pct(point.covered_accuracy)} expected")
+        if point.covered_lower is not None and point.covered_upper is not None \
+                and self.confidence_level is not None:
+            text += (f" ({2 * self.confidence_level - 1:.0%} interval "
+                     f"{point.covered_lower:.1%} to {point.covered_upper:.1%})")
+        return text + f" at {point.coverage:.1%} coverage"
 
     def table(self, *, every: int = 1) -> Table:
         """The curve as a Rich table (every ``every``-th point, and the chosen one)."""
@@ -92,17 +124,23 @@ class Calibration:
 
         table = Table(title=f"threshold calibration: {self.target} ({self.rows} rows)",
                       title_justify="left")
-        for column in ("threshold", "coverage", "covered acc", "system acc", "$ / 1k"):
+        bounded = self.confidence_level is not None
+        columns = ["threshold", "coverage", "covered acc"]
+        if bounded:
+            columns.append(f"{self.confidence_level:.0%} lower bound")
+        for column in (*columns, "system acc", "$ / 1k"):
             table.add_column(column, justify="right")
         for index, point in enumerate(self.points):
             mine = point is self.chosen
             if index % every and not mine:
                 continue
             style = "bold green" if mine else None
-            table.add_row(
-                f"{point.threshold:.4f}", f"{point.coverage:.1%}", _pct(point.covered_accuracy),
-                _pct(point.system_accuracy), f"{point.cost_per_1k_usd:.4f}", style=style,
-            )
+            cells = [f"{point.threshold:.4f}", f"{point.coverage:.1%}",
+                     _pct(point.covered_accuracy)]
+            if bounded:
+                cells.append(_pct(point.covered_lower))
+            table.add_row(*cells, _pct(point.system_accuracy),
+                          f"{point.cost_per_1k_usd:.4f}", style=style)
         return table
 
 
@@ -112,15 +150,24 @@ def _pct(value: float | None) -> str:
 
 def wilson_lower(successes: int, total: int, confidence_level: float) -> float:
     """One-sided Wilson lower bound of a proportion at ``confidence_level``."""
+    return _wilson(successes, total, confidence_level, -1.0)
+
+
+def wilson_upper(successes: int, total: int, confidence_level: float) -> float:
+    """One-sided Wilson upper bound of a proportion at ``confidence_level``."""
+    return _wilson(successes, total, confidence_level, 1.0)
+
+
+def _wilson(successes: int, total: int, confidence_level: float, side: float) -> float:
     if total == 0:
-        return 0.0
+        return 0.0 if side < 0 else 1.0
     from statistics import NormalDist
 
     z = NormalDist().inv_cdf(confidence_level)
     p = successes / total
     centre = p + z * z / (2 * total)
     spread = z * math.sqrt(p * (1 - p) / total + z * z / (4 * total * total))
-    return (centre - spread) / (1 + z * z / total)
+    return (centre + side * spread) / (1 + z * z / total)
 
 
 def threshold_curve(
@@ -174,10 +221,11 @@ def threshold_curve(
         elif isinstance(fallback_correct, int | float):
             system = (right + float(fallback_correct) * start) / n
         cost = (covered * model_cost_usd + start * fallback_cost_usd) / n * 1000
-        lower = (wilson_lower(right, covered, confidence_level)
-                 if confidence_level is not None and covered else None)
+        bounded = confidence_level is not None and covered
+        lower = wilson_lower(right, covered, confidence_level) if bounded else None
+        upper = wilson_upper(right, covered, confidence_level) if bounded else None
         points.append(ThresholdPoint(round(float(threshold), 6), covered / n, covered_acc,
-                                     system, round(cost, 10), lower))
+                                     system, round(cost, 10), lower, upper))
     return points
 
 
@@ -237,5 +285,5 @@ def calibrate_threshold(
                 if p.system_accuracy is not None and p.system_accuracy >= quality_ratio * best]
         if good:
             chosen = min(good, key=lambda p: (p.cost_per_1k_usd, -p.system_accuracy))  # type: ignore[operator]
-    return Calibration(tuple(points), chosen, target, rows)
+    return Calibration(tuple(points), chosen, target, rows, confidence_level)
 

@@ -67,7 +67,12 @@ class ConfidenceRouterSpec(SpecModel):
     target: TargetSpec | None = None
     calibration_dataset: str | None = Field(
         default=None, description="labelled rows the threshold is calibrated on; None: the "
-        "model's out-of-fold predictions, when it was trained with split.cross_fit")
+        "model's out-of-fold predictions (its split.cross_fit, 5 by default for such a "
+        "model), else the model's calibration_dataset (cross-fitted)")
+    confidence_level: float | None = Field(
+        default=0.95, gt=0.5, lt=1.0,
+        description="the threshold must hold its covered accuracy at this one-sided "
+        "confidence (a Wilson lower bound); null: the point estimate, which is optimistic")
     template: str = Field(default="{input}",
                           description="the prompt of an LLM fallback, with an {input} slot")
     description: str = ""

@@ -11,8 +11,21 @@ as always right (a person decides).
 Without labelled rows (no ``data`` and no ``calibration_dataset``), a model trained with
 ``split.cross_fit`` is calibrated on the out-of-fold predictions its version recorded: every
 training row, each scored by a fold model that never saw it (see
-:mod:`compound.intelligence.ml.crossfit`). Ask for a ``confidence_level`` there too: the
-threshold then holds its covered accuracy with that confidence, not just on average.
+:mod:`compound.intelligence.ml.crossfit`).
+
+Two defaults keep the threshold honest on data it has not seen:
+
+* the threshold must hold its covered accuracy at the router's ``confidence_level`` (0.95):
+  the one-sided Wilson lower bound of covered accuracy clears the target, not just the
+  point estimate, which is the best of many noisy candidates and so optimistic;
+* labelled rows that the model's calibrator was fitted on (the predictor's
+  ``calibration_dataset``, the file a new spec most often names for the router too) are
+  scored with a cross-fitted calibrator: each fold's confidences come from a calibrator
+  fitted on the other folds, so the same rows never both fit the temperature and choose the
+  threshold.
+
+The calibration reports the chosen threshold's expected covered accuracy with its interval
+(:meth:`~compound.strategy.calibration.Calibration.expected`).
 
 A threshold kept for one model version is not used for another: when the production version
 changes, the router asks for a new calibration.
@@ -21,7 +34,8 @@ changes, the router asks for a new calibration.
 from __future__ import annotations
 
 import os
-from dataclasses import asdict
+from dataclasses import asdict, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from compound.errors import UserError
@@ -29,10 +43,15 @@ from compound.strategy.calibration import Calibration, calibrate_threshold
 from compound.strategy.spec import REVIEW, ConfidenceRouterSpec
 
 if TYPE_CHECKING:
+    import numpy as np
+
+    from compound.intelligence.ml.predictor import Predictor
     from compound.store import Store
     from compound.system import System
 
 THRESHOLDS = "strategy:thresholds"
+#: Folds of the calibrator cross-fitted on the rows it was fitted on.
+CALIBRATION_FOLDS = 5
 
 
 def save_threshold(store: Store, router: str, calibration: Calibration, *,
@@ -48,7 +67,8 @@ def save_threshold(store: Store, router: str, calibration: Calibration, *,
     store.put(THRESHOLDS, router, {
         "threshold": calibration.chosen.threshold, "model_version": model_version,
         "target": calibration.target, "chosen": asdict(calibration.chosen),
-        "rows": calibration.rows,
+        "rows": calibration.rows, "confidence_level": calibration.confidence_level,
+        "source": calibration.source,
     })
 
 
@@ -125,9 +145,14 @@ def calibrate_router(spec_path: str | os.PathLike[str], router: str, *,
                         "fallback; use 'covered_accuracy', or calibrate in Python with "
                         "calibrate_threshold(..., fallback_correct=...)")
     source = data if data is not None else spec.calibration_dataset
+    if source is None and not _recorded_out_of_fold(system, spec):
+        # the rows the model's calibrator was fitted on: scored cross-fitted below
+        source = system.predictors()[spec.model].calibration_dataset
     if source is None:
-        return _calibrate_out_of_fold(system, spec, router, confidence_level=confidence_level,
-                                      save=save)
+        return _calibrate_out_of_fold(
+            system, spec, router, save=save,
+            confidence_level=(confidence_level if confidence_level is not None
+                              else spec.confidence_level))
     model = system.predictors()[spec.model]
     frame = read_table(system.resolve_path(source) if data is None else source)
     features = model.features or [c for c in frame.columns if c != model.target]
@@ -135,15 +160,16 @@ def calibrate_router(spec_path: str | os.PathLike[str], router: str, *,
     if missing:
         raise UserError(f"{source}: columns {missing} are missing; the model '{spec.model}' "
                         f"reads {features} and its label is '{model.target}'")
+    level = confidence_level if confidence_level is not None else spec.confidence_level
+    path = system.resolve_path(source) if data is None else source
     store = open_store(system)
     try:
         predictor = Predictor(name=spec.model, store=store)
         inputs: list[Any] = (list(frame[features[0]]) if len(features) == 1
                              else frame[features].to_dict("records"))
-        predictions = predictor.predict_batch(inputs)
         labels = [str(v) for v in frame[model.target]]
-        confidence = [p.probability or 0.0 for p in predictions]
-        correct = [str(p.label) == y for p, y in zip(predictions, labels, strict=True)]
+        confidence, correct, how = _confidences(predictor, inputs, labels, path,
+                                                store=store)
         texts = [str(i) for i in inputs]
         fallback_cost = fallback_cost_usd(system, spec, texts)
         target = spec.target
@@ -151,13 +177,77 @@ def calibrate_router(spec_path: str | os.PathLike[str], router: str, *,
             confidence, correct, covered_accuracy=target.covered_accuracy,
             quality_ratio=target.quality_ratio,
             fallback_correct=1.0 if spec.fallback == REVIEW else None,
-            fallback_cost_usd=fallback_cost, confidence_level=confidence_level,
+            fallback_cost_usd=fallback_cost, confidence_level=level,
         )
+        calibration = replace(calibration, source=how)
         if save and calibration.chosen is not None:
             save_threshold(store, router, calibration, model_version=predictor.version)
         return calibration, predictor.version
     finally:
         store.close()
+
+
+def _recorded_out_of_fold(system: System, spec: ConfidenceRouterSpec) -> bool:
+    """Whether the production version of the router's model recorded out-of-fold
+    predictions (False too when it has none)."""
+    from compound.intelligence.registry import ModelRegistry
+    from compound.store import open_store
+
+    store = open_store(system)
+    try:
+        current = ModelRegistry(store).production(spec.model)
+        return current is not None and "out_of_fold" in (current.calibration or {})
+    finally:
+        store.close()
+
+
+def _confidences(predictor: Predictor, inputs: list[Any], labels: list[str],
+                 path: str | os.PathLike[str], *, store: Store
+                 ) -> tuple[np.ndarray, np.ndarray, str]:
+    """The model's confidence and correctness on labelled rows, and how they were had.
+
+    Rows the model's calibrator was fitted on (its ``calibration_dataset``, recorded by its
+    version) would make it look better calibrated than it is: there the calibrator is
+    cross-fitted (:func:`~compound.intelligence.ml.crossfit.out_of_fold_calibration`), so
+    that the same rows never both fit the calibration and choose the threshold.
+    """
+    import numpy as np
+
+    from compound.intelligence.ml.crossfit import out_of_fold_calibration
+    from compound.intelligence.ml.data import file_sha256
+    from compound.intelligence.registry import ModelRegistry
+
+    name = Path(path).name
+    predictor.load()
+    model = predictor.model
+    record = ModelRegistry(store).resolve(predictor.name, predictor.version)
+    data = record.data or {}
+    digest = file_sha256(path)
+    fitted = data.get("calibration", {}).get("sha256")
+    classes = [str(c) for c in (model.classes or [])]
+    reused = (fitted is not None and model.calibrator is not None
+              and model.calibrator.method != "none" and fitted == digest)
+    if not reused:
+        predictions = predictor.predict_batch(inputs)
+        confidence = np.array([p.probability or 0.0 for p in predictions], dtype=float)
+        correct = np.array([str(p.label) == y for p, y in zip(predictions, labels,
+                                                              strict=True)])
+        trained = data.get("train", {}).get("sha256") == digest
+        return confidence, correct, f"the model's confidences on the {len(labels):,} rows " \
+            f"of {name}" + (" (the file it was trained on: optimistic; calibrate on rows it "
+                            "never saw)" if trained else "")
+    frame = model.schema.frame_of(inputs, source=f"input to model '{predictor.name}'")
+    encoded = model.schema.encode(frame, source=f"input to model '{predictor.name}'")
+    scores = model.learner.scores(encoded)
+    index = {c: i for i, c in enumerate(classes)}
+    y = np.array([index.get(label, -1) for label in labels])
+    proba = out_of_fold_calibration(model.calibrator.method, scores, y, k=CALIBRATION_FOLDS)
+    confidence = proba.max(axis=1)
+    correct = proba.argmax(axis=1) == y
+    return confidence, correct, (
+        f"{CALIBRATION_FOLDS}-fold cross-fitted calibration on the {len(labels):,} rows of "
+        f"{name}: the model's calibrator was fitted on them, so each row's confidence comes "
+        "from a calibrator fitted on the other folds")
 
 
 def _calibrate_out_of_fold(system: System, spec: ConfidenceRouterSpec, router: str, *,
@@ -187,6 +277,9 @@ def _calibrate_out_of_fold(system: System, spec: ConfidenceRouterSpec, router: s
             fallback_correct=1.0 if spec.fallback == REVIEW else None,
             confidence_level=confidence_level,
         )
+        calibration = replace(calibration, source=(
+            f"the {found.folds}-fold out-of-fold predictions of version {record.version} "
+            f"over its {calibration.rows:,} training rows"))
         if save and calibration.chosen is not None:
             save_threshold(store, router, calibration, model_version=record.version)
         return calibration, record.version

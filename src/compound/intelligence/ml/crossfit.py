@@ -204,3 +204,45 @@ class OutOfFold:
             confidence.extend([float(value)] * int(rows))
             correct.extend([True] * int(right) + [False] * (int(rows) - int(right)))
         return cls(np.array(confidence), np.array(correct, dtype=bool), int(data["folds"]))
+
+
+def out_of_fold_calibration(method: str, scores: np.ndarray, y: np.ndarray, *, k: int = 5,
+                            seed: int = 0) -> np.ndarray:
+    """Calibrated probabilities of rows the calibrator was fitted on, cross-fitted.
+
+    A model calibrated on a labelled file is over-confident *on that file*: the calibrator
+    has seen those rows. Here each of ``k`` folds is scored by a calibrator of the same
+    ``method`` fitted on the other folds, so every row's probability comes from a calibrator
+    that never saw it. The learner's scores are given: the learner never trained on these
+    rows, only the calibrator did.
+
+    Args:
+        method: the calibration method (``temperature``, ``sigmoid``, ...).
+        scores: the learner's ``(n, classes)`` scores.
+        y: class indices; -1 for a label the model does not know (never fitted on, always
+            wrong).
+        k: folds.
+        seed: seed of the folds.
+
+    Returns:
+        ``(n, classes)`` probabilities.
+
+    Example:
+        >>> rng = np.random.default_rng(0)
+        >>> y = rng.integers(0, 3, 60)
+        >>> scores = np.eye(3)[y] * 4 + rng.normal(size=(60, 3))
+        >>> out_of_fold_calibration("temperature", scores, y, k=3).shape
+        (60, 3)
+    """
+    from compound.intelligence.ml.calibration import make_calibrator
+
+    n, n_classes = scores.shape
+    assigned = np.random.default_rng(seed).permutation(n) % k  # every row held out once
+    proba = np.zeros((n, n_classes))
+    for fold in range(k):
+        held = assigned == fold
+        fit = ~held & (y >= 0)
+        calibrator = make_calibrator(method, n_classes=n_classes, n_rows=int(fit.sum()))
+        calibrator.fit(scores[fit], y[fit])
+        proba[held] = calibrator.proba(scores[held])
+    return proba

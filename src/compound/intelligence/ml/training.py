@@ -182,7 +182,7 @@ def train(
     """
     from compound.intelligence.registry import ModelRegistry, predictor_spec
 
-    spec = predictor_spec(system, name)
+    spec = _cross_fit_for_routers(system, name, predictor_spec(system, name))
     started = time.perf_counter()
     with Stages(console, f"training {name}") as stages:
         stages.at(0.0, "reading data")
@@ -383,6 +383,30 @@ def _calibrate(spec: PredictorSpec, model: TrainedModel, encoded: pd.DataFrame |
     calibrator.fit(scores, y)
     model.calibrator = calibrator
     return {"method": method, "rows": len(y), **calibrator.to_dict()}
+
+
+#: Folds a predictor is cross-fitted with when a confidence router calibrates on it.
+ROUTER_FOLDS = 5
+
+
+def _cross_fit_for_routers(system: System, name: str, spec: PredictorSpec) -> PredictorSpec:
+    """``spec`` cross-fitted (``split.cross_fit: 5``) when a confidence router calibrates its
+    threshold on this predictor and nothing else gives it rows to do so: no threshold, no
+    ``calibration_dataset`` on the router or the predictor, and no ``cross_fit`` set. The
+    router then chooses its threshold on out-of-fold predictions over every training row,
+    never on rows that fitted the model or its calibration."""
+    if (spec.task not in CLASSIFICATION_TASKS or spec.calibration == "none"
+            or spec.calibration_dataset or "cross_fit" in spec.split.model_fields_set):
+        return spec
+    routers = getattr(getattr(system, "strategy", None), "routers", {}) or {}
+    wanted = any(getattr(r, "kind", None) == "confidence" and getattr(r, "model", None) == name
+                 and getattr(r, "threshold", None) is None
+                 and getattr(r, "calibration_dataset", None) is None
+                 for r in routers.values())
+    if not wanted:
+        return spec
+    split = spec.split.model_copy(update={"cross_fit": ROUTER_FOLDS})
+    return spec.model_copy(update={"split": split})
 
 
 def _cross_fit_folds(spec: PredictorSpec, classes: list[Any] | None) -> int:

@@ -9,11 +9,16 @@ A text is scored as itself and as its sentences (or, when long, a bounded number
 see :func:`~compound.production.rails.normalization.segments`), and its probability is the
 highest: an instruction appended to a harmless request is scored on its own.
 
-:func:`train_classifier` fits it on a JSONL file of ``text``/``label`` rows and picks the
-operating threshold **by cross-validation on that file alone** (never on test data): with
+:func:`train_classifier` fits it on a JSONL file of ``text``/``label`` rows, with files of
+benign traffic (ordinary requests, every row benign) as further negatives, and picks the
+operating threshold **by cross-validation on those files alone** (never on test data): with
 ``folds``-fold out-of-fold scores, combined with the phrase heuristics as the rail combines
 them, it takes the lowest threshold whose out-of-fold false-positive rate is at most
-``target_fpr``. The sigmoid calibration is fitted on the same out-of-fold scores.
+``target_fpr`` on *each* benign traffic file and at most :data:`FILE_FPR` on the training
+file's own benign rows. Asking it of each source, the unlike training file included, rather
+than of the traffic's mix is what keeps the rate on traffic of another kind: a threshold
+fitted to banking and voice-assistant requests alone flagged a quarter of encyclopaedia and
+biomedical questions. The sigmoid calibration is fitted on the same out-of-fold scores.
 
 Example:
     >>> import numpy as np
@@ -39,10 +44,17 @@ if TYPE_CHECKING:
     from compound.intelligence.ml.model import TrainedModel
 
 #: Names the recipe below; change it when the recipe changes, so cached models retrain.
-RECIPE = "rails.injection/1"
+RECIPE = "rails.injection/2"
 #: The ML layer learner and its parameters (see compound.intelligence.ml.params).
 LEARNER = "tfidf_linear"
 PARAMS: dict[str, Any] = {"word_ngrams": [1, 2], "char_ngrams": [2, 5], "model": "svm", "C": 0.5}
+#: The false-positive rate on benign traffic the threshold is chosen for, by default.
+TARGET_FPR = 0.01
+#: With benign traffic, the highest out-of-fold false-positive rate on the training file's
+#: own benign rows (unlike the traffic: a rate held on the traffic alone does not carry over)
+FILE_FPR = 0.05
+#: At most this many rows of each benign traffic file join the training (a seeded sample).
+BENIGN_ROWS = 1000
 
 
 class Classifier(Protocol):
@@ -170,11 +182,43 @@ def read_examples(path: str | Path, *, positive: Any = 1) -> tuple[list[str], np
     return texts, labels
 
 
+def read_benign(paths: Sequence[str | Path], *, rows: int, seed: int
+                ) -> tuple[list[str], list[int]]:
+    """Texts (normalised) of benign traffic files: at most ``rows`` of each, a seeded sample,
+    and the index of the file each came from. Every row counts as benign; a ``label`` column,
+    if any, is the file's own (an intent) and is not read.
+
+    Raises:
+        UserError: a file has no ``text`` column or no rows.
+    """
+    from compound.intelligence.ml.data import read_table
+
+    texts: list[str] = []
+    source: list[int] = []
+    for index, path in enumerate(paths):
+        frame = read_table(path)
+        if "text" not in frame.columns or len(frame) == 0:
+            raise UserError(f"{path}: the benign data of the injection rail needs rows with a "
+                            f"'text' column (columns: {', '.join(map(str, frame.columns))}, "
+                            f"{len(frame)} rows)")
+        found = list(dict.fromkeys(normalize(str(t)).text for t in frame["text"]))
+        if len(found) > rows:
+            keep = np.sort(np.random.default_rng(seed + index).choice(len(found), rows,
+                                                                       replace=False))
+            found = [found[i] for i in keep]
+        texts += found
+        source += [index + 1] * len(found)
+    return texts, source
+
+
 def train_classifier(
     path: str | Path,
     *,
+    benign: Sequence[str | Path] = (),
+    benign_rows: int = BENIGN_ROWS,
     folds: int = 5,
-    target_fpr: float = 0.05,
+    target_fpr: float = TARGET_FPR,
+    file_fpr: float = FILE_FPR,
     seed: int = 0,
     params: Mapping[str, Any] | None = None,
     positive: Any = 1,
@@ -182,11 +226,21 @@ def train_classifier(
 ) -> tuple[TrainedModel, TrainingReport]:
     """Train the ML stage through the ML layer and choose its threshold by cross-validation.
 
+    The benign traffic files (``benign``) join the training rows as negatives, so that the
+    classifier learns what ordinary requests look like, and they are where the threshold is
+    chosen: every row, training file and benign traffic, is scored out of fold, and the
+    threshold is the lowest whose out-of-fold false-positive rate is at most ``target_fpr`` on
+    each traffic file and at most ``file_fpr`` on the training file's benign rows (at most
+    ``target_fpr`` there when no traffic is given).
+
     Args:
         path: training rows with ``text`` and ``label``.
+        benign: files of benign traffic (a ``text`` column; every row is benign).
+        benign_rows: at most this many rows of each benign file (a seeded sample).
         folds: cross-validation folds for the out-of-fold scores.
-        target_fpr: the highest out-of-fold false-positive rate the threshold may give.
-        seed: for the fold assignment and the learner.
+        target_fpr: the highest out-of-fold false-positive rate on each traffic file.
+        file_fpr: the highest on the training file's own benign rows, with traffic.
+        seed: for the fold assignment, the benign sample and the learner.
         params: ``tfidf_linear`` parameters (default :data:`PARAMS`).
         positive: the label meaning "injection".
         progress: called with (fraction done, stage).
@@ -203,6 +257,12 @@ def train_classifier(
     started = time.perf_counter()
     report = progress or (lambda fraction, stage: None)
     texts, y = read_examples(path, positive=positive)
+    source = np.zeros(len(y), dtype=int)
+    if benign:
+        extra, where = read_benign(benign, rows=benign_rows, seed=seed)
+        texts = [*texts, *extra]
+        y = np.concatenate([y, np.zeros(len(extra), dtype=int)])
+        source = np.concatenate([source, np.array(where, dtype=int)])
     schema = FeatureSchema(("text",), {"text": "text"})
     learner_params = params_for(LEARNER, dict(params if params is not None else PARAMS))
 
@@ -214,34 +274,57 @@ def train_classifier(
 
     whole = np.zeros((len(texts), 2))
     best = np.zeros((len(texts), 2))
-    for fold, held in enumerate(_folds(y, folds, seed)):
+    # folds keep each file's share and each class's, so every fold sees the traffic too
+    for fold, held in enumerate(_folds(source * 2 + y, folds, seed)):
         report(fold / (folds + 1), f"cross-validation fold {fold + 1}/{folds}")
         learner = fit(np.setdiff1d(np.arange(len(y)), held))
+        pieces: list[str] = []
+        owner: list[int] = []
         for index in held:
             parts, _ = segments(texts[index])
-            scores = learner.scores(_frame(parts))
-            whole[index] = scores[0]
-            best[index] = scores[int(np.argmax(scores[:, 1] - scores[:, 0]))]
+            pieces += parts or [""]
+            owner += [int(index)] * max(len(parts), 1)
+        scores = learner.scores(_frame(pieces))  # one batch per fold
+        mine = np.array(owner)
+        starts = np.flatnonzero(np.r_[True, mine[1:] != mine[:-1]])
+        for start, end in zip(starts, [*starts[1:], len(mine)], strict=True):
+            chunk = scores[start:end]  # the text itself first, then its segments
+            whole[mine[start]] = chunk[0]
+            best[mine[start]] = chunk[int(np.argmax(chunk[:, 1] - chunk[:, 0]))]
     calibrator = make_calibrator("sigmoid", n_classes=2, n_rows=len(y))
     calibrator.fit(whole, y)
     ml_oof = calibrator.proba(best)[:, 1]
     rules = np.array([heuristics.score(heuristics.scan(t)) for t in texts])
     combined = np.maximum(ml_oof, rules)
-    threshold = choose_threshold(combined, y, target_fpr=target_fpr)
+    # the rate must hold on every source of benign rows, not on their mix: the training
+    # file's benign rows are unlike the traffic, and a threshold fitted to the traffic alone
+    # flags ordinary requests of any other kind
+    threshold = max(choose_threshold(combined[source == s], y[source == s],
+                                     target_fpr=target_fpr if s or not benign else file_fpr)
+                    for s in np.unique(source))
     report(folds / (folds + 1), "fitting on every row")
     model = TrainedModel(task="text_classification", learner=fit(np.arange(len(y))),
                          schema=schema, classes=[0, 1], calibrator=calibrator)
-    metrics = {f"ml_{k}": v for k, v in rates(ml_oof, y, threshold).items()}
-    metrics.update(rates(combined, y, threshold))
-    selection = (f"lowest threshold with out-of-fold false-positive rate <= {target_fpr} "
-                 f"({folds}-fold cross-validation on the training file, ML stage combined "
-                 "with the heuristics)")
+    own = source == 0
+    metrics = {f"ml_{k}": v for k, v in rates(ml_oof[own], y[own], threshold).items()}
+    metrics.update(rates(combined[own], y[own], threshold))
+    if benign:
+        metrics["fpr_traffic"] = float(np.mean(combined[~own] >= threshold))
+    where = (f"on each benign traffic file ({int((~own).sum()):,} rows of "
+             + ", ".join(Path(p).name if Path(p).parent.name == "" else
+                         f"{Path(p).parent.name}/{Path(p).name}" for p in benign)
+             + f") and <= {file_fpr:g} on the training file's benign rows" if benign
+             else "on the training file's benign rows")
+    selection = (f"lowest threshold with out-of-fold false-positive rate <= {target_fpr:g} "
+                 f"{where}; {folds}-fold cross-validation over the training file and the "
+                 "benign traffic, ML stage combined with the heuristics")
     model.extra = {"recipe": RECIPE, "threshold": threshold, "target_fpr": target_fpr,
-                   "folds": folds}
+                   "folds": folds, "benign": [str(p) for p in benign]}
     report(1.0, "done")
     return model, TrainingReport(
         threshold=threshold, selection=selection, metrics=metrics,
-        rows={"train": len(y), "injections": int(y.sum())},
+        rows={"train": int(own.sum()), "injections": int(y.sum()),
+              "benign_traffic": int((~own).sum())},
         seconds=time.perf_counter() - started)
 
 

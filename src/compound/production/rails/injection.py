@@ -15,9 +15,12 @@ For each request:
 
 The classifier is either a predictor the spec names (``model:``, trained with
 ``compound train``), or compound's own: trained on first use through the ML layer on the
-public prompt-injections dataset, with its threshold chosen by cross-validation on the
-training file, and kept in the store's model registry as ``rails-injection`` so later runs
-load it instead of training.
+public prompt-injections dataset with benign traffic as further negatives, and kept in the
+store's model registry as ``rails-injection`` so later runs load it instead of training. Its
+threshold is chosen for a false-positive rate on benign traffic (``target_fpr``, 1% by
+default), by cross-validation over the training file and the traffic: the ``benign_dataset``
+files the spec names, else the train splits of Banking77 and SNIPS where they are on this
+machine (:data:`DEFAULT_BENIGN`), else the training file's own benign rows alone.
 
 Example:
     >>> from compound.production.rails.classifier import FixedClassifier
@@ -56,6 +59,10 @@ if TYPE_CHECKING:
     from compound.workflow.context import RunContext
 
 DEFAULT_DATASET = "prompt-injections/train.jsonl"
+#: Benign traffic the threshold is chosen on when the spec names none: ordinary customer and
+#: voice-assistant requests, disjoint from their test splits. Those not on this machine are
+#: left out (``compound guard --explain`` says which were used).
+DEFAULT_BENIGN = ("banking77/train.jsonl", "snips/train.jsonl")
 MODEL_NAME = "rails-injection"
 LLM_SCHEMA = {
     "type": "object",
@@ -92,6 +99,11 @@ class InjectionRail(BaseRail):
         store: where compound's own classifier is cached (a memory store when None).
         system: opens the system's store for the cache when ``store`` is None.
         dataset: the training file of compound's own classifier.
+        benign_dataset: files of benign traffic (a ``text`` column) that join its training
+            as negatives and on which its threshold is chosen; :data:`DEFAULT_BENIGN` where
+            found when None.
+        target_fpr: the false-positive rate on each benign traffic file its threshold is
+            chosen for (out of fold).
         console: shows training progress there.
         **common: name, stages, action, timeout_s, on_error (see :class:`BaseRail`).
     """
@@ -114,6 +126,8 @@ class InjectionRail(BaseRail):
         store: Store | None = None,
         system: System | None = None,
         dataset: str | Path | None = None,
+        benign_dataset: str | Path | list[str | Path] | None = None,
+        target_fpr: float | None = None,
         console: Console | None = None,
         **common: Any,
     ) -> None:
@@ -133,7 +147,13 @@ class InjectionRail(BaseRail):
         self.oversize = oversize
         self.store = store
         self.system = system
+        if target_fpr is not None and not 0 <= target_fpr < 1:
+            raise UserError(f"rail '{self.name}': target_fpr must be in [0, 1); received "
+                            f"{target_fpr!r}")
         self.dataset = dataset
+        self.benign_dataset = ([benign_dataset] if isinstance(benign_dataset, str | Path)
+                               else benign_dataset)
+        self.target_fpr = target_fpr
         self.console = console
         self.classifier_: Classifier | None = None
         self.threshold_: float = 0.5
@@ -177,6 +197,16 @@ class InjectionRail(BaseRail):
                     if isinstance(v, int | float)}
         notes = ([f"classifier trained on {training['rows']} rows of {training['data']}"]
                  if training.get("rows") and training.get("data") else [])
+        if training.get("benign"):
+            notes.append(f"benign traffic ({training.get('benign_rows') or 0:,} rows, also "
+                         f"negatives in training): {', '.join(training['benign'])}")
+        elif training.get("data"):
+            notes.append("no benign traffic was on this machine: the threshold was chosen on "
+                         "the training file's benign rows (name some with the rail's "
+                         "'benign_dataset' option)")
+        if training.get("target_fpr") is not None:
+            notes.append(f"target false-positive rate on benign traffic "
+                         f"{float(training['target_fpr']):g}")
         metrics: dict[str, float] = {}
         if self.threshold is not None:
             source = "the spec (the rail's 'threshold')"
@@ -282,7 +312,8 @@ class InjectionRail(BaseRail):
 
             store, owned = open_store(self.system), True
         try:
-            return builtin_classifier(store, dataset=self.dataset, console=self.console)
+            return builtin_classifier(store, dataset=self.dataset, benign=self.benign_dataset,
+                                      target_fpr=self.target_fpr, console=self.console)
         finally:
             if owned and store is not None:
                 store.close()
@@ -294,8 +325,14 @@ class InjectionRail(BaseRail):
         positive = options.pop("positive_label", 1)
         if spec.model is not None:
             classifier = _spec_classifier(request, spec.model, positive=positive)
-        if options.get("dataset") is not None and request.system is not None:
-            options["dataset"] = request.system.resolve_path(str(options["dataset"]))
+        if request.system is not None:
+            if options.get("dataset") is not None:
+                options["dataset"] = request.system.resolve_path(str(options["dataset"]))
+            benign = options.get("benign_dataset")
+            if benign is not None:
+                options["benign_dataset"] = [
+                    request.system.resolve_path(str(p))
+                    for p in ([benign] if isinstance(benign, str) else benign)]
         return cls(**request.common(), classifier=classifier, threshold=spec.threshold,
                    llm=request.llm(), store=request.store, system=request.system, **options)
 
@@ -321,9 +358,11 @@ def _spec_classifier(request: RailRequest, name: str, *, positive: Any
 
 
 def builtin_classifier(store: Store | None, *, dataset: str | Path | None = None,
+                       benign: list[str | Path] | None = None, target_fpr: float | None = None,
                        console: Console | None = None) -> ModelClassifier:
     """compound's own injection classifier: from the store's registry when a version of the
-    same recipe and training data is there, else trained now and registered.
+    same recipe, training data, benign traffic and target is there, else trained now and
+    registered.
 
     Raises:
         DatasetMissing: the training file is not on this machine (the message says where
@@ -333,30 +372,59 @@ def builtin_classifier(store: Store | None, *, dataset: str | Path | None = None
     from compound.intelligence.ml.model import library_versions
     from compound.intelligence.ml.progress import Stages
     from compound.intelligence.registry import ModelRegistry
-    from compound.production.rails.classifier import PARAMS, RECIPE, train_classifier
+    from compound.production.rails.classifier import (
+        PARAMS,
+        RECIPE,
+        TARGET_FPR,
+        train_classifier,
+    )
     from compound.public_data import dataset_path
     from compound.store import MemoryStore
 
     path = Path(dataset) if dataset is not None else dataset_path(DEFAULT_DATASET)
+    traffic = [Path(p) for p in benign] if benign is not None else default_benign()
+    target = TARGET_FPR if target_fpr is None else float(target_fpr)
     digest = file_sha256(path)
+    digests = [file_sha256(p) for p in traffic]
     registry = ModelRegistry(store if store is not None else MemoryStore())
     for record in reversed(registry.versions(MODEL_NAME)):
         if (record.report.get("recipe") == RECIPE
-                and record.data.get("train", {}).get("sha256") == digest):
+                and record.data.get("train", {}).get("sha256") == digest
+                and [b.get("sha256") for b in record.data.get("benign", {}).get("files", [])]
+                == digests
+                and record.report.get("target_fpr") == target):
             return ModelClassifier(registry.load_model(record), training=_training(record))
     with Stages(console, "training the injection classifier") as stages:
-        model, report = train_classifier(path, progress=stages.at)
+        model, report = train_classifier(path, benign=traffic, target_fpr=target,
+                                         progress=stages.at)
     assert model.calibrator is not None
     record = registry.register(
         MODEL_NAME, model, params=PARAMS, target="label", features=["text"],
-        data={"train": {"path": str(path), "sha256": digest, "rows": report.rows["train"]}},
+        data={"train": {"path": str(path), "sha256": digest, "rows": report.rows["train"]},
+              "benign": {"files": [{"path": str(p), "sha256": d}
+                                   for p, d in zip(traffic, digests, strict=True)],
+                         "rows": report.rows["benign_traffic"]}},
         metrics=report.metrics,
-        report={"recipe": RECIPE, "threshold": report.threshold, "selection": report.selection},
+        report={"recipe": RECIPE, "threshold": report.threshold, "selection": report.selection,
+                "target_fpr": target, "benign_rows": report.rows["benign_traffic"]},
         calibration=model.calibrator.to_dict(), libraries=library_versions(),
         training_seconds=report.seconds,
         note="trained on first use by the injection rail",
     )
     return ModelClassifier(model, training=_training(record))
+
+
+def default_benign() -> list[Path]:
+    """The files of :data:`DEFAULT_BENIGN` that are on this machine."""
+    from compound.public_data import DatasetMissing, dataset_path
+
+    found = []
+    for name in DEFAULT_BENIGN:
+        try:
+            found.append(dataset_path(name))
+        except DatasetMissing:
+            continue
+    return found
 
 
 def _rates(metrics: dict[str, float]) -> str:
@@ -368,4 +436,7 @@ def _training(record: ModelVersion) -> dict[str, Any]:
     """What ``compound guard --explain`` shows of a registered version of the classifier."""
     return {"model": record.ref, "selection": record.report.get("selection", ""),
             "metrics": dict(record.metrics), "rows": record.data.get("train", {}).get("rows"),
-            "data": record.data.get("train", {}).get("path")}
+            "data": record.data.get("train", {}).get("path"),
+            "benign": [b.get("path") for b in record.data.get("benign", {}).get("files", [])],
+            "benign_rows": record.report.get("benign_rows"),
+            "target_fpr": record.report.get("target_fpr")}
