@@ -61,14 +61,16 @@ def test_max_rounds_bounds_the_critiques() -> None:
     assert (out.rounds, len(llm.calls), out.text) == (1, 2, FIXED)
 
 
-@pytest.mark.parametrize("reply", ["zzz zzz zzz", '{"ok": false, "problems": []}', ""])
+@pytest.mark.parametrize("reply", ["zzz zzz zzz", '{"ok": false, "problems": []}', "",
+                                   '{"ok": false, "problems": ["ok"]}'])
 def test_a_critique_that_cannot_be_read_or_names_nothing_keeps_the_draft(reply: str) -> None:
     out, llm = critique([reply])
     assert (out.text, out.revised, len(llm.calls)) == (DRAFT, False, 1)
     assert out.critiques[0].note
 
 
-@pytest.mark.parametrize("revision", ["", "   ", DRAFT, "Fees apply. " * 40])
+@pytest.mark.parametrize("revision", ["", "   ", DRAFT, "Fees apply to ATM withdrawals. " * 40,
+                                      "- I have a card. I have a card. I have a card."])
 def test_an_empty_unchanged_or_runaway_revision_is_discarded(revision: str) -> None:
     out, _ = critique([PROBLEM, revision])
     assert (out.text, out.revised, out.rounds) == (DRAFT, False, 1)
@@ -82,9 +84,17 @@ def test_the_draft_citations_pass_through_and_tokens_are_counted() -> None:
     assert out.prompt_tokens > 0 and out.completion_tokens > 0
 
 
+def test_a_bulleted_revision_loses_its_bullet() -> None:
+    out, _ = critique([PROBLEM, "- " + FIXED, OK])
+    assert out.text == FIXED
+
+
 def test_messy_critiques_are_read_defensively() -> None:
     assert read_critique('```json\n{"ok": true, "problems": []}\n```')[0] in (True, None)
-    assert read_critique('{"ok": false, "problems": ["a", "b"') == (False, ("a", "b"))
+    assert read_critique('{"ok": false, "problems": ["Too long.", "No fee named.", "The f') == (
+        False, ("Too long.", "No fee named."))
+    # a small model echoes the schema's words: no problem named, so nothing to revise
+    assert read_critique('{"ok": false, "problems": ["ok", "problems", "..."]}') == (False, ())
     assert read_critique("1. The fee is wrong.\n2. Too long.") == (
         False, ("The fee is wrong.", "Too long."))
     assert read_critique("Looks good to me.") == (True, ())

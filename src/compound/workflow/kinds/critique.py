@@ -6,7 +6,8 @@ rounds. In each round the LLM critiques the current text against the ``principle
 rubric, written in the spec) and the passages, as JSON ``{"ok": ..., "problems": [...]}``;
 when it names problems, the LLM rewrites the text to fix them, and the next round critiques
 the rewrite. The rounds stop at the first ``ok``, at a critique that cannot be read or names
-no problem, at a revision that is discarded (empty, unchanged, or more than ``max_growth``
+no problem (a problem is at least two words, not a placeholder such as ``"ok"``), at a
+revision that is discarded (empty, unchanged, repeating itself, or more than ``max_growth``
 times the length of the text it revises), or at ``max_rounds``.
 
 The step's output, :class:`Critiqued`, reads like an LLM step's (``text``, ``citations``
@@ -94,7 +95,10 @@ _OK_WORDS = re.compile(r"^\W*(ok|okay|yes|lgtm|no problems?|looks good)\b", re.I
 _OK_FIELD = re.compile(r'"ok"\s*:\s*(true|false)', re.IGNORECASE)
 _STRING = re.compile(r'"((?:[^"\\]|\\.)*)"')
 _ITEM = re.compile(r"^\s*(?:[-*\u2022]|\d+[.)]|problem\s*\d*\s*:)\s*(.+)$", re.IGNORECASE)
-_PREFIX = re.compile(r"^\s*(?:revised answer|new answer|answer)\s*:\s*", re.IGNORECASE)
+_PREFIX = re.compile(r"^\s*(?:[-*\u2022]\s*)?(?:(?:revised answer|new answer|answer)\s*:\s*)?",
+                     re.IGNORECASE)
+_SENTENCE = re.compile(r"(?<=[.!?])\s+")
+_PLACEHOLDERS = {"ok problems", "no problems", "none found", "not applicable"}
 
 
 @dataclass(frozen=True)
@@ -195,8 +199,18 @@ def _unescape(value: str) -> str:
 
 
 def _clean(items: Any) -> tuple[str, ...]:
+    """The problems worth acting on: a small model fills the list with the schema's own words
+    ("ok", "problems") or placeholders ("...", "none"); a problem names at least two words."""
     seen = dict.fromkeys(" ".join(str(item).split()) for item in items)
-    return tuple(item for item in seen if item)[:5]
+    return tuple(item for item in seen
+                 if len(re.findall(r"\w+", item)) >= 2
+                 and item.strip(" .!-*").lower() not in _PLACEHOLDERS)[:5]
+
+
+def _repeats(text: str) -> bool:
+    """Whether ``text`` loops, as small models do: half its sentences or more are repeats."""
+    sentences = [" ".join(s.lower().split()) for s in _SENTENCE.split(text) if s.strip()]
+    return len(sentences) >= 3 and len(set(sentences)) <= len(sentences) / 2
 
 
 def passages_text(value: Any) -> str:
@@ -340,6 +354,8 @@ class CritiqueStep:
             return None, "the revision was empty"
         if " ".join(revision.split()).lower() == " ".join(text.split()).lower():
             return None, "the revision changed nothing"
+        if _repeats(revision):
+            return None, "the revision was discarded: it repeats itself"
         if len(revision) > self.max_growth * max(len(text), 40):
             return None, (f"the revision was discarded: {len(revision)} characters, more "
                           f"than {self.max_growth:g} times the {len(text)} it revises")
