@@ -141,7 +141,8 @@ def main() -> int:
                     record["revised"] = bool(critiqued and critiqued.revised)
                     record["rounds"] = critiqued.rounds if critiqued else 0
                     record["critiques"] = [
-                        {"ok": c.ok, "problems": list(c.problems), "note": c.note}
+                        {"ok": c.ok, "problems": list(c.problems), "note": c.note,
+                         "critique": c.critique[:300]}
                         for c in (critiqued.critiques if critiqued else ())]
                 results.append(record)
                 if out is not None:
