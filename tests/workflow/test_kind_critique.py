@@ -70,7 +70,8 @@ def test_a_critique_that_cannot_be_read_or_names_nothing_keeps_the_draft(reply: 
 
 
 @pytest.mark.parametrize("revision", ["", "   ", DRAFT, "Fees apply to ATM withdrawals. " * 40,
-                                      "- I have a card. I have a card. I have a card."])
+                                      "- I have a card. I have a card. I have a card.",
+                                      "The 5 GBP fee is not in the sources"])
 def test_an_empty_unchanged_or_runaway_revision_is_discarded(revision: str) -> None:
     out, _ = critique([PROBLEM, revision])
     assert (out.text, out.revised, out.rounds) == (DRAFT, False, 1)

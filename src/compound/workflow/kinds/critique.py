@@ -7,8 +7,8 @@ rubric, written in the spec) and the passages, as JSON ``{"ok": ..., "problems":
 when it names problems, the LLM rewrites the text to fix them, and the next round critiques
 the rewrite. The rounds stop at the first ``ok``, at a critique that cannot be read or names
 no problem (a problem is at least two words, not a placeholder such as ``"ok"``), at a
-revision that is discarded (empty, unchanged, repeating itself, or more than ``max_growth``
-times the length of the text it revises), or at ``max_rounds``.
+revision that is discarded (empty, unchanged, only restating the problems, repeating itself,
+or more than ``max_growth`` times the length of the text it revises), or at ``max_rounds``.
 
 The step's output, :class:`Critiqued`, reads like an LLM step's (``text``, ``citations``
 passed through from the draft, ``prompt_tokens``, ``completion_tokens``), so a later step that
@@ -354,6 +354,9 @@ class CritiqueStep:
             return None, "the revision was empty"
         if " ".join(revision.split()).lower() == " ".join(text.split()).lower():
             return None, "the revision changed nothing"
+        if set(re.findall(r"\w+", revision.lower())) <= set(
+                re.findall(r"\w+", " ".join(problems).lower())):
+            return None, "the revision was discarded: it only restates the problems"
         if _repeats(revision):
             return None, "the revision was discarded: it repeats itself"
         if len(revision) > self.max_growth * max(len(text), 40):
