@@ -56,6 +56,7 @@ BUILTINS: Mapping[str, Mapping[str, str]] = {
         "retriever": "compound.workflow.kinds.retriever:retriever_step",
         "predictor": "compound.workflow.kinds.predictor:predictor_step",
         "context": "compound.workflow.kinds.context:context_step",
+        "critique": "compound.workflow.kinds.critique:critique_step",
     },
     # guardrail types (see compound.production.rails.base)
     "compound.rails": {

@@ -52,6 +52,7 @@ ComponentName = Annotated[str, Field(pattern=NAME_PATTERN)]
 # name takes precedence.
 BUILTIN_COMPONENTS: dict[str, str] = {
     "context": "context",  # retrieved passages -> the prompt, under a token budget
+    "critique": "critique",  # a draft critiqued against principles and revised
 }
 
 

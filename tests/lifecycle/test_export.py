@@ -186,3 +186,52 @@ def test_a_real_traced_run_exports_what_the_model_saw(tmp_path: Path) -> None:
                             "--format", "csv"], cwd=tmp_path, capture_output=True, text=True,
                            env=env, timeout=300)
     assert wrong.returncode == 2 and "--format must be one of sft, preference" in wrong.stderr
+
+
+CRITIQUED = """\
+name: helpdesk
+loop: interaction
+task: Answer banking questions.
+models:
+  llm:
+    kind: llm
+    provider: scripted
+    options:
+      cycle: false
+      replies:
+        - "Mail help@bank.example; cards arrive in 1 day."
+        - '{"ok": false, "problems": ["The sources say 3 days."]}'
+        - "Cards arrive in 3 days; mail help@bank.example."
+        - '{"ok": true, "problems": []}'
+workflows:
+  answer:
+    input: {question: str}
+    steps:
+      - name: draft
+        uses: llm
+        inputs: {question: input.question}
+        options: {system: "You are the bank's assistant.", template: "Answer: {question}"}
+      - name: critique
+        uses: critique
+        inputs: {draft: draft, question: input.question}
+        options: {llm: llm, principles: [Only facts from the sources.]}
+"""
+
+
+def test_a_critique_that_revised_its_draft_becomes_a_preference_pair(tmp_path: Path) -> None:
+    (tmp_path / "compound.yaml").write_text(CRITIQUED)
+    system = System.load(tmp_path)
+    store = MemoryStore()
+    start(build_workflow(system, "answer"), {"question": "When does my card come?"},
+          store=store)
+    result = export_records(store, "preference")
+    assert result.sources == {"critique": 1}
+    [record] = result.records
+    assert record["prompt"] == [SYSTEM, {"role": "user",
+                                         "content": "Answer: When does my card come?"}]
+    assert record["chosen"] == [{"role": "assistant",
+                                 "content": "Cards arrive in 3 days; mail <EMAIL_ADDRESS>."}]
+    assert record["rejected"] == [{"role": "assistant",
+                                   "content": "Mail <EMAIL_ADDRESS>; cards arrive in 1 day."}]
+    assert export_records(store, "preference", workflow="other").records == []
+    assert export_records(store, "sft").records == []  # a critique is no accepted answer

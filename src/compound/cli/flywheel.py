@@ -90,7 +90,8 @@ def export(
     ] = 4,
 ) -> None:
     """Write fine-tuning data from stored signals: accepted and user-edited answers (sft), or
-    chosen/rejected pairs from edits and verdicts (preference); PII redacted, deduplicated."""
+    chosen/rejected pairs from edits, verdicts and critique steps that revised their draft
+    (preference); PII redacted, deduplicated."""
     from rich.table import Table
 
     from compound.errors import UserError

@@ -11,8 +11,10 @@ Two formats, one JSON object a line:
 * ``preference``: chosen/rejected pairs, ``{"prompt": [...], "chosen": [assistant],
   "rejected": [assistant]}`` (TRL's conversational preference format, for DPO): from edits
   (the edit over the model's answer), from verdicts (for the same prompt, an accepted answer
-  over a rejected one), and from pairwise judgements given as :class:`JudgedPair` (the
-  evaluation judges do not store theirs; pass the verdicts of
+  over a rejected one), from the built-in ``critique`` step (the revised answer over the
+  draft it revised, read from the ``critique`` spans of the runs' traces; the prompt is what
+  the model saw when it wrote the draft), and from pairwise judgements given as
+  :class:`JudgedPair` (the evaluation judges do not store theirs; pass the verdicts of
   :func:`~compound.evaluation.judges.pairwise.compare_pairwise` in).
 
 Every text goes through the PII rail (the spec's ``pii`` guardrail entities, or all of them)
@@ -79,7 +81,7 @@ class ExportResult:
         format: ``sft`` or ``preference``.
         records: the JSON objects to write, one a line.
         sources: records by where they came from (``edited``, ``accepted``, ``edit``,
-            ``verdicts``, ``pairwise``).
+            ``verdicts``, ``critique``, ``pairwise``).
         duplicates: records dropped as exact duplicates (after redaction).
         redacted: texts the PII rail or the secrets recognisers changed.
         skipped: runs or judgements that gave nothing, by reason.
@@ -211,6 +213,7 @@ def export_records(
             good = dict.fromkeys(a for ok, a in answers if ok)
             bad = dict.fromkeys(a for ok, a in answers if not ok and a not in good)
             found += [("verdicts", _pair(prompts[key], g, b)) for g in good for b in bad]
+        found += [("critique", pair) for pair in _critique_pairs(store, workflow)]
         for judgement in judged:
             pair = _judged_pair(judgement)
             if pair is None:
@@ -287,13 +290,72 @@ def _model_call(store: Store, run_id: str, step: str | None
         calls = under or calls
     if not calls:
         return None
-    attributes = calls[-1]["attributes"]
-    output = attributes["gen_ai.output.messages"][0]
+    return _call_of(calls[-1])
+
+
+def _call_of(span: Mapping[str, Any]) -> tuple[list[Message], str] | None:
+    """The prompt messages and the answer of one model span."""
+    attributes = span.get("attributes", {})
+    inputs, outputs = attributes.get("gen_ai.input.messages"), attributes.get(
+        "gen_ai.output.messages")
+    if not isinstance(inputs, list) or not isinstance(outputs, list) or not outputs:
+        return None
+    output = outputs[0]
     answer = output.get("content") if isinstance(output, Mapping) else None
     if not isinstance(answer, str):
         return None
-    return [_message(m) for m in attributes["gen_ai.input.messages"]
-            if isinstance(m, Mapping)], answer
+    return [_message(m) for m in inputs if isinstance(m, Mapping)], answer
+
+
+def _critique_pairs(store: Store, workflow: str | None) -> Iterable[dict[str, Any]]:
+    """A pair for each critique step that revised its draft: the revision over the draft.
+
+    The prompt is the one of the model call that wrote the draft (the last call outside the
+    critique whose answer is the draft), else the question as a user message."""
+    from compound.workflow.tracing import read_spans
+
+    for stream in store.streams(prefix="trace:"):
+        run_id = stream.split(":", 1)[1]
+        spans = read_spans(store, run_id)
+        revised = [s for s in spans if s.get("kind") == "critique"
+                   and s.get("attributes", {}).get("compound.critique.revised") is True]
+        if not revised or (workflow is not None and _workflow_of(store, run_id, spans)
+                           != workflow):
+            continue
+        by_id = {s.get("span_id"): s for s in spans}
+        for span in revised:
+            attributes = span["attributes"]
+            draft, final = (attributes.get("compound.critique.draft"),
+                            attributes.get("compound.critique.output"))
+            if not isinstance(draft, str) or not isinstance(final, str) or (
+                    draft.strip() == final.strip()):
+                continue
+            prompt: list[Message] = [{"role": "user", "content": str(
+                attributes.get("compound.critique.question") or "")}]
+            for other in spans:
+                call = _call_of(other) if other.get("kind") == "model" else None
+                if (call is not None and call[1].strip() == draft.strip()
+                        and not _under_span(other, by_id, span.get("span_id"))):
+                    prompt = call[0]
+            yield _pair(prompt, final, draft)
+
+
+def _workflow_of(store: Store, run_id: str, spans: Sequence[Mapping[str, Any]]) -> Any:
+    for span in spans:
+        name = span.get("attributes", {}).get("compound.workflow")
+        if name is not None:
+            return name
+    record = store.get("runs", run_id)
+    return record.get("workflow") if isinstance(record, Mapping) else None
+
+
+def _under_span(span: Mapping[str, Any], by_id: Mapping[Any, Any], ancestor: Any) -> bool:
+    parent = by_id.get(span.get("parent_id"))
+    while parent is not None:
+        if parent.get("span_id") == ancestor:
+            return True
+        parent = by_id.get(parent.get("parent_id"))
+    return False
 
 
 def _under_step(span: Mapping[str, Any], by_id: Mapping[Any, Any], step: str) -> bool:

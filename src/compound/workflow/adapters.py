@@ -11,6 +11,8 @@ predictor   ``models:`` entry with ``kind: predictor`` (registered by the ML lay
 retriever   ``retrievers:`` entry (registered by the retrieval layer)
 context     ``uses: context``, built in: retrieved passages into the prompt under a token
             budget (:mod:`compound.workflow.kinds.context`)
+critique    ``uses: critique``, built in: a draft critiqued against principles and revised,
+            in bounded rounds (:mod:`compound.workflow.kinds.critique`)
 tool        ``tools:`` entry (its function, called with the step's inputs)
 rail        ``guardrails:`` entry (registered by the production layer)
 function    ``uses: module:function`` (a plain Python function)
@@ -77,6 +79,15 @@ class AdapterRequest:
 
 
 Adapter = Callable[[AdapterRequest], Any]
+
+
+class OptionError(UserError):
+    """A step's option is wrong (unknown, missing, out of bounds): ``option`` names it, so
+    that ``compound check`` points at its line (the step's, when the option is missing)."""
+
+    def __init__(self, message: str, *, option: str) -> None:
+        super().__init__(message)
+        self.option = option
 
 
 def component_kind(system: System, name: str) -> tuple[str, Any]:

@@ -30,7 +30,12 @@ from typing import TYPE_CHECKING, Any
 
 from compound.errors import UserError
 from compound.specfile import did_you_mean
-from compound.workflow.adapters import AdapterRequest, adapter_for, component_kind
+from compound.workflow.adapters import (
+    AdapterRequest,
+    OptionError,
+    adapter_for,
+    component_kind,
+)
 from compound.workflow.graph import WiringError, Workflow
 from compound.workflow.spec import parse_type
 from compound.workflow.step import Loop, Step
@@ -146,6 +151,8 @@ def _build_problems(system: System) -> list[str]:
             except UserError as exc:
                 failed = True
                 where = "template" if "template" in str(exc).split(":", 1)[0] else None
+                if isinstance(exc, OptionError):  # a missing one: the line of `options:`
+                    where = exc.option
                 loc = ("workflows", name, "steps", index, *(("options", where) if where else ()))
                 report(loc, str(exc))
             except Exception as exc:  # the user's own code failed while being imported

@@ -30,6 +30,9 @@ Span kinds, and the attributes compound sets on each:
   ``gen_ai.tool.call.id``, ``compound.tool.outcome``;
 * ``agent``: ``gen_ai.operation.name`` (``invoke_agent``), ``gen_ai.agent.name``,
   ``compound.agent.stop_reason``, ``compound.agent.iterations``;
+* ``critique`` (set by the built-in critique step): ``compound.critique.question``,
+  ``compound.critique.draft``, ``compound.critique.output``, ``compound.critique.rounds``
+  (each round's critique and revision), ``compound.critique.revised``;
 * ``retrieval`` and ``context`` (set by the retrieval layer and the context builder):
   ``compound.retrieval.query``, ``compound.retrieval.documents``, ``compound.context.dropped``
   (what the context builder left out, and why), ``compound.context.tokens``.
@@ -69,6 +72,8 @@ CONTENT_KEYS = frozenset({
     "gen_ai.input.messages", "gen_ai.output.messages", "gen_ai.tool.call.arguments",
     "gen_ai.tool.call.result", "compound.input", "compound.output",
     "compound.retrieval.query", "compound.retrieval.documents",
+    "compound.critique.question", "compound.critique.draft", "compound.critique.output",
+    "compound.critique.rounds",
 })
 
 Redactor = Callable[[str, Any], Any]
