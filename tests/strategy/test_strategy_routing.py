@@ -225,7 +225,7 @@ def test_calibrate_cli_saves_a_threshold_the_builder_uses(tmp_path: Any) -> None
     build()
     plot = tmp_path / "curve.svg"
     result = CliRunner().invoke(app, ["route", "calibrate", str(tmp_path), "intent_router",
-                                      "--plot", str(plot)])
+                                      "--plot", str(plot)], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     assert "chosen threshold" in result.output and plot.read_text().startswith("<svg")
     assert "expected (90% interval" in result.output and "95% lower bound" in result.output

@@ -241,6 +241,12 @@ class EmbeddedLLM(LLM):
             self._lock.release()
         text = "".join(pieces)
         usage = Usage(len(prompt_tokens), completion_tokens)
+        if grammar is not None and finish == "length":
+            what = "the action's JSON" if params.tools else "JSON output"
+            raise InvalidResponse(
+                f"{what} was cut at max_tokens={params.max_tokens}; raise max_tokens",
+                raw=text, provider=self.provider, model=self.model,
+            )
         if params.tools:
             answer, calls = parse_action(text, params.tools, provider=self.provider,
                                          model=self.model)
@@ -249,9 +255,4 @@ class EmbeddedLLM(LLM):
                 return
             yield RawResult(answer, usage, finish)  # type: ignore[arg-type]
             return
-        if grammar is not None and finish == "length":
-            raise InvalidResponse(
-                f"JSON output was cut at max_tokens={params.max_tokens}; raise max_tokens",
-                raw=text, provider=self.provider, model=self.model,
-            )
         yield RawResult(text.strip() if grammar is None else text, usage, finish)  # type: ignore[arg-type]
