@@ -298,6 +298,7 @@ def app_from_system(system: System, *, store: Store | None = None,
     store = store or open_store(system)
     llms = {n: served_llm(n, build_llm(s), spec) for n, s in system.llms().items()}
     shared: dict[str, Any] = {f"llm:{n}": llm for n, llm in llms.items()}
+    shared["store"] = store  # the strategy's cache keeps its entries in the served store
     workflows = {n: build_workflow(system, n, shared=shared) for n in system.workflows}
     # the rails around each run share the steps' models (and their queues)
     from compound.production.rails.steps import run_guard
