@@ -46,7 +46,7 @@ _LLM = "compound.intelligence.llm"
 BUILTINS: Mapping[str, Mapping[str, str]] = {
     # workflow step adapters by component kind (see compound.workflow.adapters)
     "compound.steps": {
-        "llm": "compound.workflow.adapters:llm_adapter",
+        "llm": "compound.strategy.cached_steps:llm_step",
         "tool": "compound.workflow.adapters:tool_adapter",
         "function": "compound.workflow.adapters:function_adapter",
         "rail": f"{_RAILS}.steps:rail_step",

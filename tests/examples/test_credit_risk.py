@@ -132,9 +132,12 @@ def agreeing(d: Any) -> list[Any]:
 
 
 def decide_flow(trained: Trained, llm: ScriptedLLM) -> Any:
+    from compound.strategy.cached_steps import CACHE_KEY
     from compound.workflow.loader import build_workflow
 
-    return build_workflow(trained.system, "decide", shared={"llm:llm": llm})
+    # each test stands in a different scripted model under the one name 'llm', in the one
+    # store: the spec's cache (persistent) would answer with an earlier stand-in's sentence
+    return build_workflow(trained.system, "decide", shared={"llm:llm": llm, CACHE_KEY: None})
 
 
 def run_many(trained: Trained, llm: ScriptedLLM, n: int) -> tuple[list[Any], Any]:

@@ -85,10 +85,10 @@ def test_a_spec_workflow_runs_through_llm_tool_and_agent_adapters(tmp_path: Path
     result = flow.run(question="Where is it?", order="A-1")
     assert result.outputs["draft"].text == "It shipped."
     assert result.outputs["act"].stop_reason == "answer"
-    llm = flow.by_name["draft"].step.target.llm
-    prompts = [call[0][-1].content for call in llm.calls]
+    cached = flow.by_name["draft"].step.target.llm  # the model behind the spec's cache
+    prompts = [call[0][-1].content for call in cached.inner.calls]
     assert "Order status: A-1 shipped. Question: Where is it?" in prompts
-    assert flow.by_name["act"].step.target.llm is llm  # one model object per spec entry
+    assert flow.by_name["act"].step.target.llm is cached  # one model object per spec entry
 
 
 def test_a_side_effecting_tool_not_allowed_in_the_spec_fails_at_build(tmp_path: Path) -> None:

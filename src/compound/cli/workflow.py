@@ -58,7 +58,10 @@ def run_command(
     run_id: Annotated[str | None, typer.Option(help="use this run id (32 hex digits)")] = None,
     home: HOME = None,
 ) -> None:
-    """Run a workflow, checkpointed and traced in the store; prints its output as JSON."""
+    """Run a workflow, checkpointed and traced in the store; prints its output as JSON.
+
+    The rails that guard the workflow (and that none of its steps uses) check its input
+    before and its output after, as when it is served; what they decide is on stderr."""
     from compound.datafiles import NotJSON, parse_json
     from compound.errors import UserError
     from compound.workflow.loader import load_target
@@ -73,17 +76,34 @@ def run_command(
     if run_id is not None and (len(run_id) != 32 or any(c not in "0123456789abcdef"
                                                         for c in run_id)):
         raise UserError(f"--run-id must be 32 lowercase hex digits; received {run_id!r}")
-    flow = load_target(target, workflow)
+    shared: dict[str, Any] = {}
+    flow = load_target(target, workflow, shared=shared)
     spec = Path(flow.source["spec"]) if flow.source and flow.source.get("spec") else None
     store = _store(home, spec)
+    shared["store"] = store  # the strategy's cache keeps its entries with the runs
     console_err.print(styled("[dim]run {run} of workflow '{name}'[/]", run=run_id or "(new)",
                              name=flow.name))
+    guard = _run_guard(spec, flow.name, store)
     tracer = default_tracer(store)
     try:
-        result = start(flow, data, store=store, run_id=run_id, tracer=tracer)
+        if guard is None:
+            result = start(flow, data, store=store, run_id=run_id, tracer=tracer)
+        else:
+            from compound.production.rails.steps import guarded_run
+            from compound.workflow.context import RunContext
+
+            with guard:
+                guarded = guarded_run(flow, data, guard, ctx=RunContext(
+                    store=store, tracer=tracer, run_id=run_id))
+            _print_json(guarded.output)
+            _say_guarded(guarded)
+            if guarded.run is None:  # the input rails stopped it: no step ran
+                return
+            result = guarded.run
     finally:
         tracer.close()
-    _print_json(result.output)
+    if guard is None:
+        _print_json(result.output)
     if result.step_seconds:
         console_err.print(styled("[dim]steps: {steps}[/]", steps=", ".join(
             f"{name} {seconds * 1e3:.1f} ms" for name, seconds in result.step_seconds.items())))
@@ -96,6 +116,25 @@ def run_command(
         raise SystemExit(1)
     console_err.print(styled("[dim]run {run} completed in {took:.3f}s; 'compound trace {run}' "
                              "shows its spans[/]", run=result.run_id, took=result.duration_s))
+
+
+def _run_guard(spec: Path | None, workflow: str, store: Store) -> Any:
+    """The rails around the runs of a spec's workflow (None: none, or not from a spec)."""
+    if spec is None:
+        return None
+    from compound.production.rails.steps import run_guard
+    from compound.system import System
+
+    return run_guard(System.load(spec), workflow, store=store)
+
+
+def _say_guarded(guarded: Any) -> None:
+    """What the rails around the run decided, on stderr, unless they simply allowed it."""
+    if guarded.action == "allow":
+        return
+    colour = "yellow" if guarded.allowed else "bold red"
+    console_err.print(styled(f"[{colour}]rails: {{action}}[/] {{reasons}}",
+                             action=guarded.action, reasons="; ".join(guarded.reasons)))
 
 
 @app.command("resume")

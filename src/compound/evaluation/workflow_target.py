@@ -8,6 +8,11 @@ the output itself), or with ``output: STEP.FIELD`` one field of one step's outpu
 output as its data). The passages of any retrieval step (a result with ``hits``) become the
 row's contexts, for groundedness.
 
+The rails around the workflow's runs (:func:`~compound.production.rails.steps.run_guard`: those
+that guard it and that none of its steps uses) check each row as they check a served
+request, so the eval scores what users get: a redacted answer is scored redacted, and a row
+the rails block or escalate has an empty answer.
+
 Example:
     >>> from compound.system import System
     >>> system = System.from_yaml('''
@@ -51,16 +56,19 @@ class WorkflowTarget:
         fingerprint: identifies the workflow's definition (for resuming runs).
         output: ``STEP.FIELD`` (or ``STEP``, or a dotted path deeper): the part of the run
             scored, instead of the output step's text.
+        guard: the rails around each run (a
+            :class:`~compound.production.rails.engine.Guard`), or None.
 
     Raises:
         UserError: ``output`` names no step of the workflow.
     """
 
     def __init__(self, workflow: Any, *, name: str, fingerprint: str,
-                 output: str | None = None) -> None:
+                 output: str | None = None, guard: Any = None) -> None:
         self.workflow = workflow
         self.name = name
         self.output = output
+        self.guard = guard
         self._fingerprint = content_hash([fingerprint, output]) if output else fingerprint
         steps = getattr(workflow, "by_name", None)
         if output is not None and steps is not None:
@@ -81,17 +89,23 @@ class WorkflowTarget:
     ) -> WorkflowTarget:
         """The workflow ``workflow`` of ``system``, its LLM calls cached."""
         from compound.intelligence.llm import build_llm
+        from compound.production.rails.steps import run_guard
         from compound.strategy.cache.llm import CachedLLM
+        from compound.strategy.cached_steps import CACHE_KEY
         from compound.workflow.loader import build_workflow
 
         shared: dict[str, Any] = {
             f"llm:{name}": build_llm(spec) if cache is None else CachedLLM(build_llm(spec), cache)
             for name, spec in system.llms().items()
         }
+        # the eval's own output cache keeps answers with their cost; the strategy's cache
+        # would answer rows from what served requests left and count them free
+        shared[CACHE_KEY] = None
         flow = build_workflow(system, workflow, shared=shared)
         definition = system.model_dump(mode="json", exclude={"evals", "source", "criteria"})
         return cls(flow, name=f"workflow:{workflow}",
-                   fingerprint=content_hash([workflow, definition]), output=output)
+                   fingerprint=content_hash([workflow, definition]), output=output,
+                   guard=run_guard(system, workflow, shared=shared))
 
     def fingerprint(self) -> str:
         return self._fingerprint
@@ -113,12 +127,22 @@ class WorkflowTarget:
 
         if hasattr(self.workflow, "steps"):
             warm_up(self.workflow)
+        if self.guard is not None:
+            self.guard.load()
 
     def run(self, inputs: Mapping[str, Any]) -> TargetOutput:
         start = time.perf_counter()
-        result = self.workflow.run(**dict(inputs))
+        if self.guard is None:
+            result = self.workflow.run(**dict(inputs))
+            output = result.output
+        else:
+            from compound.production.rails.steps import guarded_run
+
+            guarded = guarded_run(self.workflow, dict(inputs), self.guard)
+            if guarded.run is None:  # stopped by the input rails: nothing was answered
+                return TargetOutput(text="", latency_s=time.perf_counter() - start)
+            result, output = guarded.run, guarded.output
         latency = time.perf_counter() - start
-        output = result.output
         data = getattr(output, "data", None)
         if self.output is not None:
             output, data = self._field(result.outputs)

@@ -185,6 +185,15 @@ class StrategyBuilder:
                              max_cost_usd=p.max_cost_usd, name=p.name)
                 for p in self.spec.budgets.periods]
 
+    @staticmethod
+    def caches_model(system: System, model: str) -> bool:
+        """Whether ``system``'s cache applies to the calls of LLM ``model``: a cache is
+        enabled (exact, the default, or semantic) and ``strategy.cache.models`` is empty or
+        names it."""
+        spec = system.strategy.cache
+        return ((spec.exact.enabled or spec.semantic.enabled)
+                and (not spec.models or model in spec.models))
+
     def cache(self) -> LLMCache:
         """The LLM cache the spec describes (persistent exact entries in the store)."""
         from compound.strategy.cache import (
@@ -221,7 +230,7 @@ class StrategyBuilder:
                     threshold=spec.semantic.threshold, guards=guards, ttl_s=spec.semantic.ttl_s,
                     max_entries=spec.semantic.max_entries)
             return LLMCache(exact=ExactCache(backend=backend, ttl_s=spec.exact.ttl_s),
-                            semantic=semantic)
+                            semantic=semantic, use_exact=spec.exact.enabled)
 
         return self._once("cache", make)  # type: ignore[no-any-return]
 

@@ -4,11 +4,16 @@ These are the only two kinds of calls whose results a workflow cannot recompute 
 they are the ones recorded (see :mod:`compound.workflow.state`). On resume a recorded call is
 answered from the journal; on replay every model call must be, and a side-effecting tool is
 never run again.
+
+While a traced model call runs, :data:`model_span` holds its span, so that a wrapper of the
+model (the strategy's cache, :class:`~compound.strategy.cache.llm.CachedLLM`) can note on it
+what it did (``compound.cache.hit``) without the run context being passed to it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Protocol
 
 from compound.errors import RuntimeFailure
@@ -45,6 +50,10 @@ class CallContext(Protocol):
                    ) -> Span | None: ...
 
     def end_span(self, span: Span | None) -> None: ...
+
+
+#: the span of the traced model call in progress in this context (None: none, or untraced)
+model_span: ContextVar[Span | None] = ContextVar("compound_model_span", default=None)
 
 
 class ReplayDiverged(RuntimeFailure):
@@ -165,6 +174,7 @@ def complete(ctx: CallContext, llm: LLM, prompt: str | Sequence[Message], *,
     messages = as_messages(prompt)
     key, span, completion = _before_model(ctx, llm, messages, params)
     if completion is None:
+        noted = model_span.set(span)
         try:
             completion = llm.complete(messages, tools=tools, **params)
         except BaseException as exc:  # cancellation too: the span must still end
@@ -174,6 +184,8 @@ def complete(ctx: CallContext, llm: LLM, prompt: str | Sequence[Message], *,
                 _record_model(ctx, key, None, exc)
             _end_model(ctx, span, None, exc)
             raise
+        finally:
+            model_span.reset(noted)
         _record_model(ctx, key, completion, None)
     _end_model(ctx, span, completion, None)
     return completion
@@ -184,6 +196,7 @@ async def acomplete(ctx: CallContext, llm: LLM, prompt: str | Sequence[Message],
     messages = as_messages(prompt)
     key, span, completion = _before_model(ctx, llm, messages, params)
     if completion is None:
+        noted = model_span.set(span)
         try:
             completion = await llm.acomplete(messages, tools=tools, **params)
         except BaseException as exc:  # cancellation too: the span must still end
@@ -193,6 +206,8 @@ async def acomplete(ctx: CallContext, llm: LLM, prompt: str | Sequence[Message],
                 _record_model(ctx, key, None, exc)
             _end_model(ctx, span, None, exc)
             raise
+        finally:
+            model_span.reset(noted)
         _record_model(ctx, key, completion, None)
     _end_model(ctx, span, completion, None)
     return completion

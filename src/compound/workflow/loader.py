@@ -182,13 +182,16 @@ def _build_problems(system: System) -> list[str]:
     return problems
 
 
-def load_target(target: Mapping[str, Any] | str, workflow: str | None = None) -> Workflow:
+def load_target(target: Mapping[str, Any] | str, workflow: str | None = None, *,
+                shared: dict[str, Any] | None = None) -> Workflow:
     """A workflow from where it came from: a spec path plus a workflow name, or a Python
     ``module:attribute`` naming a :class:`Workflow` or a function returning one.
 
     Args:
         target: a run record's ``target`` mapping, a spec path, or ``module:attribute``.
         workflow: the workflow name, for a spec path.
+        shared: objects shared between the steps of a spec's workflow (as for
+            :func:`build_workflow`).
     """
     if isinstance(target, str):
         from pathlib import Path
@@ -218,7 +221,7 @@ def load_target(target: Mapping[str, Any] | str, workflow: str | None = None) ->
                 f"{spec_path} declares {len(system.workflows)} workflows "
                 f"({', '.join(system.workflows) or 'none'}); name the one to run"
             )
-    return build_workflow(system, str(name))
+    return build_workflow(system, str(name), shared=shared)
 
 
 def _python_workflow(reference: str) -> Workflow:

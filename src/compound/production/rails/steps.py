@@ -1,10 +1,16 @@
 """Rails in workflows: guarding a whole run, or a rail as one step of the graph.
 
-* :func:`guarded_run` runs a workflow behind its guard: the input rails check each text
-  field of the input before any step runs (redacted fields go on redacted; a block or an
-  escalation stops the run before a model sees anything), then the output rails check the
-  answer, with the passages retrieval steps returned, before it is handed back. Every verdict
-  is traced in the run's trace.
+* :func:`guarded_run` (and :func:`aguarded_run` on the event loop) runs a workflow behind its
+  guard: the input rails check each text field of the input before any step runs (redacted
+  fields go on redacted; a block or an escalation stops the run before a model sees
+  anything), then the output rails check the answer, with the passages retrieval steps
+  returned, before it is handed back. Every verdict is traced in the run's trace, and a run
+  record in the context's store keeps the decision (``guard``) and the checked output.
+* :func:`run_guard` is the guard of one workflow of a spec: the rails that guard it
+  (``workflows:``, all by default) *and that no step of it uses*. A rail a step ``uses:``
+  screens the value that step is given, and only there: it is not run a second time around
+  the run. Serving, ``compound run`` and workflow eval targets all run workflows through
+  it, so an eval measures what is served.
 * :func:`rail_step` is the ``rail`` adapter of the ``compound.steps`` entry point group: a
   step ``uses:`` a rail and outputs its :class:`GuardResult`, so that later steps can read
   ``check.text`` (redacted) or run ``when: "check.allowed"``.
@@ -33,6 +39,8 @@ from compound.workflow.context import RunContext  # at run time: steps read the 
 
 if TYPE_CHECKING:
     from compound.production.rails.engine import Guard
+    from compound.store import Store
+    from compound.system import System
     from compound.workflow.adapters import AdapterRequest
     from compound.workflow.engine import RunResult
     from compound.workflow.graph import Workflow
@@ -66,6 +74,38 @@ class GuardedRun:
                                                  else [])]
         return [reason for check in checks for reason in check.reasons]
 
+    def summary(self) -> dict[str, Any]:
+        """The decision as a response and a run record report it: ``{"action", "reasons"}``."""
+        return {"action": self.action, "reasons": self.reasons}
+
+
+def rails_around(system: System, workflow: str) -> list[str]:
+    """The rails that guard ``workflow``'s whole run: those whose ``workflows:`` name it (or
+    that name none) and that no step of it ``uses:``."""
+    used = {step.uses for step in system.workflows[workflow].steps}
+    return [name for name, spec in system.guardrails.items()
+            if spec.guards(workflow) and name not in used]
+
+
+def run_guard(system: System, workflow: str, *, store: Store | None = None,
+              shared: dict[str, Any] | None = None) -> Guard | None:
+    """The guard around every run of ``workflow`` (:func:`rails_around`), or None when no rail
+    guards it that way. Nothing is loaded yet.
+
+    Args:
+        system: the loaded spec.
+        workflow: a workflow under ``workflows:``.
+        store: where rails keep their models (the system's store, opened on first use, when
+            None).
+        shared: objects shared with the workflow's steps (one LLM object per model name).
+    """
+    from compound.production.rails.engine import Guard
+
+    names = rails_around(system, workflow)
+    if not names:
+        return None
+    return Guard.from_system(system, workflow=workflow, store=store, names=names, shared=shared)
+
 
 def guarded_run(flow: Workflow, input: Any, guard: Guard, *, ctx: RunContext | None = None
                 ) -> GuardedRun:
@@ -74,32 +114,113 @@ def guarded_run(flow: Workflow, input: Any, guard: Guard, *, ctx: RunContext | N
     Args:
         flow: the workflow.
         input: its input (a mapping, a dataclass, or a string for a one-field input).
-        guard: the rails (``Guard.from_system(system, workflow=name)``).
-        ctx: the run context (a tracer there records the verdicts in the run's trace).
+        guard: the rails (:func:`run_guard`, or ``Guard.from_system(system, workflow=name)``).
+        ctx: the run context (a tracer there records the verdicts in the run's trace; a store
+            there keeps the decision in the run's record).
     """
+    ctx = _run_context(ctx)
+    fields = _text_fields(input)
+    checks = {field: guard.check(RailInput(text, stage="input"), ctx=ctx)
+              for field, text in fields.items()}
+    stopped = _stopped(flow, input, checks, ctx)
+    if stopped is not None:
+        return stopped
+    run = flow.run(_replace_fields(input, _changed(checks, fields)), ctx=ctx)
+    subject = _answer_subject(run, fields)
+    answer = None if subject is None else guard.check(subject, ctx=ctx)
+    return _finished(run, checks, answer, ctx)
+
+
+async def aguarded_run(flow: Workflow, input: Any, guard: Guard, *,
+                       ctx: RunContext | None = None) -> GuardedRun:
+    """:func:`guarded_run` on the event loop: the rails run on the guard's threads and the
+    workflow with :meth:`~compound.workflow.graph.Workflow.arun`."""
+    ctx = _run_context(ctx)
+    fields = _text_fields(input)
+    checks = {field: await guard.acheck(RailInput(text, stage="input"), ctx=ctx)
+              for field, text in fields.items()}
+    stopped = _stopped(flow, input, checks, ctx)
+    if stopped is not None:
+        return stopped
+    run = await flow.arun(_replace_fields(input, _changed(checks, fields)), ctx=ctx)
+    subject = _answer_subject(run, fields)
+    answer = None if subject is None else await guard.acheck(subject, ctx=ctx)
+    return _finished(run, checks, answer, ctx)
+
+
+def _run_context(ctx: RunContext | None) -> RunContext:
     ctx = ctx if ctx is not None else RunContext()
     if not ctx.run_id:
         ctx.run_id = RunContext.new_run_id()
-    checks: dict[str, GuardResult] = {}
-    fields = _text_fields(input)
-    for field, text in fields.items():
-        checks[field] = guard.check(RailInput(text, stage="input"), ctx=ctx)
+    return ctx
+
+
+def _changed(checks: Mapping[str, GuardResult], fields: Mapping[str, str]) -> dict[str, str]:
+    return {f: c.text for f, c in checks.items() if c.text != fields[f]}
+
+
+def _stopped(flow: Workflow, input: Any, checks: dict[str, GuardResult], ctx: RunContext
+             ) -> GuardedRun | None:
+    """The run stopped by its input rails (recorded in the context's store), or None."""
     action = most_severe(c.action for c in checks.values())
-    if action in ("block", "escalate"):
-        return GuardedRun(None, action, checks, None, None)
-    changed = {f: c.text for f, c in checks.items() if c.text != fields[f]}
-    run = flow.run(_replace_fields(input, changed), ctx=ctx)
+    if action not in ("block", "escalate"):
+        return None
+    guarded = GuardedRun(None, action, checks, None, None)
+    if ctx.store is not None:
+        import time
+
+        from compound.workflow.state import RUNS
+
+        now = time.time()
+        ctx.store.put(RUNS, ctx.run_id, {
+            "workflow": flow.name, "target": flow.source, "status": "completed",
+            "input": _plain(input, "the input"), "output": None,
+            "guard": guarded.summary(), "started": now, "ended": now, "tokens": 0,
+            "cost_usd": 0.0})
+    return guarded
+
+
+def _answer_subject(run: RunResult, fields: Mapping[str, str]) -> RailInput | None:
     text = output_text(run.output)
     if text is None:
-        return GuardedRun(run.output, action, checks, None, run)
-    answer = guard.check(RailInput(text, stage="output", documents=tuple(documents_of(run)),
-                                   data=getattr(run.output, "data", None),
-                                   prompt=next(iter(fields.values()), None)), ctx=ctx)
-    action = most_severe([action, answer.action])
-    if not answer.allowed:
-        return GuardedRun(None, action, checks, answer, run)
-    output = run.output if answer.text == text else _with_text(run.output, answer.text)
-    return GuardedRun(output, action, checks, answer, run)
+        return None
+    return RailInput(text, stage="output", documents=tuple(documents_of(run)),
+                     data=getattr(run.output, "data", None),
+                     prompt=next(iter(fields.values()), None))
+
+
+def _finished(run: RunResult, checks: dict[str, GuardResult], answer: GuardResult | None,
+              ctx: RunContext) -> GuardedRun:
+    action = most_severe([*(c.action for c in checks.values()),
+                          *([answer.action] if answer is not None else [])])
+    if answer is None:
+        output = run.output
+    elif not answer.allowed:
+        output = None
+    elif answer.action == "allow":
+        output = run.output
+    else:
+        output = _with_text(run.output, answer.text)
+    guarded = GuardedRun(output, action, checks, answer, run)
+    if ctx.store is not None and action != "allow":
+        # the engine recorded the output the workflow made; keep the one the user got
+        from compound.workflow.state import RUNS
+
+        record = ctx.store.get(RUNS, run.run_id)
+        if record is not None:
+            ctx.store.put(RUNS, run.run_id, {**record, "output": _plain(output, "the output"),
+                                             "guard": guarded.summary()})
+    return guarded
+
+
+def _plain(value: Any, where: str) -> Any:
+    """``value`` as JSON for a run record (its repr when it is not JSON)."""
+    from compound.json_values import NotJSONError, to_json
+
+    try:
+        return to_json(value, where=where)
+    except (NotJSONError, TypeError):
+        return repr(value)[:2000]
 
 
 def output_text(value: Any) -> str | None:

@@ -8,6 +8,9 @@ text becomes the answer). ``stream: true`` answers with ``chat.completion.chunk`
 ``data: [DONE]``. Every completion is a run: its id is in the response ``id``
 (``chatcmpl-<run id>``) and the ``X-Compound-Run-Id`` header, ready for feedback.
 ``GET /v1/models`` lists what ``model`` may name.
+
+A workflow run that the rails around it block or escalate answers with no content and
+``finish_reason: "content_filter"``, as OpenAI's API does for a filtered answer.
 """
 
 from __future__ import annotations
@@ -146,10 +149,13 @@ def _chat_error(exc: Exception, request: ChatRequest, workflow: str) -> ApiError
     return run_error(exc, workflow)
 
 
-def _answer(workflow: str, output: Any) -> tuple[str, str, int, int]:
+def _answer(workflow: str, output: Any, guard: dict[str, Any] | None = None
+            ) -> tuple[str, str, int, int]:
     if workflow.startswith("chat:") and isinstance(output, dict):
         return (output["text"], output["finish_reason"], output["prompt_tokens"],
                 output["completion_tokens"])
+    if guard is not None and guard.get("action") in ("block", "escalate"):
+        return "", "content_filter", 0, 0
     return output_text(output), "stop", 0, 0
 
 
@@ -169,7 +175,8 @@ async def chat_completions(request: ChatRequest, principal: Writer, state: State
         outcome = await state.runner.run(workflow, payload)
     except Exception as exc:
         raise _chat_error(exc, request, workflow) from None
-    text, finish, prompt_tokens, completion_tokens = _answer(workflow, outcome.output)
+    text, finish, prompt_tokens, completion_tokens = _answer(workflow, outcome.output,
+                                                             outcome.guard)
     body = ChatCompletion(
         id=f"chatcmpl-{outcome.run_id}", created=created, model=request.model,
         choices=[ChatChoice(index=0, message={"role": "assistant", "content": text},
@@ -200,7 +207,8 @@ async def _chunks(state: ServingState, workflow: str, payload: dict[str, Any], m
                 sent_text = True
                 yield chunk({"content": data["text"]})
             elif event == "done":
-                text, finish, p_tok, c_tok = _answer(workflow, data["output"])
+                text, finish, p_tok, c_tok = _answer(workflow, data["output"],
+                                                     data.get("guard"))
                 if not sent_text and text:  # a workflow without a streaming model
                     yield chunk({"content": text})
                 yield chunk({}, finish)

@@ -3,7 +3,11 @@
 own input schema in the OpenAPI document; and the runs: recent ones, and one with its trace.
 
 A stream sends ``run`` (the run id), then ``step`` events as steps start and finish and
-``token`` events as models generate, then ``done`` (the output) or ``error``. A client that
+``token`` events as models generate, then ``done`` (the output) or ``error``.
+
+A workflow with rails around its runs answers with their decision in ``guard``
+(``{"action", "reasons"}``): a run they block or escalate is answered 200 with ``output``
+null, so that a client tells a refusal from a failure (an error status) by the field. A client that
 disconnects cancels its run: the model stops at its next token and the run is recorded as
 failed.
 """
@@ -42,7 +46,9 @@ STREAM_DOC = {
     "description": "Server-Sent Events: `run` ({run_id, workflow}), `step` ({step, status, "
                    "duration_ms}), `token` ({text}), then `done` ({run_id, output, "
                    "duration_ms}) or `error` ({type, status, message, run_id}); `ping` every "
-                   "15 s of silence.",
+                   "15 s of silence. With rails around the workflow, `done` also has "
+                   "`guard` ({action, reasons}) and tokens arrive as the output rails let "
+                   "them through.",
     "content": {"text/event-stream": {"schema": {"type": "string"}}},
 }
 
@@ -92,11 +98,14 @@ def _add_run(app: FastAPI, name: str, description: str, model: Any) -> None:
             outcome = await state.runner.run(name, data)
         except (UserError, Exception) as exc:
             raise run_error(exc, name) from None
-        return JSONResponse({
+        body = {
             "run_id": outcome.run_id, "workflow": name, "output": outcome.output,
             "duration_ms": round(outcome.duration_s * 1000, 3), "tokens": outcome.tokens,
             "cost_usd": outcome.cost_usd,
-        }, headers={"X-Compound-Run-Id": outcome.run_id})
+        }
+        if outcome.guard is not None:
+            body["guard"] = outcome.guard
+        return JSONResponse(body, headers={"X-Compound-Run-Id": outcome.run_id})
 
     run.__signature__ = _signature(model, WRITE)  # type: ignore[attr-defined]
     app.add_api_route(

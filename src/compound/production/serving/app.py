@@ -68,6 +68,7 @@ if TYPE_CHECKING:
     from compound.intelligence.embedders import Embedder
     from compound.intelligence.llm import LLM
     from compound.production.monitoring.quality import OnlineEvaluator
+    from compound.production.rails.engine import Guard
     from compound.store.base import Store
     from compound.system import System
     from compound.workflow.graph import Workflow
@@ -93,7 +94,8 @@ def create_app(workflows: Mapping[str, Workflow], *, store: Store, spec: ServeSp
                llms: Mapping[str, LLM] | None = None, system: System | None = None,
                name: str = "compound", embedder: Embedder | None = None,
                evaluators: list[OnlineEvaluator] | None = None,
-               redaction: RedactionSpec | None = None) -> FastAPI:
+               redaction: RedactionSpec | None = None,
+               guards: Mapping[str, Guard | None] | None = None) -> FastAPI:
     """The FastAPI app serving ``workflows`` (see the module docstring).
 
     Args:
@@ -109,6 +111,9 @@ def create_app(workflows: Mapping[str, Workflow], *, store: Store, spec: ServeSp
         embedder: for drift on text inputs (default: ``serve.drift.embedder``).
         evaluators: online evaluators (default: ``serve.online_evals``).
         redaction: what the store redacts (default: the system's ``store.redact``, else on).
+        guards: the rails around each workflow's runs, by name (default: for each served
+            workflow ``system`` declares, the rails that guard it and that none of its steps
+            uses, :func:`~compound.production.rails.steps.run_guard`).
     """
     spec = spec or ServeSpec()
     redaction = redaction or (system.store.redact if system is not None else RedactionSpec())
@@ -142,11 +147,17 @@ def create_app(workflows: Mapping[str, Workflow], *, store: Store, spec: ServeSp
 
     served = {n: batch_predictors(flow, make_batcher) for n, flow in workflows.items()
               if not spec.workflows or n in spec.workflows}
+    if guards is None and system is not None:
+        from compound.production.rails.steps import run_guard
+
+        guards = {n: run_guard(system, n, store=store) for n in served
+                  if n in system.workflows}
     queued = {n: served_llm(n, llm, spec, monitor) for n, llm in (llms or {}).items()}
     runner = WorkflowRunner(
         served, store=store, tracer=tracer, timeout_s=spec.timeout_s,
         checkpoints=spec.checkpoints, listeners=[monitor.on_run_end],
-        unlisted={f"chat:{n}": chat_workflow(n, llm) for n, llm in queued.items()})
+        unlisted={f"chat:{n}": chat_workflow(n, llm) for n, llm in queued.items()},
+        guards={n: g for n, g in (guards or {}).items() if g is not None and n in served})
     limiter = (RateLimiter(requests_per_s=spec.rate_limit.requests_per_s,
                            burst=spec.rate_limit.burst) if spec.rate_limit else None)
     feedback = FeedbackLog(store, find_run=runner.record_of)
@@ -224,6 +235,15 @@ def _warm_up(state: ServingState) -> None:
                     for w in warm_up(flow, ctx=RunContext(store=state.store)) if w.problem]
         state.not_ready.remove(waiting)
         state.not_ready.extend(problems)
+    for name, guard in state.runner.guards.items():
+        waiting = f"the rails around workflow '{name}' loading"
+        state.not_ready.append(waiting)
+        try:
+            guard.load()  # the injection rail trains its classifier on first use
+            state.not_ready.remove(waiting)
+        except Exception as exc:
+            state.not_ready[state.not_ready.index(waiting)] = (
+                f"the rails around workflow '{name}' failed to load: {exc}")
     state.ready.set()
 
 
@@ -261,6 +281,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         await asyncio.to_thread(state.monitor.flush)
         state.runner.recorder.close()
         state.runner.tracer.close()
+        state.runner.close()
         for batcher in state.batchers:
             batcher.close()
 
@@ -277,9 +298,14 @@ def app_from_system(system: System, *, store: Store | None = None,
     store = store or open_store(system)
     llms = {n: served_llm(n, build_llm(s), spec) for n, s in system.llms().items()}
     shared: dict[str, Any] = {f"llm:{n}": llm for n, llm in llms.items()}
+    shared["store"] = store  # the strategy's cache keeps its entries in the served store
     workflows = {n: build_workflow(system, n, shared=shared) for n in system.workflows}
+    # the rails around each run share the steps' models (and their queues)
+    from compound.production.rails.steps import run_guard
+
+    guards = {n: run_guard(system, n, store=store, shared=shared) for n in workflows}
     return create_app(workflows, store=store, spec=spec, llms=llms, system=system,
-                      embedder=embedder)
+                      embedder=embedder, guards=guards)
 
 
 def serve(app: FastAPI, *, host: str, port: int, log_level: str = "warning") -> None:

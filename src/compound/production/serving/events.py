@@ -10,6 +10,10 @@ worker thread find their request's channel.
 The channel also carries cancellation the other way: when the client goes away the request
 sets :attr:`RunChannel.cancelled`, and the model stops generating at its next token.
 
+A channel with a :attr:`RunChannel.screen` hands its ``token`` events to it instead of the
+stream: the screen (:class:`~compound.production.serving.screening.TokenScreen`) passes on
+what the output rails let through, with :meth:`RunChannel.emit`.
+
 Example:
     >>> sse("step", {"step": "classify", "status": "started"})
     b'event: step\\ndata: {"step":"classify","status":"started"}\\n\\n'
@@ -22,11 +26,17 @@ import contextlib
 import json
 import threading
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, Protocol
 
 
 class Cancelled(Exception):
     """The request this work was for has gone away."""
+
+
+class Screen(Protocol):
+    """What checks a run's tokens before the client sees them."""
+
+    def take(self, data: dict[str, Any]) -> None: ...
 
 
 class RunChannel:
@@ -44,9 +54,18 @@ class RunChannel:
         self._loop = asyncio.get_running_loop()
         self._thread = threading.get_ident()
         self.queue: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue()
+        self.screen: Screen | None = None
 
     def publish(self, event: str, data: dict[str, Any]) -> None:
-        """Queue an event for the stream (safe from any thread)."""
+        """Queue an event for the stream (safe from any thread); a token goes through the
+        screen first, when there is one."""
+        if event == "token" and self.screen is not None:
+            self.screen.take(data)
+            return
+        self.emit(event, data)
+
+    def emit(self, event: str, data: dict[str, Any]) -> None:
+        """Queue an event for the stream as it is (safe from any thread)."""
         if threading.get_ident() == self._thread:
             self.queue.put_nowait((event, data))
         else:

@@ -7,6 +7,13 @@ workflow runtime (:meth:`Workflow.arun <compound.workflow.graph.Workflow.arun>` 
 Listeners hear about every finished run (:class:`RunEnd`): the metrics, the rollups, the
 input log for drift and the online evaluators are listeners.
 
+A workflow with a guard (:func:`~compound.production.rails.steps.run_guard`: the rails that
+guard it and that none of its steps uses) runs behind it: input rails before the first step,
+output rails on the answer; a block or an escalation answers with no output and the decision
+(:attr:`RunOutcome.guard`). A streamed run's tokens pass through the output rails as they
+come (:class:`~compound.production.rails.stream.GuardedStream`), so a redacted value is never
+shown, and a stream the rails stop shows nothing more.
+
 Example:
     >>> import asyncio
     >>> from compound.store import MemoryStore
@@ -43,6 +50,8 @@ from compound.workflow.context import RunContext
 from compound.workflow.state import RUNS
 
 if TYPE_CHECKING:
+    from compound.production.rails.engine import Guard
+    from compound.production.serving.screening import TokenScreen
     from compound.store.base import Store
     from compound.workflow.graph import Workflow
     from compound.workflow.tracing import Tracer
@@ -70,6 +79,7 @@ class RunOutcome:
     duration_s: float
     tokens: int = 0
     cost_usd: float = 0.0
+    guard: dict[str, Any] | None = None  # the run rails' decision: {"action", "reasons"}
 
 
 @dataclass
@@ -113,14 +123,20 @@ class WorkflowRunner:
         listeners: called with a :class:`RunEnd` after every run.
         unlisted: workflows this runner runs that have no endpoint of their own (the chat
             workflows behind the OpenAI-compatible endpoint).
+        guards: the guard around each workflow's runs, by workflow name (see the module
+            docstring); a workflow without one runs unguarded.
     """
 
     def __init__(self, workflows: Mapping[str, Workflow], *, store: Store, tracer: Tracer,
                  timeout_s: float = 30.0, checkpoints: str = "auto",
                  listeners: list[Callable[[RunEnd], None]] | None = None,
-                 unlisted: Mapping[str, Workflow] | None = None) -> None:
+                 unlisted: Mapping[str, Workflow] | None = None,
+                 guards: Mapping[str, Guard] | None = None) -> None:
         self.workflows = dict(workflows)
         self.unlisted = dict(unlisted or {})
+        self.guards = {name: guard for name, guard in (guards or {}).items()
+                       if guard is not None}
+        self._token_guards: dict[str, Guard | None] = {}
         self.store = store
         self.tracer = tracer
         self.timeout_s = timeout_s
@@ -143,19 +159,29 @@ class WorkflowRunner:
         checkpointed = self.checkpointed[workflow]
         ctx = RunContext(store=self.store if checkpointed else None, tracer=self.tracer,
                          run_id=run_id or RunContext.new_run_id())
+        guard = self.guards.get(workflow)
         token = current_channel.set(channel)
         start = time.perf_counter()
         error: BaseException | None = None
         output: Any = None
+        decision: dict[str, Any] | None = None
         try:
             # model calls under the run share its deadline: when the run times out or is
             # cancelled, they stop and close their connections instead of running on
             with Deadline.scope(self.timeout_s,
                                 label=f"the run's limit, serve.timeout_s of {self.timeout_s:g}s"):
-                result = await asyncio.wait_for(flow.arun(dict(input), ctx=ctx), self.timeout_s)
-            output = _jsonable(result.output)
+                if guard is None:
+                    result = await asyncio.wait_for(flow.arun(dict(input), ctx=ctx),
+                                                    self.timeout_s)
+                    output = _jsonable(result.output)
+                else:
+                    from compound.production.rails.steps import aguarded_run
+
+                    guarded = await asyncio.wait_for(
+                        aguarded_run(flow, dict(input), guard, ctx=ctx), self.timeout_s)
+                    output, decision = _jsonable(guarded.output), guarded.summary()
             return RunOutcome(ctx.run_id, workflow, output, time.perf_counter() - start,
-                              ctx.budget.tokens, ctx.budget.cost_usd)
+                              ctx.budget.tokens, ctx.budget.cost_usd, decision)
         except TimeoutError:
             error = RunTimeout(f"workflow '{workflow}' run {ctx.run_id} did not finish within "
                                f"{self.timeout_s:g}s and was cancelled; raise "
@@ -175,21 +201,25 @@ class WorkflowRunner:
             current_channel.reset(token)
             duration = time.perf_counter() - start
             if not checkpointed:
-                self._record(ctx, workflow, input, output, error, duration)
+                self._record(ctx, workflow, input, output, error, duration, decision)
             end = RunEnd(workflow, ctx.run_id, input, duration, output,
                          None if error is None else type(error).__name__,
-                         ctx.budget.tokens, ctx.budget.cost_usd)
+                         ctx.budget.tokens, ctx.budget.cost_usd,
+                         {"guard": decision} if decision is not None else {})
             for listener in self.listeners:
                 listener(end)
 
     def _record(self, ctx: RunContext, workflow: str, input: Mapping[str, Any], output: Any,
-                error: BaseException | None, duration: float) -> None:
+                error: BaseException | None, duration: float,
+                decision: dict[str, Any] | None = None) -> None:
         now = time.time()
         record: dict[str, Any] = {
             "workflow": workflow, "input": _jsonable(dict(input)),
             "status": "completed" if error is None else "failed", "started": now - duration,
             "ended": now, "tokens": ctx.budget.tokens, "cost_usd": ctx.budget.cost_usd,
         }
+        if decision is not None:
+            record["guard"] = decision
         if error is None:
             record["output"] = output
         else:
@@ -212,6 +242,8 @@ class WorkflowRunner:
         silence. Closing the iterator early cancels the run and stops its model calls."""
         run_id = RunContext.new_run_id()
         channel = RunChannel(run_id, tokens=tokens)
+        screen = self._screen(workflow, channel) if tokens else None
+        channel.screen = screen
         task = asyncio.ensure_future(self.run(workflow, input, run_id=run_id, channel=channel))
         queue = channel.queue
         try:
@@ -226,6 +258,8 @@ class WorkflowRunner:
                 getter.cancel()
                 if not done:
                     yield "ping", {}
+            if screen is not None:  # the held-back tails the output rails let through
+                await asyncio.to_thread(screen.close)
             await asyncio.sleep(0)  # let events published from threads land
             while not queue.empty():
                 yield queue.get_nowait()
@@ -234,15 +268,43 @@ class WorkflowRunner:
             except Exception as exc:
                 yield "error", describe_failure(exc, run_id)
                 return
-            yield "done", {"run_id": outcome.run_id, "output": outcome.output,
-                           "duration_ms": round(outcome.duration_s * 1000, 3),
-                           "tokens": outcome.tokens, "cost_usd": outcome.cost_usd}
+            done_data = {"run_id": outcome.run_id, "output": outcome.output,
+                         "duration_ms": round(outcome.duration_s * 1000, 3),
+                         "tokens": outcome.tokens, "cost_usd": outcome.cost_usd}
+            if outcome.guard is not None:
+                done_data["guard"] = outcome.guard
+            yield "done", done_data
         finally:
             if not task.done():
                 channel.cancelled.set()
                 task.cancel()
                 with contextlib.suppress(BaseException):
                     await task
+
+
+    def _screen(self, workflow: str, channel: RunChannel) -> TokenScreen | None:
+        """A screen of the run's tokens by the output rails that judge partial text, or None
+        when the workflow's guard has none."""
+        guard = self.guards.get(workflow)
+        if guard is None:
+            return None
+        if workflow not in self._token_guards:
+            from compound.production.rails.engine import Guard
+
+            streaming = [rail for rail in guard.rails_for("output") if rail.streams]
+            self._token_guards[workflow] = Guard(streaming) if streaming else None
+        token_guard = self._token_guards[workflow]
+        if token_guard is None:
+            return None
+        from compound.production.serving.screening import TokenScreen
+
+        return TokenScreen(token_guard, channel)
+
+    def close(self) -> None:
+        """Release the guards' threads."""
+        for guard in [*self.guards.values(), *self._token_guards.values()]:
+            if guard is not None:
+                guard.close()
 
 
 def failure_kind(exc: BaseException) -> tuple[int, str]:

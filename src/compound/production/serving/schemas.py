@@ -17,10 +17,14 @@ class RunResponse(BaseModel):
 
     run_id: str = Field(description="use it for feedback and with 'compound trace'")
     workflow: str
-    output: Any = Field(description="the output of the workflow's output step, as JSON")
+    output: Any = Field(description="the output of the workflow's output step, as JSON "
+                                    "(null when the rails around the run stopped it)")
     duration_ms: float
     tokens: int = 0
     cost_usd: float = 0.0
+    guard: dict[str, Any] | None = Field(
+        default=None, description="the decision of the rails around the run, when the "
+        "workflow has any: {action: allow|redact|block|escalate, reasons: [...]}")
 
 
 class WorkflowInfo(BaseModel):

@@ -9,6 +9,10 @@ what it saved is counted in ``stats``. Errors are never cached. Calls that sampl
 (``temperature > 0`` without a ``seed``) are not cached unless ``cache_sampled=True``: their
 answers are meant to differ.
 
+Inside a traced model call of a run (:data:`compound.workflow.effects.model_span`),
+:class:`CachedLLM` notes on the call's span whether the cache answered
+(``compound.cache.hit``, ``compound.cache.kind``): a hit's span has no tokens and no cost.
+
 Example:
     >>> from compound.intelligence.llm import ScriptedLLM
     >>> llm = CachedLLM(ScriptedLLM(["first", "second"]))
@@ -39,6 +43,7 @@ from compound.intelligence.llm.types import (
 from compound.strategy.cache.exact import CacheStats, ExactCache
 from compound.strategy.cache.keys import CacheKey, cache_key, llm_cache_key
 from compound.strategy.trace import decision_span, note
+from compound.workflow.effects import model_span
 
 if TYPE_CHECKING:
     from compound.strategy.cache.semantic import SemanticCache
@@ -68,13 +73,16 @@ class LLMCache:
         exact: the exact cache; a fresh in-memory one when None.
         semantic: the semantic cache, or None for exact caching only.
         cache_sampled: also cache calls that sample without a seed.
+        use_exact: look up and keep entries in the exact cache (False: the semantic cache
+            alone).
     """
 
     def __init__(self, *, exact: ExactCache | None = None, semantic: SemanticCache | None = None,
-                 cache_sampled: bool = False) -> None:
+                 cache_sampled: bool = False, use_exact: bool = True) -> None:
         self.exact = exact if exact is not None else ExactCache()
         self.semantic = semantic
         self.cache_sampled = cache_sampled
+        self.use_exact = use_exact
 
     @property
     def stats(self) -> CacheStats:
@@ -108,7 +116,7 @@ class LLMCache:
         """The cached completion for this call, or None."""
         start = time.perf_counter()
         key = llm_cache_key(llm, prompt, params, version=version)
-        found = self.exact.get(key)
+        found = self.exact.get(key) if self.use_exact else None
         if found is not None:
             completion = found["completion"]
             self.exact.stats.saved_tokens += completion["prompt_tokens"] + \
@@ -128,7 +136,8 @@ class LLMCache:
         """Cache a fresh completion."""
         key = llm_cache_key(llm, prompt, params, version=version)
         data = completion.to_dict()
-        self.exact.put(key, {"completion": data})
+        if self.use_exact:
+            self.exact.put(key, {"completion": data})
         scoped = self._semantic_scope(llm, as_messages(prompt), params, key)
         if scoped is not None and self.semantic is not None:
             self.semantic.put(scoped[0], scoped[1], data)
@@ -222,6 +231,7 @@ class CachedLLM(LLM):
         if not self.cache.cacheable(params):
             return self.inner.complete(prompt, **overrides)
         outcome = self.cache.lookup(self.inner, prompt, params, version=self.version)
+        _note(outcome)
         if outcome is not None:
             return outcome.completion
         fresh = self.inner.complete(prompt, **overrides)
@@ -232,6 +242,7 @@ class CachedLLM(LLM):
         params = self.inner.params(**overrides)
         if self.cache.cacheable(params):
             outcome = self.cache.lookup(self.inner, prompt, params, version=self.version)
+            _note(outcome)
             if outcome is not None:
                 yield TextDelta(outcome.completion.text)
                 yield outcome.completion
@@ -240,3 +251,16 @@ class CachedLLM(LLM):
             if isinstance(event, Completion) and self.cache.cacheable(params):
                 self.cache.put(self.inner, prompt, params, event, version=self.version)
             yield event
+
+
+def _note(outcome: CacheOutcome | None) -> None:
+    """Say on the model call's span (when traced) whether the cache answered it."""
+    span = model_span.get()
+    if span is None:
+        return
+    span.set("compound.cache.name", "llm")
+    span.set("compound.cache.hit", outcome is not None)
+    if outcome is not None:
+        span.set("compound.cache.kind", outcome.hit)
+        if outcome.similarity is not None:
+            span.set("compound.cache.similarity", outcome.similarity)
