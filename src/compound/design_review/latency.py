@@ -6,9 +6,10 @@ front of the LLM that spares requests from it.
 
 What counts: a cache declared under ``strategy.cache`` that covers the LLM (exact or
 semantic, enabled; the exact cache every spec gets by default answers only repeats of one
-request, so it counts only where the spec declares it, saying it expects repeats); routing, which is a ``when:`` on the LLM step or on a step it needs (a
-request that does not meet it never reaches the LLM), or a step that uses a router, fallback
-chain or ensemble instead of the LLM. Streaming is how a client calls a served workflow
+request, so it counts only where the spec declares it, saying it expects repeats); routing,
+which is a ``when:`` on the LLM step or on a step it needs (a request that does not meet it
+never reaches the LLM), or a step that uses a router, fallback chain or ensemble instead of
+the LLM. Streaming is how a client calls a served workflow
 (``POST /v1/workflows/NAME/stream``), not something the spec declares: when clients stream,
 silence the finding with that reason.
 """
