@@ -82,28 +82,40 @@ def test_serve_on_ray_refuses_sqlite_with_an_address_before_starting_ray(
     assert "SQLite file" in done.stderr and "PostgreSQL" in done.stderr
 
 
-def replica_pids(address: str) -> dict[str, int]:
-    """Each Serve replica's actor name and process id, asked of Ray."""
-    import ray
-    from ray.util import list_named_actors
+REPLICA_PIDS = """
+import json, os, sys
+import ray
+from ray.util import list_named_actors
 
-    if not ray.is_initialized():
-        ray.init(address=address, log_to_driver=False, configure_logging=False)
-    found = {}
-    for actor in list_named_actors(all_namespaces=True):
-        if actor["name"].startswith("SERVE_REPLICA::compound#"):
-            handle = ray.get_actor(actor["name"], namespace=actor["namespace"])
-            try:
-                found[actor["name"]] = ray.get(
-                    handle.__ray_call__.remote(lambda replica: os.getpid()), timeout=20)
-            except Exception:  # a replica dying or starting: not counted yet
-                continue
-    return found
+ray.init(address=sys.argv[1], log_to_driver=False, configure_logging=False)
+found = {}
+for actor in list_named_actors(all_namespaces=True):
+    if actor["name"].startswith("SERVE_REPLICA::compound#"):
+        handle = ray.get_actor(actor["name"], namespace=actor["namespace"])
+        try:
+            found[actor["name"]] = ray.get(
+                handle.__ray_call__.remote(lambda replica: os.getpid()), timeout=20)
+        except Exception:  # a replica dying or starting: not counted yet
+            continue
+print(json.dumps(found))
+"""
+
+
+def replica_pids(address: str) -> dict[str, int]:
+    """Each Serve replica's actor name and process id, asked of the command's Ray by a driver
+    process of its own: this test process may hold the session's own Ray (``ray_cluster``),
+    which one process cannot hold beside a second cluster."""
+    import json
+
+    done = subprocess.run([sys.executable, "-c", REPLICA_PIDS, address], capture_output=True,
+                          text=True, timeout=120, env={**os.environ, "RAY_AUTH_MODE": "token"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 @pytest.mark.integration
 def test_postgres_replica_killed_under_feedback_load_restarts_and_loses_nothing(
-        postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        postgres_url: str, tmp_path: Path) -> None:
     from compound.production.serving.keys import ApiKeys
     from compound.store.postgres import PostgresStore
 
@@ -111,8 +123,7 @@ def test_postgres_replica_killed_under_feedback_load_restarts_and_loses_nothing(
     key, _ = ApiKeys(store).create("flood", scope="write")
     port = free_port()
     log = tmp_path / "serve.log"
-    # the test connects to the command's Ray instance as a second driver, with its token
-    monkeypatch.setenv("RAY_AUTH_MODE", "token")
+    # replica_pids connects to the command's Ray instance as a second driver, with its token
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), str(ROOT / "src")]),
            "COMPOUND_STORE_URL": postgres_url, "COMPOUND_HOME": str(tmp_path)}
     with open(log, "wb") as out:
@@ -188,9 +199,6 @@ def test_postgres_replica_killed_under_feedback_load_restarts_and_loses_nothing(
         # a request in flight on the killed replica may fail; nothing else did
         assert len(failures) < FLOOD_REQUESTS // 4, failures
     finally:
-        import ray
-
-        ray.shutdown()
         stop(server)
         store.close()
     assert server.returncode == 0, log.read_text()[-3000:]  # Ctrl-C: a clean stop
