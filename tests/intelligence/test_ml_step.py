@@ -51,6 +51,31 @@ def test_a_workflow_step_classifies_with_the_production_model(tmp_path: Path) ->
     assert (run.output.label, run.output.model, run.output.version) == ("card_lost", "intent", 1)
 
 
+def test_a_step_that_follows_production_answers_with_a_newly_promoted_version(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from compound.workflow import kinds
+    from compound.workflow.context import RunContext
+    from compound.workflow.loader import build_workflow
+
+    write_jsonl(tmp_path / "train.jsonl", text_rows(300))
+    (tmp_path / "compound.yaml").write_text(WORKFLOW)
+    system = System.load(tmp_path)
+    train(system, "intent")
+    with open_store(system) as store:
+        registry = ModelRegistry(store)
+        registry.promote("intent", criteria={})
+        flow = build_workflow(system, "route")  # built once, as a server builds it
+        assert flow.run(question="i lost my card", ctx=RunContext(store=store)).output.version == 1
+        train(system, "intent", store=store)
+        registry.promote("intent", criteria={})
+        # within the refresh interval the loaded version keeps answering
+        assert flow.run(question="i lost my card", ctx=RunContext(store=store)).output.version == 1
+        monkeypatch.setattr(kinds.predictor, "REFRESH_S", 0.0)
+        assert flow.run(question="i lost my card", ctx=RunContext(store=store)).output.version == 2
+        registry.rollback("intent")
+        assert flow.run(question="i lost my card", ctx=RunContext(store=store)).output.version == 1
+
+
 def test_step_needs_declared_features(tmp_path: Path) -> None:
     from compound.workflow.loader import build_workflow
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -31,9 +32,14 @@ from compound.intelligence.ml.types import Prediction
 
 if TYPE_CHECKING:
     from compound.intelligence.ml.predictor import Predictor
+    from compound.store.base import Store
     from compound.system import System
     from compound.workflow.adapters import AdapterRequest
     from compound.workflow.context import RunContext
+
+
+#: How often a step that follows production reads the registry for a new production version.
+REFRESH_S = 5.0
 
 
 class PredictorStep:
@@ -61,25 +67,46 @@ class PredictorStep:
         self.explain_label = explain_label
         self.input_types: dict[str, Any] = dict.fromkeys(self.features, Any)
         self._predictor: Predictor | None = None
+        self._checked = 0.0
         self._lock = threading.Lock()
 
     def predictor(self, ctx: RunContext | None) -> Predictor:
-        """The loaded model (loaded once, on first use)."""
+        """The loaded model: loaded on first use; when the step follows production (no pinned
+        version) and the run context has a store, the registry is read again at most every
+        :data:`REFRESH_S` seconds, and a newly promoted (or rolled back) version replaces the
+        loaded one, so a server answers with what ``compound improve`` or ``models promote``
+        put in production without a restart."""
         with self._lock:
-            if self._predictor is None:
-                from compound.intelligence.ml.predictor import Predictor
+            store = getattr(ctx, "store", None)
+            if self._predictor is not None and not self._stale(store):
+                return self._predictor
+            from compound.intelligence.ml.predictor import Predictor
 
-                store = getattr(ctx, "store", None)
-                if store is not None:
-                    found = Predictor(name=self.name, store=store, version=self.version)
-                    found.load()
-                elif self.system is not None:
-                    found = Predictor.from_system(self.system, self.name, version=self.version)
-                else:
-                    raise UserError(f"step using model '{self.name}' has no store to load it "
-                                    "from: run it with a run context that has one")
-                self._predictor = found
+            if store is not None:
+                found = Predictor(name=self.name, store=store, version=self.version)
+                found.load()
+            elif self.system is not None:
+                found = Predictor.from_system(self.system, self.name, version=self.version)
+            else:
+                raise UserError(f"step using model '{self.name}' has no store to load it "
+                                "from: run it with a run context that has one")
+            self._predictor = found
+            self._checked = time.monotonic()
             return self._predictor
+
+    def _stale(self, store: Store | None) -> bool:
+        """Whether production moved to another version since the model was loaded (read at
+        most every REFRESH_S seconds; a pinned version never is)."""
+        if self.version is not None or store is None or self._predictor is None:
+            return False
+        now = time.monotonic()
+        if now - self._checked < REFRESH_S:
+            return False
+        self._checked = now
+        from compound.intelligence.registry import ModelRegistry
+
+        current = ModelRegistry(store).production(self.name)
+        return current is not None and current.version != self._predictor.version
 
     def run(self, ctx: RunContext | None, **inputs: Any) -> Prediction:
         """Predict from the step's inputs (one value per feature), with the top feature
