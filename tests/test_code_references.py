@@ -203,3 +203,22 @@ def test_a_reference_given_on_the_command_line_uses_the_same_loader(
                                            r"attribute 'mak' \(did you mean 'make'\?\)"):
         _python_workflow(f"{name}:mak")
     assert sys.path[-1] == str(tmp_path.resolve())
+
+
+def test_two_spec_folders_with_a_module_of_the_same_name_each_get_their_own(
+        tmp_path: Path) -> None:
+    # two systems in one process (a test session, a notebook, a server of two specs), each
+    # with its own desk_twin.py: by name alone the one imported first would answer for both
+    answers = {}
+    for name in ("first", "second"):
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "desk_twin.py").write_text(f"def answer(q):\n    return {name!r}\n")
+        (folder / "compound.yaml").write_text(
+            "name: twin\nloop: interaction\ntask: Answer.\n"
+            "models: {llm: {provider: scripted}}\n")
+        System.load(folder).make_importable()
+        answers[name] = resolve("desk_twin:answer", base=folder)("q")
+    assert answers == {"first": "first", "second": "second"}
+    # and back: the first folder's reference gets the first folder's code again
+    assert resolve("desk_twin:answer", base=tmp_path / "first")("q") == "first"

@@ -39,6 +39,7 @@ Example:
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
 import sys
 import traceback
@@ -166,6 +167,8 @@ def _import(module_name: str, reference: str, *, what: str, folder: Path | None)
     try:
         # security: this runs the user's own code (a .py next to the spec, or a package), which
         # the spec names on purpose (module:function); spec text itself is never evaluated
+        if folder is not None:
+            _own_before_other_specs(module_name, folder)
         return importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
         missing = exc.name or module_name
@@ -174,6 +177,42 @@ def _import(module_name: str, reference: str, *, what: str, folder: Path | None)
         raise BadReference(_failed(what, reference, module_name, exc, folder)) from None
     except (Exception, SystemExit) as exc:  # the user's module raised while importing
         raise BadReference(_failed(what, reference, module_name, exc, folder)) from None
+
+
+def _own_before_other_specs(module_name: str, folder: Path) -> None:
+    """Make ``folder``'s own module the one ``module_name`` imports when another spec folder
+    of this process holds a module of the same name (two systems with a ``desk.py`` each):
+    by name alone, the one loaded first, or the folder first on ``sys.path``, would answer for
+    both. An installed module of that name is left alone (:func:`_check_not_shadowed` reports
+    the clash)."""
+    top = module_name.split(".")[0]
+    local = next((p for p in (folder / f"{top}.py", folder / top / "__init__.py")
+                  if p.is_file()), None)
+    if local is None:
+        return
+    loaded = sys.modules.get(top)
+    if loaded is not None:
+        origin = getattr(loaded, "__file__", None)
+    else:
+        try:
+            found = importlib.util.find_spec(top)
+        except (ImportError, ValueError):
+            return
+        origin = found.origin if found is not None else None
+    if origin is None or _inside(origin, folder) or not code_guard.is_spec_folder_file(origin):
+        return
+    for name in [n for n in sys.modules if n == top or n.startswith(top + ".")]:
+        del sys.modules[name]
+    package = [str(local.parent)] if local.name == "__init__.py" else None
+    spec = importlib.util.spec_from_file_location(top, local, submodule_search_locations=package)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[top] = module
+    try:
+        spec.loader.exec_module(module)  # security: the folder's own code, named by its spec
+    except BaseException:
+        del sys.modules[top]
+        raise
 
 
 def _missing_module(what: str, reference: str, module_name: str, folder: Path | None
