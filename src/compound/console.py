@@ -175,3 +175,22 @@ console_err = SafeConsole(stderr=True)
 
 __all__ = ["SafeConsole", "VisibleFormatter", "console", "console_err", "new_console", "plain",
            "show_logs", "styled", "visible"]
+
+
+def row_progress() -> Any:
+    """The progress bar of work over rows (evals, batch predictions), on stderr: the
+    description and a status field shown as text, never as markup, then done/total, elapsed
+    and remaining time."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    return Progress(
+        TextColumn("{task.description}", markup=False), BarColumn(),
+        MofNCompleteColumn(), TextColumn("{task.fields[status]}", markup=False),
+        TimeElapsedColumn(), TimeRemainingColumn(), console=console_err)

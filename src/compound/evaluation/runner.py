@@ -332,24 +332,10 @@ class _Progress:
 
     def __enter__(self) -> _Progress:
         if self.enabled:
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeElapsedColumn,
-                TimeRemainingColumn,
-            )
-
-            from compound.console import console_err
+            from compound.console import row_progress
 
             # the title holds the eval's name from the spec: shown as text, never as markup
-            self._progress = Progress(
-                TextColumn("{task.description}", markup=False), BarColumn(),
-                MofNCompleteColumn(), TextColumn("{task.fields[status]}", markup=False),
-                TimeElapsedColumn(), TimeRemainingColumn(), console=console_err,
-                transient=False,
-            )
+            self._progress = row_progress()
             self._progress.__enter__()
             note = f" (resuming: {self.already} done)" if self.already else ""
             self._task = self._progress.add_task(

@@ -273,21 +273,9 @@ class _Bar:
 
     def __enter__(self) -> _Bar:
         if self.enabled:
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeElapsedColumn,
-                TimeRemainingColumn,
-            )
+            from compound.console import row_progress
 
-            from compound.console import console_err
-
-            self._progress = Progress(
-                TextColumn("{task.description}", markup=False), BarColumn(),
-                MofNCompleteColumn(), TextColumn("{task.fields[status]}", markup=False),
-                TimeElapsedColumn(), TimeRemainingColumn(), console=console_err)
+            self._progress = row_progress()
             self._progress.__enter__()
             self._task = self._progress.add_task(self.title, total=self.total or None,
                                                  status="")
