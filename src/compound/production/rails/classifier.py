@@ -3,7 +3,23 @@
 The rail needs one number per text, the probability that it is an injection. Anything with
 ``predict_proba(texts)`` gives it (:class:`Classifier`); :class:`ModelClassifier` is the one
 compound ships, a :class:`~compound.intelligence.ml.Predictor` over the ML layer's
-``tfidf_linear`` learner (word and character n-grams, a linear SVM, sigmoid-calibrated).
+``tfidf_linear`` learner (word and character n-grams and, where ``compound[retrieval]`` is
+installed, MiniLM sentence embeddings; a linear SVM, sigmoid-calibrated).
+
+The embeddings are what lets the classifier recognise an instruction it has not seen
+phrased that way: with them, recall on the held-out deepset test attacks went from 0.883 to
+0.933 at the same false-positive target (``bench/guardrails.py``). The block's weight is the
+ML layer's default (1.5); of 0.75, 1.5 and 3 it gave the best out-of-fold recall on the
+training rows, so the choice was made on training rows only.
+
+Embedding a text costs several times what its n-grams cost, and almost all traffic is
+plainly benign, so the embedding model sits behind a **screen**
+(:class:`ScreenedClassifier`): the same classifier on n-grams alone, trained on the same
+rows and folds. A text whose screen score is below ``skip_below`` is allowed on that score
+without being embedded. ``skip_below`` is chosen out of fold, on training rows only (see
+:func:`choose_skip`): half the lowest screen score of any row the full classifier flags, so
+that no out-of-fold detection is lost. On Banking77 questions the screen alone decides about
+19 in 20.
 
 A text is scored as itself and as its sentences (or, when long, a bounded number of windows,
 see :func:`~compound.production.rails.normalization.segments`), and its probability is the
@@ -41,13 +57,16 @@ from compound.production.rails import heuristics
 from compound.production.rails.normalization import normalize, segments
 
 if TYPE_CHECKING:
+    from compound.intelligence.embedders import Embedder
     from compound.intelligence.ml.model import TrainedModel
 
 #: Names the recipe below; change it when the recipe changes, so cached models retrain.
-RECIPE = "rails.injection/2"
+RECIPE = "rails.injection/3"
 #: The ML layer learner and its parameters (see compound.intelligence.ml.params).
 LEARNER = "tfidf_linear"
 PARAMS: dict[str, Any] = {"word_ngrams": [1, 2], "char_ngrams": [2, 5], "model": "svm", "C": 0.5}
+#: The embedder whose vectors join the n-grams (when its extra is installed).
+EMBEDDER = "minilm"
 #: The false-positive rate on benign traffic the threshold is chosen for, by default.
 TARGET_FPR = 0.01
 #: With benign traffic, the highest out-of-fold false-positive rate on the training file's
@@ -101,6 +120,8 @@ class TrainingReport:
     seconds: float
     recipe: str = RECIPE
     data: dict[str, Any] = field(default_factory=dict)
+    #: out-of-fold probability of the ML stage for every training row (file, then traffic)
+    scores: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
 
 
 class ModelClassifier:
@@ -222,6 +243,7 @@ def train_classifier(
     seed: int = 0,
     params: Mapping[str, Any] | None = None,
     positive: Any = 1,
+    embedder: tuple[str, Embedder] | None = None,
     progress: Callable[[float, str], None] | None = None,
 ) -> tuple[TrainedModel, TrainingReport]:
     """Train the ML stage through the ML layer and choose its threshold by cross-validation.
@@ -243,11 +265,15 @@ def train_classifier(
         seed: for the fold assignment, the benign sample and the learner.
         params: ``tfidf_linear`` parameters (default :data:`PARAMS`).
         positive: the label meaning "injection".
+        embedder: ``(name, embedder)`` whose sentence vectors join the n-gram features (the
+            name is what :func:`~compound.intelligence.embedders.make_embedder` rebuilds it
+            from when the model is loaded); n-grams alone when None.
         progress: called with (fraction done, stage).
 
     Returns:
         the fitted model (its ``extra`` holds the threshold) and the report.
     """
+    from compound.intelligence.embedders import CachedEmbedder, EmbeddingCache
     from compound.intelligence.ml.calibration import make_calibrator
     from compound.intelligence.ml.learners import learner_class
     from compound.intelligence.ml.model import TrainedModel
@@ -265,10 +291,13 @@ def train_classifier(
         source = np.concatenate([source, np.array(where, dtype=int)])
     schema = FeatureSchema(("text",), {"text": "text"})
     learner_params = params_for(LEARNER, dict(params if params is not None else PARAMS))
+    # the folds and the final fit embed the same texts: each is embedded once
+    vectors = None if embedder is None else CachedEmbedder(embedder[1],
+                                                            EmbeddingCache(":memory:"))
 
     def fit(rows: np.ndarray) -> Any:
         learner = learner_class(LEARNER)(task="text_classification", params=learner_params,
-                                         schema=schema, seed=seed)
+                                         schema=schema, seed=seed, embedder=vectors)
         learner.fit(_frame([texts[i] for i in rows]), y[rows], n_classes=2)
         return learner
 
@@ -303,8 +332,13 @@ def train_classifier(
                                      target_fpr=target_fpr if s or not benign else file_fpr)
                     for s in np.unique(source))
     report(folds / (folds + 1), "fitting on every row")
-    model = TrainedModel(task="text_classification", learner=fit(np.arange(len(y))),
-                         schema=schema, classes=[0, 1], calibrator=calibrator)
+    final = fit(np.arange(len(y)))
+    recorded = None
+    if embedder is not None:
+        final.embedder = embedder[1]
+        recorded = {"name": embedder[0], "model_id": embedder[1].model_id}
+    model = TrainedModel(task="text_classification", learner=final, schema=schema,
+                         classes=[0, 1], calibrator=calibrator, embedder=recorded)
     own = source == 0
     metrics = {f"ml_{k}": v for k, v in rates(ml_oof[own], y[own], threshold).items()}
     metrics.update(rates(combined[own], y[own], threshold))
@@ -315,17 +349,68 @@ def train_classifier(
                          f"{Path(p).parent.name}/{Path(p).name}" for p in benign)
              + f") and <= {file_fpr:g} on the training file's benign rows" if benign
              else "on the training file's benign rows")
+    features = ("n-grams and " + embedder[0] + " embeddings") if embedder else "n-grams"
     selection = (f"lowest threshold with out-of-fold false-positive rate <= {target_fpr:g} "
                  f"{where}; {folds}-fold cross-validation over the training file and the "
-                 "benign traffic, ML stage combined with the heuristics")
+                 f"benign traffic, ML stage ({features}) combined with the heuristics")
     model.extra = {"recipe": RECIPE, "threshold": threshold, "target_fpr": target_fpr,
-                   "folds": folds, "benign": [str(p) for p in benign]}
+                   "folds": folds, "benign": [str(p) for p in benign],
+                   "embedder": None if embedder is None else embedder[0]}
     report(1.0, "done")
     return model, TrainingReport(
         threshold=threshold, selection=selection, metrics=metrics,
         rows={"train": int(own.sum()), "injections": int(y.sum()),
               "benign_traffic": int((~own).sum())},
-        seconds=time.perf_counter() - started)
+        seconds=time.perf_counter() - started, scores=ml_oof)
+
+
+class ScreenedClassifier:
+    """A cheap classifier in front of a costly one: texts the screen scores below
+    ``skip_below`` keep the screen's score; the others are scored by ``full``.
+
+    Args:
+        screen: the cheap classifier (n-grams alone).
+        full: the costly one (n-grams and embeddings), whose threshold the rail uses.
+        skip_below: screen scores below this skip ``full`` (see :func:`choose_skip`).
+
+    Example:
+        >>> screened = ScreenedClassifier(FixedClassifier({"ignore it": 0.4}),
+        ...                               FixedClassifier({"ignore it": 0.97}), skip_below=0.1)
+        >>> screened.predict_proba(["ignore it", "hello"]).tolist()
+        [0.97, 0.0]
+    """
+
+    def __init__(self, screen: Classifier, full: Classifier, *, skip_below: float) -> None:
+        self.screen = screen
+        self.full = full
+        self.skip_below = skip_below
+        self.training: dict[str, Any] = dict(getattr(full, "training", {}) or {})
+
+    @property
+    def threshold(self) -> float | None:
+        """The full classifier's threshold, which the rail applies."""
+        value = getattr(self.full, "threshold", None)
+        return None if value is None else float(value)
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        found = np.asarray(self.screen.predict_proba(texts), dtype=float)
+        costly = np.flatnonzero(found >= self.skip_below)
+        if len(costly):
+            found[costly] = self.full.predict_proba([texts[i] for i in costly])
+        return found
+
+
+def choose_skip(screen: np.ndarray, full: np.ndarray, threshold: float) -> float:
+    """The screen score below which the full classifier need not run: half the lowest screen
+    score of any row the full classifier flags (out-of-fold scores of the same rows), so
+    that skipping loses none of its detections on them, with room to spare.
+
+    Example:
+        >>> choose_skip(np.array([0.001, 0.04, 0.3]), np.array([0.01, 0.6, 0.9]), 0.5)
+        0.02
+    """
+    flagged = screen[full >= threshold]
+    return float(flagged.min()) / 2 if len(flagged) else 0.0
 
 
 def choose_threshold(scores: np.ndarray, y: np.ndarray, *, target_fpr: float) -> float:

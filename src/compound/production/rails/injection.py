@@ -7,8 +7,9 @@ For each request:
    tag characters, homoglyphs, fullwidth and mathematical letters) and bounds the work;
 2. :mod:`~compound.production.rails.heuristics` looks for override, prompt-leak, role and
    jailbreak phrases in English, German, Spanish and French;
-3. the ML stage (:class:`~compound.production.rails.classifier.ModelClassifier`) gives the
-   probability that the text, or any sentence of it, is an injection;
+3. the ML stage (:class:`~compound.production.rails.classifier.ModelClassifier`, n-grams and
+   sentence embeddings) gives the probability that the text, or any sentence of it, is an
+   injection;
 4. the score is the larger of the two. At or above the threshold the rail fires; inside the
    ``uncertain`` band an LLM, when the spec names one, decides (without one the band
    escalates to review); below, it allows. Obfuscation alone escalates.
@@ -40,6 +41,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+import numpy as np
+
 from compound.errors import UserError
 from compound.orchestration.context.template import Template
 from compound.production.rails import heuristics
@@ -51,8 +54,9 @@ from compound.production.rails.verdict import Action, RailInput, Verdict
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from compound.intelligence.embedders import Embedder
     from compound.intelligence.llm import LLM
-    from compound.intelligence.registry import ModelVersion
+    from compound.intelligence.registry import ModelRegistry, ModelVersion
     from compound.production.rails.operating import OperatingPoint
     from compound.store import Store
     from compound.system import System
@@ -64,6 +68,8 @@ DEFAULT_DATASET = "prompt-injections/train.jsonl"
 #: left out (``compound guard --explain`` says which were used).
 DEFAULT_BENIGN = ("banking77/train.jsonl", "snips/train.jsonl")
 MODEL_NAME = "rails-injection"
+#: The n-gram screen in front of it (see ScreenedClassifier).
+SCREEN_NAME = "rails-injection-screen"
 LLM_SCHEMA = {
     "type": "object",
     "properties": {"injection": {"type": "boolean"},
@@ -104,6 +110,10 @@ class InjectionRail(BaseRail):
             found when None.
         target_fpr: the false-positive rate on each benign traffic file its threshold is
             chosen for (out of fold).
+        embedder: the embedder whose sentence vectors join the n-grams of compound's own
+            classifier: ``minilm``, or ``none`` for n-grams alone; when None, ``minilm``
+            where ``compound[retrieval]`` is installed, else n-grams alone (``compound guard
+            --explain`` says which).
         console: shows training progress there.
         **common: name, stages, action, timeout_s, on_error (see :class:`BaseRail`).
     """
@@ -128,6 +138,7 @@ class InjectionRail(BaseRail):
         dataset: str | Path | None = None,
         benign_dataset: str | Path | list[str | Path] | None = None,
         target_fpr: float | None = None,
+        embedder: str | None = None,
         console: Console | None = None,
         **common: Any,
     ) -> None:
@@ -154,6 +165,10 @@ class InjectionRail(BaseRail):
         self.benign_dataset = ([benign_dataset] if isinstance(benign_dataset, str | Path)
                                else benign_dataset)
         self.target_fpr = target_fpr
+        if embedder is not None and not isinstance(embedder, str):
+            raise UserError(f"rail '{self.name}': embedder must be an embedder's name "
+                            f"('minilm') or 'none'; received {embedder!r}")
+        self.embedder = embedder
         self.console = console
         self.classifier_: Classifier | None = None
         self.threshold_: float = 0.5
@@ -207,6 +222,18 @@ class InjectionRail(BaseRail):
         if training.get("target_fpr") is not None:
             notes.append(f"target false-positive rate on benign traffic "
                          f"{float(training['target_fpr']):g}")
+        if training.get("screen"):
+            screen = training["screen"]
+            notes.append(f"an n-gram screen ({SCREEN_NAME} v{screen['version']}) decides texts "
+                         f"it scores below {float(screen['skip_below']):.4f} without "
+                         f"embedding them ({float(screen.get('skipped_out_of_fold', 0)):.0%} "
+                         "of the training rows, out of fold)")
+        if training.get("data"):
+            notes.append(f"features: n-grams and {training['embedder']} sentence embeddings"
+                         if training.get("embedder") else
+                         "features: n-grams only (install compound[retrieval] for the "
+                         "sentence embeddings, which raise recall at the same threshold "
+                         "target, or the rail's 'embedder' option was 'none')")
         metrics: dict[str, float] = {}
         if self.threshold is not None:
             source = "the spec (the rail's 'threshold')"
@@ -313,7 +340,8 @@ class InjectionRail(BaseRail):
             store, owned = open_store(self.system), True
         try:
             return builtin_classifier(store, dataset=self.dataset, benign=self.benign_dataset,
-                                      target_fpr=self.target_fpr, console=self.console)
+                                      target_fpr=self.target_fpr, embedder=self.embedder,
+                                      console=self.console)
         finally:
             if owned and store is not None:
                 store.close()
@@ -359,59 +387,125 @@ def _spec_classifier(request: RailRequest, name: str, *, positive: Any
 
 def builtin_classifier(store: Store | None, *, dataset: str | Path | None = None,
                        benign: list[str | Path] | None = None, target_fpr: float | None = None,
-                       console: Console | None = None) -> ModelClassifier:
+                       embedder: str | None = None, console: Console | None = None
+                       ) -> Classifier:
     """compound's own injection classifier: from the store's registry when a version of the
-    same recipe, training data, benign traffic and target is there, else trained now and
-    registered.
+    same recipe, training data, benign traffic, target and embedder is there, else trained
+    now and registered. With an embedder it is a
+    :class:`~compound.production.rails.classifier.ScreenedClassifier`: the n-gram screen
+    (registered as ``rails-injection-screen``) in front of the embedding model.
 
     Raises:
         DatasetMissing: the training file is not on this machine (the message says where
             it is looked for).
     """
     from compound.intelligence.ml.data import file_sha256
-    from compound.intelligence.ml.model import library_versions
-    from compound.intelligence.ml.progress import Stages
     from compound.intelligence.registry import ModelRegistry
-    from compound.production.rails.classifier import (
-        PARAMS,
-        RECIPE,
-        TARGET_FPR,
-        train_classifier,
-    )
+    from compound.production.rails.classifier import RECIPE, TARGET_FPR
     from compound.public_data import dataset_path
     from compound.store import MemoryStore
 
     path = Path(dataset) if dataset is not None else dataset_path(DEFAULT_DATASET)
     traffic = [Path(p) for p in benign] if benign is not None else default_benign()
     target = TARGET_FPR if target_fpr is None else float(target_fpr)
-    digest = file_sha256(path)
-    digests = [file_sha256(p) for p in traffic]
+    data = {"train": {"path": str(path), "sha256": file_sha256(path)},
+            "benign": {"files": [{"path": str(p), "sha256": file_sha256(p)} for p in traffic]}}
+    vectors = _embedder(embedder)
+    named = None if vectors is None else vectors[0]
     registry = ModelRegistry(store if store is not None else MemoryStore())
     for record in reversed(registry.versions(MODEL_NAME)):
         if (record.report.get("recipe") == RECIPE
-                and record.data.get("train", {}).get("sha256") == digest
+                and record.report.get("embedder") == named
+                and record.data.get("train", {}).get("sha256") == data["train"]["sha256"]
                 and [b.get("sha256") for b in record.data.get("benign", {}).get("files", [])]
-                == digests
+                == [b["sha256"] for b in data["benign"]["files"]]
                 and record.report.get("target_fpr") == target):
-            return ModelClassifier(registry.load_model(record), training=_training(record))
-    with Stages(console, "training the injection classifier") as stages:
-        model, report = train_classifier(path, benign=traffic, target_fpr=target,
-                                         progress=stages.at)
-    assert model.calibrator is not None
-    record = registry.register(
-        MODEL_NAME, model, params=PARAMS, target="label", features=["text"],
-        data={"train": {"path": str(path), "sha256": digest, "rows": report.rows["train"]},
-              "benign": {"files": [{"path": str(p), "sha256": d}
-                                   for p, d in zip(traffic, digests, strict=True)],
-                         "rows": report.rows["benign_traffic"]}},
-        metrics=report.metrics,
-        report={"recipe": RECIPE, "threshold": report.threshold, "selection": report.selection,
-                "target_fpr": target, "benign_rows": report.rows["benign_traffic"]},
-        calibration=model.calibrator.to_dict(), libraries=library_versions(),
-        training_seconds=report.seconds,
-        note="trained on first use by the injection rail",
+            return _loaded(registry, record)
+    return _trained(registry, path, traffic, target, data, vectors, console)
+
+
+def _loaded(registry: ModelRegistry, record: ModelVersion) -> Classifier:
+    """A registered version of the classifier, with its screen when it has one."""
+    from compound.production.rails.classifier import ScreenedClassifier
+
+    full = ModelClassifier(registry.load_model(record), training=_training(record))
+    screen = record.report.get("screen")
+    if not screen:
+        return full
+    cheap = registry.get(SCREEN_NAME, int(screen["version"]))
+    return ScreenedClassifier(ModelClassifier(registry.load_model(cheap)), full,
+                              skip_below=float(screen["skip_below"]))
+
+
+def _trained(registry: ModelRegistry, path: Path, traffic: list[Path], target: float,
+             data: dict[str, Any], vectors: tuple[str, Embedder] | None,
+             console: Console | None) -> Classifier:
+    """Train the classifier (and, with an embedder, its screen on the same rows and folds),
+    register them, and return what the rail scores with."""
+    from compound.intelligence.ml.model import TrainedModel, library_versions
+    from compound.intelligence.ml.progress import Stages
+    from compound.production.rails.classifier import (
+        PARAMS,
+        RECIPE,
+        ScreenedClassifier,
+        TrainingReport,
+        choose_skip,
+        train_classifier,
     )
-    return ModelClassifier(model, training=_training(record))
+
+    def register(name: str, model: TrainedModel, report: TrainingReport,
+                 extra: dict[str, Any]) -> ModelVersion:
+        assert model.calibrator is not None
+        data["train"]["rows"] = report.rows["train"]
+        data["benign"]["rows"] = report.rows["benign_traffic"]
+        return registry.register(
+            name, model, params=PARAMS, target="label", features=["text"], data=data,
+            metrics=report.metrics,
+            report={"recipe": RECIPE, "threshold": report.threshold,
+                    "selection": report.selection, "target_fpr": target,
+                    "benign_rows": report.rows["benign_traffic"], **extra},
+            calibration=model.calibrator.to_dict(), libraries=library_versions(),
+            training_seconds=report.seconds, note="trained on first use by the injection rail")
+
+    with Stages(console, "training the injection classifier") as stages:
+        screen = None
+        if vectors is not None:
+            screen = train_classifier(path, benign=traffic, target_fpr=target,
+                                      progress=lambda f, stage: stages.at(f * 0.2, stage))
+        model, report = train_classifier(
+            path, benign=traffic, target_fpr=target, embedder=vectors,
+            progress=lambda f, stage: stages.at(0.2 + f * 0.8 if screen else f, stage))
+    if screen is None:
+        record = register(MODEL_NAME, model, report, {"embedder": None})
+        return ModelClassifier(model, training=_training(record))
+    skip = choose_skip(screen[1].scores, report.scores, report.threshold)
+    cheap = register(SCREEN_NAME, screen[0], screen[1], {"screen_of": MODEL_NAME})
+    record = register(MODEL_NAME, model, report, {
+        "embedder": vectors[0] if vectors else None,
+        "screen": {"version": cheap.version, "skip_below": skip,
+                   "skipped_out_of_fold": float(np.mean(screen[1].scores < skip))}})
+    return ScreenedClassifier(ModelClassifier(screen[0]),
+                              ModelClassifier(model, training=_training(record)),
+                              skip_below=skip)
+
+
+def _embedder(name: str | None) -> tuple[str, Embedder] | None:
+    """The embedder the classifier's features use: the one named, none for ``none``, and by
+    default MiniLM where its extra is installed (n-grams alone otherwise)."""
+    from compound.errors import MissingDependency
+    from compound.intelligence.embedders import make_embedder
+    from compound.production.rails.classifier import EMBEDDER
+
+    if name is not None and name.lower() == "none":
+        return None
+    found = make_embedder(name or EMBEDDER)
+    try:
+        found.load()
+    except MissingDependency:
+        if name is not None:
+            raise
+        return None
+    return (name or EMBEDDER, found)
 
 
 def default_benign() -> list[Path]:
@@ -439,4 +533,6 @@ def _training(record: ModelVersion) -> dict[str, Any]:
             "data": record.data.get("train", {}).get("path"),
             "benign": [b.get("path") for b in record.data.get("benign", {}).get("files", [])],
             "benign_rows": record.report.get("benign_rows"),
-            "target_fpr": record.report.get("target_fpr")}
+            "target_fpr": record.report.get("target_fpr"),
+            "embedder": record.report.get("embedder"),
+            "screen": record.report.get("screen")}
