@@ -161,8 +161,8 @@ def _say_guarded(guarded: Any) -> None:
     console_err.print(styled(f"[{colour}]rails: {{action}}[/] {{reasons}}",
                              action=guarded.action, reasons="; ".join(guarded.reasons)))
     if guarded.review_id is not None:
-        console_err.print(styled("[magenta]queued for review as item {item}[/] "
-                                 "(GET /v1/review lists the queue)", item=guarded.review_id))
+        console_err.print(styled("[magenta]queued for review as item {item}[/] ('compound "
+                                 "review list' shows the queue)", item=guarded.review_id))
 
 
 @app.command("resume")
