@@ -165,7 +165,8 @@ async def aguarded_run(flow: Workflow, input: Any, guard: Guard, *,
         subject = _answer_subject(run, fields)
         answer = None if subject is None else await guard.acheck(subject, ctx=ctx)
         guarded = _finished(run, checks, answer)
-    if guarded.action == "allow" or (ctx.store is None and review is None):
+    queued = guarded.action == "escalate" and review is not None
+    if guarded.action == "allow" or (ctx.store is None and not queued):
         return guarded  # nothing to write: stay on the loop
     return await asyncio.to_thread(_settle, flow, input, guarded, ctx, review)
 
