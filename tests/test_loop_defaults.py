@@ -86,3 +86,76 @@ def test_compound_check_lists_the_default_criteria(tmp_path: Path) -> None:
                          capture_output=True, text=True, env=env, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "default criteria" in out.stdout and "negative_flips <= 0.05" in out.stdout
+
+
+PETS = """\
+name: pets
+loop: interaction
+task: Answer questions about pets from the pages.
+models:
+  llm: {kind: llm, provider: scripted, options: {replies: ["Cats purr when they are content."]}}
+retrievers:
+  pages: {kind: bm25, documents: [docs], top_k: 1}
+workflows:
+  answer:
+    input: {question: str}
+    steps:
+      - {name: retrieve, uses: pages, inputs: {query: input.question}}
+      - name: draft
+        uses: llm
+        inputs: {sources: retrieve, question: input.question}
+        options: {template: "{sources}\\n\\nQuestion: {question}"}
+  chat:
+    input: {question: str}
+    steps:
+      - {name: draft, uses: llm, options: {template: "{question}"}}
+evals:
+  answers:
+    dataset: {path: qa.jsonl, inputs: [question], expected: answer}
+    target: {workflow: answer}
+    concurrency: 1
+  chats:
+    dataset: {path: qa.jsonl, inputs: [question], expected: answer}
+    target: {workflow: chat}
+store: {path: home/compound.db}
+"""
+
+
+def test_a_workflow_eval_that_retrieves_is_grounded_in_what_its_runs_retrieved(
+        tmp_path: Path) -> None:
+    from compound.evaluation import EvalRunner, plan_eval
+    from compound.orchestration.ingest import read_documents
+    from compound.orchestration.retrieval.build import open_index
+    from compound.store import open_store
+
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "cats.md").write_text(
+        "# Cats\n\nCats purr when they are content, and sometimes when they heal.\n")
+    (tmp_path / "docs" / "dogs.md").write_text(
+        "# Dogs\n\nDogs bark to warn their owners of strangers at the door.\n")
+    (tmp_path / "qa.jsonl").write_text('{"question": "Why do cats purr?", "answer": "content"}\n'
+                                       '{"question": "Why do dogs bark?", "answer": "warn"}\n')
+    (tmp_path / "compound.yaml").write_text(PETS)
+    system = System.load(tmp_path)
+    assert [m.name for m in eval_defaults(system, "answers")] == [
+        "usefulness", "coherence", "groundedness"]
+    assert [m.name for m in eval_defaults(system, "chats")] == ["usefulness", "coherence"]
+    listed = [(d.component, d.name, d.where) for d in default_criteria(system)]
+    assert ("answers", "groundedness", "eval 'answers', against the passages the run "
+            "retrieved (step 'retrieve')") in listed
+    index = open_index(system, "pages")
+    index.open()
+    index.ingest(list(read_documents([system.resolve_path("docs")], base_dir=system.base_dir)))
+    index.close()
+    store = open_store(system)
+    run = EvalRunner(store, progress=False).run(plan_eval(system, "answers", store=store),
+                                                resume=False)
+    # the one answer, about cats, rests on the cats page the first run retrieved, not on the
+    # dogs page the second one did (though the index holds both)
+    assert run.metric("groundedness").value == 0.5
+    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
+    out = subprocess.run([sys.executable, "-m", "compound", "check", str(tmp_path)],
+                         capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "groundedness no drop beyond 0.1 from the last run (eval 'answers', against the " \
+           "passages the run retrieved (step 'retrieve'))" in out.stdout

@@ -14,9 +14,11 @@
   versions);
 * an **interaction** system's LLMs and workflows: usefulness and coherence scored by a rubric
   judge (``llm_judge`` with the rubrics below, judged by the eval's ``judge:`` or the system's
-  default LLM) and, when it retrieves (the system declares a retriever and the eval's LLM
-  target is given passages, ``contexts:``), ``groundedness`` (lexical: no LLM), measured by
-  every eval of an LLM or a workflow that names no metric
+  default LLM) and, when it retrieves, ``groundedness`` (lexical: no LLM) against the passages
+  the answer rests on: an LLM target's when the system declares a retriever and the eval
+  gives the target passages (``contexts:``); a workflow target's when a step of the workflow
+  uses a retriever, against the passages that run retrieved.
+  These are measured by every eval of an LLM or a workflow that names no metric
   and no criterion, and held against the eval's last run (tolerance
   :data:`JUDGED_TOLERANCE`). A judged default needs an LLM: a system that declares none gets
   only the unjudged ones;
@@ -158,9 +160,19 @@ def eval_defaults(system: System, name: str) -> list[MetricSpec]:
                              options={"rubric": USEFULNESS_RUBRIC}),
                   MetricSpec(name="coherence", metric="llm_judge", tolerance=JUDGED_TOLERANCE,
                              options={"rubric": COHERENCE_RUBRIC})]
-    if system.retrievers and target.contexts:
+    if (system.retrievers and target.contexts) or retrieval_steps(system, target.workflow):
         found.append(MetricSpec(name="groundedness", tolerance=JUDGED_TOLERANCE))
     return found
+
+
+def retrieval_steps(system: System, workflow: str | None) -> list[str]:
+    """The steps of ``workflow`` that use a retriever: a workflow eval's row has the passages
+    they returned as its contexts (:class:`~compound.evaluation.workflow_target.WorkflowTarget`),
+    for groundedness."""
+    if workflow is None or workflow not in system.workflows:
+        return []
+    return [step.name for step in system.workflows[workflow].steps
+            if step.uses in system.retrievers]
 
 
 def default_criteria(system: System) -> list[DefaultCriterion]:
@@ -172,6 +184,10 @@ def default_criteria(system: System) -> list[DefaultCriterion]:
             judged = spec.metric == "llm_judge"
             where = f"eval '{name}'" + (f", rubric judge '{_judge(system, name)}'"
                                         if judged else "")
+            steps = retrieval_steps(system, system.evals[name].target.workflow)
+            if spec.name == "groundedness" and steps:
+                where += (", against the passages the run retrieved (step "
+                          + ", ".join(f"'{s}'" for s in steps) + ")")
             found.append(DefaultCriterion(name, spec.name,
                                           f"no drop beyond {spec.tolerance:g} from the last "
                                           "run" if spec.tolerance else "reported", where))

@@ -3,6 +3,10 @@
 Runs are kept in a store. Commands find it the same way: ``--home DIR`` (``DIR/compound.db``),
 else the spec's store (``--spec``, or the spec being run), else ``$COMPOUND_HOME``, else
 ``.compound/compound.db`` in the current folder.
+
+``run``, ``resume`` and ``replay`` run a spec's workflow behind the rails around its runs
+(:func:`~compound.production.rails.steps.run_guard`), as serving does, through one function
+(:func:`_behind_rails`); a run those rails escalate goes to the spec's review queue.
 """
 
 from __future__ import annotations
@@ -17,7 +21,12 @@ from compound.cli import app
 from compound.console import console, console_err, styled
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from compound.store import Store
+    from compound.workflow.context import RunContext
+    from compound.workflow.engine import RunResult
+    from compound.workflow.graph import Workflow
 
 HOME = Annotated[Path | None, typer.Option(
     "--home", help="folder of the store (DIR/compound.db); default: the spec's store, "
@@ -64,8 +73,9 @@ def run_command(
     before and its output after, as when it is served; what they decide is on stderr."""
     from compound.datafiles import NotJSON, parse_json
     from compound.errors import UserError
+    from compound.workflow.context import RunContext
     from compound.workflow.loader import load_target
-    from compound.workflow.runs import default_tracer, start
+    from compound.workflow.runs import default_tracer
 
     try:  # parse_json: too deep or too long a number is an error too, not a traceback
         data = parse_json(input)
@@ -78,32 +88,20 @@ def run_command(
         raise UserError(f"--run-id must be 32 lowercase hex digits; received {run_id!r}")
     shared: dict[str, Any] = {}
     flow = load_target(target, workflow, shared=shared)
-    spec = Path(flow.source["spec"]) if flow.source and flow.source.get("spec") else None
+    spec = _spec_of(flow)
     store = _store(home, spec)
     shared["store"] = store  # the strategy's cache keeps its entries with the runs
     console_err.print(styled("[dim]run {run} of workflow '{name}'[/]", run=run_id or "(new)",
                              name=flow.name))
-    guard = _run_guard(spec, flow.name, store)
     tracer = default_tracer(store)
     try:
-        if guard is None:
-            result = start(flow, data, store=store, run_id=run_id, tracer=tracer)
-        else:
-            from compound.production.rails.steps import guarded_run
-            from compound.workflow.context import RunContext
-
-            with guard:
-                guarded = guarded_run(flow, data, guard, ctx=RunContext(
-                    store=store, tracer=tracer, run_id=run_id))
-            _print_json(guarded.output)
-            _say_guarded(guarded)
-            if guarded.run is None:  # the input rails stopped it: no step ran
-                return
-            result = guarded.run
+        output, result = _behind_rails(spec, flow, data, RunContext(
+            store=store, tracer=tracer, run_id=run_id), store)
     finally:
         tracer.close()
-    if guard is None:
-        _print_json(result.output)
+    _print_json(output)
+    if result is None:  # the input rails stopped it: no step ran
+        return
     if result.step_seconds:
         console_err.print(styled("[dim]steps: {steps}[/]", steps=", ".join(
             f"{name} {seconds * 1e3:.1f} ms" for name, seconds in result.step_seconds.items())))
@@ -118,14 +116,41 @@ def run_command(
                              "shows its spans[/]", run=result.run_id, took=result.duration_s))
 
 
-def _run_guard(spec: Path | None, workflow: str, store: Store) -> Any:
-    """The rails around the runs of a spec's workflow (None: none, or not from a spec)."""
+def _behind_rails(spec: Path | None, flow: Workflow, input: Any, ctx: RunContext,
+                  store: Store, execute: Callable[[Any, RunContext], RunResult] | None = None
+                  ) -> tuple[Any, RunResult | None]:
+    """Run ``flow`` on ``input`` behind the rails around the runs of the spec's workflow (none
+    when it is not from a spec, or no rail guards it that way): the output the user gets and
+    the run (None when the input rails stopped it). What the rails decided is said on stderr;
+    an escalated run is queued in the spec's review queue in ``store``.
+
+    Args:
+        execute: runs the workflow (``flow.run`` by default; a resumed or replayed run's
+            engine, :class:`~compound.workflow.runs.Rerun`).
+    """
+    execute = execute or (lambda value, context: flow.run(value, ctx=context))
     if spec is None:
-        return None
-    from compound.production.rails.steps import run_guard
+        result = execute(input, ctx)
+        return result.output, result
+    from compound.production.rails.steps import guarded_run, run_guard
+    from compound.strategy.review import ReviewQueue
     from compound.system import System
 
-    return run_guard(System.load(spec), workflow, store=store)
+    system = System.load(spec)
+    guard = run_guard(system, flow.name, store=store)
+    if guard is None:
+        result = execute(input, ctx)
+        return result.output, result
+    with guard:
+        guarded = guarded_run(flow, input, guard, ctx=ctx, execute=execute,
+                              review=ReviewQueue.of_system(system, store))
+    _say_guarded(guarded)
+    return guarded.output, guarded.run
+
+
+def _spec_of(flow: Workflow) -> Path | None:
+    """The spec a workflow was built from (None for a Python target)."""
+    return Path(flow.source["spec"]) if flow.source and flow.source.get("spec") else None
 
 
 def _say_guarded(guarded: Any) -> None:
@@ -135,6 +160,9 @@ def _say_guarded(guarded: Any) -> None:
     colour = "yellow" if guarded.allowed else "bold red"
     console_err.print(styled(f"[{colour}]rails: {{action}}[/] {{reasons}}",
                              action=guarded.action, reasons="; ".join(guarded.reasons)))
+    if guarded.review_id is not None:
+        console_err.print(styled("[magenta]queued for review as item {item}[/] ('compound "
+                                 "review list' shows the queue)", item=guarded.review_id))
 
 
 @app.command("resume")
@@ -144,16 +172,19 @@ def resume_command(
     spec: SPEC = None,
 ) -> None:
     """Continue a killed or failed run from its last completed step, without repeating
-    side-effecting tool calls that completed."""
+    side-effecting tool calls that completed; behind the rails around the run, as 'compound
+    run' is."""
     from compound.workflow.loader import load_target
-    from compound.workflow.runs import resume
+    from compound.workflow.runs import resuming
     from compound.workflow.state import load_run
 
     store = _store(home, spec)
     record = load_run(store, run_id)
     flow = load_target(record.get("target") or {})
-    result = resume(flow, run_id, store=store)
-    _print_json(result.output)
+    with resuming(flow, run_id, store=store) as again:
+        output, _ = _behind_rails(_spec_of(flow), flow, again.input, again.ctx, store,
+                                  again.execute)
+    _print_json(output)
     console_err.print(styled("[dim]run {run} resumed and completed[/]", run=run_id))
 
 
@@ -164,21 +195,24 @@ def replay_command(
     spec: SPEC = None,
 ) -> None:
     """Re-run a run's workflow with its recorded model outputs (no model is called and no
-    side-effecting tool runs); says whether the output matches the original."""
+    side-effecting tool runs), behind the rails around the run as 'compound run' is; says
+    whether the output matches the original."""
     from compound.json_values import to_json
     from compound.workflow.loader import load_target
-    from compound.workflow.runs import replay
+    from compound.workflow.runs import replaying
     from compound.workflow.state import load_run
 
     store = _store(home, spec)
     record = load_run(store, run_id)
     flow = load_target(record.get("target") or {})
-    result = replay(flow, run_id, store=store)
-    _print_json(result.output)
-    same = to_json(result.output) == record.get("output")
+    with replaying(flow, run_id, store=store) as again:
+        output, _ = _behind_rails(_spec_of(flow), flow, again.input, again.ctx, store,
+                                  again.execute)
+    _print_json(output)
+    same = to_json(output) == record.get("output")
     verdict = "the same output as" if same else "[bold yellow]a different output from[/]"
     console_err.print(styled(f"replay {{replayed}} gave {verdict} run {{run}}",
-                             replayed=result.run_id, run=run_id))
+                             replayed=again.ctx.run_id, run=run_id))
 
 
 @app.command("trace")

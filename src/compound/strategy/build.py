@@ -91,9 +91,8 @@ class StrategyBuilder:
     def review_queue(self) -> ReviewQueue:
         from compound.strategy.review import ReviewQueue
 
-        review = self.spec.review
-        return self._once("review", lambda: ReviewQueue(  # type: ignore[no-any-return]
-            self.store, queue=review.queue, labels=review.labels))
+        return self._once("review", lambda: ReviewQueue.of_system(  # type: ignore[no-any-return]
+            self.system, self.store))
 
     def handler(self, name: str, *, template: str = "{input}") -> Handler:
         """What answers when a router or ensemble names ``name``."""

@@ -38,6 +38,7 @@ from compound.strategy.trace import decision_span, note
 
 if TYPE_CHECKING:
     from compound.store import Store
+    from compound.system import System
     from compound.workflow.context import RunContext
 
 COLLECTION = "review"
@@ -115,6 +116,12 @@ class ReviewQueue:
         self.queue = queue
         self.labels = tuple(labels)
         self.clock = clock
+
+    @classmethod
+    def of_system(cls, system: System, store: Store) -> ReviewQueue:
+        """The review queue ``system`` declares (``strategy.review``), in ``store``."""
+        spec = system.strategy.review
+        return cls(store, queue=spec.queue, labels=spec.labels)
 
     def _key(self, item_id: int) -> str:
         return f"{self.queue}/{item_id:012d}"

@@ -8,6 +8,9 @@
 * :func:`replay` re-runs a workflow with the model outputs recorded by an earlier run (no
   model is called, no side-effecting tool runs): for debugging a run's post-processing and
   wiring without a model. It is itself traced under a new run id.
+* :func:`resuming` and :func:`replaying` make the same runs ready without running them
+  (a :class:`Rerun`), for a caller that wraps the execution: ``compound resume`` and
+  ``compound replay`` run them behind the rails around the run, as ``compound run`` does.
 
 Example:
     >>> from compound.store import MemoryStore
@@ -22,6 +25,7 @@ Example:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from compound.errors import UserError
@@ -72,9 +76,48 @@ def start(flow: Workflow, input: Any, *, store: Store, tracer: Tracer | None = N
             tracer.close()
 
 
-def resume(flow: Workflow, run_id: str, *, store: Store, tracer: Tracer | None = None,
-           deps: Any = None) -> RunResult:
-    """Continue run ``run_id`` from its last completed step (see the module docstring)."""
+@dataclass
+class Rerun:
+    """A recorded run made ready to run again (:func:`resuming`, :func:`replaying`): its input,
+    the run context (store, tracer, journal) and the engine, for a caller that wraps the
+    execution, as :func:`~compound.production.rails.steps.guarded_run` does with the rails
+    around the run. Closing it closes the tracer it opened.
+
+    Attributes:
+        input: the recorded run's input, as the workflow takes it.
+        ctx: the context to run in (the original run id when resuming, a new one replaying).
+        engine: the engine restoring checkpoints (resume) or answering from the journal
+            (replay).
+    """
+
+    input: Any
+    ctx: RunContext
+    engine: Engine
+    own_tracer: bool = False
+
+    def execute(self, input: Any, ctx: RunContext) -> RunResult:
+        """Run the engine on ``input`` in ``ctx``."""
+        return self.engine.run(input, ctx)
+
+    def close(self) -> None:
+        if self.own_tracer and self.ctx.tracer is not None:
+            self.ctx.tracer.close()
+
+    def __enter__(self) -> Rerun:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def resuming(flow: Workflow, run_id: str, *, store: Store, tracer: Tracer | None = None,
+             deps: Any = None) -> Rerun:
+    """Run ``run_id`` made ready to continue from its last completed step (see
+    :func:`resume`).
+
+    Raises:
+        UserError: the run completed already, or ran another workflow.
+    """
     record = load_run(store, run_id)
     if record.get("status") == "completed":
         raise UserError(f"run {run_id} already completed; nothing to resume (its output is "
@@ -88,28 +131,36 @@ def resume(flow: Workflow, run_id: str, *, store: Store, tracer: Tracer | None =
     ctx = RunContext(store=store, tracer=tracer, deps=deps, run_id=run_id)
     ctx.budget.tokens = int(record.get("tokens", 0))
     ctx.journal = Journal(store, run_id, recorded=Journal.of_run(store, run_id))
-    input = from_json(record.get("input"), flow.input_type) if flow.input_type else record.get(
-        "input")
-    try:
-        return Engine(flow, restored=restored).run(input, ctx)
-    finally:
-        if own:
-            tracer.close()
+    return Rerun(_input_of(flow, record), ctx, Engine(flow, restored=restored), own)
 
 
-def replay(flow: Workflow, run_id: str, *, store: Store, tracer: Tracer | None = None
-           ) -> RunResult:
-    """Re-run ``flow`` on run ``run_id``'s input with its recorded model outputs."""
+def resume(flow: Workflow, run_id: str, *, store: Store, tracer: Tracer | None = None,
+           deps: Any = None) -> RunResult:
+    """Continue run ``run_id`` from its last completed step (see the module docstring)."""
+    with resuming(flow, run_id, store=store, tracer=tracer, deps=deps) as again:
+        return again.execute(again.input, again.ctx)
+
+
+def replaying(flow: Workflow, run_id: str, *, store: Store, tracer: Tracer | None = None
+              ) -> Rerun:
+    """Run ``run_id`` made ready to run again on its recorded model outputs (see
+    :func:`replay`); the replay has a new run id and writes no record."""
     record = load_run(store, run_id)
     own = tracer is None
     tracer = tracer if tracer is not None else Tracer(StoreSink(store))
     ctx = RunContext(tracer=tracer, run_id=RunContext.new_run_id())
     ctx.journal = Journal(None, ctx.run_id, recorded=Journal.of_run(store, run_id),
                           replay=True)
-    input = from_json(record.get("input"), flow.input_type) if flow.input_type else record.get(
-        "input")
-    try:
-        return Engine(flow).run(input, ctx)
-    finally:
-        if own:
-            tracer.close()
+    return Rerun(_input_of(flow, record), ctx, Engine(flow), own)
+
+
+def replay(flow: Workflow, run_id: str, *, store: Store, tracer: Tracer | None = None
+           ) -> RunResult:
+    """Re-run ``flow`` on run ``run_id``'s input with its recorded model outputs."""
+    with replaying(flow, run_id, store=store, tracer=tracer) as again:
+        return again.execute(again.input, again.ctx)
+
+
+def _input_of(flow: Workflow, record: dict[str, Any]) -> Any:
+    value = record.get("input")
+    return from_json(value, flow.input_type) if flow.input_type else value

@@ -5,12 +5,18 @@
   fields go on redacted; a block or an escalation stops the run before a model sees
   anything), then the output rails check the answer, with the passages retrieval steps
   returned, before it is handed back. Every verdict is traced in the run's trace, and a run
-  record in the context's store keeps the decision (``guard``) and the checked output.
+  record in the context's store keeps the decision (``guard``) and the checked output. A run
+  the rails *escalate* goes to the human review queue when one is given (``review``): the
+  input or the answer that escalated, the rails' reasons and the run id, as any escalation
+  (:class:`~compound.strategy.review.ReviewQueue`); the decision then names the item
+  (``review_id``). The run itself is the workflow's by default; resuming or replaying a
+  recorded run passes its engine (``execute``, from :func:`~compound.workflow.runs.resuming`
+  or :func:`~compound.workflow.runs.replaying`), so every way of running goes through here.
 * :func:`run_guard` is the guard of one workflow of a spec: the rails that guard it
   (``workflows:``, all by default) *and that no step of it uses*. A rail a step ``uses:``
   screens the value that step is given, and only there: it is not run a second time around
-  the run. Serving, ``compound run`` and workflow eval targets all run workflows through
-  it, so an eval measures what is served.
+  the run. Serving, ``compound run``, ``resume`` and ``replay``, and workflow eval targets
+  all run workflows through it, so an eval measures what is served.
 * :func:`rail_step` is the ``rail`` adapter of the ``compound.steps`` entry point group: a
   step ``uses:`` a rail and outputs its :class:`GuardResult`, so that later steps can read
   ``check.text`` (redacted) or run ``when: "check.allowed"``.
@@ -29,8 +35,9 @@ Example:
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +47,7 @@ from compound.workflow.context import RunContext  # at run time: steps read the 
 if TYPE_CHECKING:
     from compound.production.rails.engine import Guard
     from compound.store import Store
+    from compound.strategy.review import ReviewQueue
     from compound.system import System
     from compound.workflow.adapters import AdapterRequest
     from compound.workflow.engine import RunResult
@@ -56,6 +64,7 @@ class GuardedRun:
         input_checks: the input rails' result per checked input field.
         output_check: the output rails' result (None when the run never started).
         run: the workflow's run (None when the input rails stopped it).
+        review_id: the review queue's item for an escalated run (None when not queued).
     """
 
     output: Any
@@ -63,6 +72,7 @@ class GuardedRun:
     input_checks: dict[str, GuardResult]
     output_check: GuardResult | None
     run: RunResult | None
+    review_id: int | None = None
 
     @property
     def allowed(self) -> bool:
@@ -75,8 +85,12 @@ class GuardedRun:
         return [reason for check in checks for reason in check.reasons]
 
     def summary(self) -> dict[str, Any]:
-        """The decision as a response and a run record report it: ``{"action", "reasons"}``."""
-        return {"action": self.action, "reasons": self.reasons}
+        """The decision as a response and a run record report it: ``{"action", "reasons"}``,
+        and ``review_id`` when the run was queued for review."""
+        found: dict[str, Any] = {"action": self.action, "reasons": self.reasons}
+        if self.review_id is not None:
+            found["review_id"] = self.review_id
+        return found
 
 
 def rails_around(system: System, workflow: str) -> list[str]:
@@ -107,8 +121,9 @@ def run_guard(system: System, workflow: str, *, store: Store | None = None,
     return Guard.from_system(system, workflow=workflow, store=store, names=names, shared=shared)
 
 
-def guarded_run(flow: Workflow, input: Any, guard: Guard, *, ctx: RunContext | None = None
-                ) -> GuardedRun:
+def guarded_run(flow: Workflow, input: Any, guard: Guard, *, ctx: RunContext | None = None,
+                execute: Callable[[Any, RunContext], RunResult] | None = None,
+                review: ReviewQueue | None = None) -> GuardedRun:
     """Run ``flow`` on ``input`` with ``guard``'s input rails before and output rails after.
 
     Args:
@@ -117,35 +132,49 @@ def guarded_run(flow: Workflow, input: Any, guard: Guard, *, ctx: RunContext | N
         guard: the rails (:func:`run_guard`, or ``Guard.from_system(system, workflow=name)``).
         ctx: the run context (a tracer there records the verdicts in the run's trace; a store
             there keeps the decision in the run's record).
+        execute: runs the workflow on the checked input (``flow.run`` by default; a
+            :class:`~compound.workflow.runs.Rerun`'s ``execute`` resumes or replays).
+        review: where an escalated run goes for a person's decision (not queued when None).
     """
     ctx = _run_context(ctx)
     fields = _text_fields(input)
     checks = {field: guard.check(RailInput(text, stage="input"), ctx=ctx)
               for field, text in fields.items()}
-    stopped = _stopped(flow, input, checks, ctx)
-    if stopped is not None:
-        return stopped
-    run = flow.run(_replace_fields(input, _changed(checks, fields)), ctx=ctx)
-    subject = _answer_subject(run, fields)
-    answer = None if subject is None else guard.check(subject, ctx=ctx)
-    return _finished(run, checks, answer, ctx)
+    guarded = _stopped(checks)
+    if guarded is None:
+        run = (execute or _flow_run(flow))(_replace_fields(input, _changed(checks, fields)), ctx)
+        subject = _answer_subject(run, fields)
+        answer = None if subject is None else guard.check(subject, ctx=ctx)
+        guarded = _finished(run, checks, answer)
+    return _settle(flow, input, guarded, ctx, review)
 
 
 async def aguarded_run(flow: Workflow, input: Any, guard: Guard, *,
-                       ctx: RunContext | None = None) -> GuardedRun:
-    """:func:`guarded_run` on the event loop: the rails run on the guard's threads and the
-    workflow with :meth:`~compound.workflow.graph.Workflow.arun`."""
+                       ctx: RunContext | None = None, review: ReviewQueue | None = None
+                       ) -> GuardedRun:
+    """:func:`guarded_run` on the event loop: the rails run on the guard's threads, the
+    workflow with :meth:`~compound.workflow.graph.Workflow.arun`, and what is written to the
+    store (the decision, a review item) on a thread."""
     ctx = _run_context(ctx)
     fields = _text_fields(input)
     checks = {field: await guard.acheck(RailInput(text, stage="input"), ctx=ctx)
               for field, text in fields.items()}
-    stopped = _stopped(flow, input, checks, ctx)
-    if stopped is not None:
-        return stopped
-    run = await flow.arun(_replace_fields(input, _changed(checks, fields)), ctx=ctx)
-    subject = _answer_subject(run, fields)
-    answer = None if subject is None else await guard.acheck(subject, ctx=ctx)
-    return _finished(run, checks, answer, ctx)
+    guarded = _stopped(checks)
+    if guarded is None:
+        run = await flow.arun(_replace_fields(input, _changed(checks, fields)), ctx=ctx)
+        subject = _answer_subject(run, fields)
+        answer = None if subject is None else await guard.acheck(subject, ctx=ctx)
+        guarded = _finished(run, checks, answer)
+    queued = guarded.action == "escalate" and review is not None
+    if guarded.action == "allow" or (ctx.store is None and not queued):
+        return guarded  # nothing to write: stay on the loop
+    return await asyncio.to_thread(_settle, flow, input, guarded, ctx, review)
+
+
+def _flow_run(flow: Workflow) -> Callable[[Any, RunContext], RunResult]:
+    def run(input: Any, ctx: RunContext) -> RunResult:
+        return flow.run(input, ctx=ctx)
+    return run
 
 
 def _run_context(ctx: RunContext | None) -> RunContext:
@@ -159,25 +188,12 @@ def _changed(checks: Mapping[str, GuardResult], fields: Mapping[str, str]) -> di
     return {f: c.text for f, c in checks.items() if c.text != fields[f]}
 
 
-def _stopped(flow: Workflow, input: Any, checks: dict[str, GuardResult], ctx: RunContext
-             ) -> GuardedRun | None:
-    """The run stopped by its input rails (recorded in the context's store), or None."""
+def _stopped(checks: dict[str, GuardResult]) -> GuardedRun | None:
+    """The run stopped by its input rails, or None when they let it start."""
     action = most_severe(c.action for c in checks.values())
     if action not in ("block", "escalate"):
         return None
-    guarded = GuardedRun(None, action, checks, None, None)
-    if ctx.store is not None:
-        import time
-
-        from compound.workflow.state import RUNS
-
-        now = time.time()
-        ctx.store.put(RUNS, ctx.run_id, {
-            "workflow": flow.name, "target": flow.source, "status": "completed",
-            "input": _plain(input, "the input"), "output": None,
-            "guard": guarded.summary(), "started": now, "ended": now, "tokens": 0,
-            "cost_usd": 0.0})
-    return guarded
+    return GuardedRun(None, action, checks, None, None)
 
 
 def _answer_subject(run: RunResult, fields: Mapping[str, str]) -> RailInput | None:
@@ -189,8 +205,8 @@ def _answer_subject(run: RunResult, fields: Mapping[str, str]) -> RailInput | No
                      prompt=next(iter(fields.values()), None))
 
 
-def _finished(run: RunResult, checks: dict[str, GuardResult], answer: GuardResult | None,
-              ctx: RunContext) -> GuardedRun:
+def _finished(run: RunResult, checks: dict[str, GuardResult], answer: GuardResult | None
+              ) -> GuardedRun:
     action = most_severe([*(c.action for c in checks.values()),
                           *([answer.action] if answer is not None else [])])
     if answer is None:
@@ -201,16 +217,59 @@ def _finished(run: RunResult, checks: dict[str, GuardResult], answer: GuardResul
         output = run.output
     else:
         output = _with_text(run.output, answer.text)
-    guarded = GuardedRun(output, action, checks, answer, run)
-    if ctx.store is not None and action != "allow":
-        # the engine recorded the output the workflow made; keep the one the user got
-        from compound.workflow.state import RUNS
+    return GuardedRun(output, action, checks, answer, run)
 
-        record = ctx.store.get(RUNS, run.run_id)
-        if record is not None:
-            ctx.store.put(RUNS, run.run_id, {**record, "output": _plain(output, "the output"),
-                                             "guard": guarded.summary()})
+
+def _settle(flow: Workflow, input: Any, guarded: GuardedRun, ctx: RunContext,
+            review: ReviewQueue | None) -> GuardedRun:
+    """Queue an escalated run for review, and keep the decision in the run's record."""
+    if guarded.action == "escalate" and review is not None:
+        guarded = dataclasses.replace(guarded, review_id=_submit(flow, input, guarded, ctx,
+                                                                 review))
+    if ctx.store is None or guarded.action == "allow":
+        return guarded
+    from compound.workflow.state import RUNS
+
+    if guarded.run is None:  # stopped before any step: the record is the guard's to write
+        import time
+
+        now = time.time()
+        ctx.store.put(RUNS, ctx.run_id, {
+            "workflow": flow.name, "target": flow.source, "status": "completed",
+            "input": _plain(input, "the input"), "output": None,
+            "guard": guarded.summary(), "started": now, "ended": now, "tokens": 0,
+            "cost_usd": 0.0})
+        return guarded
+    # the engine recorded the output the workflow made; keep the one the user got
+    record = ctx.store.get(RUNS, guarded.run.run_id)
+    if record is not None:
+        ctx.store.put(RUNS, guarded.run.run_id, {
+            **record, "output": _plain(guarded.output, "the output"),
+            "guard": guarded.summary()})
     return guarded
+
+
+def _submit(flow: Workflow, input: Any, guarded: GuardedRun, ctx: RunContext,
+            review: ReviewQueue) -> int:
+    """Put an escalated run in the review queue: the request (as the input rails let it
+    through, redacted), the answer that escalated (for the reviewer to approve or correct),
+    the escalating rails' reasons and the run id. The queue's store redacts the item as it
+    redacts any record."""
+    checks = dict(guarded.input_checks)
+    request = _replace_fields(input, {f: c.text for f, c in checks.items() if c.allowed})
+    at_output = guarded.run is not None and guarded.output_check is not None
+    stage = "output" if at_output else "input"
+    results = [guarded.output_check] if at_output else list(checks.values())
+    escalating = [v for r in results if r is not None for v in r.verdicts
+                  if v.action == "escalate"]
+    proposed = guarded.output_check.text if at_output and guarded.output_check else None
+    item = review.submit(
+        _plain(request, "the input"), proposed=proposed,
+        reason="flagged: " + "; ".join(f"{v.rail}: {v.reason}" for v in escalating),
+        source=flow.name, run_id=ctx.run_id or None,
+        context={"stage": stage, "workflow": flow.name,
+                 "rails": [v.rail for v in escalating]})
+    return item.id
 
 
 def _plain(value: Any, where: str) -> Any:

@@ -7,7 +7,8 @@ A stream sends ``run`` (the run id), then ``step`` events as steps start and fin
 
 A workflow with rails around its runs answers with their decision in ``guard``
 (``{"action", "reasons"}``): a run they block or escalate is answered 200 with ``output``
-null, so that a client tells a refusal from a failure (an error status) by the field. A client that
+null, so that a client tells a refusal from a failure (an error status) by the field; an
+escalated run is in the review queue, under ``review_id``. A client that
 disconnects cancels its run: the model stops at its next token and the run is recorded as
 failed.
 """

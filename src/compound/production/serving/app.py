@@ -70,6 +70,7 @@ if TYPE_CHECKING:
     from compound.production.monitoring.quality import OnlineEvaluator
     from compound.production.rails.engine import Guard
     from compound.store.base import Store
+    from compound.strategy.review import ReviewQueue
     from compound.system import System
     from compound.workflow.graph import Workflow
 
@@ -157,7 +158,8 @@ def create_app(workflows: Mapping[str, Workflow], *, store: Store, spec: ServeSp
         served, store=store, tracer=tracer, timeout_s=spec.timeout_s,
         checkpoints=spec.checkpoints, listeners=[monitor.on_run_end],
         unlisted={f"chat:{n}": chat_workflow(n, llm) for n, llm in queued.items()},
-        guards={n: g for n, g in (guards or {}).items() if g is not None and n in served})
+        guards={n: g for n, g in (guards or {}).items() if g is not None and n in served},
+        review=_review_queue(system, store))
     limiter = (RateLimiter(requests_per_s=spec.rate_limit.requests_per_s,
                            burst=spec.rate_limit.burst) if spec.rate_limit else None)
     feedback = FeedbackLog(store, find_run=runner.record_of)
@@ -201,6 +203,16 @@ def create_app(workflows: Mapping[str, Workflow], *, store: Store, spec: ServeSp
         app.add_middleware(AuthFailureLimit, limiter=limiter)
     app.add_middleware(RequestMetrics, metrics=monitor.metrics)
     return app
+
+
+def _review_queue(system: System | None, store: Store) -> ReviewQueue | None:
+    """Where the runs the rails around them escalate go: the system's review queue, in the
+    served (redacting) store; None without a system."""
+    if system is None:
+        return None
+    from compound.strategy.review import ReviewQueue
+
+    return ReviewQueue.of_system(system, store)
 
 
 def _add_metrics_route(app: FastAPI, spec: ServeSpec) -> None:

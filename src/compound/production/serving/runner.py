@@ -10,7 +10,8 @@ input log for drift and the online evaluators are listeners.
 A workflow with a guard (:func:`~compound.production.rails.steps.run_guard`: the rails that
 guard it and that none of its steps uses) runs behind it: input rails before the first step,
 output rails on the answer; a block or an escalation answers with no output and the decision
-(:attr:`RunOutcome.guard`). A streamed run's tokens pass through the output rails as they
+(:attr:`RunOutcome.guard`), and an escalation goes to the human review queue (``review``), its
+item's id in the decision. A streamed run's tokens pass through the output rails as they
 come (:class:`~compound.production.rails.stream.GuardedStream`), so a redacted value is never
 shown, and a stream the rails stop shows nothing more.
 
@@ -53,6 +54,7 @@ if TYPE_CHECKING:
     from compound.production.rails.engine import Guard
     from compound.production.serving.screening import TokenScreen
     from compound.store.base import Store
+    from compound.strategy.review import ReviewQueue
     from compound.workflow.graph import Workflow
     from compound.workflow.tracing import Tracer
 
@@ -125,18 +127,22 @@ class WorkflowRunner:
             workflows behind the OpenAI-compatible endpoint).
         guards: the guard around each workflow's runs, by workflow name (see the module
             docstring); a workflow without one runs unguarded.
+        review: where runs the guards escalate are queued for a person's decision (not
+            queued when None).
     """
 
     def __init__(self, workflows: Mapping[str, Workflow], *, store: Store, tracer: Tracer,
                  timeout_s: float = 30.0, checkpoints: str = "auto",
                  listeners: list[Callable[[RunEnd], None]] | None = None,
                  unlisted: Mapping[str, Workflow] | None = None,
-                 guards: Mapping[str, Guard] | None = None) -> None:
+                 guards: Mapping[str, Guard] | None = None,
+                 review: ReviewQueue | None = None) -> None:
         self.workflows = dict(workflows)
         self.unlisted = dict(unlisted or {})
         self.guards = {name: guard for name, guard in (guards or {}).items()
                        if guard is not None}
         self._token_guards: dict[str, Guard | None] = {}
+        self.review = review
         self.store = store
         self.tracer = tracer
         self.timeout_s = timeout_s
@@ -178,7 +184,8 @@ class WorkflowRunner:
                     from compound.production.rails.steps import aguarded_run
 
                     guarded = await asyncio.wait_for(
-                        aguarded_run(flow, dict(input), guard, ctx=ctx), self.timeout_s)
+                        aguarded_run(flow, dict(input), guard, ctx=ctx, review=self.review),
+                        self.timeout_s)
                     output, decision = _jsonable(guarded.output), guarded.summary()
             return RunOutcome(ctx.run_id, workflow, output, time.perf_counter() - start,
                               ctx.budget.tokens, ctx.budget.cost_usd, decision)

@@ -24,7 +24,8 @@ class RunResponse(BaseModel):
     cost_usd: float = 0.0
     guard: dict[str, Any] | None = Field(
         default=None, description="the decision of the rails around the run, when the "
-        "workflow has any: {action: allow|redact|block|escalate, reasons: [...]}")
+        "workflow has any: {action: allow|redact|block|escalate, reasons: [...]}, and "
+        "review_id: the review queue's item when they escalated")
 
 
 class WorkflowInfo(BaseModel):
