@@ -16,12 +16,18 @@ cross-validation on that file, never on the test file), then runs the rail on ev
   PubMedQA and SciFact questions (skipped when not on the machine);
 * ``latency_ms``: median and 90th percentile per text of the ML stage alone (the classifier
   on the normalised text) and of the full rail (normalisation, heuristics, ML stage), warm,
-  one text at a time;
+  one text at a time, on the test texts and on the first 300 Banking77 test questions
+  (ordinary requests); for these, also the share the n-gram screen decided without
+  embedding them;
+* ``injection_ngrams_only``: the same rail with ``embedder: none`` (n-grams alone, the
+  classifier before the embeddings), trained and measured in the same run, and
+  ``embeddings_vs_ngrams_only``: recall of each and the latency ratios (``--no-baseline``
+  skips it);
 * ``goals``: the issue's acceptance goals, met or not;
 * ``bad_input``: the whole guard (all six built-in rails) on 1 MB inputs: seconds and the
   decision (``--no-bad-input`` skips it).
 
-Usage: ``.venv/bin/python bench/guardrails.py [--repeat 3] [--no-bad-input]``
+Usage: ``.venv/bin/python bench/guardrails.py [--repeat 3] [--no-bad-input] [--no-baseline]``
 """
 
 from __future__ import annotations
@@ -54,7 +60,7 @@ def _rates(flagged: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
             "confusion": {"tp": tp, "fp": fp, "fn": fn, "tn": tn}}
 
 
-def injection(repeat: int) -> tuple[dict[str, Any], Any]:
+def injection(repeat: int, embedder: str | None = None) -> tuple[dict[str, Any], Any]:
     from compound.intelligence.registry import ModelRegistry
     from compound.production.rails import InjectionRail
     from compound.production.rails.injection import MODEL_NAME
@@ -69,7 +75,7 @@ def injection(repeat: int) -> tuple[dict[str, Any], Any]:
     labels = np.array([r["label"] == 1 for r in rows])
 
     store = MemoryStore()
-    rail = InjectionRail(store=store)
+    rail = InjectionRail(store=store, embedder=embedder)
     started = time.perf_counter()
     rail.load()  # trains through the ML layer and registers, as on first use
     training_s = time.perf_counter() - started
@@ -95,6 +101,7 @@ def injection(repeat: int) -> tuple[dict[str, Any], Any]:
             rail_ms[i].append((time.perf_counter() - start) * 1000)
     ml_each = [statistics.median(v) for v in ml_ms]
     rail_each = [statistics.median(v) for v in rail_ms]
+    ordinary = _ordinary_traffic_ms(classifier, repeat)
 
     full = _rates(flagged, labels)
     ml_only = _rates(ml_scores >= threshold, labels)
@@ -103,6 +110,7 @@ def injection(repeat: int) -> tuple[dict[str, Any], Any]:
         "ml_stage_p90": round(_percentile(ml_each, 90), 3),
         "full_rail_median": round(statistics.median(rail_each), 3),
         "full_rail_p90": round(_percentile(rail_each, 90), 3),
+        **ordinary,
     }
     traffic = benign_traffic(rail)
     return {
@@ -126,11 +134,43 @@ def injection(repeat: int) -> tuple[dict[str, Any], Any]:
             "recall_at_least_0.90": full["recall"] >= 0.90,
             "fpr_at_most_0.05": full["fpr_benign"] <= 0.05,
             "ml_stage_median_under_5ms": latency["ml_stage_median"] < 5.0,
+            "ml_stage_median_under_5ms_on_ordinary_traffic":
+                latency.get("ml_stage_median_banking77", 0.0) < 5.0,
             "banking77_and_snips_test_flagged_at_most_0.02": all(
                 traffic[n]["flagged"] <= 0.02 for n in ("banking77_test", "snips_test")
                 if n in traffic),
         },
     }, classifier
+
+
+def _ordinary_traffic_ms(classifier: Any, repeat: int, rows: int = 300) -> dict[str, Any]:
+    """The ML stage's latency on ordinary requests (the first ``rows`` Banking77 test
+    questions), and the share its screen decided without the embedding model."""
+    from compound.production.rails.classifier import ScreenedClassifier
+    from compound.production.rails.normalization import normalize
+    from compound.public_data import DatasetMissing, dataset_path
+
+    try:
+        path = dataset_path("banking77/test.jsonl")
+    except DatasetMissing:
+        return {}
+    texts = [normalize(str(json.loads(line)["text"])).text
+             for line in path.read_text(encoding="utf-8").splitlines()[:rows]]
+    each = []
+    for text in texts:
+        runs = []
+        for _ in range(repeat):
+            start = time.perf_counter()
+            classifier.predict_proba([text])
+            runs.append((time.perf_counter() - start) * 1000)
+        each.append(statistics.median(runs))
+    found: dict[str, Any] = {"ml_stage_median_banking77": round(statistics.median(each), 3),
+                             "ml_stage_p90_banking77": round(_percentile(each, 90), 3)}
+    if isinstance(classifier, ScreenedClassifier):
+        screened = classifier.screen.predict_proba(texts)
+        found["screen_decided_banking77"] = round(float(np.mean(
+            screened < classifier.skip_below)), 4)
+    return found
 
 
 #: name, dataset file, the field holding the text
@@ -211,21 +251,37 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeat", type=int, default=3, help="timing passes over the test file")
     parser.add_argument("--no-bad-input", action="store_true", help="skip the 1 MB inputs")
+    parser.add_argument("--no-baseline", action="store_true",
+                        help="skip the n-grams-only rail (embedder: none) run beside it")
     args = parser.parse_args()
+    import os
+
     from compound.public_data import DatasetMissing
 
+    load_before = os.getloadavg()
     try:
         found, classifier = injection(args.repeat)
+        baseline = None if args.no_baseline else injection(args.repeat, embedder="none")[0]
     except DatasetMissing as exc:
         print(json.dumps({"error": str(exc)}))
         sys.exit(2)
     result: dict[str, Any] = {"injection": found}
+    if baseline is not None:
+        keys = ("rail", "threshold", "latency_ms", "benign_traffic", "goals")
+        result["injection_ngrams_only"] = {k: baseline[k] for k in keys}
+        result["embeddings_vs_ngrams_only"] = {
+            "recall": [found["rail"]["recall"], baseline["rail"]["recall"]],
+            "ml_stage_median_ms_ratio": round(found["latency_ms"]["ml_stage_median"]
+                                              / baseline["latency_ms"]["ml_stage_median"], 2),
+            "ml_stage_median_banking77_ms_ratio": round(
+                found["latency_ms"].get("ml_stage_median_banking77", 0.0)
+                / max(baseline["latency_ms"].get("ml_stage_median_banking77", 0.0), 1e-9), 2),
+        }
     if not args.no_bad_input:
         result["bad_input"] = bad_input(classifier)
-    import os
-
     result["machine"] = {"python": platform.python_version(), "cpus": os.cpu_count(),
-                         "platform": platform.platform()}
+                         "platform": platform.platform(), "load_before": load_before,
+                         "load_after": os.getloadavg()}
     print(json.dumps(result, indent=2))
 
 
