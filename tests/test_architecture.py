@@ -25,14 +25,15 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "compound"
 #: The floors, lowest first. A module belongs to the floor of the longest name listed that
 #: is the module or a package above it.
 FLOORS: list[tuple[str, tuple[str, ...]]] = [
-    # plain values, parsing and printing, privacy, user code references, plugins: no concept
-    # of compound's own
+    # plain values, parsing and printing, privacy, user code references, plugins, starting
+    # or joining Ray: no concept of compound's own
     ("foundation", (
         "compound.errors", "compound.lazy", "compound.version", "compound.console",
         "compound.json_values", "compound.type_fit", "compound.linear_regex",
         "compound.yaml_loader", "compound.specfile", "compound.datafiles",
         "compound.expansion_limits", "compound.conditions", "compound.public_data",
         "compound.plugins", "compound.privacy", "compound.code", "compound.datafetch",
+        "compound.ray_runtime",
     )),
     # pure functions scoring outputs, used by ML training, evaluation, monitoring, strategy
     ("metrics", ("compound.metrics",)),

@@ -172,7 +172,7 @@ def _spec_models() -> dict[str, list[type]]:
         "store.md": [system.StoreSpec, RedactionSpec],
         "design_review.md": [system.DesignReviewSpec],
         "models.md": [models.LLMSpec, models.GenerationSpec, models.PredictorSpec,
-                      models.SplitSpec, models.ChurnSpec],
+                      models.SplitSpec, models.ChurnSpec, models.CandidateSpec],
         "retrievers.md": [orchestration.RetrieverSpec, orchestration.ChunkingSpec,
                           orchestration.FusionSpec, orchestration.BM25Spec,
                           orchestration.RerankerSpec, orchestration.QdrantSpec],

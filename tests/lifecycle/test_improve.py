@@ -302,3 +302,57 @@ def test_docstring_examples(name: str) -> None:
     result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0, f"{name} has no examples"
     assert result.failed == 0
+
+
+RAY_SPEC = SPEC.replace("    criteria: [intent_accuracy]\n", """\
+    split: {cross_fit: 3}
+    candidates: [{params: {model: logistic, C: 2.0}}]
+    criteria: [intent_accuracy]
+""")
+
+
+def _retrained(folder: Path, *, on: list[str]) -> dict[str, object]:
+    """`compound improve FOLDER [--on ...]` after the users' corrections: what the promoted
+    version records about its model, less paths and the clock."""
+    from compound.cli import main
+
+    folder.mkdir()
+    project(folder)
+    (folder / "compound.yaml").write_text(RAY_SPEC)
+    system = System.load(folder)
+    with SQLiteStore(folder / "store.db") as store:
+        first = production(system, store)
+        users_teach(system, store)
+    main(["improve", str(folder), *on])
+    with SQLiteStore(folder / "store.db") as store:
+        current = ModelRegistry(store).production("intent")
+        assert current is not None and current.version == first + 1
+        selection = current.report["selection"]
+        return {"learner": current.learner, "params": current.params,
+                "metrics": current.metrics, "parts": current.parts,
+                "calibration": current.calibration, "churn": current.churn,
+                "rows": {k: v["rows"] for k, v in current.data.items()},
+                "chosen": selection["chosen"],
+                "scores": [c["scores"] for c in selection["candidates"]]}
+
+
+@pytest.mark.ray
+def test_improve_on_ray_promotes_the_model_a_local_run_promotes(
+        ray_cluster: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from compound.scale.fan_out import RayFanOut
+
+    sent: list[int] = []
+    original = RayFanOut.map
+
+    def counted(self, fn, shared, items):  # type: ignore[no-untyped-def]
+        sent.append(len(items))
+        return original(self, fn, shared, items)
+
+    monkeypatch.setattr(RayFanOut, "map", counted)
+    local = _retrained(tmp_path / "local", on=[])
+    assert sent == []
+    on_ray = _retrained(tmp_path / "ray", on=["--on", "ray"])
+    assert sent == [10, 3]  # two entries x five selection folds; three cross-fit folds
+    assert on_ray == local
+    assert capsys.readouterr().out.count("intent@2 is now in production") == 2

@@ -39,9 +39,10 @@ def train(
     on: ON_OPTION = None,
 ) -> None:
     """Train predictors declared in the spec and register each as a candidate version
-    (with --on ray, a cross-fitted model's folds are fitted in parallel as Ray tasks)."""
+    (with --on ray, a cross-fitted model's folds, and each fold of each of its 'candidates'
+    learners, are fitted in parallel as Ray tasks)."""
     from compound.errors import UserError
-    from compound.intelligence.ml.report import metrics_table, per_class_table
+    from compound.intelligence.ml.report import metrics_table, per_class_table, selection_table
     from compound.intelligence.ml.training import train as train_model
     from compound.store import open_store
     from compound.system import System
@@ -57,6 +58,8 @@ def train(
         for name in names:
             result = train_model(system, name, store=store, console=console_err,
                                  fan_out=fan_out)
+            if result.selection is not None:
+                console.print(selection_table(result.selection))
             console.print(metrics_table(result))
             if details and (table := per_class_table(result.report)) is not None:
                 console.print(table)
@@ -83,7 +86,8 @@ def show(
     """A model's versions, and everything recorded about one of them."""
     from rich.table import Table
 
-    from compound.intelligence.ml.report import version_table
+    from compound.intelligence.ml.report import selection_table, version_table
+    from compound.intelligence.ml.selection import selection_from
     from compound.intelligence.registry import ModelRegistry, predictor_spec
     from compound.store import open_store
     from compound.system import System
@@ -112,6 +116,8 @@ def show(
         table.add_row(str(record.version), record.stage, metrics, shown, digest)
     console.print(table)
     console.print(version_table(chosen))
+    if "selection" in chosen.report:
+        console.print(selection_table(selection_from(chosen.report["selection"])))
 
 
 @models_app.command("promote")

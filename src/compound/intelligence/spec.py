@@ -126,6 +126,15 @@ class ChurnSpec(SpecModel):
         description="the calibrated probability from which a prediction counts as confident")
 
 
+class CandidateSpec(SpecModel):
+    """A learner ``compound train`` compares with the predictor's own (see
+    :mod:`compound.intelligence.ml.selection`): ``learner`` (the predictor's when left out)
+    with ``params``."""
+
+    learner: str | None = Field(default=None, description="the predictor's learner when unset")
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
 class PredictorSpec(SpecModel):
     """A trained ML model: dataset, task, features and learner.
 
@@ -154,6 +163,10 @@ class PredictorSpec(SpecModel):
     group: str | None = Field(default=None, description="ranking: the query id column")
     learner: str | None = None
     params: dict[str, Any] = Field(default_factory=dict)
+    candidates: list[CandidateSpec] = Field(
+        default_factory=list,
+        description="other learners or params to compare with this one by cross-validation "
+        "on the training rows; training keeps the best (ties: this one)")
     embedder: str | None = Field(
         default=None, description="text: add this embedder's sentence vectors (e.g. minilm)"
     )
@@ -232,6 +245,25 @@ class PredictorSpec(SpecModel):
                 params_for(learner, value)
             except UserError as exc:
                 raise ValueError(str(exc)) from None
+        return value
+
+    @field_validator("candidates")
+    @classmethod
+    def _known_candidates(cls, value: list[CandidateSpec], info: ValidationInfo
+                          ) -> list[CandidateSpec]:
+        from compound.intelligence.ml.params import check_learner, default_learner, params_for
+
+        task = info.data.get("task")
+        if task is None:
+            return value
+        own = info.data.get("learner") or default_learner(task)
+        for number, candidate in enumerate(value, start=1):
+            learner = candidate.learner or own
+            try:
+                check_learner(learner, task)
+                params_for(learner, candidate.params)
+            except (ValueError, UserError) as exc:
+                raise ValueError(f"candidate {number} ({learner}): {exc}") from None
         return value
 
     @field_validator("embedder")

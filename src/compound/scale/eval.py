@@ -25,13 +25,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from compound.evaluation.runner import EvalRunner, plan_fingerprint, row_workers
-from compound.scale.cluster import (
-    DEFAULT_ACTORS,
-    apply_env,
-    compound_env,
-    ray_module,
-    unwrap,
-)
+from compound.ray_runtime import apply_env, forwarded_env, ray_module, unwrap
+from compound.scale.cluster import DEFAULT_ACTORS
 
 if TYPE_CHECKING:
     from compound.evaluation.datasets import Example
@@ -134,7 +129,7 @@ class RayRows:
         remote = ray.remote(num_cpus=1, max_restarts=0)(EvalWorker)
         started = time.perf_counter()
         workers = [remote.remote(self.spec, plan.name, limit=self.limit,
-                                 use_cache=self.use_cache, env=compound_env())
+                                 use_cache=self.use_cache, env=forwarded_env())
                    for _ in range(count)]
         pending: dict[Any, Any] = {}
         try:

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from compound.scale.cluster import ray_module, unwrap
+from compound.ray_runtime import ray_module, unwrap
 
 
 class RayFanOut:

@@ -20,13 +20,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from compound.scale.cluster import (
-    DEFAULT_ACTORS,
-    apply_env,
-    compound_env,
-    ray_module,
-    unwrap,
-)
+from compound.ray_runtime import apply_env, forwarded_env, ray_module, unwrap
+from compound.scale.cluster import DEFAULT_ACTORS
 
 
 class PredictWorker:
@@ -93,7 +88,7 @@ class RayChunks:
         if not self._workers:
             ray = ray_module()
             remote = ray.remote(num_cpus=1, max_restarts=0)(PredictWorker)
-            self._workers = [remote.remote(self.spec, self.name, env=compound_env())
+            self._workers = [remote.remote(self.spec, self.name, env=forwarded_env())
                              for _ in range(self.actors)]
             try:
                 self.pids = ray.get([w.load.remote() for w in self._workers])

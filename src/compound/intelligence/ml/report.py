@@ -9,6 +9,7 @@ if TYPE_CHECKING:
     from rich.table import Table
 
     from compound.gating import GateCheck
+    from compound.intelligence.ml.selection import Selection
     from compound.intelligence.ml.training import TrainResult
     from compound.intelligence.registry import ModelVersion
 
@@ -34,6 +35,24 @@ def metrics_table(result: TrainResult) -> Table:
     table.add_section()
     table.add_row("rows", ", ".join(f"{k} {v:,}" for k, v in result.rows.items()))
     table.add_row("training seconds", f"{result.seconds:.1f}")
+    return table
+
+
+def selection_table(selection: Selection) -> Table:
+    """The learners a training run compared, with their cross-validated metric (mean ± std
+    over the folds of the training rows) and mean fit seconds; the chosen one marked."""
+    from rich.table import Table
+
+    table = Table(title=f"learners compared ({selection.metric}, {selection.folds}-fold "
+                  "cross-validation on the training rows)", title_justify="left")
+    for column in ("", "learner", selection.metric, "fit s"):
+        table.add_column(column, justify="left" if column in ("", "learner") else "right")
+    for index, candidate in enumerate(selection.candidates):
+        chosen = index == selection.chosen
+        table.add_row("chosen" if chosen else ("spec" if index == 0 else ""), candidate.label,
+                      f"{candidate.mean:.4f} ± {candidate.std:.4f}",
+                      f"{sum(candidate.fit_seconds) / len(candidate.fit_seconds):.2f}",
+                      style="bold" if chosen else None)
     return table
 
 
@@ -87,6 +106,10 @@ def version_table(record: ModelVersion) -> Table:
         table.add_row("calibration", f"{cal.get('method')} ({cal.get('rows', 0)} rows); ECE "
                       f"{cal.get('ece_before', float('nan')):.4f} -> "
                       f"{cal.get('ece_after', float('nan')):.4f}")
+    if "selection" in record.report:
+        from compound.intelligence.ml.selection import describe, selection_from
+
+        table.add_row("learner chosen", describe(selection_from(record.report["selection"])))
     table.add_row("params", ", ".join(f"{k}={v}" for k, v in record.params.items()))
     table.add_row("libraries", ", ".join(f"{k} {v}" for k, v in record.libraries.items()))
     table.add_row("artifact", f"{record.artifact_key} ({record.artifact_bytes:,} bytes, "

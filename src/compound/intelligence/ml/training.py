@@ -58,6 +58,7 @@ from compound.intelligence.ml.model import TrainedModel, library_versions
 from compound.intelligence.ml.params import CLASSIFICATION_TASKS, params_for
 from compound.intelligence.ml.progress import Stages
 from compound.intelligence.ml.schema import encode_target, feature_columns, infer_schema
+from compound.intelligence.ml.selection import FOLDS, Selection, select
 from compound.intelligence.ml.splits import holdout
 
 if TYPE_CHECKING:
@@ -89,6 +90,8 @@ class TrainResult:
         test_rows: the raw test rows (a DataFrame), for looking into errors.
         out_of_fold: the calibrated out-of-fold predictions over the training rows, when
             the spec asks for ``split.cross_fit`` (None otherwise).
+        selection: the comparison of the spec's learner with its ``candidates`` (None when
+            it lists none); the model is the chosen one's.
     """
 
     name: str
@@ -104,6 +107,7 @@ class TrainResult:
     test_rows: Any = field(default=None, repr=False)
     out_of_fold: OutOfFold | None = field(default=None, repr=False)
     parts: dict[str, dict[str, float]] = field(default_factory=dict)
+    selection: Selection | None = None
 
 
 @dataclass(frozen=True)
@@ -173,9 +177,10 @@ def train(
             the features and the target); they never join the calibration or test rows.
             The version records their count and SHA-256 under ``data["extra"]``.
         extra_source: names where the extra rows came from, in messages and in the record.
-        fan_out: fit the cross-fitting folds there, in parallel (Ray tasks: ``--on ray``);
-            same folds and seeds, same model. A model with an embedder fits its folds here,
-            where its vectors are cached once for all folds.
+        fan_out: fit the cross-fitting folds, and each fold of each candidate learner,
+            there, in parallel (Ray tasks: ``--on ray``); same folds and seeds, same model.
+            A model with an embedder fits its folds here, where its vectors are cached once
+            for all folds.
 
     Raises:
         UserError: a problem with the spec or the data (each names the file and column).
@@ -211,7 +216,17 @@ def train(
             embedder = _cached_embedder(system, spec.embedder)
         folds = _cross_fit_folds(spec, classes)
         # the fold models and the final one embed the same texts: embed each once
-        fitting = _memoised(embedder) if folds else embedder
+        fitting = _memoised(embedder) if folds or spec.candidates else embedder
+        selection = None
+        if spec.candidates:
+            stages.at(0.05, f"comparing {len(spec.candidates) + 1} learners over "
+                      f"{FOLDS} folds of the training rows")
+            selection = select(spec, encoded["train"], targets["train"], groups.get("train"),
+                               schema=schema, n_classes=len(classes or []),
+                               metric=_primary(spec, classes), ndcg_at=_ndcg_k(spec),
+                               fan_out=fan_out, embedder=fitting)
+            spec = spec.model_copy(update={"learner": selection.best.learner,
+                                           "params": selection.best.params})
 
         def make_learner() -> Any:
             return learner_class(spec.learner_name)(
@@ -270,6 +285,8 @@ def train(
             data[part_name] = {"path": f"{parts['test'].source} ({part_name} rows)",
                                "sha256": held.digests[part_name], "rows": len(positions)}
         primary = _primary(spec, classes)
+        report = found.report if selection is None else {**found.report,
+                                                         "selection": selection.to_dict()}
         record = None
         if register:
             stages.at(0.97, "registering")
@@ -281,7 +298,7 @@ def train(
                 record = ModelRegistry(target).register(
                     name, model, params=learner.params.model_dump(mode="json"),
                     target=spec.target, features=list(schema.columns), data=data,
-                    metrics=found.metrics, primary=primary, report=found.report,
+                    metrics=found.metrics, primary=primary, report=report,
                     calibration=calibration, parts=held.metrics,
                     libraries=library_versions(), training_seconds=seconds,
                     held_out=held.record(),
@@ -290,10 +307,10 @@ def train(
                 if owned:
                     target.close()
         stages.at(1.0, "done")
-    return TrainResult(name=name, model=model, metrics=found.metrics, report=found.report,
+    return TrainResult(name=name, model=model, metrics=found.metrics, report=report,
                        calibration=calibration, rows=rows, seconds=seconds, primary=primary,
                        record=record, data=data, test_rows=parts["test"].rows(),
-                       out_of_fold=out_of_fold, parts=held.metrics)
+                       out_of_fold=out_of_fold, parts=held.metrics, selection=selection)
 
 
 def _read(system: System, path: str) -> _Part:

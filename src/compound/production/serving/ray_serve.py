@@ -21,13 +21,15 @@ Ray restarts a replica whose process dies; its requests in flight fail (the clie
 them), what it acknowledged is in the store. Each replica warms its models once, before Ray
 routes it a request: its first health check waits for the warm-up.
 
-Needs ``pip install 'compound[ray]'`` (Ray Serve) on this machine and on every node.
+Ray is started or joined by :class:`compound.ray_runtime.RayRuntime`, as for the batch
+commands' ``--on ray``; replicas receive the command's ``COMPOUND_*`` variables (the store,
+its home) and trace endpoints. Needs ``pip install 'compound[ray]'`` (Ray Serve) on this
+machine and on every node.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import threading
 from collections.abc import Callable
@@ -36,6 +38,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from compound.errors import UserError, require
+from compound.ray_runtime import RayRuntime
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -46,9 +49,6 @@ APP_NAME = "compound"
 #: Ray Serve's own logs: warnings only, no access log line per request (compound counts
 #: requests in /metrics; a line per request costs the replica as much as a small request)
 QUIET = {"log_level": "WARNING", "enable_access_log": False}
-#: environment variables a replica needs to find what this process found
-FORWARDED_ENV = ("COMPOUND_STORE_URL", "COMPOUND_HOME", "COMPOUND_DATA",
-                 "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
 
 
 def store_kind(store: Store) -> str:
@@ -183,39 +183,33 @@ def run_on_ray(serving: RayServing, *, on_ready: Callable[[str], None],
     """Start Ray (or join ``serving.address``), deploy, call ``on_ready(ray_address)`` once
     every replica is warm, and serve until Ctrl-C, SIGTERM or ``stop``; then remove the
     deployment (each replica's lifespan ends: monitoring flushed, writers closed) and, when
-    this command started Ray, stop it."""
+    this command started Ray, stop it (a Ray already running in the process stays)."""
     ray: Any = require("ray", extra="ray", what="compound serve --on ray")
     serve: Any = require("ray.serve", extra="ray", what="compound serve --on ray")
-    env = {name: os.environ[name] for name in FORWARDED_ENV if os.environ.get(name)}
-    local = serving.address is None
-    init: dict[str, Any] = {"runtime_env": {"env_vars": env}, "configure_logging": False}
-    if local:
-        # a Ray instance for this command only, sized so that every replica has its CPU;
-        # requests travel inline, so the object store stays small (Ray's minimum is 75 MiB)
-        init.update(address="local", include_dashboard=False,
-                    num_cpus=max(os.cpu_count() or 1, serving.replicas),
-                    object_store_memory=128 << 20)
-    else:
-        init.update(address=serving.address)
+    # a Ray instance for this command only, sized so that every replica has its CPU; requests
+    # travel inline, so the object store stays small (Ray's minimum is 75 MiB)
+    runtime = RayRuntime(address=serving.address, cpus=serving.replicas,
+                         object_store_bytes=128 << 20, worker_logs=True,
+                         what="compound serve --on ray",
+                         hint=", or leave out --address to start Ray on this machine")
     stop = stop or threading.Event()
-    ray.init(**init)
-    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    try:
-        serve.start(http_options={"host": serving.host, "port": serving.port},
-                    logging_config=QUIET)
-        serve.run(deployment(serving), name=APP_NAME, route_prefix="/", blocking=False)
-        on_ready(ray.get_runtime_context().gcs_address)
+    with runtime:
+        previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
         try:
-            while not stop.wait(0.5):
+            serve.start(http_options={"host": serving.host, "port": serving.port},
+                        logging_config=QUIET)
+            serve.run(deployment(serving), name=APP_NAME, route_prefix="/", blocking=False)
+            on_ready(ray.get_runtime_context().gcs_address)
+            try:
+                while not stop.wait(0.5):
+                    pass
+            except KeyboardInterrupt:
                 pass
-        except KeyboardInterrupt:
-            pass
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-        # bounded: after Ctrl-C, Ray's own processes may already be gone
-        closing = threading.Thread(
-            target=serve.shutdown if local else lambda: serve.delete(APP_NAME),
-            name="compound-ray-shutdown", daemon=True)
-        closing.start()
-        closing.join(shutdown_timeout_s)
-        ray.shutdown()
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+            # bounded: after Ctrl-C, Ray's own processes may already be gone
+            closing = threading.Thread(
+                target=serve.shutdown if runtime.started_here else lambda: serve.delete(APP_NAME),
+                name="compound-ray-shutdown", daemon=True)
+            closing.start()
+            closing.join(shutdown_timeout_s)
