@@ -76,6 +76,32 @@ def test_a_step_that_follows_production_answers_with_a_newly_promoted_version(
         assert flow.run(question="i lost my card", ctx=RunContext(store=store)).output.version == 1
 
 
+def test_calls_without_a_store_follow_production_in_the_store_a_run_context_brought(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As a server calls the step: its batched calls carry no run context, and the first may
+    come before its warm-up brought the served store."""
+    from compound.workflow import kinds
+    from compound.workflow.context import RunContext
+
+    write_jsonl(tmp_path / "train.jsonl", text_rows(300))
+    (tmp_path / "compound.yaml").write_text(WORKFLOW)
+    system = System.load(tmp_path)
+    train(system, "intent")
+    with open_store(system) as store:
+        registry = ModelRegistry(store)
+        registry.promote("intent", criteria={})
+        step = PredictorStep(name="intent", features=["text"], system=system)
+        row = {"text": "i lost my card"}
+        assert step.run_batch(None, [row])[0].version == 1  # loaded from the spec's store
+        step.predictor(RunContext(store=store))  # the warm-up
+        train(system, "intent", store=store)
+        registry.promote("intent", criteria={})
+        monkeypatch.setattr(kinds.predictor, "REFRESH_S", 0.0)
+        assert step.run_batch(None, [row])[0].version == 2
+        registry.rollback("intent")
+        assert step.run(None, text="i lost my card").version == 1
+
+
 def test_step_needs_declared_features(tmp_path: Path) -> None:
     from compound.workflow.loader import build_workflow
 

@@ -17,13 +17,15 @@ from typing import Any
 import httpx
 
 from compound.intelligence.llm import ScriptedLLM
-from compound.intelligence.ml import ScriptedPredictor
+from compound.intelligence.ml import Prediction, ScriptedPredictor
 from compound.production.serving import create_app
 from compound.production.serving.app import served_llm
 from compound.production.serving_spec import ServeSpec
 from compound.store import SQLiteStore, Store
+from compound.strategy.review import ReviewHandler, ReviewQueue
 from compound.workflow import Step, Workflow
 from compound.workflow.adapters import LLMStep
+from compound.workflow.context import RunContext
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
@@ -43,6 +45,25 @@ class Transaction:
 
 def label_of(example: Any) -> str:
     return "card_arrival" if "card" in str(example) else "other"
+
+
+@dataclass(frozen=True)
+class Triaged:
+    """What ``triage`` decided: the model's label, or the review item it went to instead."""
+
+    label: str | None
+    review: str | None = None
+
+
+def triage(intent: Prediction, text: str, ctx: RunContext) -> Triaged:
+    """A step after a predictor step: predictions below 0.7 confidence go to human review
+    (the default queue, in the run's store)."""
+    if (intent.probability or 0.0) < 0.7:
+        assert ctx.store is not None
+        answer = ReviewHandler(ReviewQueue(ctx.store)).escalate(
+            text, proposal=None, reason="below_threshold", ctx=ctx)
+        return Triaged(label=None, review=answer.review_id)
+    return Triaged(label=str(intent.label))
 
 
 def classify_flow(predictor: ScriptedPredictor | None = None) -> Workflow:

@@ -9,6 +9,7 @@ import os
 import random
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -17,19 +18,23 @@ import pytest
 from fastapi.testclient import TestClient
 from serving_apps import Query
 
-from compound.intelligence.ml import Prediction, ScriptedPredictor
+from compound.intelligence.ml import Prediction, ScriptedPredictor, train
+from compound.intelligence.promotion import spec_gate
+from compound.intelligence.registry import ModelRegistry, PromotionDecision
 from compound.production.monitoring.behaviour import (
     MAX_OPEN_RUNS,
     BehaviourLog,
     BehaviourMonitor,
 )
 from compound.production.monitoring.drift_monitor import recent_alerts
-from compound.production.serving import create_app
+from compound.production.serving import app_from_system, create_app
 from compound.production.serving_spec import DriftSpec, ServeSpec
-from compound.store import MemoryStore, SQLiteStore, Store
+from compound.store import MemoryStore, SQLiteStore, Store, open_store
 from compound.strategy.review import ReviewHandler, ReviewQueue
+from compound.system import System
 from compound.workflow import Step, Workflow
 from compound.workflow.context import RunContext
+from compound.workflow.kinds import predictor
 
 
 def spans_of_a_run(run_id: str, *, confidence: float, version: int = 1, tokens: int = 40,
@@ -291,3 +296,124 @@ def test_promoting_a_worse_model_under_traffic_raises_the_behaviour_alert(
         " ".join(table.stdout.split()))
     as_json = json.loads(compound_drift(tmp_path, "--json").stdout)
     assert as_json["behaviour"][0]["status"] == "drift"
+
+
+# -- served: a worse version trained and promoted in the registry under traffic ------------
+
+INTENTS = {
+    "card_lost": ["i lost my card", "my card was stolen", "card is missing",
+                  "cannot find my card"],
+    "top_up": ["how do i top up", "add money to my account", "top up failed", "topping up"],
+    "transfer": ["send money abroad", "transfer to a friend", "wire transfer", "pay my rent"],
+}
+FILLER = ["please", "help", "today", "now", "urgent", "hi", "thanks", "quickly", "again"]
+
+REGISTRY_SPEC = """\
+name: real-promotion
+loop: interaction
+task: Say what a banking question is about.
+store: {path: compound.db}
+criteria:
+  # a loose gate: a version this far behind production's accuracy still goes through
+  intent_accuracy: {metric: accuracy, threshold: 0.5, tolerance: 0.5}
+models:
+  intent:
+    kind: predictor
+    task: text_classification
+    learner: tfidf_linear
+    dataset: intents.jsonl
+    target: label
+    features: [text]
+workflows:
+  classify:
+    input: {text: str}
+    steps:
+      - {name: intent, uses: intent, inputs: {text: input.text}}
+      - {name: triage, uses: "serving_apps:triage", inputs: {intent: intent, text: input.text}}
+"""
+
+
+def intent_rows(count: int, *, seed: int, mislabelled: float) -> list[dict[str, str]]:
+    """Banking requests in three intents with filler words; a ``mislabelled`` share of the
+    labels are drawn at random (a careless labelling round)."""
+    rng = random.Random(seed)
+    labels = sorted(INTENTS)
+    rows = []
+    for i in range(count):
+        label = labels[i % len(labels)]
+        words = rng.choice(INTENTS[label]).split() + rng.sample(FILLER, rng.randint(0, 2))
+        rng.shuffle(words)
+        if rng.random() < mislabelled:
+            label = rng.choice(labels)
+        rows.append({"text": " ".join(words), "label": label})
+    return rows
+
+
+def train_and_promote(system: System, rows: list[dict[str, str]]) -> PromotionDecision:
+    """Write the training rows, train a version of 'intent' and promote it through the spec's
+    gate, in a store of its own (as ``compound train`` and ``models promote`` would)."""
+    (system.base_dir / "intents.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with open_store(system) as store:
+        train(system, "intent", store=store)
+        decision = ModelRegistry(store).promote("intent", **spec_gate(system, "intent"))
+    assert decision.promoted, decision.message
+    return decision
+
+
+def wait_until_ready(client: TestClient, timeout_s: float = 30.0) -> None:
+    """As a load balancer does: no traffic before the models are loaded (/readyz)."""
+    deadline = time.monotonic() + timeout_s
+    while client.get("/readyz").status_code != 200:
+        assert time.monotonic() < deadline, client.get("/readyz").text
+        time.sleep(0.05)
+
+
+def ask(client: TestClient, texts: list[str]) -> None:
+    for text in texts:
+        response = client.post("/v1/workflows/classify", json={"text": text})
+        assert response.status_code == 200, response.text
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("worse", [True, False], ids=["worse-version", "same-rows-again"])
+def test_a_worse_version_promoted_in_the_registry_under_traffic_raises_the_behaviour_alert(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, worse: bool) -> None:
+    pytest.importorskip("sklearn")
+    monkeypatch.setattr(predictor, "REFRESH_S", 0.1)
+    (tmp_path / "compound.yaml").write_text(REGISTRY_SPEC)
+    system = System.load(tmp_path)
+    clean = intent_rows(600, seed=1, mislabelled=0.15)
+    train_and_promote(system, clean)
+    traffic = [r["text"] for r in intent_rows(300, seed=99, mislabelled=0.0)]
+    # checkpointed runs (the default for two steps): triage finds the store in the context
+    spec = ServeSpec(auth=False, rate_limit=None, flush_every_s=0.2,
+                     drift={"reference_size": 150, "min_samples": 50, "max_per_s": 10_000,
+                            "check_every_s": 3600, "embedder": "fake"})
+    with TestClient(app_from_system(system, spec=spec)) as client:
+        wait_until_ready(client)
+        ask(client, traffic[:150])  # the reference window, answered by v1
+        first = client.post("/v1/drift/check").json()["behaviour"][0]
+        assert first["status"] == "insufficient_data"
+        # v2, promoted through the spec's gate: trained on rows with three times as many wrong
+        # labels, or on the same rows again (an equally good version)
+        rows = intent_rows(600, seed=2, mislabelled=0.45) if worse else clean
+        assert train_and_promote(system, rows).replaced == 1
+        time.sleep(0.2)  # past REFRESH_S: the next request reads the registry again
+        ask(client, traffic[150:])
+        report = client.post("/v1/drift/check").json()["behaviour"][0]
+        shown = client.get("/v1/drift").json()
+    signals = {(s["signal"], s["model"]): s for s in report["signals"]}
+    alerts = [a for a in shown["alerts"] if a["type"] == "behaviour"]
+    # the version the server answered with is the registry's
+    assert signals["confidence", "intent"]["versions"] == {"reference": [1], "current": [2]}
+    if not worse:
+        assert report["status"] == "ok", report["message"]
+        assert not alerts and not any(s["drifted"] for s in signals.values())
+        return
+    assert report["status"] == "drift", report["message"]
+    assert signals["confidence", "intent"]["drifted"]
+    assert signals["review_rate", None]["drifted"]
+    assert {(a["signal"], a["model"]) for a in alerts} == {("confidence", "intent"),
+                                                           ("review_rate", None)}
+    assert any("mean confidence of model intent (v1 -> v2) fell" in a["message"]
+               for a in alerts)

@@ -67,17 +67,23 @@ class PredictorStep:
         self.explain_label = explain_label
         self.input_types: dict[str, Any] = dict.fromkeys(self.features, Any)
         self._predictor: Predictor | None = None
+        self._store: Store | None = None  # the last store a run context brought
         self._checked = 0.0
         self._lock = threading.Lock()
 
     def predictor(self, ctx: RunContext | None) -> Predictor:
         """The loaded model: loaded on first use; when the step follows production (no pinned
-        version) and the run context has a store, the registry is read again at most every
-        :data:`REFRESH_S` seconds, and a newly promoted (or rolled back) version replaces the
-        loaded one, so a server answers with what ``compound improve`` or ``models promote``
-        put in production without a restart."""
+        version), the registry is read again at most every :data:`REFRESH_S` seconds, and a
+        newly promoted (or rolled back) version replaces the loaded one, so a server answers
+        with what ``compound improve`` or ``models promote`` put in production without a
+        restart. The registry read is the run context's store's, else the last store a run
+        context brought: a server's batched calls carry no run context (and its runs that are
+        not checkpointed no store), and follow the store the server warmed the step up with."""
         with self._lock:
-            store = getattr(ctx, "store", None)
+            given = getattr(ctx, "store", None)
+            if given is not None:
+                self._store = given
+            store = self._store
             if self._predictor is not None and not self._stale(store):
                 return self._predictor
             from compound.intelligence.ml.predictor import Predictor
