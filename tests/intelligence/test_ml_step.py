@@ -102,6 +102,39 @@ def test_calls_without_a_store_follow_production_in_the_store_a_run_context_brou
         assert step.run(None, text="i lost my card").version == 1
 
 
+def test_when_the_registry_cannot_be_read_the_loaded_version_keeps_answering(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A store that is briefly down (or a version that fails to load) costs the refresh, not
+    the prediction; the next refresh tries again."""
+    from compound.workflow import kinds
+    from compound.workflow.context import RunContext
+
+    write_jsonl(tmp_path / "train.jsonl", text_rows(300))
+    (tmp_path / "compound.yaml").write_text(WORKFLOW)
+    system = System.load(tmp_path)
+    train(system, "intent")
+    with open_store(system) as store:
+        registry = ModelRegistry(store)
+        registry.promote("intent", criteria={})
+        step = PredictorStep(name="intent", features=["text"], system=system)
+        ctx = RunContext(store=store)
+        assert step.run(ctx, text="i lost my card").version == 1
+        train(system, "intent", store=store)
+        registry.promote("intent", criteria={})
+        monkeypatch.setattr(kinds.predictor, "REFRESH_S", 0.0)
+
+        def down(*args: object, **kwargs: object) -> None:
+            raise ConnectionError("the database is restarting")
+
+        with monkeypatch.context() as broken:
+            broken.setattr(ModelRegistry, "production", down)
+            assert step.run(ctx, text="i lost my card").version == 1
+        assert "could not check or load the production version (ConnectionError)" in (
+            caplog.text)
+        assert step.run(ctx, text="i lost my card").version == 2  # back: the refresh succeeds
+
+
 def test_step_needs_declared_features(tmp_path: Path) -> None:
     from compound.workflow.loader import build_workflow
 

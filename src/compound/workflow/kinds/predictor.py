@@ -21,6 +21,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import logging
 import threading
 import time
 from collections.abc import Mapping
@@ -40,6 +41,8 @@ if TYPE_CHECKING:
 
 #: How often a step that follows production reads the registry for a new production version.
 REFRESH_S = 5.0
+
+_log = logging.getLogger(__name__)
 
 
 class PredictorStep:
@@ -84,21 +87,33 @@ class PredictorStep:
             if given is not None:
                 self._store = given
             store = self._store
-            if self._predictor is not None and not self._stale(store):
-                return self._predictor
-            from compound.intelligence.ml.predictor import Predictor
+            if self._predictor is not None:
+                try:
+                    if not self._stale(store):
+                        return self._predictor
+                    return self._reload(store)
+                except Exception as exc:  # the loaded version keeps answering meanwhile
+                    _log.warning("model '%s': could not check or load the production version "
+                                 "(%s); v%s keeps answering, retried in %g s", self.name,
+                                 type(exc).__name__, self._predictor.version, REFRESH_S)
+                    return self._predictor
+            return self._reload(store)
 
-            if store is not None:
-                found = Predictor(name=self.name, store=store, version=self.version)
-                found.load()
-            elif self.system is not None:
-                found = Predictor.from_system(self.system, self.name, version=self.version)
-            else:
-                raise UserError(f"step using model '{self.name}' has no store to load it "
-                                "from: run it with a run context that has one")
-            self._predictor = found
-            self._checked = time.monotonic()
-            return self._predictor
+    def _reload(self, store: Store | None) -> Predictor:
+        """Load the version to serve (production unless pinned) from ``store`` or the spec."""
+        from compound.intelligence.ml.predictor import Predictor
+
+        if store is not None:
+            found = Predictor(name=self.name, store=store, version=self.version)
+            found.load()
+        elif self.system is not None:
+            found = Predictor.from_system(self.system, self.name, version=self.version)
+        else:
+            raise UserError(f"step using model '{self.name}' has no store to load it "
+                            "from: run it with a run context that has one")
+        self._predictor = found
+        self._checked = time.monotonic()
+        return found
 
     def _stale(self, store: Store | None) -> bool:
         """Whether production moved to another version since the model was loaded (read at
