@@ -104,6 +104,19 @@ def test_train_on_ray_registers_the_model_a_local_run_registers(
     assert np.array_equal(probabilities(folder, 2), probabilities(folder, 1))
 
 
+@pytest.mark.ray
+def test_train_on_ray_says_when_nothing_went_to_ray(
+        ray_cluster: object, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = project(tmp_path / "shop")
+    spec = folder / "compound.yaml"
+    spec.write_text(SPEC.split("    split:")[0])  # no cross-fitting, no candidates
+    main(["train", str(folder), "--on", "ray"])
+    captured = capsys.readouterr()
+    assert "registered intent@1" in captured.out
+    assert ("model 'intent' has no cross-fitted folds and no 'candidates' to compare, so "
+            "nothing went to Ray") in " ".join(captured.err.split())
+
+
 @pytest.mark.parametrize("command", ["train", "improve"])
 def test_a_bad_on_is_a_user_error_before_training(
         tmp_path: Path, command: str, capsys: pytest.CaptureFixture[str]) -> None:

@@ -56,8 +56,14 @@ def train(
     refused = False
     with open_store(system) as store, fanned_out(on) as fan_out:
         for name in names:
+            sent = getattr(fan_out, "tasks", 0)
             result = train_model(system, name, store=store, console=console_err,
                                  fan_out=fan_out)
+            if fan_out is not None and getattr(fan_out, "tasks", 0) == sent:
+                console_err.print(styled(
+                    "note: --on {on}: model '{name}' has no cross-fitted folds and no "
+                    "'candidates' to compare, so nothing went to Ray; it was trained here",
+                    on=on or "", name=name))
             if result.selection is not None:
                 console.print(selection_table(result.selection))
             console.print(metrics_table(result))

@@ -28,6 +28,8 @@ class RayFanOut:
 
     def __init__(self, *, cpus: int = 1) -> None:
         self.cpus = cpus
+        self.tasks = 0  # sent so far, so that a command can say when nothing was
+
 
     def map(self, fn: Callable[..., Any], shared: tuple[Any, ...],
             items: Sequence[tuple[Any, ...]]) -> list[Any]:
@@ -35,6 +37,7 @@ class RayFanOut:
         ray = ray_module()
         task = ray.remote(num_cpus=self.cpus, max_retries=0)(fn)
         refs = [ray.put(value) for value in shared]  # sent once, read by every task
+        self.tasks += len(items)
         try:
             return list(ray.get([task.remote(*refs, *item) for item in items]))
         except Exception as exc:
