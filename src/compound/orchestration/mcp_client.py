@@ -100,6 +100,8 @@ class McpConnection:
         env: environment variables for the command, over a minimal default environment.
         cwd: the command's working folder.
         headers: HTTP headers sent to ``url``.
+        headers_env: HTTP header -> the environment variable holding its value (read when
+            connecting).
         timeout_s: default time limit of one call.
         connect_timeout_s: time limit for starting and connecting.
         max_output_chars: longer answers are cut to this many characters.
@@ -108,6 +110,7 @@ class McpConnection:
     def __init__(self, name: str, *, command: Sequence[str] | None = None,
                  url: str | None = None, env: Mapping[str, str] | None = None,
                  cwd: str | Path | None = None, headers: Mapping[str, str] | None = None,
+                 headers_env: Mapping[str, str] | None = None,
                  timeout_s: float = 30.0, connect_timeout_s: float = 20.0,
                  max_output_chars: int = 100_000) -> None:
         if (command is None) == (url is None):
@@ -118,6 +121,7 @@ class McpConnection:
         self.env = dict(env or {})
         self.cwd = cwd
         self.headers = dict(headers or {})
+        self.headers_env = dict(headers_env or {})
         self.timeout_s = timeout_s
         self.connect_timeout_s = connect_timeout_s
         self.max_output_chars = max_output_chars
@@ -150,13 +154,20 @@ class McpConnection:
             return StdioServerParameters(command=self.command[0], args=self.command[1:],
                                          env=self.env or None,
                                          cwd=str(self.cwd) if self.cwd is not None else None)
-        if not self.headers:
+        headers = dict(self.headers)
+        for header, variable in self.headers_env.items():
+            if variable not in os.environ:
+                raise McpServerError(
+                    f"MCP server '{self.name}': header '{header}' takes its value from the "
+                    f"environment variable {variable}, which is not set; set it")
+            headers[header] = os.environ[variable]
+        if not headers:
             return self.url
         import httpx2
         from mcp.client.streamable_http import streamable_http_client
 
         assert self.url is not None
-        http = httpx2.AsyncClient(headers=self.headers, timeout=self.timeout_s)
+        http = httpx2.AsyncClient(headers=headers, timeout=self.timeout_s)
         return streamable_http_client(self.url, http_client=http)
 
     async def _hold(self, ready: asyncio.Future[None]) -> None:

@@ -234,21 +234,10 @@ class McpToolStep:
 
 def connection_from_spec(name: str, spec: McpServerSpec, *, base_dir: Any = None
                          ) -> McpConnection:
-    """The connection a ``mcp_servers:`` entry declares (nothing is started).
-
-    Raises:
-        UserError: a header's environment variable is not set.
-    """
-    import os
+    """The connection a ``mcp_servers:`` entry declares (nothing is started, no environment
+    variable read)."""
     from pathlib import Path
 
-    headers = dict(spec.headers)
-    for header, variable in spec.headers_env.items():
-        if variable not in os.environ:
-            raise UserError(f"mcp_servers.{name}: header '{header}' takes its value from the "
-                            f"environment variable {variable}, which is not set; set it, or "
-                            "remove the header from 'headers_env'")
-        headers[header] = os.environ[variable]
     base = Path(base_dir) if base_dir is not None else Path.cwd()
     cwd = None
     if spec.command is not None:
@@ -256,7 +245,7 @@ def connection_from_spec(name: str, spec: McpServerSpec, *, base_dir: Any = None
     return McpConnection(
         name, command=spec.command, url=spec.url,
         env=environment_for(spec.pass_env, spec.env) if spec.command is not None else None,
-        cwd=cwd, headers=headers, timeout_s=spec.timeout_s,
+        cwd=cwd, headers=spec.headers, headers_env=spec.headers_env, timeout_s=spec.timeout_s,
         connect_timeout_s=spec.connect_timeout_s, max_output_chars=spec.max_output_chars)
 
 
