@@ -100,6 +100,7 @@ def tools_list(
     """List a system's tools: Python functions under 'tools:' and MCP servers' tools under
     'mcp_servers:' (with the name models see, and each one's arguments)."""
     from rich.table import Table
+    from rich.text import Text
 
     from compound.errors import RuntimeFailure
     from compound.system import System
@@ -108,17 +109,21 @@ def tools_list(
     table = Table(title=f"{system.name}: tools", title_justify="left")
     for column in ("tool", "from", "model sees", "arguments", "description"):
         table.add_column(column)
+
+    def add_row(*cells: str | Text) -> None:
+        # names and descriptions come from servers: shown as text, never read as markup
+        table.add_row(*(c if isinstance(c, Text) else Text(c) for c in cells))
     for name, tool in system.tools.items():
         from compound.workflow.adapters import tool_from_spec
 
         built = tool_from_spec(name, tool)
-        table.add_row(name, tool.function, built.name, _arguments(built.parameters),
+        add_row(name, tool.function, built.name, _arguments(built.parameters),
                       built.description)
     for server, server_spec in system.mcp_servers.items():
         where = server_spec.url or " ".join(server_spec.command or [])
         if not connect:
             for tool_name in server_spec.tools or ["*"]:
-                table.add_row(f"{server}.{tool_name}", f"mcp: {where}", "", "", "")
+                add_row(f"{server}.{tool_name}", f"mcp: {where}", "", "", "")
             continue
         from compound.orchestration.mcp_tools import mcp_server_tools, shared_connection
 
@@ -129,17 +134,17 @@ def tools_list(
                 info = listed.get(built_tool.tool)
                 if info is None or info.problem:
                     problem = "not listed by the server" if info is None else info.problem
-                    table.add_row(f"{server}.{built_tool.tool}", f"mcp: {where}", "",
-                                  "", f"[red]unusable: {problem}[/]")
+                    add_row(f"{server}.{built_tool.tool}", f"mcp: {where}", "",
+                                  "", Text(f"unusable: {problem}", style="red"))
                     continue
-                table.add_row(f"{server}.{built_tool.tool}", f"mcp: {where}", built_tool.name,
+                add_row(f"{server}.{built_tool.tool}", f"mcp: {where}", built_tool.name,
                               _arguments(built_tool.parameters), built_tool.description)
             for info in listed.values():
                 if info.problem and server_spec.tools is None:
-                    table.add_row(f"{server}.{info.name}", f"mcp: {where}", "", "",
-                                  f"[red]left out: {info.problem}[/]")
+                    add_row(f"{server}.{info.name}", f"mcp: {where}", "", "",
+                                  Text(f"left out: {info.problem}", style="red"))
         except RuntimeFailure as exc:
-            table.add_row(f"{server}.*", f"mcp: {where}", "", "", f"[red]{exc}[/]")
+            add_row(f"{server}.*", f"mcp: {where}", "", "", Text(str(exc), style="red"))
         finally:
             for conn in shared.values():
                 conn.close()  # type: ignore[attr-defined]
