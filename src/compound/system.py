@@ -29,7 +29,7 @@ from compound.code.references import CodeReference, is_reference
 from compound.errors import SpecError, UserError
 from compound.evaluation.spec import EvalSpec
 from compound.intelligence.spec import LLMSpec, ModelSpec, PredictorSpec
-from compound.orchestration.spec import RetrieverSpec, ToolSpec
+from compound.orchestration.spec import McpServerSpec, RetrieverSpec, ToolSpec
 from compound.privacy.spec import RedactionSpec
 from compound.production.serving_spec import ServeSpec
 from compound.production.spec import RailSpec
@@ -144,6 +144,7 @@ class System(SpecModel):
     models: dict[ComponentName, ModelSpec] = Field(default_factory=dict)
     retrievers: dict[ComponentName, RetrieverSpec] = Field(default_factory=dict)
     tools: dict[ComponentName, ToolSpec] = Field(default_factory=dict)
+    mcp_servers: dict[ComponentName, McpServerSpec] = Field(default_factory=dict)
     guardrails: dict[ComponentName, RailSpec] = Field(default_factory=dict)
     workflows: dict[ComponentName, WorkflowSpec] = Field(default_factory=dict)
     evals: dict[ComponentName, EvalSpec] = Field(default_factory=dict)
@@ -206,12 +207,21 @@ class System(SpecModel):
                         f"criterion '{criterion}' is not declared under 'criteria'"
                         f"{did_you_mean(criterion, self.criteria)}"
                     )
+        for name in self.mcp_servers:
+            if name in self.tools:
+                yield ("mcp_servers", name), (
+                    f"'{name}' names both a tool and an MCP server; an agent's tools list "
+                    "could not tell them apart: rename one")
         components = self.component_names()
         for wf_name, workflow in self.workflows.items():
             steps = {step.name for step in workflow.steps}
             for index, step in enumerate(workflow.steps):
                 here = ("workflows", wf_name, "steps", index)
-                if step.uses not in components and not is_reference(step.uses):
+                mcp_problem = self._mcp_tool_problem(step.uses)
+                if mcp_problem is not None:
+                    yield (*here, "uses"), f"step '{step.name}': {mcp_problem}"
+                elif (step.uses not in components and not is_reference(step.uses)
+                        and not self._is_mcp_tool(step.uses)):
                     yield (*here, "uses"), (
                         f"step '{step.name}' uses unknown component "
                         f"'{step.uses}'{did_you_mean(step.uses, components)}; declared components:"
@@ -255,6 +265,21 @@ class System(SpecModel):
         yield from self.strategy.reference_problems(
             self.models, llms=set(self.llms()), predictors=set(self.predictors())
         )
+
+    def _is_mcp_tool(self, name: str) -> bool:
+        server, dot, _ = name.partition(".")
+        return bool(dot) and server in self.mcp_servers
+
+    def _mcp_tool_problem(self, name: str) -> str | None:
+        """Why ``SERVER.TOOL`` names no tool the spec allows, or None."""
+        if not self._is_mcp_tool(name):
+            return None
+        server, _, tool = name.partition(".")
+        allowed = self.mcp_servers[server].tools
+        if allowed is not None and tool not in allowed:
+            return (f"'{name}': tool '{tool}' is not in mcp_servers.{server}.tools"
+                    f"{did_you_mean(tool, allowed)}; allowed: {', '.join(allowed)}")
+        return None
 
     def _eval_reference_problems(self) -> Iterator[tuple[tuple[str | int, ...], str]]:
         llms = self.llms()

@@ -43,6 +43,7 @@ COMMAND_MODULES = [
     "compound.cli.lifecycle",
     "compound.cli.flywheel",
     "compound.cli.scale",
+    "compound.cli.mcp",
 ]
 
 

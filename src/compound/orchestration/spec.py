@@ -185,6 +185,69 @@ class ToolSpec(SpecModel):
     description: str = ""
 
 
+class McpServerSpec(SpecModel):
+    """An MCP server whose tools models may call: a command started over stdio, or a URL
+    (streamable HTTP). The command is an argv list, run without a shell.
+
+    Example (in ``compound.yaml``)::
+
+        mcp_servers:
+          files:
+            command: [npx, -y, "@modelcontextprotocol/server-filesystem", ./data]
+            tools: [read_file, list_directory]
+    """
+
+    command: list[str] | None = Field(
+        default=None, min_length=1, description="argv of a server spoken to over stdio")
+    url: str | None = Field(default=None, pattern=r"^https?://",
+                            description="a streamable HTTP endpoint, e.g. http://host:8000/mcp")
+    env: dict[str, str] = Field(default_factory=dict,
+                                description="environment variables set for the command")
+    pass_env: list[str] = Field(
+        default_factory=list, description="names of compound's own environment variables "
+        "handed to the command (it gets only a minimal environment otherwise)")
+    cwd: str | None = Field(default=None, description="the command's folder, relative to the "
+                            "spec's; default: the spec's folder")
+    headers: dict[str, str] = Field(default_factory=dict, description="HTTP headers sent to url")
+    headers_env: dict[str, str] = Field(
+        default_factory=dict, description="HTTP header -> the environment variable holding "
+        "its value (for secrets, e.g. Authorization: SEARCH_TOKEN)")
+    tools: list[str] | None = Field(
+        default=None, description="the server's tools offered to models; default: all")
+    side_effects: bool | list[str] = Field(
+        default=False, description="true, or the tools that change the world")
+    prefix: str = Field(default="", pattern=r"^[A-Za-z0-9_-]*$",
+                        description="put before each tool's name as models see it")
+    timeout_s: float = Field(default=30.0, gt=0, description="the longest one call may take")
+    connect_timeout_s: float = Field(default=20.0, gt=0,
+                                     description="the longest starting and connecting may take")
+    max_output_chars: int = Field(default=100_000, gt=0,
+                                  description="a longer answer is cut, and the model told so")
+
+    @model_validator(mode="after")
+    def _one_transport(self) -> McpServerSpec:
+        if (self.command is None) == (self.url is None):
+            raise ValueError("set exactly one of 'command' (an argv list, spoken to over "
+                             "stdio) or 'url' (streamable HTTP)")
+        if self.command is None and (self.env or self.pass_env or self.cwd):
+            raise ValueError("'env', 'pass_env' and 'cwd' are for a 'command'; a 'url' "
+                             "server takes 'headers' and 'headers_env'")
+        if self.url is None and (self.headers or self.headers_env):
+            raise ValueError("'headers' and 'headers_env' are for a 'url' server")
+        listed = self.side_effects if isinstance(self.side_effects, list) else []
+        if self.tools is not None and listed:
+            unknown = sorted(set(listed) - set(self.tools))
+            if unknown:
+                raise ValueError(f"side_effects names {unknown}, which are not in 'tools'")
+        return self
+
+    def has_side_effects(self, tool: str) -> bool:
+        """Whether the spec says ``tool`` changes the world."""
+        if isinstance(self.side_effects, bool):
+            return self.side_effects
+        return tool in self.side_effects
+
+
 def _registered_name(group: str, what: str, value: str) -> str:
     from compound.plugins import registered
     from compound.specfile import did_you_mean

@@ -94,6 +94,9 @@ def component_kind(system: System, name: str) -> tuple[str, Any]:
     """The kind of component ``name`` and its spec entry."""
     if ":" in name:
         return "function", name
+    server, dot, _ = name.partition(".")
+    if dot and server in system.mcp_servers:
+        return "tool", name  # an MCP server's tool: SERVER.TOOL
     if name in system.models:
         spec = system.models[name]
         return str(spec.kind), spec
@@ -251,14 +254,7 @@ def llm_adapter(request: AdapterRequest) -> Any:
         return LLMStep(llm, name=request.step.name, **options)
     from compound.workflow.agent import Agent
 
-    tools = []
-    for name in agent.tools:
-        if name not in request.system.tools:
-            raise UserError(
-                f"step '{request.step.name}' agent tool '{name}' is not declared under "
-                f"'tools'{did_you_mean(name, request.system.tools)}"
-            )
-        tools.append(tool_from_spec(name, request.system.tools[name]))
+    tools = agent_tools(request, agent.tools)
     return Agent(llm=llm, tools=tools, instructions=agent.instructions,
                  max_steps=agent.max_steps, max_tokens=agent.max_tokens,
                  max_cost_usd=agent.max_cost_usd, max_tokens_per_call=agent.max_tokens_per_call,
@@ -266,8 +262,49 @@ def llm_adapter(request: AdapterRequest) -> Any:
                  name=request.step.name)
 
 
+def agent_tools(request: AdapterRequest, names: list[str]) -> list[Tool]:
+    """The tools an agent's ``tools:`` list names: a ``tools:`` entry, an MCP server's
+    tool (``SERVER.TOOL``), or an MCP server (all of its tools).
+
+    Raises:
+        UserError: a name that is none of these, or two tools models would see under one
+            name.
+    """
+    from compound.orchestration.mcp_tools import mcp_server_tools, mcp_tool
+
+    system = request.system
+    tools: list[Tool] = []
+    for name in names:
+        if name in system.tools:
+            tools.append(tool_from_spec(name, system.tools[name]))
+        elif name in system.mcp_servers:
+            tools.extend(mcp_server_tools(system, name, request.shared))
+        elif name.partition(".")[0] in system.mcp_servers:
+            tools.append(mcp_tool(system, name, request.shared))
+        else:
+            known = [*system.tools, *system.mcp_servers]
+            raise UserError(
+                f"step '{request.step.name}' agent tool '{name}' is not declared under "
+                f"'tools' or 'mcp_servers'{did_you_mean(name, known)}"
+            )
+    seen: dict[str, Tool] = {}
+    for tool in tools:
+        if tool.name in seen and seen[tool.name] is not tool:
+            raise UserError(
+                f"step '{request.step.name}': two of the agent's tools are both called "
+                f"'{tool.name}' ({seen[tool.name]!r} and {tool!r}); give an MCP server a "
+                "'prefix' so that models can tell them apart")
+        seen[tool.name] = tool
+    return tools
+
+
 def tool_adapter(request: AdapterRequest) -> Any:
-    """``tools:`` entry: the tool's function runs with the step's inputs."""
+    """``tools:`` entry: the tool's function runs with the step's inputs; an MCP server's
+    tool (``SERVER.TOOL``): the tool's required arguments are the step's inputs."""
+    if isinstance(request.spec, str):
+        from compound.orchestration.mcp_tools import McpToolStep, mcp_tool
+
+        return McpToolStep(mcp_tool(request.system, request.spec, request.shared))
     return tool_from_spec(request.component, request.spec)
 
 

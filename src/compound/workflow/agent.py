@@ -39,12 +39,13 @@ import json
 import time
 from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal
 
 from compound.errors import UserError
 from compound.intelligence.llm.deadline import Deadline
 from compound.intelligence.llm.errors import InvalidResponse, LLMTimeout
-from compound.intelligence.llm.types import Completion, Message, ToolCall
+from compound.intelligence.llm.types import Completion, Message, ToolCall, ToolDefinition
 from compound.orchestration.context.template import Template
 from compound.orchestration.tools import Tool, ToolResult
 from compound.specfile import did_you_mean
@@ -148,7 +149,12 @@ class Agent:
         self.max_repeats = max_repeats
         self.max_time_s = max_time_s
         self.name = name
-        self._definitions = tuple(t.definition for t in self.tools.values())
+
+    @cached_property
+    def _definitions(self) -> tuple[ToolDefinition, ...]:
+        # on first use: an MCP server's tool reads its schema from the server, which is
+        # started when the agent first runs, not when it is built
+        return tuple(t.definition for t in self.tools.values())
 
     def run(self, task: str, ctx: RunContext | None = None, *, session: Session | None = None
             ) -> AgentResult:
