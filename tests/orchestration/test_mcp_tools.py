@@ -190,3 +190,35 @@ def test_a_server_over_streamable_http() -> None:
     finally:
         process.terminate()
         process.wait(10)
+
+
+def test_compound_check_never_starts_a_declared_server(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A spec downloaded from elsewhere is checked without running what it names: a server
+    command would run code, so the check notes what it could not verify instead; ``--import``
+    opts in, as it does for the folder's Python."""
+    from compound.cli import main
+
+    marker = tmp_path / "server-ran"
+    spy = tmp_path / "spy.py"
+    spy.write_text("import pathlib, runpy, sys\n"
+                   f"pathlib.Path({str(marker)!r}).write_text('ran')\n"
+                   f"sys.argv = [{str(FIXTURE)!r}, 'stdio']\n"
+                   f"runpy.run_path({str(FIXTURE)!r}, run_name='__main__')\n")
+    text = SPEC.replace("{fixture}", str(spy)).replace("    tools: [add, lookup, fail]\n", "")
+    (tmp_path / "compound.yaml").write_text(text.format(python=sys.executable))
+    def check(*extra: str) -> int:
+        try:
+            main(["check", str(tmp_path), *extra])
+        except SystemExit as exc:
+            return int(exc.code or 0)
+        return 0
+
+    code = check()
+    captured = capsys.readouterr()
+    out = " ".join((captured.out + captured.err).split())
+    assert code == 0, out
+    assert not marker.exists()
+    assert "MCP server 'fx' was not started" in out and "--import" in out
+    assert check("--import") == 0, capsys.readouterr()
+    assert marker.exists()  # opted in: started, its tools listed and typed

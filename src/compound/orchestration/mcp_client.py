@@ -284,6 +284,7 @@ class McpConnection:
             McpServerError: the server could not be started, or its listing is not MCP.
         """
         if self._tools is None:
+            self._not_while_checking()
             limit = self.connect_timeout_s + self.timeout_s
             self._tools = self._wait(self._bounded(self._list(), limit), limit)
         return self._tools
@@ -291,6 +292,7 @@ class McpConnection:
     async def alist_tools(self) -> list[McpToolInfo]:
         """Like :meth:`list_tools`, awaited."""
         if self._tools is None:
+            self._not_while_checking()
             limit = self.connect_timeout_s + self.timeout_s
             self._tools = await self._await(self._bounded(self._list(), limit), limit)
         return self._tools
@@ -360,6 +362,7 @@ class McpConnection:
             McpCallTimeout: no answer within ``timeout_s`` (the connection's by default).
             McpServerError: the server could not be reached or answered something not MCP.
         """
+        self._not_while_checking()
         limit = timeout_s or self.timeout_s
         total = limit + (self.connect_timeout_s if self._session.client is None else 0.0)
         return self._wait(self._call(tool, dict(arguments), limit), total)
@@ -367,9 +370,22 @@ class McpConnection:
     async def acall(self, tool: str, arguments: Mapping[str, Any], *,
                     timeout_s: float | None = None) -> McpAnswer:
         """Like :meth:`call`, awaited (on any event loop)."""
+        self._not_while_checking()
         limit = timeout_s or self.timeout_s
         total = limit + (self.connect_timeout_s if self._session.client is None else 0.0)
         return await self._await(self._call(tool, dict(arguments), limit), total)
+
+    def _not_while_checking(self) -> None:
+        """``compound check`` reads a spec without running anything it names: a server is
+        not started (or called) while a check reads code (``compound check --import`` opts
+        in), and what needed it becomes a note of what the check could not verify."""
+        from compound.code.guard import UnverifiedReference, active
+
+        if self._session.client is None and active() is not None:
+            raise UnverifiedReference(
+                f"MCP server '{self.name}' was not started ({self.where}): compound check "
+                "does not run what a spec names; its tools are checked when the system "
+                "runs, or by compound check --import")
 
     def close(self) -> None:
         """Stop the server (or close the HTTP session) and the loop thread."""
