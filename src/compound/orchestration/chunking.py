@@ -22,8 +22,9 @@ from typing import Any, Literal
 
 from compound.errors import UserError
 
-#: Bumped whenever :meth:`Chunk.indexed_text` changes, so that an index built before
-#: re-chunks its documents on the next ingest instead of keeping the old text.
+#: Bumped whenever :meth:`Chunk.indexed_text` changes, so that an index written before
+#: re-indexes the chunks whose text changed when it is next opened instead of keeping the old
+#: text (:meth:`DocumentIndex.open <compound.orchestration.retrieval.DocumentIndex.open>`).
 INDEXED_TEXT_VERSION = 2
 
 HEADING = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t#]*$", re.MULTILINE)
