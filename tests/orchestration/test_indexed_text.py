@@ -11,14 +11,15 @@ import pytest
 
 from compound.errors import UserError
 from compound.intelligence.embedders import FakeEmbedder
+from compound.orchestration.chunking import Chunk
 from compound.orchestration.ingest import ChunkSettings, Document, chunk_document
-from compound.orchestration.retrieval import DocumentIndex, LexicalRetriever
+from compound.orchestration.retrieval import DenseRetriever, DocumentIndex, LexicalRetriever
 from compound.orchestration.retrieval.bench import load_hotpotqa, plain_bm25s
 from compound.orchestration.retrieval.benchdata import BeirDataset
 
 WHOLE = ChunkSettings(strategy="none")
 
-# Wikipedia-style paragraphs: two begin with their own title, one does not.
+# Wikipedia-style paragraphs: three begin with their own title, one does not.
 CORPUS = [
     Document("archer", "Meet Corliss Archer, a program from radio's Golden Age, ran from 1943.",
              title="Meet Corliss Archer"),
@@ -58,21 +59,58 @@ def test_compound_bm25_ranks_as_plain_bm25s_over_title_and_text(tmp_path: Path) 
     index.close()
 
 
-def test_an_index_built_before_the_fix_reindexes_its_documents(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def _indexed_text_before_the_fix(chunk: Chunk) -> str:
+    head = " > ".join(part for part in (chunk.title, chunk.heading) if part)
+    return f"{head}\n{chunk.text}" if head and not chunk.text.startswith(head) else chunk.text
+
+
+@pytest.mark.parametrize("backend", ["numpy", "qdrant"])
+def test_an_index_built_before_the_fix_is_reindexed_when_opened(
+    backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from compound.orchestration.retrieval import index as index_module
 
+    def open_index(embedder: FakeEmbedder) -> DocumentIndex:
+        if backend == "numpy":
+            return DocumentIndex(tmp_path / "index", embedder=embedder, chunking=WHOLE)
+        pytest.importorskip("qdrant_client", reason="needs compound[qdrant]")
+        from compound.orchestration.retrieval.qdrant import QdrantVectorIndex
+
+        vectors = QdrantVectorIndex(collection="test", path=str(tmp_path / "qdrant"))
+        return DocumentIndex(tmp_path / "index", embedder=embedder, chunking=WHOLE,
+                             vectors=vectors)
+
     monkeypatch.setattr(index_module, "INDEXED_TEXT_VERSION", 1)
-    old = DocumentIndex(tmp_path, embedder=FakeEmbedder(), chunking=WHOLE)
-    assert old.ingest(CORPUS).added == len(CORPUS)
+    monkeypatch.setattr(Chunk, "indexed_text", _indexed_text_before_the_fix)
+    old = open_index(FakeEmbedder())
+    old.ingest(CORPUS)
     old.close()
     monkeypatch.undo()
-    new = DocumentIndex(tmp_path, embedder=FakeEmbedder(), chunking=WHOLE)
-    report = new.ingest(CORPUS)
-    assert (report.updated, report.unchanged) == (len(CORPUS), 0)
-    assert new.ingest(CORPUS).unchanged == len(CORPUS)
+
+    # Opened to search only, no ingest: BM25 and the vectors must already hold the title.
+    embedder = FakeEmbedder()
+    new = open_index(embedder)
+    new.open()
+    assert any("re-indexed 3 chunks that an older compound" in n for n in new.notes)
+    assert embedder.texts_embedded == 3  # the three texts that begin with their title
+    assert new.check() == []
+    queries = {"q1": "Meet Corliss Archer", "q2": "Shirley Temple Corliss Archer film"}
+    plain, _ = plain_bm25s(_dataset(CORPUS, queries))
+    for qid, text in queries.items():
+        assert LexicalRetriever(new, top_k=4).run(text).doc_ids() == plain[qid][:4], text
+    fresh = DocumentIndex(tmp_path / "fresh", embedder=FakeEmbedder(), chunking=WHOLE)
+    fresh.ingest(CORPUS)
+    query = "Meet Corliss Archer radio"
+    assert DenseRetriever(new).run(query).hits == DenseRetriever(fresh).run(query).hits
+    fresh.close()
     new.close()
+
+    # Caught up once: the next open and ingest find nothing to do.
+    again = open_index(FakeEmbedder())
+    again.open()
+    assert again.notes == []
+    assert again.ingest(CORPUS).unchanged == len(CORPUS)
+    again.close()
 
 
 def test_hotpotqa_pools_paragraphs_with_supporting_ones_as_judgments(tmp_path: Path) -> None:

@@ -22,8 +22,9 @@ from typing import Any, Literal
 
 from compound.errors import UserError
 
-#: Bumped whenever :meth:`Chunk.indexed_text` changes, so that an index built before
-#: re-chunks its documents on the next ingest instead of keeping the old text.
+#: Bumped whenever :meth:`Chunk.indexed_text` changes, so that an index written before
+#: re-indexes the chunks whose text changed when it is next opened instead of keeping the old
+#: text (:meth:`DocumentIndex.open <compound.orchestration.retrieval.DocumentIndex.open>`).
 INDEXED_TEXT_VERSION = 2
 
 HEADING = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t#]*$", re.MULTILINE)
@@ -91,7 +92,10 @@ class Chunk:
         paragraphs: skipping it there (as compound once did) weighed the title's words less in
         exactly those documents, and cost BM25 0.044 nDCG@10 on pooled HotpotQA against
         plain ``bm25s`` over title and text. Only a chunk that is nothing but its title (a
-        document without text) is not given it twice.
+        document without text) is not given it twice. The same text serves the dense index:
+        there the repeated title is neutral (MiniLM 0.791 once, 0.790 twice on pooled
+        HotpotQA), and one text for both keeps the hybrid's gain (0.835 to 0.847, weighted);
+        SciFact, where 7 of 5,183 abstracts begin with their title, does not move.
         """
         head = " > ".join(part for part in (self.title, self.heading) if part)
         return f"{head}\n{self.text}" if head and self.text != head else self.text

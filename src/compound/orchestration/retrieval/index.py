@@ -12,7 +12,9 @@ one transaction and bumps the generation; derived indexes record the generation 
 built from. When the index opens and a derived index is behind (a process was killed
 mid-ingest), it is rebuilt from the tables, so a crash at any point leaves an index that
 opens and agrees with itself. Embeddings are written to the cache before their batch
-commits, so the rebuild embeds nothing twice.
+commits, so the rebuild embeds nothing twice. An index written by a compound that built a
+chunk's indexed text (:meth:`~compound.orchestration.chunking.Chunk.indexed_text`) differently
+is caught up the same way when it opens.
 
 Re-ingesting a document whose content (text, title, source, metadata) and chunk settings are
 unchanged does nothing; a changed one has its chunks replaced; :meth:`DocumentIndex.delete`
@@ -157,12 +159,37 @@ class DocumentIndex:
             if self.embedder is not None:
                 cache = EmbeddingCache(self.embedding_cache or self.tables.path)
                 self.cached_embedder_ = CachedEmbedder(self.embedder, cache)
-            self.payloads_ = {c.id: payload(c) for c in self.tables.all_chunks()}
+            chunks = self.tables.all_chunks()
+            self._catch_up_indexed_text(chunks)
+            self.payloads_ = {c.id: payload(c) for c in chunks}
             if self.lexical:
                 self._open_lexical(progress)
             if self.vectors is not None:
                 self._sync_vectors(progress)
             self._opened = True
+
+    def _catch_up_indexed_text(self, chunks: Sequence[Chunk]) -> None:
+        """Bring an index written under an older :meth:`Chunk.indexed_text` to the current one.
+
+        A chunk's stored hash names the text its BM25 entry and vector were made from. Where
+        the rule has changed since (``INDEXED_TEXT_VERSION``), the hashes are recomputed and the
+        changed ones committed, which bumps the generation: BM25 is then rebuilt and the vectors
+        resynced (re-embedding those chunks) below, on open rather than at the next ingest,
+        which a system that only searches never runs.
+        """
+        version = str(INDEXED_TEXT_VERSION)
+        if self.tables.meta("indexed_text") == version:
+            return
+        stored = self.tables.chunk_hashes()
+        fresh = {c.id: h for c in chunks
+                 if (h := text_hash(c.indexed_text())) != stored.get(c.id)}
+        if fresh:
+            self.tables.rehash(fresh)
+            self.notes.append(
+                f"re-indexed {len(fresh)} chunks that an older compound indexed with other text "
+                "(the rule for title, heading and text has changed since)"
+            )
+        self.tables.set_meta("indexed_text", version)
 
     def close(self) -> None:
         """Close the database and the vector index."""
@@ -236,8 +263,7 @@ class DocumentIndex:
         self, docs: list[Document], report: IngestReport, progress: Progress | None
     ) -> None:
         start = time.perf_counter()
-        settings = json.dumps({**asdict(self.chunking), "indexed_text": INDEXED_TEXT_VERSION},
-                              sort_keys=True)
+        settings = json.dumps(asdict(self.chunking), sort_keys=True)
         hashes = {d.id: f"{d.content_hash()}:{settings}" for d in docs}
         existing = self.tables.document_hashes(list(hashes))
         changed = [d for d in docs if existing.get(d.id) != hashes[d.id]]

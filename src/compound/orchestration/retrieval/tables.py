@@ -159,6 +159,14 @@ class ChunkTables:
         with self.lock:
             self._transaction(write)
 
+    def rehash(self, hashes: dict[str, bytes]) -> None:
+        """Record new indexed-text hashes for chunks (by id) in one transaction, bumping the
+        generation so that the derived indexes rebuild from the tables."""
+        with self.lock:
+            self._transaction(lambda db: db.executemany(
+                "UPDATE chunks SET text_hash = ? WHERE id = ?",
+                [(h, i) for i, h in hashes.items()]))
+
     def delete(self, doc_ids: Sequence[str]) -> list[str]:
         """Delete documents in one transaction; returns the ids that were present."""
         with self.lock:
