@@ -32,6 +32,7 @@ from compound.intelligence.llm.prompting import (
     parse_action,
     render_prompt,
 )
+from compound.intelligence.llm.threads import ThreadPolicy
 from compound.intelligence.llm.types import GenerationParams, Message, Usage
 from compound.intelligence.paths import model_cache_dir
 
@@ -103,7 +104,9 @@ class EmbeddedLLM(LLM):
         model: a label for the model; ``model_path`` decides the weights.
         model_path: a GGUF file; defaults to the packaged Gemma 3 270M.
         n_ctx: context window in tokens.
-        n_threads: CPU threads; defaults to the number of cores.
+        n_threads: CPU threads; by default chosen before each call from how busy the rest
+            of the machine is (:class:`~compound.intelligence.llm.threads.ThreadPolicy`:
+            every core on an idle machine, the free ones otherwise).
         few_shot: Question/Answer pairs shown before the question (base models need them);
             ``[]`` for none.
         instruction: the line that opens every prompt when no system message is given.
@@ -141,6 +144,8 @@ class EmbeddedLLM(LLM):
         self._llama: Any = None
         self._lock = threading.Lock()
         self._grammars: dict[str, Any] = {}
+        self._policy = None if n_threads else ThreadPolicy()
+        self._threads = 0  # what the context computes with now
 
     def load(self) -> None:
         if self._llama is not None:
@@ -157,10 +162,27 @@ class EmbeddedLLM(LLM):
                 model_path=str(path),
                 n_ctx=self.n_ctx,
                 n_threads=self.n_threads or os.cpu_count() or 2,
+                n_threads_batch=self.n_threads or os.cpu_count() or 2,
                 n_batch=self.n_batch,
                 verbose=False,
                 seed=0,
             )
+
+    def _use_threads(self, llama: Any) -> None:
+        """Set the context's threads for this call (under the lock), as the policy says."""
+        if self._policy is None:
+            return
+        threads = self._policy.choose()
+        if threads != self._threads:
+            import llama_cpp
+
+            llama_cpp.llama_set_n_threads(llama.ctx, threads, threads)
+            self._threads = threads
+
+    @property
+    def threads(self) -> int:
+        """The threads the last call computed with (0 before the first)."""
+        return self._threads or (self.n_threads or 0)
 
     @property
     def llama(self) -> Any:
@@ -203,6 +225,7 @@ class EmbeddedLLM(LLM):
         try:
             deadline.check(**kw)
             llama = self._llama
+            self._use_threads(llama)
             prompt_tokens = llama.tokenize(prompt.encode("utf-8"), add_bos=True, special=False)
             if len(prompt_tokens) + params.max_tokens > self.n_ctx:
                 raise ContextOverflow(
