@@ -420,15 +420,18 @@ def builtin_classifier(store: Store | None, *, dataset: str | Path | None = None
                 and [b.get("sha256") for b in record.data.get("benign", {}).get("files", [])]
                 == [b["sha256"] for b in data["benign"]["files"]]
                 and record.report.get("target_fpr") == target):
-            return _loaded(registry, record)
+            return _loaded(registry, record, None if vectors is None else vectors[1])
     return _trained(registry, path, traffic, target, data, vectors, console)
 
 
-def _loaded(registry: ModelRegistry, record: ModelVersion) -> Classifier:
-    """A registered version of the classifier, with its screen when it has one."""
+def _loaded(registry: ModelRegistry, record: ModelVersion, embedder: Embedder | None
+            ) -> Classifier:
+    """A registered version of the classifier, with its screen when it has one; its
+    embedding features use ``embedder`` (already loaded), not a second copy of the model."""
     from compound.production.rails.classifier import ScreenedClassifier
 
-    full = ModelClassifier(registry.load_model(record), training=_training(record))
+    full = ModelClassifier(registry.load_model(record, embedder=embedder),
+                           training=_training(record))
     screen = record.report.get("screen")
     if not screen:
         return full
