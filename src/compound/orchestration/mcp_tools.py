@@ -151,10 +151,7 @@ class McpTool(Tool):
     def _mcp_failed(self, exc: McpServerError, start: float, call_id: str) -> ToolResult:
         took = time.perf_counter() - start
         if isinstance(exc, McpCallTimeout):
-            return ToolResult(self.name, "timeout", call_id=call_id, duration_s=took,
-                              error=f"tool '{self.name}' did not answer within "
-                                    f"{exc.timeout_s:g}s; try different arguments or "
-                                    "another tool")
+            return self._timed_out(exc.timeout_s, took, call_id)
         return ToolResult(self.name, "error", call_id=call_id, duration_s=took,
                           error=str(exc))
 

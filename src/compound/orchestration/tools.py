@@ -259,13 +259,16 @@ class Tool:
                                     f"shown to a model: {exc}")
         return ToolResult(self.name, "ok", data, call_id=call_id, duration_s=took)
 
+    def _timed_out(self, timeout_s: float, took: float, call_id: str) -> ToolResult:
+        """What a model is told when the tool did not answer within ``timeout_s``."""
+        return ToolResult(self.name, "timeout", call_id=call_id, duration_s=took,
+                          error=f"tool '{self.name}' did not answer within {timeout_s:g}s; "
+                                "try different arguments or another tool")
+
     def _failed(self, exc: BaseException, start: float, call_id: str) -> ToolResult:
         took = time.perf_counter() - start
         if isinstance(exc, CallTimeout):
-            return ToolResult(self.name, "timeout", call_id=call_id, duration_s=took,
-                              error=f"tool '{self.name}' did not answer within "
-                                    f"{exc.timeout_s:g}s; try different arguments or "
-                                    "another tool")
+            return self._timed_out(exc.timeout_s, took, call_id)
         return ToolResult(self.name, "error", call_id=call_id, duration_s=took,
                           error=f"tool '{self.name}' failed: {type(exc).__name__}: {exc}")
 
