@@ -143,7 +143,7 @@ def _build_problems(system: System) -> list[str]:
         failed = False
         for index, step_spec in enumerate(spec.steps):
             try:
-                _step(system, step_spec, [], {})
+                _step(system, step_spec, [], {}, name)
             except UnverifiedReference as exc:
                 failed = True  # its inputs and output are not known: the wiring is not checked
                 reading = active()
