@@ -6,42 +6,13 @@ import json
 from pathlib import Path
 
 import pytest
+from tests.evaluation.test_prompt_promotion import SPEC, reply
 from typer.testing import CliRunner, Result
 
 import compound.intelligence.llm as llm_module
 from compound.cli import build
 from compound.errors import UserError
 from compound.intelligence.llm import ScriptedLLM
-from compound.intelligence.llm.types import GenerationParams, Message
-
-SPEC = """\
-name: support
-loop: interaction
-task: Answer yes/no support questions.
-store: {path: store.db}
-models:
-  llm: {kind: llm, provider: scripted}
-criteria:
-  exact_match: {threshold: 0.5, tolerance: 0.1}
-workflows:
-  support:
-    input: {question: str}
-    steps:
-      - name: answer
-        uses: llm
-        inputs: {question: input.question}
-        options: {template: "Answer yes or no: {question}"}
-evals:
-  answers:
-    dataset: {path: qa.jsonl, inputs: [question], expected: answer}
-    target: {workflow: support}
-    metrics: [exact_match]
-"""
-
-
-def reply(messages: tuple[Message, ...], params: GenerationParams) -> str:
-    """Right unless the system message asks for rambling."""
-    return "It depends." if any("Ramble" in m.content for m in messages) else "yes"
 
 
 @pytest.fixture
@@ -50,7 +21,7 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("COLUMNS", "200")
     (tmp_path / "compound.yaml").write_text(SPEC)
     (tmp_path / "qa.jsonl").write_text(
-        "".join(f'{{"question": "q{i}", "answer": "yes"}}\n' for i in range(3)))
+        "".join(f'{{"question": "q{i}", "answer": "yes"}}\n' for i in range(4)))
     return tmp_path
 
 

@@ -141,3 +141,13 @@ def test_a_step_follows_production_unless_the_spec_changed_since(
                           pinned=other)
     with pytest.raises(UserError, match=r"reads fields \['message'\]"):
         pinned.current()
+
+
+def test_the_store_keeps_a_prompt_as_written(tmp_path: object) -> None:
+    from compound.store import open_store
+
+    with open_store(path=f"{tmp_path}/compound.db") as store:  # redacting by default
+        registry = PromptRegistry(store)
+        registry.seed("support.answer", template="Write to help@bank.example about {question}")
+        assert registry.production("support.answer").template == (  # type: ignore[union-attr]
+            "Write to help@bank.example about {question}")

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from compound.errors import UserError
-from compound.gating import rule_check
+from compound.evaluation.gates import error_rate_check
 from compound.orchestration.prompts import PromptRegistry, spec_prompts
 from compound.specfile import did_you_mean
 
@@ -121,18 +121,12 @@ def promote_prompt(system: System, store: Store, name: str, version: int, *,
         raise UserError(problem)
     baseline = evaluate_prompt(system, store, chosen, None, limit=limit, progress=progress)
     candidate = evaluate_prompt(system, store, chosen, record, limit=limit, progress=progress)
-    extra = []
-    limit_rate = system.evals[chosen].max_error_rate
+    errors = error_rate_check(candidate, system.evals[chosen].max_error_rate)
     total = candidate.counts.get("total", 0)
-    if limit_rate is not None and total:
-        rate = candidate.counts.get("error", 0) / total
-        extra.append(rule_check(
-            "error_rate", metric="error_rate", value=rate, threshold=limit_rate,
-            direction="lower", problem=f"the workflow failed on {rate:.1%} of rows with "
-            f"{record.ref}, over the allowed {limit_rate:.1%}"))
     decision = registry.promote(
         name, version, metrics=_values(candidate), baseline=_values(baseline),
-        criteria=_directed(system.criteria, candidate), extra_checks=extra, by=by,
+        criteria=_directed(system.criteria, candidate),
+        extra_checks=[] if errors is None else [errors], by=by,
         evaluated={"eval": chosen, "rows": total, "run": candidate.id,
                    "baseline_run": baseline.id})
     return PromptPromotion(decision, candidate, baseline)
