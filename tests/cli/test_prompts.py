@@ -52,6 +52,11 @@ def test_list_add_show_diff_promote_rollback(project: Path) -> None:
     assert "support.answer@2 is now in production (replacing version 1)" in promoted.stdout
     table = compound("prompts", "list", spec).stdout
     assert "2 (cli)" in table and "exact_match 1" in table
+    run_id = "ab" * 16
+    ran = compound("run", spec, "support", "--input", '{"question": "Open?"}', "--run-id", run_id)
+    assert ran.exit_code == 0, ran.output
+    traced = compound("trace", run_id, "--spec", spec)
+    assert "answer [step]" in traced.stdout and "prompt=support.answer@2" in traced.stdout
     rolled = compound("prompts", "rollback", spec, "support.answer")
     assert "version 2 archived, version 1 is in production again" in rolled.stdout
     shown = json.loads(compound("prompts", "show", spec, "support.answer", "--json").stdout)

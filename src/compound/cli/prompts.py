@@ -77,6 +77,10 @@ def list_command(spec: SPEC_ARG, as_json: JSON_OPTION = False) -> None:
     if as_json:
         console.print_json(json.dumps(rows))
         return
+    if not rows:
+        console.print("no prompts: the system has no LLM step with a 'template' option, and "
+                      "none was registered")
+        return
     table = Table(title="prompts", title_justify="left")
     for column in ("prompt", "versions", "production", "candidates", "metrics"):
         table.add_column(column)
