@@ -151,3 +151,18 @@ def test_the_store_keeps_a_prompt_as_written(tmp_path: object) -> None:
         registry.seed("support.answer", template="Write to help@bank.example about {question}")
         assert registry.production("support.answer").template == (  # type: ignore[union-attr]
             "Write to help@bank.example about {question}")
+
+
+def test_a_store_that_fails_leaves_the_version_in_use(registry: PromptRegistry,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from compound.errors import StoreError
+
+    source = PromptSource("support.answer", template="Answer briefly: {question}",
+                          system="Be terse.", refresh_s=0.0)
+    assert source.current(registry.store).ref == "support.answer@1"  # type: ignore[union-attr]
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise StoreError("database is locked")
+
+    monkeypatch.setattr(registry.store, "get", broken)
+    assert source.current(registry.store).ref == "support.answer@1"  # type: ignore[union-attr]

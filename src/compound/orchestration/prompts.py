@@ -42,6 +42,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -50,7 +51,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from compound.errors import UserError
+from compound.errors import StoreError, UserError
 from compound.gating import GateCheck, failures, unmeasured_check
 from compound.intelligence.llm.types import Message
 from compound.intelligence.promotion import gate_checks
@@ -67,6 +68,7 @@ VERSIONS, STAGES, EVENTS = "prompts", "prompt_stages", "prompt_events"
 Source = Literal["spec", "improve", "cli"]
 #: how often a step following production reads the registry again, in seconds
 REFRESH_S = 5.0
+_log = logging.getLogger(__name__)
 
 
 class PromptExample(BaseModel):
@@ -121,13 +123,22 @@ def spec_sha(template: str, system: str) -> str:
 def prompt_messages(version: PromptVersion, request: str, *,
                     template: Template | None = None) -> list[Message]:
     """The messages of a call with ``version``'s prompt: system message and instructions, the
-    few-shot examples as earlier turns, then ``request`` (the rendered template).
+    few-shot examples as earlier turns (:func:`prompt_prefix`), then ``request`` (the
+    rendered template).
 
     Args:
         version: the prompt.
         request: the user message of this call.
         template: ``version.template`` parsed, when the caller has it already.
     """
+    return [*prompt_prefix(version, template=template), Message("user", request)]
+
+
+def prompt_prefix(version: PromptVersion, *, template: Template | None = None
+                  ) -> tuple[Message, ...]:
+    """What every call with ``version`` starts with: the system message and instructions,
+    then the few-shot examples as earlier turns (the same for every request, so a step
+    keeps it)."""
     system = "\n\n".join(t for t in (version.system.strip(), version.instructions.strip()) if t)
     messages = [Message("system", system)] if system else []
     parsed = template
@@ -138,8 +149,7 @@ def prompt_messages(version: PromptVersion, request: str, *,
             parsed = parsed or Template.parse(version.template, where=f"prompt {version.ref}")
             shown = parsed.render(example.input)
         messages += [Message("user", shown), Message("assistant", example.output)]
-    messages.append(Message("user", request))
-    return messages
+    return tuple(messages)
 
 
 class PromptRegistry(Versioned[PromptVersion]):
@@ -360,7 +370,7 @@ def fields_problem(version: PromptVersion, spec_template: str) -> str | None:
 
 class PromptSource:
     """Where an LLM step's prompt comes from: a pinned version, else the registry's
-    production version (read again at most every :data:`REFRESH_S` seconds), else the spec's
+    production version (read again at most every ``refresh_s`` seconds), else the spec's
     text (None). See the module docstring for the rule.
 
     Args:
@@ -369,11 +379,12 @@ class PromptSource:
         system: the spec's system message.
         store: the store to read when a run brings none (serving's, the CLI's), called on use.
         pinned: this version always (an eval of a candidate).
+        refresh_s: how often to read the registry again, in seconds.
     """
 
     def __init__(self, name: str, *, template: str, system: str = "",
                  store: Callable[[], Store | None] = lambda: None,
-                 pinned: PromptVersion | None = None) -> None:
+                 pinned: PromptVersion | None = None, refresh_s: float = REFRESH_S) -> None:
         self.name = name
         self.template = template
         self.spec_sha = spec_sha(template, system)
@@ -381,7 +392,8 @@ class PromptSource:
         self.pinned = pinned
         self._current: PromptVersion | None = None
         self._fit: set[str] = set()  # versions whose fields were checked
-        self._read = -REFRESH_S
+        self.refresh_s = refresh_s
+        self._read = -refresh_s
         self._lock = threading.Lock()
 
     def current(self, store: Store | None = None) -> PromptVersion | None:
@@ -394,10 +406,17 @@ class PromptSource:
             return self._checked(self.pinned)
         with self._lock:
             now = time.monotonic()
-            if now - self._read < REFRESH_S:
+            if now - self._read < self.refresh_s:
                 return self._current
             found = store if store is not None else self.store()
-            record = None if found is None else PromptRegistry(found).production(self.name)
+            try:
+                record = None if found is None else PromptRegistry(found).production(self.name)
+            except StoreError as exc:  # the version in use keeps answering meanwhile
+                _log.warning("prompt '%s': could not read the production version (%s); %s "
+                             "stays in use, read again in %g s", self.name, exc,
+                             self._current.ref if self._current else "the spec's text",
+                             self.refresh_s)
+                record = self._current
             if record is not None and record.source == "spec" and record.spec_sha != self.spec_sha:
                 record = None  # the spec changed since: its text wins
             self._current, self._read = record, now

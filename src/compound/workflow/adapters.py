@@ -176,7 +176,8 @@ class LLMStep:
                  name: str | None = None, prompt: PromptSource | None = None) -> None:
         self.llm = llm
         self.prompt = prompt
-        self._versions: dict[str, Template] = {}  # a registered version's parsed template
+        # a registered version's parsed template, and the messages each call starts with
+        self._versions: dict[str, tuple[Template, tuple[Message, ...]]] = {}
         self.template = template
         self.system = system
         self.json_schema = dict(json_schema) if json_schema else None
@@ -206,27 +207,28 @@ class LLMStep:
     def _messages(self, inputs: Mapping[str, Any], ctx: RunContext
                   ) -> tuple[list[Message], Rendered]:
         version = None if self.prompt is None else self.prompt.current(ctx.store)
-        parsed = self.parsed if version is None else self._parsed(version)
+        parsed, prefix = (self.parsed, ()) if version is None else self._version(version)
         try:
             rendered = parsed.render_cited(inputs)
         except TemplateValueError as exc:
             where = f"step '{self.name}': " if self.name else ""
             raise TemplateValueError(f"{where}{exc}") from None
         if version is not None:
-            from compound.orchestration.prompts import prompt_messages
-
             ctx.annotate("compound.prompt", version.ref)
-            return prompt_messages(version, rendered.text, template=parsed), rendered
+            return [*prefix, Message("user", rendered.text)], rendered
         messages = [Message("system", self.system)] if self.system else []
         messages.append(Message("user", rendered.text))
         return messages, rendered
 
-    def _parsed(self, version: PromptVersion) -> Template:
-        parsed = self._versions.get(version.ref)
-        if parsed is None:
+    def _version(self, version: PromptVersion) -> tuple[Template, tuple[Message, ...]]:
+        found = self._versions.get(version.ref)
+        if found is None:
+            from compound.orchestration.prompts import prompt_prefix
+
             parsed = Template.parse(version.template, where=f"prompt {version.ref}")
-            self._versions[version.ref] = parsed
-        return parsed
+            found = self._versions[version.ref] = (
+                parsed, prompt_prefix(version, template=parsed))
+        return found
 
     def _output(self, completion: Any, rendered: Rendered) -> LLMOutput:
         return LLMOutput(completion.text.strip(), completion.data,
