@@ -85,3 +85,6 @@ def test_errors_name_what_there_is(project: Path) -> None:
     assert "has no version 5 (versions: 1)" in str(missing.exception)
     early = compound("prompts", "rollback", spec, "support.answer")
     assert "no earlier production version" in str(early.exception)
+    rewired = compound("prompts", "add", spec, "support.answer", "--template", "Reply: {text}")
+    assert "--template reads fields ['text'], but the step's template in the spec reads " \
+        "['question']" in str(rewired.exception)

@@ -181,17 +181,19 @@ def add(
     note: Annotated[str, typer.Option(help="why this version")] = "",
 ) -> None:
     """Register a candidate version; what is not given is the production version's."""
+    from compound.errors import UserError
     from compound.evaluation.prompt_promotion import spec_prompt
     from compound.orchestration.prompts import fields_problem
 
+    rows = None if examples is None else _read_examples(examples)
     with _registry(spec) as (system_spec, registry):
         prompt = spec_prompt(system_spec, name)
-        rows = None if examples is None else _read_examples(examples)
+        problem = None if template is None else fields_problem(
+            template, prompt.template, what="--template")
+        if problem is not None:
+            raise UserError(problem)
         record = registry.register(name, template=template, system=system,
                                    instructions=instructions, examples=rows, note=note)
-        problem = fields_problem(record, prompt.template)
-    if problem is not None:
-        console_err.print(styled("[yellow]warning:[/] {problem}", problem=problem))
     console.print(styled("registered [bold]{ref}[/] as a candidate; promote it with: compound "
                          "prompts promote {spec} {name} {version}", ref=record.ref, spec=spec,
                          name=name, version=record.version))

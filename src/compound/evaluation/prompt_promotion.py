@@ -116,7 +116,7 @@ def promote_prompt(system: System, store: Store, name: str, version: int, *,
     chosen = prompt_eval(system, name, eval_name)
     registry = PromptRegistry(store)
     record = registry.get(name, version)
-    problem = fields_problem(record, prompt.template)
+    problem = fields_problem(record.template, prompt.template, what=f"prompt {record.ref}")
     if problem is not None:
         raise UserError(problem)
     baseline = evaluate_prompt(system, store, chosen, None, limit=limit, progress=progress)

@@ -357,15 +357,15 @@ def seed_from_spec(system: System, store: Store) -> list[PromptVersion]:
     return found
 
 
-def fields_problem(version: PromptVersion, spec_template: str) -> str | None:
-    """Why ``version`` cannot stand in for the spec's template (other fields), or None."""
-    have = set(Template.parse(version.template, where=f"prompt {version.ref}").fields)
-    want = set(Template.parse(spec_template, where=f"prompt '{version.name}'").fields)
+def fields_problem(template: str, spec_template: str, *, what: str) -> str | None:
+    """Why ``template`` (``what``: ``prompt support.answer@3``) cannot stand in for the spec's
+    template, whose fields are the step's inputs, or None when it reads the same fields."""
+    have = set(Template.parse(template, where=what).fields)
+    want = set(Template.parse(spec_template, where="the step's template").fields)
     if have == want:
         return None
-    return (f"prompt {version.ref} reads fields {sorted(have)}, but the step's template in the "
-            f"spec reads {sorted(want)} (the step's inputs); a version must read the same "
-            "fields")
+    return (f"{what} reads fields {sorted(have)}, but the step's template in the spec reads "
+            f"{sorted(want)} (the step's inputs); a version must read the same fields")
 
 
 class PromptSource:
@@ -424,7 +424,8 @@ class PromptSource:
 
     def _checked(self, record: PromptVersion) -> PromptVersion:
         if record.ref not in self._fit:
-            problem = fields_problem(record, self.template)
+            problem = fields_problem(record.template, self.template,
+                                     what=f"prompt {record.ref}")
             if problem is not None:
                 raise UserError(f"{problem}; roll it back with 'compound prompts rollback'")
             self._fit.add(record.ref)
