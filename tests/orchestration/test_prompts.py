@@ -54,6 +54,8 @@ def test_register_inherits_what_it_is_not_given_and_checks_the_template(
     assert record.template == "Answer briefly: {question}" and record.system == "Be terse."
     with pytest.raises(UserError, match="template"):
         registry.register("support.answer", template="Answer {question")
+    with pytest.raises(UserError, match="question"):
+        registry.register("support.answer", examples=[{"input": {"q": "Open?"}, "output": "Yes."}])
     with pytest.raises(UserError, match="give its template"):
         registry.register("other.step", note="no template")
     with pytest.raises(UserError, match=r"no version 7 \(versions: 1, 2\)"):

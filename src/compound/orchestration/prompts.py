@@ -57,7 +57,7 @@ from compound.intelligence.llm.types import Message
 from compound.intelligence.promotion import gate_checks
 from compound.intelligence.registry import PromotionDecision
 from compound.intelligence.versioning import Versioned, VersionRecord
-from compound.orchestration.context.template import Template
+from compound.orchestration.context.template import Template, TemplateValueError
 from compound.specfile import did_you_mean
 
 if TYPE_CHECKING:
@@ -192,7 +192,8 @@ class PromptRegistry(Versioned[PromptVersion]):
         version's (else the newest version's).
 
         Raises:
-            UserError: the first version has no template, or the template does not parse.
+            UserError: the first version has no template, the template does not parse, or an
+                example's input lacks one of its fields.
         """
         with self.store.transaction():
             base = self.production(name) or self.latest(name)
@@ -200,7 +201,7 @@ class PromptRegistry(Versioned[PromptVersion]):
                 if base is None:
                     raise UserError(f"prompt '{name}' has no version yet: give its template")
                 template = base.template
-            Template.parse(template, where=f"prompt '{name}' template")
+            parsed = Template.parse(template, where=f"prompt '{name}' template")
             record = PromptVersion(
                 name=name, version=max((v.version for v in self.versions(name)), default=0) + 1,
                 created=time.time(), template=template,
@@ -211,6 +212,11 @@ class PromptRegistry(Versioned[PromptVersion]):
                 is not None else (list(base.examples) if base else []),
                 note=note, source=source, spec_sha=spec_sha,
             )
+            try:  # every example renders, or nothing is kept
+                prompt_prefix(record, template=parsed)
+            except TemplateValueError as exc:
+                raise UserError(f"prompt '{name}': an example's input does not fill the "
+                                f"template {template!r}: {exc}") from None
             self.store.put(VERSIONS, record.ref, record.model_dump(mode="json"))
             self.store.append(EVENTS, {"event": "register", "prompt": name,
                                        "version": record.version, "source": source})
