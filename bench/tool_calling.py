@@ -32,8 +32,9 @@ paths, as BFCL does for models whose tool names allow no dot, and the checker is
 
 Prints JSON: per category and path, ``n`` (items the figures cover), ``accuracy``,
 ``invalid_call_rate`` (``before_repair`` and ``after_repair`` for compound: share of items
-where a reply was not a valid call), ``no_call_rate`` (answered in text instead), and
-``seconds_per_item``; with the model, threads, load before and after, and versions.
+where a reply was not a valid call; a call that failed outright, a timeout say, counts too and
+under ``errors``), ``no_call_rate`` (answered in text instead), and ``seconds_per_item``; with
+the model, threads, load before and after, and versions.
 
 Getting BFCL (its data and checker ship in the ``bfcl-eval`` package, whose dependencies,
 torch among them, are not wanted): install it without dependencies into the dataset folder
@@ -434,8 +435,10 @@ def _progress(text: str) -> None:
 def run_bench(
     items: Mapping[str, Sequence[Item]], checker: Checker, *, compound_llm: LLM | None,
     raw_chat: Callable[..., Any] | None, max_calls: int = 4,
+    record: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
-    """Both paths over every item, alternating; figures per category and path."""
+    """Both paths over every item, alternating; figures per category and path.
+    ``record`` receives each item's outcome on each path (see :func:`item_record`)."""
     results: dict[str, Any] = {}
     for category, rows in items.items():
         ours: list[Outcome] = []
@@ -447,6 +450,10 @@ def run_bench(
                                   run_compound(compound_llm, item, max_calls=calls)))
             if raw_chat is not None:
                 raw.append(score(checker, item, category, run_raw(raw_chat, item)))
+            if record is not None:
+                for path, done in (("compound", ours), ("llama_cpp_raw", raw)):
+                    if done:
+                        record(item_record(item, category, path, done[-1]))
             _progress(f"{category} {index + 1}/{len(rows)} {item.id}: compound "
                       f"{ours[-1].correct if ours else '-'} raw "
                       f"{raw[-1].correct if raw else '-'}")
@@ -456,6 +463,15 @@ def run_bench(
         if raw_chat is not None:
             results[category]["llama_cpp_raw"] = summarise(raw, repair=False)
     return results
+
+
+def item_record(item: Item, category: str, path: str, outcome: Outcome) -> dict[str, Any]:
+    """One item's outcome on one path as plain JSON data (``--items-out``)."""
+    return {"id": item.id, "category": category, "path": path, "correct": outcome.correct,
+            "calls": [{c.name: dict(c.arguments)} for c in outcome.calls],
+            "invalid_before": outcome.invalid_before, "invalid_after": outcome.invalid_after,
+            "no_call": outcome.no_call, "error": outcome.error,
+            "checker_error": outcome.checker_error, "seconds": round(outcome.seconds, 3)}
 
 
 def _overall(results: Mapping[str, Any]) -> dict[str, Any]:
@@ -497,6 +513,8 @@ def main() -> None:
                              "policy's choice at start: the cores not busy elsewhere)")
     parser.add_argument("--max-calls", type=int, default=4,
                         help="most calls compound's path makes on a parallel item")
+    parser.add_argument("--items-out", type=Path, default=None,
+                        help="write each item's outcome on each path here, one JSON per line")
     parser.add_argument("--only", choices=("compound", "llama_cpp_raw"), default=None,
                         help="run one path only")
     args = parser.parse_args()
@@ -522,11 +540,20 @@ def main() -> None:
     _progress(f"model {path.name}, {threads} threads, "
               f"{sum(len(v) for v in items.values())} items")
     start = time.perf_counter()
+    log = args.items_out.open("w", encoding="utf-8") if args.items_out else None
+
+    def record(row: dict[str, Any]) -> None:
+        if log is not None:
+            log.write(json.dumps(row) + "\n")
+            log.flush()
+
     results = run_bench(
         items, checker,
         compound_llm=None if args.only == "llama_cpp_raw" else llm,
         raw_chat=None if args.only == "compound" else raw.create_chat_completion,
-        max_calls=args.max_calls)
+        max_calls=args.max_calls, record=record)
+    if log is not None:
+        log.close()
     from importlib.metadata import version
 
     print(json.dumps({

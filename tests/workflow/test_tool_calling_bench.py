@@ -203,3 +203,25 @@ def test_bfcl_own_checker_scores_the_bench_output() -> None:
     one = bench.Outcome(calls=both.calls[:1])
     assert bench.score(checker, parallel, "parallel", both).correct  # any order
     assert not bench.score(checker, parallel, "parallel", one).correct
+
+
+def test_run_bench_alternates_paths_and_records_each_item() -> None:
+    item = _item(SIMPLE, SIMPLE_ANSWER)
+    rows: list[dict[str, Any]] = []
+
+    def chat(**kwargs: Any) -> dict[str, Any]:
+        return {"choices": [{"message": {"role": "assistant", "content": "120"}}]}
+
+    def checker(functions: Any, output: Any, answer: Any, category: str) -> dict[str, Any]:
+        return {"valid": output == [{"math_factorial": {"number": 5}}]}
+
+    results = bench.run_bench(
+        {"simple_python": [item, item]}, checker,
+        compound_llm=ScriptedLLM([ToolCall("math_factorial", {"number": 5})]),
+        raw_chat=chat, record=rows.append)
+    figures = results["simple_python"]
+    assert figures["compound"]["accuracy"] == 1.0 and figures["compound"]["n"] == 2
+    assert figures["llama_cpp_raw"]["accuracy"] == 0.0
+    assert figures["llama_cpp_raw"]["no_call_rate"] == 1.0
+    assert [r["path"] for r in rows] == ["compound", "llama_cpp_raw"] * 2
+    assert rows[0]["calls"] == [{"math_factorial": {"number": 5}}] and rows[0]["correct"]
