@@ -65,9 +65,15 @@ def encyclopedia(tmp_path_factory: pytest.TempPathFactory) -> research.Encyclope
     return research.Encyclopedia(paragraphs=PARAGRAPHS, top_k=3, folder=folder).load()
 
 
+def _models(model: Model) -> dict[str, Any]:
+    """The scripted model for the spec's LLM, without the spec's cache (its store is a file
+    next to the spec, which a test run must neither write nor read)."""
+    return {"llm:llm": model.llm, "strategy:cache": None}
+
+
 def run(model: Model, encyclopedia: research.Encyclopedia, **limits: Any) -> Any:
     system = System.load(EXAMPLE)
-    flow = build_workflow(system, "research", shared={"llm:llm": model.llm})
+    flow = build_workflow(system, "research", shared=_models(model))
     deps = research.ResearchDeps(llm=model.llm, encyclopedia=encyclopedia, **limits)
     return flow.run(ctx=RunContext(deps=deps), question=QUESTION)
 
@@ -128,7 +134,7 @@ def test_the_budget_and_the_leads_stop_the_loop(encyclopedia: research.Encyclope
 
 def test_the_answer_workflow_cites_the_given_passages() -> None:
     model = Model(answer=" Paris ")
-    flow = build_workflow(System.load(EXAMPLE), "answer", shared={"llm:llm": model.llm})
+    flow = build_workflow(System.load(EXAMPLE), "answer", shared=_models(model))
     out = flow.run(question="Capital of France?", passages=["France: its capital is Paris."],
                    titles=["France"]).output
     assert dataclasses.astuple(out) == ("Paris", ["France"])
