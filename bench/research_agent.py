@@ -26,7 +26,7 @@ first: the agent's evidence is often single-shot's). ``seconds_per_question`` is
 wall time, ``model_seconds_per_question`` the model's time on every call, a cached call
 counting the time it took when it ran.
 
-    python bench/research_agent.py                 # 100 questions, ~30 min on 2 busy cores
+    python bench/research_agent.py                 # 100 questions: 31 min on 2 cores at load 7-8
     python bench/research_agent.py --limit 20      # a quick look
 """
 
