@@ -74,6 +74,10 @@ def test_tool_use_becomes_tool_calls() -> None:
     assert done.finish_reason == "tool_calls"
     assert done.tool_calls[0].arguments == {"city": "Oslo"}
     assert seen[0]["tools"][0]["input_schema"]["properties"]["city"] == {"type": "string"}
+    assert "tool_choice" not in seen[0]
+    llm, seen = replay(recorded("anthropic_tool_use.json"))
+    llm.complete("Weather in Oslo?", tools=[tool], tool_choice="required")
+    assert seen[0]["tool_choice"] == {"type": "any"}
 
 
 def test_json_schema_is_a_forced_tool() -> None:

@@ -13,7 +13,7 @@ from compound.intelligence.llm import (
     ToolDefinition,
 )
 from compound.intelligence.llm.embedded import EmbeddedLLM, default_model_path
-from compound.intelligence.llm.prompting import render_prompt
+from compound.intelligence.llm.prompting import action_schema, render_prompt
 
 pytestmark = pytest.mark.integration
 
@@ -82,6 +82,28 @@ def test_counts_tokens_with_the_model_tokenizer(embedded_llm: EmbeddedLLM) -> No
 def test_context_overflow_is_typed(embedded_llm: EmbeddedLLM) -> None:
     with pytest.raises(ContextOverflow, match="context window of 2048"):
         embedded_llm.complete("word " * 3000, max_tokens=8)
+
+
+def test_required_tool_choice_always_calls(embedded_llm: EmbeddedLLM) -> None:
+    tool = ToolDefinition("get_weather", "Current weather for a city",
+                          {"type": "object", "properties": {"city": {"type": "string"}},
+                           "required": ["city"]})
+    done = embedded_llm.complete("Is it raining in Oslo?", tools=[tool],
+                                 tool_choice="required", max_tokens=48)
+    # the action grammar has no answer branch: the reply is a call, whatever the model prefers
+    assert [c.name for c in done.tool_calls] == ["get_weather"]
+    assert done.finish_reason == "tool_calls"
+
+
+def test_required_tool_choice_renders_no_answer_option() -> None:
+    tool = ToolDefinition("get_weather", "Current weather", {"type": "object"})
+    auto = render_prompt([Message("user", "Oslo?")], tools=[tool])
+    required = render_prompt([Message("user", "Oslo?")], tools=[tool], tool_required=True)
+    assert '{"answer": TEXT}' in auto and '{"answer": TEXT}' not in required
+    assert len(action_schema([tool])["oneOf"]) == 2
+    assert action_schema([tool], required=True)["oneOf"][0]["properties"]["tool"] == {
+        "const": "get_weather"}
+    assert len(action_schema([tool], required=True)["oneOf"]) == 1
 
 
 def test_conversation_renders_as_question_answer_document() -> None:

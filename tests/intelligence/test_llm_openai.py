@@ -72,6 +72,10 @@ def test_native_tool_calls_complete_and_stream(server: LocalOpenAIServer) -> Non
     assert done.finish_reason == "tool_calls"
     assert done.tool_calls == (ToolCall("weather", {"city": "Oslo"}, id="call_1"),)
     assert server.requests[-1]["tools"][0]["function"]["name"] == "weather"
+    assert "tool_choice" not in server.requests[-1]
+    server.llm = ScriptedLLM([ToolCall("weather", {"city": "Oslo"}, id="call_2")])
+    client(server).complete("weather in Oslo?", tools=[tool], tool_choice="required")
+    assert server.requests[-1]["tool_choice"] == "required"
     streamed = list(client(server).stream("weather in Oslo?", tools=[tool]))[-1]
     assert isinstance(streamed, Completion) and streamed.tool_calls[0].name == "weather"
 

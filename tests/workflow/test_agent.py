@@ -219,3 +219,24 @@ def test_grammar_constrained_actions_with_the_embedded_model(embedded_llm: objec
     else:
         assert result.stop_reason == "answer" and result.answer
     assert isinstance(Tool(capital.function).definition.parameters, dict)
+
+
+def test_required_tool_choice_holds_until_the_first_call() -> None:
+    llm = ScriptedLLM([ToolCall("add", {"a": 2, "b": 3}), "5."])
+    result = Agent(llm=llm, tools=[add], tool_choice="required").run("2+3?")
+    assert result.answer == "5."
+    assert [params.tool_choice for _, params in llm.calls] == ["required", "auto"]
+    plain = ScriptedLLM(["5."])
+    Agent(llm=plain, tools=[add]).run("2+3?")
+    assert plain.calls[0][1].tool_choice == "auto"
+
+
+def test_tool_choice_is_checked() -> None:
+    from compound.errors import UserError
+
+    with pytest.raises(UserError, match="tool_choice is one of auto, required"):
+        Agent(llm=ScriptedLLM([]), tools=[add], tool_choice="always")  # type: ignore[arg-type]
+    with pytest.raises(UserError, match="'required' needs tools"):
+        Agent(llm=ScriptedLLM([]), tool_choice="required")
+    with pytest.raises(UserError, match="tool_choice is one of"):
+        ScriptedLLM(["x"]).complete("hi", tools=[add.definition], tool_choice="must")  # type: ignore[arg-type]

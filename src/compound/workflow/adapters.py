@@ -288,7 +288,7 @@ def llm_adapter(request: AdapterRequest) -> Any:
                  max_steps=agent.max_steps, max_tokens=agent.max_tokens,
                  max_cost_usd=agent.max_cost_usd, max_tokens_per_call=agent.max_tokens_per_call,
                  max_repeats=agent.max_repeats, max_time_s=agent.max_time_s,
-                 name=request.step.name)
+                 tool_choice=agent.tool_choice, name=request.step.name)
 
 
 def _prompt_source(request: AdapterRequest, options: Mapping[str, Any]) -> PromptSource | None:

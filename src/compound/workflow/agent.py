@@ -45,7 +45,14 @@ from typing import TYPE_CHECKING, Any, Literal
 from compound.errors import UserError
 from compound.intelligence.llm.deadline import Deadline
 from compound.intelligence.llm.errors import InvalidResponse, LLMTimeout
-from compound.intelligence.llm.types import Completion, Message, ToolCall, ToolDefinition
+from compound.intelligence.llm.types import (
+    TOOL_CHOICES,
+    Completion,
+    Message,
+    ToolCall,
+    ToolChoice,
+    ToolDefinition,
+)
 from compound.orchestration.context.template import Template
 from compound.orchestration.tools import Tool, ToolResult
 from compound.specfile import did_you_mean
@@ -108,6 +115,9 @@ class Agent:
             row (None: never).
         max_time_s: most seconds for the whole loop, model calls included (None: only the
             deadline the caller runs under, a served run's).
+        tool_choice: ``"required"`` makes the model call a tool until it has called one (a
+            weak model that would answer from memory searches first), then it may answer;
+            ``"auto"`` (the default) lets it answer at once.
         name: the agent's name in traces.
 
     Example:
@@ -132,6 +142,7 @@ class Agent:
         max_tokens_per_call: int | None = None,
         max_repeats: int | None = 3,
         max_time_s: float | None = 600.0,
+        tool_choice: ToolChoice = "auto",
         name: str = "agent",
     ) -> None:
         if max_steps < 1:
@@ -148,6 +159,12 @@ class Agent:
         self.max_tokens_per_call = max_tokens_per_call
         self.max_repeats = max_repeats
         self.max_time_s = max_time_s
+        if tool_choice not in TOOL_CHOICES:
+            raise UserError(f"agent '{name}': tool_choice is one of {', '.join(TOOL_CHOICES)}; "
+                            f"received {tool_choice!r}")
+        if tool_choice == "required" and not self.tools:
+            raise UserError(f"agent '{name}': tool_choice 'required' needs tools to call")
+        self.tool_choice: ToolChoice = tool_choice
         self.name = name
 
     @cached_property
@@ -307,17 +324,21 @@ class _Loop:
 
     # -- model and tool calls, logged when the spans come later -----------------------------
 
+    def options(self) -> dict[str, Any]:
+        """A model call's settings: a ``required`` tool choice holds until the first call."""
+        agent = self.agent
+        return {"tools": agent._definitions, "max_tokens": agent.max_tokens_per_call,
+                "tool_choice": "auto" if self.results else agent.tool_choice}
+
     def complete(self, messages: list[Message]) -> Completion:
         agent = self.agent
         log = self.log
         if log is None:
-            return self.ctx.complete(agent.llm, messages, tools=agent._definitions,
-                                     max_tokens=agent.max_tokens_per_call)
+            return self.ctx.complete(agent.llm, messages, **self.options())
         start = time.perf_counter_ns()
         sent = len(messages) if messages is self.messages else tuple(messages)
         try:
-            completion = self.ctx.complete(agent.llm, messages, tools=agent._definitions,
-                                           max_tokens=agent.max_tokens_per_call)
+            completion = self.ctx.complete(agent.llm, messages, **self.options())
         except BaseException as exc:
             log.append(ModelCall(start, time.perf_counter_ns(), sent, exc))
             raise
@@ -328,13 +349,11 @@ class _Loop:
         agent = self.agent
         log = self.log
         if log is None:
-            return await self.ctx.acomplete(agent.llm, messages, tools=agent._definitions,
-                                            max_tokens=agent.max_tokens_per_call)
+            return await self.ctx.acomplete(agent.llm, messages, **self.options())
         start = time.perf_counter_ns()
         sent = len(messages) if messages is self.messages else tuple(messages)
         try:
-            completion = await self.ctx.acomplete(agent.llm, messages, tools=agent._definitions,
-                                                  max_tokens=agent.max_tokens_per_call)
+            completion = await self.ctx.acomplete(agent.llm, messages, **self.options())
         except BaseException as exc:
             log.append(ModelCall(start, time.perf_counter_ns(), sent, exc))
             raise

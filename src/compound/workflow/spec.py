@@ -28,7 +28,7 @@ the workflow input, and runs alongside the others).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -67,6 +67,8 @@ class AgentSpec(SpecModel):
     max_repeats: int | None = Field(default=3, ge=1)
     max_time_s: float | None = Field(
         default=600.0, gt=0, description="most seconds for the whole loop, model calls included")
+    tool_choice: Literal["auto", "required"] = Field(
+        default="auto", description="'required': call a tool before answering")
 
 
 class StepSpec(SpecModel):

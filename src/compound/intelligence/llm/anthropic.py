@@ -106,6 +106,8 @@ class AnthropicLLM(LLM):
                 {"name": t.name, "description": t.description, "input_schema": dict(t.parameters)}
                 for t in params.tools
             ]
+            if params.tool_choice == "required":
+                request["tool_choice"] = {"type": "any"}
         elif params.json_schema is not None:
             request["tools"] = [{"name": _OUTPUT_TOOL, "description": "Give the answer.",
                                  "input_schema": dict(params.json_schema)}]

@@ -24,6 +24,7 @@ from compound.intelligence.llm.deadline import Deadline
 from compound.intelligence.llm.errors import InvalidResponse
 from compound.intelligence.llm.pricing import cost_usd
 from compound.intelligence.llm.types import (
+    TOOL_CHOICES,
     Completion,
     FinishReason,
     GenerationParams,
@@ -32,6 +33,7 @@ from compound.intelligence.llm.types import (
     StreamEvent,
     TextDelta,
     ToolCall,
+    ToolChoice,
     ToolDefinition,
     Usage,
     as_messages,
@@ -123,6 +125,9 @@ class LLM(abc.ABC):
             changes["stop"] = tuple(changes["stop"])
         if "tools" in changes:
             changes["tools"] = tuple(changes["tools"])
+        if changes.get("tool_choice", "auto") not in TOOL_CHOICES:
+            raise UserError(f"tool_choice is one of {', '.join(TOOL_CHOICES)}, not "
+                            f"{changes['tool_choice']!r}")
         if "json_schema" in changes:  # before the model is called: its patterns run in RE2
             _check_json_schema(changes["json_schema"])
         return replace(self.defaults, **changes) if changes else self.defaults
@@ -138,6 +143,7 @@ class LLM(abc.ABC):
         stop: Sequence[str] | None = None,
         json_schema: Mapping[str, Any] | None = None,
         tools: Sequence[ToolDefinition] | None = None,
+        tool_choice: ToolChoice | None = None,
     ) -> Completion:
         """Generate a whole answer.
 
@@ -151,6 +157,8 @@ class LLM(abc.ABC):
             json_schema: constrain the answer to JSON matching this schema; the parsed value
                 is in ``Completion.data``.
             tools: tools the model may call; calls come back in ``Completion.tool_calls``.
+            tool_choice: ``"auto"`` (call a tool or answer) or ``"required"`` (call one of
+                ``tools``: the answer is a call, never text).
 
         Raises:
             LLMError: a typed failure (timeout, rate limit, context overflow, invalid
@@ -159,7 +167,7 @@ class LLM(abc.ABC):
         messages = as_messages(prompt)
         params = self.params(
             max_tokens=max_tokens, temperature=temperature, top_p=top_p, seed=seed, stop=stop,
-            json_schema=json_schema, tools=tools,
+            json_schema=json_schema, tools=tools, tool_choice=tool_choice,
         )
         self.load()
         start = time.perf_counter()
@@ -186,12 +194,13 @@ class LLM(abc.ABC):
         stop: Sequence[str] | None = None,
         json_schema: Mapping[str, Any] | None = None,
         tools: Sequence[ToolDefinition] | None = None,
+        tool_choice: ToolChoice | None = None,
     ) -> Iterator[StreamEvent]:
         """Like :meth:`complete`, yielding :class:`TextDelta` pieces, then the Completion."""
         messages = as_messages(prompt)
         params = self.params(
             max_tokens=max_tokens, temperature=temperature, top_p=top_p, seed=seed, stop=stop,
-            json_schema=json_schema, tools=tools,
+            json_schema=json_schema, tools=tools, tool_choice=tool_choice,
         )
         self.load()
         start = time.perf_counter()

@@ -198,6 +198,7 @@ class EmbeddedLLM(LLM):
         return render_prompt(
             messages, few_shot=self.few_shot, instruction=self.instruction,
             json_schema=params.json_schema, tools=params.tools,
+            tool_required=params.tool_choice == "required",
         )
 
     def _grammar(self, schema: Mapping[str, Any]) -> Any:
@@ -212,7 +213,8 @@ class EmbeddedLLM(LLM):
         self, messages: tuple[Message, ...], params: GenerationParams
     ) -> Iterator[str | RawResult]:
         prompt = self.render(messages, params)
-        schema = action_schema(params.tools) if params.tools else params.json_schema
+        schema = (action_schema(params.tools, required=params.tool_choice == "required")
+                  if params.tools else params.json_schema)
         grammar = self._grammar(schema) if schema is not None else None
         stop = list(params.stop) if params.stop else ([] if grammar is not None else QA_STOP)
         deadline = Deadline.current() or Deadline(self.timeout_s, label=(

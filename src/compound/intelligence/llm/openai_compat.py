@@ -121,6 +121,8 @@ class OpenAICompatibleLLM(LLM):
                                                   "parameters": dict(t.parameters)}}
                 for t in params.tools
             ]
+            if params.tool_choice == "required":
+                request["tool_choice"] = "required"
         elif params.json_schema is not None:
             request["response_format"] = {
                 "type": "json_schema",

@@ -34,6 +34,7 @@ def render_prompt(
     instruction: str | None = None,
     json_schema: Mapping[str, Any] | None = None,
     tools: Sequence[ToolDefinition] = (),
+    tool_required: bool = False,
 ) -> str:
     """Render ``messages`` as a Question/Answer document ending in an open ``Answer:``.
 
@@ -49,6 +50,8 @@ def render_prompt(
     lines = [" ".join(systems) if systems else (instruction or DEFAULT_INSTRUCTION)]
     if tools:
         lines.append(
+            'Call one of these tools by answering with JSON {"tool": NAME, "arguments": {...}}:'
+            if tool_required else
             "You may call one of these tools by answering with JSON "
             '{"tool": NAME, "arguments": {...}}, or answer directly with {"answer": TEXT}:'
         )
@@ -82,8 +85,10 @@ def render_prompt(
     return "\n\n".join(blocks)
 
 
-def action_schema(tools: Sequence[ToolDefinition]) -> dict[str, Any]:
-    """A JSON schema for one action: call one of ``tools``, or answer directly."""
+def action_schema(tools: Sequence[ToolDefinition], *, required: bool = False
+                  ) -> dict[str, Any]:
+    """A JSON schema for one action: call one of ``tools``, or answer directly (unless a call
+    is ``required``)."""
     options: list[dict[str, Any]] = [
         {
             "type": "object",
@@ -95,9 +100,9 @@ def action_schema(tools: Sequence[ToolDefinition]) -> dict[str, Any]:
         }
         for tool in tools
     ]
-    options.append(
-        {"type": "object", "properties": {"answer": {"type": "string"}}, "required": ["answer"]}
-    )
+    if not required:
+        options.append({"type": "object", "properties": {"answer": {"type": "string"}},
+                        "required": ["answer"]})
     return {"oneOf": options}
 
 

@@ -8,6 +8,9 @@ from typing import Any, Literal
 
 Role = Literal["system", "user", "assistant", "tool"]
 FinishReason = Literal["stop", "length", "tool_calls"]
+#: ``auto``: the model calls a tool or answers; ``required``: it calls one of the tools
+ToolChoice = Literal["auto", "required"]
+TOOL_CHOICES: tuple[ToolChoice, ...] = ("auto", "required")
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +60,7 @@ class GenerationParams:
     stop: tuple[str, ...] = ()
     json_schema: Mapping[str, Any] | None = None
     tools: tuple[ToolDefinition, ...] = ()
+    tool_choice: ToolChoice = "auto"
 
 
 @dataclass(frozen=True, slots=True)
