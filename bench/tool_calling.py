@@ -18,12 +18,16 @@ of the machine falls on both alike:
   does. The embedded action holds one call, so a ``parallel`` item is asked again after each
   call (the call and an ``Observation`` added to the conversation, as the agent loop does)
   until the model answers, repeats its last call (dropped) or ``--max-calls`` is reached.
+  Every item here expects a call, so the first action is asked with ``tool_choice=
+  "required"`` (the grammar has no answer branch; ``--tool-choice auto`` offers it, and the
+  270M base model then mostly answers in text); later actions may answer.
 * ``llama_cpp_raw``: ``Llama.create_chat_completion(tools=..., tool_choice="auto")`` on a
   second ``Llama`` of the same GGUF file with ``chat_format="chatml-function-calling"``,
   llama-cpp-python's one built-in tool-calling format that is not tied to a model family
   (``functionary`` needs Functionary's tokenizer; the GGUF's own Gemma template knows no
   tools). It constrains the function name and then the arguments with grammars of its own
-  and may return several calls, so it has no repair turn.
+  and may return several calls, so it has no repair turn. Its handler has no "required"
+  choice (only ``auto`` or one named function), so it runs with ``auto``.
 
 Both are scored by BFCL's own AST checker (``bfcl_eval.eval_checker.ast_eval.ast_checker``)
 against BFCL's possible answers; a reply with no call counts as wrong (BFCL's decoder fails
@@ -71,6 +75,7 @@ from typing import Any
 
 from compound.intelligence.llm import LLM, Message, ToolCall, ToolDefinition
 from compound.intelligence.llm.errors import InvalidResponse, LLMError
+from compound.intelligence.llm.types import ToolChoice
 from compound.orchestration.context.template import Template
 from compound.orchestration.tools import Tool, ToolArgumentsError, ToolResult
 from compound.workflow.agent import REPAIR_PROMPT
@@ -229,7 +234,7 @@ def problem_with(call: ToolCall, tools: Mapping[str, BfclTool]) -> str | None:
 
 def _action(
     llm: LLM, messages: list[Message], tools: Mapping[str, BfclTool], outcome: Outcome,
-    max_tokens: int,
+    max_tokens: int, tool_choice: ToolChoice = "auto",
 ) -> ToolCall | None:
     """One model action with compound's validation and one repair turn; the call, or None
     for an answer in text (or a reply still invalid after its repair)."""
@@ -237,7 +242,8 @@ def _action(
     asked = messages
     for attempt in range(2):
         try:
-            completion = llm.complete(asked, tools=definitions, max_tokens=max_tokens)
+            completion = llm.complete(asked, tools=definitions, max_tokens=max_tokens,
+                                      tool_choice=tool_choice)
         except InvalidResponse as exc:
             problem, raw = str(exc).split(": ", 1)[-1], exc.raw
         else:
@@ -261,10 +267,12 @@ def _action(
     return None  # pragma: no cover - the loop returns
 
 
-def run_compound(llm: LLM, item: Item, *, max_calls: int, max_tokens: int = MAX_TOKENS
-                 ) -> Outcome:
+def run_compound(llm: LLM, item: Item, *, max_calls: int, max_tokens: int = MAX_TOKENS,
+                 tool_choice: ToolChoice = "required") -> Outcome:
     """compound's path on one item: up to ``max_calls`` actions (1 unless the category is
-    parallel), each validated with one repair turn."""
+    parallel), each validated with one repair turn. A ``required`` tool choice holds for the
+    first action (every BFCL item here expects a call); later ones may answer instead, which
+    ends a parallel item, as the agent loop does."""
     outcome = Outcome()
     messages = [Message("system", SYSTEM)] + [
         Message(m["role"], m["content"]) for m in item.messages  # type: ignore[arg-type]
@@ -272,7 +280,8 @@ def run_compound(llm: LLM, item: Item, *, max_calls: int, max_tokens: int = MAX_
     start = time.perf_counter()
     try:
         for turn in range(max_calls):
-            call = _action(llm, messages, item.tools, outcome, max_tokens)
+            call = _action(llm, messages, item.tools, outcome, max_tokens,
+                           tool_choice if not outcome.calls else "auto")
             if call is None:
                 break
             if outcome.calls and _same(call, outcome.calls[-1]):
@@ -435,7 +444,7 @@ def _progress(text: str) -> None:
 def run_bench(
     items: Mapping[str, Sequence[Item]], checker: Checker, *, compound_llm: LLM | None,
     raw_chat: Callable[..., Any] | None, max_calls: int = 4,
-    record: Callable[[dict[str, Any]], None] | None = None,
+    record: Callable[[dict[str, Any]], None] | None = None, tool_choice: ToolChoice = "required",
 ) -> dict[str, Any]:
     """Both paths over every item, alternating; figures per category and path.
     ``record`` receives each item's outcome on each path (see :func:`item_record`)."""
@@ -447,7 +456,8 @@ def run_bench(
         for index, item in enumerate(rows):
             if compound_llm is not None:
                 ours.append(score(checker, item, category,
-                                  run_compound(compound_llm, item, max_calls=calls)))
+                                  run_compound(compound_llm, item, max_calls=calls,
+                                               tool_choice=tool_choice)))
             if raw_chat is not None:
                 raw.append(score(checker, item, category, run_raw(raw_chat, item)))
             if record is not None:
@@ -513,6 +523,10 @@ def main() -> None:
                              "policy's choice at start: the cores not busy elsewhere)")
     parser.add_argument("--max-calls", type=int, default=4,
                         help="most calls compound's path makes on a parallel item")
+    parser.add_argument("--tool-choice", choices=("required", "auto"), default="required",
+                        help="compound's tool choice on an item's first action (default "
+                             "%(default)s: every item expects a call; 'auto' lets the model "
+                             "answer in text, as the raw baseline's handler does)")
     parser.add_argument("--items-out", type=Path, default=None,
                         help="write each item's outcome on each path here, one JSON per line")
     parser.add_argument("--only", choices=("compound", "llama_cpp_raw"), default=None,
@@ -551,7 +565,7 @@ def main() -> None:
         items, checker,
         compound_llm=None if args.only == "llama_cpp_raw" else llm,
         raw_chat=None if args.only == "compound" else raw.create_chat_completion,
-        max_calls=args.max_calls, record=record)
+        max_calls=args.max_calls, record=record, tool_choice=args.tool_choice)
     if log is not None:
         log.close()
     from importlib.metadata import version
@@ -564,6 +578,7 @@ def main() -> None:
         "limit_per_category": args.limit or None,
         "max_calls_parallel": args.max_calls,
         "max_tokens": MAX_TOKENS,
+        "compound_tool_choice": args.tool_choice,
         "baseline": "llama-cpp-python create_chat_completion(tools, tool_choice='auto'), "
                     "chat_format='chatml-function-calling', temperature 0",
         "categories": results,

@@ -124,6 +124,11 @@ def test_parallel_items_are_asked_again_until_the_model_repeats_itself() -> None
     assert len(llm.calls) == 3
     second = llm.calls[1][0]  # the first call and its observation came back to the model
     assert second[-2].tool_calls[0].name == "spotify_play" and second[-1].role == "tool"
+    # a call is required of the first action only; later ones may answer, ending the item
+    assert [params.tool_choice for _, params in llm.calls] == ["required", "auto", "auto"]
+    free = ScriptedLLM([taylor])
+    bench.run_compound(free, item, max_calls=1, tool_choice="auto")
+    assert free.calls[0][1].tool_choice == "auto"
 
 
 def test_raw_path_reads_openai_tool_calls_and_flags_invalid_ones() -> None:
