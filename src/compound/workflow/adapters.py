@@ -41,7 +41,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -100,6 +100,8 @@ def component_kind(system: System, name: str) -> tuple[str, Any]:
     if name in system.models:
         spec = system.models[name]
         return str(spec.kind), spec
+    if name in system.workflows:
+        return "workflow", system.workflows[name]
     strategy = system.strategy
     for kind, entries in (("retriever", system.retrievers), ("tool", system.tools),
                           ("rail", system.guardrails), ("router", strategy.routers),
@@ -157,6 +159,8 @@ class LLMStep:
         system: an optional system message.
         json_schema: ask for JSON matching this schema (parsed into ``LLMOutput.data``).
         max_tokens: generation limit for the call.
+        stop: strings that end generation (not included in the text); the model's own by
+            default.
         name: the step's name, for error messages.
     """
 
@@ -164,12 +168,13 @@ class LLMStep:
 
     def __init__(self, llm: LLM, *, template: str | None = None, system: str | None = None,
                  json_schema: Mapping[str, Any] | None = None, max_tokens: int | None = None,
-                 name: str | None = None) -> None:
+                 stop: Sequence[str] | None = None, name: str | None = None) -> None:
         self.llm = llm
         self.template = template
         self.system = system
         self.json_schema = dict(json_schema) if json_schema else None
         self.max_tokens = max_tokens
+        self.stop = list(stop) if stop else None
         self.name = name
         where = f"step '{name}' template" if name else "the prompt template"
         self.parsed = Template.parse(template if template is not None else "{prompt}",
@@ -213,7 +218,7 @@ class LLMStep:
         context = ctx if ctx is not None else RunContext()
         messages, rendered = self._messages(inputs)
         completion = context.complete(self.llm, messages, json_schema=self.json_schema,
-                                      max_tokens=self.max_tokens)
+                                      max_tokens=self.max_tokens, stop=self.stop)
         return self._output(completion, rendered)
 
     async def arun(self, ctx: RunContext | None, **inputs: Any) -> LLMOutput:
@@ -222,7 +227,7 @@ class LLMStep:
         context = ctx if ctx is not None else RunContext()
         messages, rendered = self._messages(inputs)
         completion = await context.acomplete(self.llm, messages, json_schema=self.json_schema,
-                                             max_tokens=self.max_tokens)
+                                             max_tokens=self.max_tokens, stop=self.stop)
         return self._output(completion, rendered)
 
 
@@ -246,7 +251,7 @@ def llm_adapter(request: AdapterRequest) -> Any:
     options = dict(request.step.options)
     agent = request.step.agent
     if agent is None:
-        allowed = {"template", "system", "json_schema", "max_tokens"}
+        allowed = {"template", "system", "json_schema", "max_tokens", "stop"}
         unknown = sorted(set(options) - allowed)
         if unknown:
             raise UserError(f"step '{request.step.name}': options {unknown} are not LLM step "
