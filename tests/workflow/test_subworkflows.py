@@ -1,6 +1,6 @@
 """A workflow used as a step of another in compound.yaml (`uses: NAME`), looped with its last
 output as the input `previous`; a workflow that contains itself is refused; an LLM step's
-`stop` option reaches the model."""
+`stop` and `temperature` options reach the model."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ workflows:
       - name: draft
         uses: llm
         inputs: {topic: input.topic}
-        options: {template: "Write about {topic}.", stop: ["\\n\\n", "END"]}
+        options: {template: "Write about {topic}.", stop: ["\\n\\n", "END"], temperature: 0.5}
       - name: note
         uses: "tests.workflow.test_subworkflows:note"
         inputs: {draft: draft, last: input.previous}
@@ -59,7 +59,7 @@ def test_a_looped_sub_workflow_reads_its_last_output_as_previous() -> None:
     output = flow.run(topic="cats").output
     assert (output.text, output.round) == ("abc", 3)  # three rounds, each counting the last
     assert set(flow.by_name["rounds"].step.params) == {"topic"}  # previous is the loop's
-    assert [params.stop for _, params in llm.calls] == [("\n\n", "END")] * 3
+    assert [(p.stop, p.temperature) for _, p in llm.calls] == [(("\n\n", "END"), 0.5)] * 3
 
 
 def test_a_sub_workflow_outside_a_loop_takes_previous_as_an_input() -> None:

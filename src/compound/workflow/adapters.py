@@ -161,6 +161,7 @@ class LLMStep:
         max_tokens: generation limit for the call.
         stop: strings that end generation (not included in the text); the model's own by
             default.
+        temperature: sampling temperature for the call; the model's by default.
         name: the step's name, for error messages.
     """
 
@@ -168,13 +169,15 @@ class LLMStep:
 
     def __init__(self, llm: LLM, *, template: str | None = None, system: str | None = None,
                  json_schema: Mapping[str, Any] | None = None, max_tokens: int | None = None,
-                 stop: Sequence[str] | None = None, name: str | None = None) -> None:
+                 stop: Sequence[str] | None = None, temperature: float | None = None,
+                 name: str | None = None) -> None:
         self.llm = llm
         self.template = template
         self.system = system
         self.json_schema = dict(json_schema) if json_schema else None
         self.max_tokens = max_tokens
         self.stop = list(stop) if stop else None
+        self.temperature = temperature
         self.name = name
         where = f"step '{name}' template" if name else "the prompt template"
         self.parsed = Template.parse(template if template is not None else "{prompt}",
@@ -218,7 +221,8 @@ class LLMStep:
         context = ctx if ctx is not None else RunContext()
         messages, rendered = self._messages(inputs)
         completion = context.complete(self.llm, messages, json_schema=self.json_schema,
-                                      max_tokens=self.max_tokens, stop=self.stop)
+                                      max_tokens=self.max_tokens, stop=self.stop,
+                                      temperature=self.temperature)
         return self._output(completion, rendered)
 
     async def arun(self, ctx: RunContext | None, **inputs: Any) -> LLMOutput:
@@ -227,7 +231,8 @@ class LLMStep:
         context = ctx if ctx is not None else RunContext()
         messages, rendered = self._messages(inputs)
         completion = await context.acomplete(self.llm, messages, json_schema=self.json_schema,
-                                             max_tokens=self.max_tokens, stop=self.stop)
+                                             max_tokens=self.max_tokens, stop=self.stop,
+                                             temperature=self.temperature)
         return self._output(completion, rendered)
 
 
@@ -251,7 +256,7 @@ def llm_adapter(request: AdapterRequest) -> Any:
     options = dict(request.step.options)
     agent = request.step.agent
     if agent is None:
-        allowed = {"template", "system", "json_schema", "max_tokens", "stop"}
+        allowed = {"template", "system", "json_schema", "max_tokens", "stop", "temperature"}
         unknown = sorted(set(options) - allowed)
         if unknown:
             raise UserError(f"step '{request.step.name}': options {unknown} are not LLM step "
