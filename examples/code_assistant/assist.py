@@ -17,8 +17,10 @@ from __future__ import annotations
 import ast
 import re
 import textwrap
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from compound.metrics.code import run_sandboxed
 from compound.orchestration.context import approx_tokens, truncate_to_tokens
@@ -481,19 +483,26 @@ def conclude(task: CodeTask, prompt: CodePrompt, code: Code, applied: Applied,
 # -- metrics of the eval in compound.yaml -------------------------------------------------------
 
 
-def syntax_valid(output: Attempt) -> bool:
+def syntax_valid(output: Any) -> bool:
     """The final code parses and the function has a body."""
-    return output.syntax_ok
+    return bool(_attempt_field(output, "syntax_ok"))
 
 
-def tests_pass(output: Attempt) -> bool:
+def tests_pass(output: Any) -> bool:
     """The final code passes the tests."""
-    return output.passed
+    return bool(_attempt_field(output, "passed"))
 
 
-def generations(output: Attempt) -> float:
+def generations(output: Any) -> float:
     """How many times the model was called."""
-    return float(output.generations)
+    return float(_attempt_field(output, "generations"))
+
+
+def _attempt_field(output: Any, name: str) -> Any:
+    """A field of the workflow's Attempt, as an eval hands it over (the target output's
+    ``data``: the Attempt itself, or its JSON form from a cached row)."""
+    data = getattr(output, "data", output)
+    return data[name] if isinstance(data, Mapping) else getattr(data, name)
 
 
 # -- small readers -----------------------------------------------------------------------------

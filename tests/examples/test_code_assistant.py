@@ -130,3 +130,13 @@ def test_the_prompt_stays_within_its_budget() -> None:
 
 def test_the_documented_examples_hold() -> None:
     assert doctest.testmod(assist, raise_on_error=False).failed == 0
+
+
+def test_the_eval_metrics_read_the_attempt_an_eval_row_keeps() -> None:
+    from compound.evaluation.targets import TargetOutput
+
+    attempt = assist.Attempt("double", "", "", True, True, False, "AssertionError", 2, [""], 9)
+    row = TargetOutput(text="", data={"syntax_ok": True, "passed": False, "generations": 2})
+    for output in (attempt, row):
+        assert assist.syntax_valid(output) and not assist.tests_pass(output)
+        assert assist.generations(output) == 2.0
