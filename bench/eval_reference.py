@@ -22,7 +22,6 @@ import json
 import os
 import platform
 import sys
-import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -38,6 +37,12 @@ from compound.intelligence.llm.embedded import EmbeddedLLM
 from compound.public_data import dataset_path
 from compound.store import SQLiteStore
 
+# HotpotQA's questions and pooled paragraphs, the BM25 search over them and the answer prompt
+# are the research agent example's (bench/research_agent.py compares the agent with this
+# single-shot retrieval)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples" / "research_agent"))
+import research
+
 DECISION_SCHEMA = {
     "type": "object",
     "properties": {"answer": {"type": "string", "enum": ["yes", "no", "maybe"]}},
@@ -49,7 +54,7 @@ PUBMEDQA_PROMPTS = {
     "without_context": "Question: {question}\nAnswer yes, no or maybe.",
 }
 HOTPOT_SYSTEM = {
-    "with_context": "Answer the question with a short phrase taken from the passages.",
+    "with_context": research.ANSWER_SYSTEM,
     "without_context": "Answer the question with a short phrase.",
 }
 
@@ -95,33 +100,16 @@ def run_pubmedqa(llm: EmbeddedLLM, store: SQLiteStore, limit: int, seed: int) ->
 
 def hotpot_rows(limit: int) -> tuple[list[dict[str, Any]], list[tuple[str, str]]]:
     """The first ``limit`` questions, and every distinct paragraph of all 500 (the corpus)."""
-    rows = []
-    corpus: dict[str, str] = {}
-    with dataset_path("hotpotqa/dev500.jsonl").open(encoding="utf-8") as handle:
-        for line in handle:
-            item = json.loads(line)
-            for paragraph in item["contexts"]:
-                corpus.setdefault(paragraph["title"], paragraph["text"])
-            rows.append(item)
-    return rows[:limit], list(corpus.items())
+    corpus = [(p.title, p.text) for p in research.hotpot_paragraphs()]
+    return research.hotpot_questions(limit), corpus
 
 
 def retrieve(rows: list[dict[str, Any]], corpus: list[tuple[str, str]], k: int) -> list[Any]:
-    """BM25 (the retrieval layer's lexical retriever) over the pooled paragraphs."""
-    from compound.orchestration.ingest import ChunkSettings, Document
-    from compound.orchestration.retrieval import DocumentIndex, LexicalRetriever
-
-    folder = tempfile.mkdtemp(prefix="hotpot-bm25-")
-    index = DocumentIndex(folder, chunking=ChunkSettings(strategy="none"))
-    index.open()
-    index.ingest([Document(id=title, text=text, title=title) for title, text in corpus])
-    retriever = LexicalRetriever(index, top_k=k)
-    found = []
-    for row in rows:
-        hits = retriever.run(row["question"]).hits
-        found.append([{"title": h.title or h.doc_id, "text": h.text} for h in hits])
-    index.close()
-    return found
+    """BM25 (the retrieval layer's lexical retriever) over the pooled paragraphs: the research
+    agent's encyclopedia (examples/research_agent), searched once with each question."""
+    encyclopedia = research.Encyclopedia(
+        paragraphs=[research.Paragraph(title, text) for title, text in corpus], top_k=k)
+    return [encyclopedia.search(row["question"]) for row in rows]
 
 
 def run_hotpotqa(llm: EmbeddedLLM, store: SQLiteStore, limit: int, seed: int) -> dict[str, Any]:
@@ -146,8 +134,7 @@ def run_hotpotqa(llm: EmbeddedLLM, store: SQLiteStore, limit: int, seed: int) ->
     conditions = {"gold_paragraphs": "gold", "retrieved_paragraphs": "retrieved",
                   "no_context": None}
     for condition, field in conditions.items():
-        prompt = ("Passages:\n{passages}\n\nQuestion: {question}" if field
-                  else "Question: {question}")
+        prompt = research.ANSWER_PROMPT if field else "Question: {question}"
         inputs = {"question": "question", **({"passages": field} if field else {})}
         target = LLMTarget(
             llm, prompt=prompt, max_tokens=24, seed=seed, cache=OutputCache(store),

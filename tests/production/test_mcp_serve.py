@@ -132,3 +132,56 @@ def test_http_with_api_keys(tmp_path: Path) -> None:
     finally:
         process.terminate()
         process.wait(10)
+
+
+RETRIEVING = SPEC + """
+retrievers:
+  docs:
+    kind: bm25
+    documents: [docs/]
+    top_k: 2
+"""
+
+
+def test_stdio_offers_retrievers_when_asked(tmp_path: Path) -> None:
+    (tmp_path / "compound.yaml").write_text(RETRIEVING)
+    (tmp_path / "shouting.py").write_text(CODE)
+    (tmp_path / ".compound").mkdir()
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "cards.md").write_text("# Cards\n\nA new card arrives within ten working days.\n")
+    (docs / "fees.md").write_text("# Fees\n\nTransfers abroad cost one euro each.\n")
+
+    def params(*extra: str) -> StdioServerParameters:
+        return StdioServerParameters(
+            command=sys.executable,
+            args=["-m", "compound", "mcp", "serve", str(tmp_path / "compound.yaml"), *extra],
+            env={"PYTHONPATH": str(Path(__file__).parents[2] / "src")}, cwd=str(tmp_path))
+
+    async def main() -> None:
+        async with Client(params(), read_timeout_seconds=60) as client:
+            assert [t.name for t in (await client.list_tools()).tools] == ["shout"]
+        async with Client(params("--retrievers"), read_timeout_seconds=60) as client:
+            empty = await client.call_tool("search_docs", {"query": "card"})
+            assert empty.is_error and "run 'compound ingest SPEC --retriever docs'" in (
+                empty.content[0].text)
+        ingested = subprocess.run(
+            [sys.executable, "-m", "compound", "ingest", str(tmp_path / "compound.yaml")],
+            cwd=tmp_path, capture_output=True, text=True, timeout=120,
+            env={"PYTHONPATH": str(Path(__file__).parents[2] / "src"), "PATH": "/usr/bin:/bin"})
+        assert ingested.returncode == 0, ingested.stderr
+        async with Client(params("--retrievers"), read_timeout_seconds=60) as client:
+            tools = {t.name: t for t in (await client.list_tools()).tools}
+            assert sorted(tools) == ["search_docs", "shout"]
+            assert tools["search_docs"].input_schema["required"] == ["query"]
+            found = await client.call_tool("search_docs", {"query": "when does my card arrive",
+                                                           "top_k": 1})
+            assert not found.is_error
+            hits = found.structured_content["hits"]
+            assert len(hits) == 1 and "ten working days" in hits[0]["text"]
+            wrong = await client.call_tool("search_docs", {"query": 3})
+            assert wrong.is_error and "takes 'query' (a string)" in wrong.content[0].text
+            shouted = await client.call_tool("shout", {"text": "ok", "times": 1})
+            assert shouted.content[0].text == "OK"
+
+    asyncio.run(main())

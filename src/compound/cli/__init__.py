@@ -31,6 +31,7 @@ COMMAND_MODULES = [
     "compound.cli.system",
     "compound.cli.models",
     "compound.cli.ml",
+    "compound.cli.prompts",
     "compound.cli.ask",
     "compound.cli.evaluation",
     "compound.cli.datasets_fetch",

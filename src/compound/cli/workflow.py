@@ -263,7 +263,8 @@ def _span_line(depth: int, span: dict[str, Any], show_io: bool) -> str:
                        ("compound.step.restored", "restored"),
                        ("compound.replayed", "replayed"),
                        ("compound.step.retries", "retries"),
-                       ("compound.context.tokens", "context tokens")):
+                       ("compound.context.tokens", "context tokens"),
+                       ("compound.prompt", "prompt")):
         if key in a:
             parts.append(f"{label}={a[key]}")
     if span["status"] != "ok":

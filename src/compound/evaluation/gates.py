@@ -47,7 +47,7 @@ if TYPE_CHECKING:
     from compound.gating import Direction
     from compound.system import Criterion, System
 
-__all__ = ["check_gate", "declared_direction", "failures", "passed"]
+__all__ = ["check_gate", "declared_direction", "error_rate_check", "failures", "passed"]
 
 
 def check_gate(
@@ -106,13 +106,9 @@ def check_gate(
             name, metric=name, value=summary.value, baseline=base.get(name),
             direction="higher" if summary.higher_is_better else "lower", tolerance=tolerance,
             kind="latency" if name in latency else "quality"))
-    total = run.counts.get("total", 0)
-    if max_error_rate is not None and total:
-        rate = run.counts.get("error", 0) / total
-        checks.append(rule_check(
-            "error_rate", metric="error_rate", value=rate, threshold=max_error_rate,
-            direction="lower", problem=f"the target failed on {rate:.1%} of rows, over the "
-            f"allowed {max_error_rate:.1%}"))
+    errors = error_rate_check(run, max_error_rate)
+    if errors is not None:
+        checks.append(errors)
     for suite in run.suites:
         if suite.min_pass_rate is None:
             continue
@@ -122,6 +118,18 @@ def check_gate(
             problem=f"{suite.kind} pass rate {suite.pass_rate:.1%} is under "
             f"{suite.min_pass_rate:.1%}"))
     return checks
+
+
+def error_rate_check(run: RunSummary, max_error_rate: float | None) -> GateCheck | None:
+    """The eval's ``max_error_rate`` held on ``run`` (None: no limit, or no rows)."""
+    total = run.counts.get("total", 0)
+    if max_error_rate is None or not total:
+        return None
+    rate = run.counts.get("error", 0) / total
+    return rule_check(
+        "error_rate", metric="error_rate", value=rate, threshold=max_error_rate,
+        direction="lower", problem=f"the target failed on {rate:.1%} of rows, over the "
+        f"allowed {max_error_rate:.1%}")
 
 
 def declared_direction(system: System, key: str) -> Direction:

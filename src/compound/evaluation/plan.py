@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from compound.evaluation.cache import OutputCache
     from compound.evaluation.spec import TargetSpec
     from compound.evaluation.targets import Target
+    from compound.orchestration.prompts import PromptVersion
     from compound.store import Store
     from compound.system import System
 
@@ -150,15 +151,18 @@ def plan_eval(
     store: Store | None,
     limit: int | None = None,
     use_cache: bool = True,
+    prompts: Mapping[str, PromptVersion] | None = None,
 ) -> EvalPlan:
     """The plan for the eval ``name`` of ``system``.
 
     Args:
         system: the loaded spec.
         name: which entry of ``evals:``.
-        store: for the dataset registry and the output cache.
+        store: for the dataset registry, the output cache and the prompt registry.
         limit: evaluate only the first ``limit`` examples (after ``sample``).
         use_cache: reuse cached model outputs.
+        prompts: prompt versions by name that a workflow's LLM steps use instead of the
+            production versions (:mod:`compound.orchestration.prompts`).
     """
     from compound.evaluation.cache import OutputCache
     from compound.strategy.cache.llm import CachedLLM
@@ -175,7 +179,8 @@ def plan_eval(
     if limit:
         dataset = dataset.head(limit)
     cache = OutputCache(store, enabled=use_cache) if store is not None else None
-    target = build_target(spec.target, system, cache=cache, seed=spec.seed, store=store)
+    target = build_target(spec.target, system, cache=cache, seed=spec.seed, store=store,
+                          prompts=prompts)
     from compound.loop_defaults import eval_defaults
 
     defaults = eval_defaults(system, name)  # what the loop type measures when spec is silent
@@ -218,10 +223,11 @@ def _metrics_from_criteria(system: System, name: str) -> list[MetricSpec]:
 
 def build_target(
     spec: TargetSpec, system: System, *, cache: OutputCache | None, seed: int = 0,
-    store: Store | None = None,
+    store: Store | None = None, prompts: Mapping[str, PromptVersion] | None = None,
 ) -> Target:
-    """The target an eval's ``target:`` section describes (``store`` serves trained models
-    and rails; the system's own store when None)."""
+    """The target an eval's ``target:`` section describes (``store`` serves trained models,
+    rails and a workflow's prompts; the system's own store when None; ``prompts`` pins prompt
+    versions of a workflow's steps)."""
     if spec.kind == "function":
         assert spec.function is not None
         from compound.code.references import resolve
@@ -236,7 +242,7 @@ def build_target(
         assert spec.workflow is not None
         return WorkflowTarget.from_system(system, spec.workflow,
                                           cache=cache if spec.cache else None,
-                                          output=spec.output)
+                                          output=spec.output, store=store, prompts=prompts)
     if spec.kind == "rail":
         from compound.evaluation.component_targets import RailTarget
 

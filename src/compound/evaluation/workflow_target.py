@@ -44,6 +44,8 @@ from compound.evaluation.targets import TargetOutput, answer_of
 
 if TYPE_CHECKING:
     from compound.evaluation.cache import OutputCache
+    from compound.orchestration.prompts import PromptVersion
+    from compound.store import Store
     from compound.system import System
 
 
@@ -85,13 +87,16 @@ class WorkflowTarget:
     @classmethod
     def from_system(
         cls, system: System, workflow: str, *, cache: OutputCache | None,
-        output: str | None = None,
+        output: str | None = None, store: Store | None = None,
+        prompts: Mapping[str, PromptVersion] | None = None,
     ) -> WorkflowTarget:
-        """The workflow ``workflow`` of ``system``, its LLM calls cached."""
+        """The workflow ``workflow`` of ``system``, its LLM calls cached; its LLM steps use the
+        production prompts of ``store``'s registry, or the versions ``prompts`` pins."""
         from compound.intelligence.llm import build_llm
         from compound.production.rails.steps import run_guard
         from compound.strategy.cache.llm import CachedLLM
         from compound.strategy.cached_steps import CACHE_KEY
+        from compound.workflow.adapters import PINNED_PROMPTS
         from compound.workflow.loader import build_workflow
 
         shared: dict[str, Any] = {
@@ -101,10 +106,13 @@ class WorkflowTarget:
         # the eval's own output cache keeps answers with their cost; the strategy's cache
         # would answer rows from what served requests left and count them free
         shared[CACHE_KEY] = None
+        shared["store"] = store
+        shared[PINNED_PROMPTS] = dict(prompts or {})
         flow = build_workflow(system, workflow, shared=shared)
         definition = system.model_dump(mode="json", exclude={"evals", "source", "criteria"})
+        pins = sorted(v.ref for v in (prompts or {}).values())
         return cls(flow, name=f"workflow:{workflow}",
-                   fingerprint=content_hash([workflow, definition]), output=output,
+                   fingerprint=content_hash([workflow, definition, *pins]), output=output,
                    guard=run_guard(system, workflow, shared=shared))
 
     def fingerprint(self) -> str:

@@ -26,13 +26,14 @@ import json
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import Field
 
-from compound.errors import RuntimeFailure, UserError
+from compound.errors import UserError
 from compound.gating import GateCheck, failures
 from compound.intelligence.promotion import applicable_criteria, churn_checks, gate_checks
+from compound.intelligence.versioning import Versioned, VersionRecord
 from compound.specfile import did_you_mean
 
 if TYPE_CHECKING:
@@ -43,44 +44,30 @@ if TYPE_CHECKING:
     from compound.store import Store
     from compound.system import Criterion, System
 
-Stage = Literal["candidate", "production", "archived"]
 VERSIONS, STAGES, EVENTS = "models", "model_stages", "model_events"
 
 
-class ModelVersion(BaseModel):
+class ModelVersion(VersionRecord):
     """One registered version of a trained model (the document the store keeps)."""
 
-    model_config = ConfigDict(extra="ignore")
-
-    name: str
-    version: int
-    stage: Stage = "candidate"
-    created: float
     task: str
     learner: str
-    params: dict[str, Any] = {}
+    params: dict[str, Any] = Field(default_factory=dict)
     target: str = ""
-    features: list[str] = []
-    data: dict[str, dict[str, Any]] = {}
-    metrics: dict[str, float] = {}
+    features: list[str] = Field(default_factory=list)
+    data: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    metrics: dict[str, float] = Field(default_factory=dict)
     primary: str = ""
-    report: dict[str, Any] = {}
-    parts: dict[str, dict[str, float]] = {}
+    report: dict[str, Any] = Field(default_factory=dict)
+    parts: dict[str, dict[str, float]] = Field(default_factory=dict)
     calibration: dict[str, Any] | None = None
-    libraries: dict[str, str] = {}
+    libraries: dict[str, str] = Field(default_factory=dict)
     artifact_key: str
     artifact_sha256: str
     artifact_bytes: int
     held_out_key: str | None = None
     churn: dict[str, Any] | None = None
     training_seconds: float = 0.0
-    promoted: float | None = None
-    note: str = ""
-
-    @property
-    def ref(self) -> str:
-        """``name@version``."""
-        return f"{self.name}@{self.version}"
 
     @property
     def gate_metrics(self) -> dict[str, float]:
@@ -108,7 +95,7 @@ class PromotionDecision:
     rows: str = ""
 
 
-class ModelRegistry:
+class ModelRegistry(Versioned[ModelVersion]):
     """Versions, stages, promotion and rollback of trained models, kept in a store.
 
     Args:
@@ -116,38 +103,11 @@ class ModelRegistry:
     """
 
     def __init__(self, store: Store) -> None:
-        self.store = store
+        super().__init__(store, ModelVersion, kind="model",
+                         collections=(VERSIONS, STAGES, EVENTS),
+                         none_yet="none; train it first")
 
     # -- reading ----------------------------------------------------------------------------
-
-    def versions(self, name: str) -> list[ModelVersion]:
-        """Every version of ``name``, oldest first."""
-        found = [ModelVersion.model_validate(doc)
-                 for _, doc in self.store.items(VERSIONS, prefix=f"{name}@")]
-        return sorted((v for v in found if v.name == name), key=lambda v: v.version)
-
-    def names(self) -> list[str]:
-        """Models with at least one version."""
-        return sorted({str(doc["name"]) for _, doc in self.store.items(VERSIONS)})
-
-    def get(self, name: str, version: int) -> ModelVersion:
-        """One version.
-
-        Raises:
-            UserError: no such version (listing the versions there are).
-        """
-        doc = self.store.get(VERSIONS, f"{name}@{version}")
-        if doc is None:
-            have = [v.version for v in self.versions(name)]
-            listed = ", ".join(map(str, have)) if have else "none; train it first"
-            raise UserError(f"model '{name}' has no version {version} (versions: {listed})")
-        return ModelVersion.model_validate(doc)
-
-    def production(self, name: str) -> ModelVersion | None:
-        """The production version of ``name``, or None."""
-        pointer = self.store.get(STAGES, name) or {}
-        version = pointer.get("production")
-        return None if version is None else self.get(name, int(version))
 
     def resolve(self, name: str, version: int | None) -> ModelVersion:
         """``version`` of ``name``, or its production version when None."""
@@ -296,7 +256,7 @@ class ModelRegistry:
         failed = failures(checks)
         if failed:
             if churned:
-                self._set_stage(record, record.stage, **churned)
+                self.set_stage(record, record.stage, **churned)
             self.store.append(EVENTS, {"event": "refused", "model": name,
                                        "version": record.version,
                                        "checks": [c.name for c in failed], **churned,
@@ -306,22 +266,7 @@ class ModelRegistry:
                                      message=f"{record.ref} was not promoted: the gate failed "
                                              f"({reasons})", churn=measured, rows=rows)
         self.load_model(record)  # a candidate that does not load never reaches production
-        with self.store.transaction():
-            pointer = self.store.get(STAGES, name) or {"production": None, "history": []}
-            if pointer.get("production") != (current.version if current else None):
-                raise RuntimeFailure(
-                    f"the production version of '{name}' changed while {record.ref} was being "
-                    "checked (another promotion or rollback ran); run the promotion again"
-                )
-            if current is not None:
-                self._set_stage(current, "archived")
-            self._set_stage(record, "production", promoted=time.time(), **churned)
-            history = [*pointer.get("history", []), record.version]
-            self.store.put(STAGES, name, {"production": record.version, "history": history})
-            self.store.append(EVENTS, {"event": "promote", "model": name,
-                                       "version": record.version,
-                                       "replaced": current.version if current else None,
-                                       **churned, **by_whom})
+        self.install(record, current, changes=churned, event={**churned, **by_whom})
         return PromotionDecision(
             name, record.version, promoted=True, checks=checks, churn=measured, rows=rows,
             replaced=current.version if current else None,
@@ -338,24 +283,9 @@ class ModelRegistry:
         Raises:
             UserError: there is no earlier production version.
         """
-        pointer = self.store.get(STAGES, name) or {}
-        history = [int(v) for v in pointer.get("history", [])]
-        current = pointer.get("production")
-        if current is None or len(history) < 2:
-            raise UserError(
-                f"model '{name}' has no earlier production version to roll back to "
-                f"(production history: {', '.join(map(str, history)) or 'empty'})"
-            )
-        previous = self.get(name, history[-2])
+        current, previous = self.previous(name)
         self.load_model(previous)
-        with self.store.transaction():
-            self._set_stage(self.get(name, int(current)), "archived", note="rolled back")
-            self._set_stage(previous, "production", promoted=time.time())
-            self.store.put(STAGES, name, {"production": previous.version,
-                                          "history": history[:-1]})
-            self.store.append(EVENTS, {"event": "rollback", "model": name,
-                                       "from": int(current), "to": previous.version})
-        return self.get(name, previous.version)
+        return self.restore(current, previous)
 
     def _candidate(self, name: str, version: int | None) -> ModelVersion:
         if version is not None:
@@ -367,10 +297,6 @@ class ModelRegistry:
                 f"'compound train SPEC {name}'"
             )
         return candidates[-1]
-
-    def _set_stage(self, record: ModelVersion, stage: Stage, **changes: Any) -> None:
-        updated = record.model_copy(update={"stage": stage, **changes})
-        self.store.put(VERSIONS, updated.ref, updated.model_dump(mode="json"))
 
 
 def _rows_read(record: ModelVersion, same_rows: bool) -> str:

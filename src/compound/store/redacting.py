@@ -51,6 +51,8 @@ STRUCTURAL: tuple[str, ...] = (
     "models", "model_stages", "model_events", "datasets", "eval_runs", "eval_rows",
     "eval_cache", "api_keys", "budgets", "strategy:thresholds", "monitoring", "drift",
     "drift_reference", "alerts", "recent_runs", "review:submissions",
+    # a prompt is what the model is sent: redacting its text would change what the step sends
+    "prompts", "prompt_stages", "prompt_events",
 )
 
 

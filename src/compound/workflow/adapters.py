@@ -57,6 +57,7 @@ from compound.specfile import did_you_mean
 
 if TYPE_CHECKING:
     from compound.intelligence.llm import LLM
+    from compound.orchestration.prompts import PromptSource, PromptVersion
     from compound.orchestration.spec import ToolSpec
     from compound.orchestration.tools import Tool
     from compound.system import System
@@ -64,6 +65,9 @@ if TYPE_CHECKING:
     from compound.workflow.spec import StepSpec
 
 GROUP = "compound.steps"
+#: ``shared[PINNED_PROMPTS]``: prompt versions by name that LLM steps use instead of
+#: production's (an eval of a candidate prompt)
+PINNED_PROMPTS = "prompts:pinned"
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,7 @@ class AdapterRequest:
     kind: str
     spec: Any
     shared: dict[str, Any] = field(default_factory=dict)
+    workflow: str = ""
 
 
 Adapter = Callable[[AdapterRequest], Any]
@@ -163,6 +168,10 @@ class LLMStep:
             default.
         temperature: sampling temperature for the call; the model's by default.
         name: the step's name, for error messages.
+        prompt: where a registered version of the prompt comes from (the prompt registry,
+            :mod:`compound.orchestration.prompts`); its version replaces ``template`` and
+            ``system``, adds its few-shot examples, and is recorded on the step's span as
+            ``compound.prompt`` (``name@version``). None: ``template`` and ``system`` only.
     """
 
     output_type = LLMOutput
@@ -170,8 +179,11 @@ class LLMStep:
     def __init__(self, llm: LLM, *, template: str | None = None, system: str | None = None,
                  json_schema: Mapping[str, Any] | None = None, max_tokens: int | None = None,
                  stop: Sequence[str] | None = None, temperature: float | None = None,
-                 name: str | None = None) -> None:
+                 name: str | None = None, prompt: PromptSource | None = None) -> None:
         self.llm = llm
+        self.prompt = prompt
+        # a registered version's parsed template, and the messages each call starts with
+        self._versions: dict[str, tuple[Template, tuple[Message, ...]]] = {}
         self.template = template
         self.system = system
         self.json_schema = dict(json_schema) if json_schema else None
@@ -200,15 +212,31 @@ class LLMStep:
                     f"inputs: {{{name}: step.field}}, and write {{{name}}}")
         return renderable(source_type)
 
-    def _messages(self, inputs: Mapping[str, Any]) -> tuple[list[Message], Rendered]:
+    def _messages(self, inputs: Mapping[str, Any], ctx: RunContext
+                  ) -> tuple[list[Message], Rendered]:
+        version = None if self.prompt is None else self.prompt.current(ctx.store)
+        parsed, prefix = (self.parsed, ()) if version is None else self._version(version)
         try:
-            rendered = self.parsed.render_cited(inputs)
+            rendered = parsed.render_cited(inputs)
         except TemplateValueError as exc:
             where = f"step '{self.name}': " if self.name else ""
             raise TemplateValueError(f"{where}{exc}") from None
+        if version is not None:
+            ctx.annotate("compound.prompt", version.ref)
+            return [*prefix, Message("user", rendered.text)], rendered
         messages = [Message("system", self.system)] if self.system else []
         messages.append(Message("user", rendered.text))
         return messages, rendered
+
+    def _version(self, version: PromptVersion) -> tuple[Template, tuple[Message, ...]]:
+        found = self._versions.get(version.ref)
+        if found is None:
+            from compound.orchestration.prompts import prompt_prefix
+
+            parsed = Template.parse(version.template, where=f"prompt {version.ref}")
+            found = self._versions[version.ref] = (
+                parsed, prompt_prefix(version, template=parsed))
+        return found
 
     def _output(self, completion: Any, rendered: Rendered) -> LLMOutput:
         return LLMOutput(completion.text.strip(), completion.data,
@@ -219,7 +247,7 @@ class LLMStep:
         from compound.workflow.context import RunContext
 
         context = ctx if ctx is not None else RunContext()
-        messages, rendered = self._messages(inputs)
+        messages, rendered = self._messages(inputs, context)
         completion = context.complete(self.llm, messages, json_schema=self.json_schema,
                                       max_tokens=self.max_tokens, stop=self.stop,
                                       temperature=self.temperature)
@@ -229,7 +257,7 @@ class LLMStep:
         from compound.workflow.context import RunContext
 
         context = ctx if ctx is not None else RunContext()
-        messages, rendered = self._messages(inputs)
+        messages, rendered = self._messages(inputs, context)
         completion = await context.acomplete(self.llm, messages, json_schema=self.json_schema,
                                              max_tokens=self.max_tokens, stop=self.stop,
                                              temperature=self.temperature)
@@ -261,7 +289,8 @@ def llm_adapter(request: AdapterRequest) -> Any:
         if unknown:
             raise UserError(f"step '{request.step.name}': options {unknown} are not LLM step "
                             f"options; allowed: {', '.join(sorted(allowed))}")
-        return LLMStep(llm, name=request.step.name, **options)
+        return LLMStep(llm, name=request.step.name, prompt=_prompt_source(request, options),
+                       **options)
     from compound.workflow.agent import Agent
 
     tools = agent_tools(request, agent.tools)
@@ -270,6 +299,22 @@ def llm_adapter(request: AdapterRequest) -> Any:
                  max_cost_usd=agent.max_cost_usd, max_tokens_per_call=agent.max_tokens_per_call,
                  max_repeats=agent.max_repeats, max_time_s=agent.max_time_s,
                  name=request.step.name)
+
+
+def _prompt_source(request: AdapterRequest, options: Mapping[str, Any]) -> PromptSource | None:
+    """The registry entry of an LLM step with a template in a named workflow (None: the
+    spec's text only). A run context's store is read first; else the one the caller shares
+    (``shared["store"]``: serving's, the CLI's)."""
+    template = options.get("template")
+    if not request.workflow or not isinstance(template, str):
+        return None
+    from compound.orchestration.prompts import PromptSource
+
+    name = f"{request.workflow}.{request.step.name}"
+    shared = request.shared
+    return PromptSource(name, template=template, system=str(options.get("system") or ""),
+                        store=lambda: shared.get("store"),
+                        pinned=(shared.get(PINNED_PROMPTS) or {}).get(name))
 
 
 def agent_tools(request: AdapterRequest, names: list[str]) -> list[Tool]:

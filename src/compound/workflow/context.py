@@ -37,14 +37,14 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from compound.workflow.budget import Budget
-from compound.workflow.tracing import RUN_SPAN, run_span_id
+from compound.workflow.tracing import RUN_SPAN, Span, run_span_id
 
 if TYPE_CHECKING:
     from compound.intelligence.llm import LLM, Completion, Message, ToolDefinition
     from compound.orchestration.tools import Tool, ToolResult
     from compound.store.base import Store
     from compound.workflow.state import Journal
-    from compound.workflow.tracing import Span, SpanParent, Tracer
+    from compound.workflow.tracing import SpanParent, Tracer
 
 _NO_TRACE = "0" * 32  # the trace id of spans outside any run
 
@@ -130,6 +130,12 @@ class RunContext:
         if parent is RUN_SPAN:
             return run_span_id(self.run_id)
         return parent.span_id
+
+    def annotate(self, key: str, value: Any) -> None:
+        """Set attribute ``key`` on the span of the current step (an LLM step's
+        ``compound.prompt``); nothing when the step has no span of its own."""
+        if isinstance(self.parent_span, Span):
+            self.parent_span.set(key, value)
 
     def end_span(self, span: Span | None) -> None:
         if span is not None and self.tracer is not None:

@@ -88,7 +88,7 @@ def _build(system: System, name: str, shared: dict[str, Any]) -> Workflow:
                   for field, text in spec.input.items()]
         input_type = dataclasses.make_dataclass(f"{name}_input", fields, frozen=True)
     needs = spec.effective_needs()
-    steps = [_step(system, step_spec, needs[step_spec.name], shared)
+    steps = [_step(system, step_spec, needs[step_spec.name], shared, name)
              for step_spec in spec.steps]
     try:
         flow = Workflow(steps, name=name, input=input_type, output=spec.output,
@@ -99,10 +99,11 @@ def _build(system: System, name: str, shared: dict[str, Any]) -> Workflow:
     return flow
 
 
-def _step(system: System, step_spec: StepSpec, needs: list[str], shared: dict[str, Any]
-          ) -> Step:
+def _step(system: System, step_spec: StepSpec, needs: list[str], shared: dict[str, Any],
+          workflow: str) -> Step:
     kind, component_spec = component_kind(system, step_spec.uses)
-    request = AdapterRequest(system, step_spec, step_spec.uses, kind, component_spec, shared)
+    request = AdapterRequest(system, step_spec, step_spec.uses, kind, component_spec, shared,
+                             workflow)
     target = adapter_for(kind)(request)
     if isinstance(target, Step):
         return target
@@ -169,7 +170,7 @@ def _build_problems(system: System) -> list[str]:
         failed = False
         for index, step_spec in enumerate(spec.steps):
             try:
-                _step(system, step_spec, [], {})
+                _step(system, step_spec, [], {}, name)
             except UnverifiedReference as exc:
                 failed = True  # its inputs and output are not known: the wiring is not checked
                 reading = active()

@@ -22,7 +22,8 @@ Span kinds, and the attributes compound sets on each:
 
 * ``run``: ``compound.workflow``, ``compound.run.status``, ``compound.run.stop_reason``;
 * ``step``: ``compound.step``, ``compound.step.attempt``, ``compound.step.skipped``,
-  ``compound.loop.iterations``, ``compound.loop.stop_reason``;
+  ``compound.loop.iterations``, ``compound.loop.stop_reason``, and on an LLM step that sent a
+  registered prompt, ``compound.prompt`` (``name@version``, :mod:`compound.orchestration.prompts`);
 * ``model``: ``gen_ai.operation.name`` (``chat``), ``gen_ai.provider.name``,
   ``gen_ai.request.model``, ``gen_ai.usage.input_tokens``/``output_tokens``,
   ``gen_ai.response.finish_reasons``, ``compound.cost_usd``, ``compound.latency_s``;

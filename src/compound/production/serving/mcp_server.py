@@ -119,9 +119,17 @@ class WorkflowTools:
             found = await asyncio.to_thread(retriever.run, query, top_k=top_k)
         except Exception as exc:
             return _error(f"'{name}' failed: {type(exc).__name__}: {exc}")
+        if not found.hits and await asyncio.to_thread(_empty, retriever):
+            return _error(f"'{name}' has nothing to search: its index is empty; run "
+                          f"'compound ingest SPEC --retriever {name[7:]}' first")
         hits = [{"doc_id": h.doc_id, "title": h.title, "text": h.text, "score": h.score}
                 for h in found.hits]
         return _result({"hits": hits}, {})
+
+
+def _empty(retriever: Any) -> bool:
+    index = getattr(retriever, "index", None)
+    return index is not None and index.stats()["chunks"] == 0
 
 
 def _result(value: Any, meta: Mapping[str, Any]) -> Any:
