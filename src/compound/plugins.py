@@ -49,6 +49,7 @@ BUILTINS: Mapping[str, Mapping[str, str]] = {
         "llm": "compound.strategy.cached_steps:llm_step",
         "tool": "compound.workflow.adapters:tool_adapter",
         "function": "compound.workflow.adapters:function_adapter",
+        "workflow": "compound.workflow.loader:workflow_step",
         "rail": f"{_RAILS}.steps:rail_step",
         "router": "compound.strategy.steps:strategy_adapter",
         "fallback": "compound.strategy.steps:strategy_adapter",

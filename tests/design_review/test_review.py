@@ -399,6 +399,7 @@ def test_the_support_desk_shows_its_thin_groundedness_eval() -> None:
     ("credit_risk", ["thin-eval", "latency-without-mitigation"]),
     ("quickstart", ["thin-eval"]),
     ("research_agent", ["no-input-rail", "no-input-rail"]),  # both silenced, with the reason
+    ("code_assistant", ["no-input-rail", "thin-eval", "thin-eval"]),  # silenced, with reasons
 ])
 def test_the_examples_real_findings(example: str, expected: list[str]) -> None:
     assert ids(System.load(ROOT / "examples" / example)) == expected

@@ -171,3 +171,16 @@ def test_binary_recall_and_precision_match_scikit_learn() -> None:
     assert precision.fn(answers, truth) == pytest.approx(precision_score(truth, predicted))
     with pytest.raises(ValueError, match="undefined"):
         recall.fn(["0", "1"], [0, 0])
+
+
+def test_the_sandbox_writes_a_scratch_copy_and_keeps_it_inside() -> None:
+    from compound.metrics.code import run_sandboxed
+
+    script = ("import os, sys\nsys.path.insert(0, os.path.dirname(__file__))\n"
+              "from pkg.mod import VALUE\nprint(VALUE, open('notes/a.txt').read())\n")
+    done = run_sandboxed(script, files={"pkg/__init__.py": "", "pkg/mod.py": "VALUE = 3\n",
+                                        "notes/a.txt": "hi"})
+    assert done is not None and done.stdout == "3 hi\n"
+    for outside in ("../escape.py", "/tmp/escape.py", "answer.py"):
+        with pytest.raises(ValueError, match="outside the scratch folder"):
+            run_sandboxed("pass", files={outside: "x"})

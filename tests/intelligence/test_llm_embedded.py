@@ -125,3 +125,26 @@ def test_embedded_rejects_options_it_does_not_take() -> None:
 
     with pytest.raises(UserError, match="does not take 'base_url'"):
         build_llm(LLMSpec(provider="embedded", base_url="http://x"))
+
+
+def test_a_plain_prompt_is_the_text_as_written_with_only_the_calls_stops(
+        embedded_llm: EmbeddedLLM) -> None:
+    from compound.intelligence.llm.types import GenerationParams
+
+    plain = EmbeddedLLM(prompt_format="plain", model_path=embedded_llm.model_path)
+    code = 'def add(a, b):\n    """Sum of a and b."""\n'
+    assert plain.render([Message("user", code)], GenerationParams()) == code
+    plain._llama = embedded_llm.llama  # share the loaded weights
+    done = plain.complete(code, max_tokens=24, stop=["\ndef "])
+    assert done.text.startswith((" ", "\t"))  # the body keeps its indentation
+    assert "Answer:" not in done.text
+
+
+def test_the_prompt_format_is_checked_and_keys_the_cache() -> None:
+    from compound.errors import UserError
+    from compound.strategy.cache.keys import llm_cache_key
+
+    with pytest.raises(UserError, match="prompt_format must be 'qa' or 'plain'"):
+        EmbeddedLLM(prompt_format="chat")  # type: ignore[arg-type]
+    qa, plain = EmbeddedLLM(), EmbeddedLLM(prompt_format="plain")
+    assert llm_cache_key(qa, "x", qa.params()) != llm_cache_key(plain, "x", plain.params())

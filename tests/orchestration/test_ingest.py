@@ -63,6 +63,14 @@ def test_folders_are_walked_in_order_skipping_hidden_and_unknown_files(tmp_path:
     assert "unsupported file type '.png'" in problems[0].message
 
 
+def test_python_source_is_read_as_text(tmp_path: Path) -> None:
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "slug.py").write_text("def slugify(title):\n    ...\n")
+    docs, problems = _read([tmp_path], tmp_path)
+    assert [(d.id, d.title) for d in docs] == [("pkg/slug.py", "slug")] and not problems
+    assert docs[0].text.startswith("def slugify(title):")
+
+
 def test_bad_input_is_reported_not_fatal(tmp_path: Path) -> None:
     (tmp_path / "latin1.txt").write_bytes("caf\xe9 cr\xe8me".encode("latin-1"))
     (tmp_path / "empty.md").write_text("   \n", encoding="utf-8")

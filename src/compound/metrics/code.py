@@ -23,6 +23,7 @@ import re
 import subprocess
 import sys
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -54,10 +55,34 @@ runpy.run_path(sys.argv[0], run_name="__main__")
 
 
 def run_sandboxed(
-    code: str, *, timeout_s: float = 5.0, memory_mb: int = 512
+    code: str, *, timeout_s: float = 5.0, memory_mb: int = 512,
+    files: Mapping[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str] | None:
-    """Run ``code`` in a sandboxed Python; None when it timed out."""
+    """Run ``code`` in a sandboxed Python; None when it timed out.
+
+    Args:
+        code: the script, run as ``__main__`` from the scratch folder.
+        timeout_s: wall-clock limit (the CPU limit is one second more).
+        memory_mb: address-space limit.
+        files: more files to write into the scratch folder first, by relative path (a copy
+            of a repository to test, say). The folder is not on ``sys.path``: the script
+            adds it (``sys.path.insert(0, os.path.dirname(__file__))``) to import them.
+
+    Example:
+        >>> run_sandboxed("import sys, os; sys.path.insert(0, os.path.dirname(__file__))\\n"
+        ...               "import pkg.mod; print(pkg.mod.X)",
+        ...               files={"pkg/__init__.py": "", "pkg/mod.py": "X = 7"}).stdout
+        '7\\n'
+    """
     with tempfile.TemporaryDirectory(prefix="compound-code-") as folder:
+        root = Path(folder).resolve()
+        for relative, text in (files or {}).items():
+            path = (root / relative).resolve()
+            if not path.is_relative_to(root) or path == root / "answer.py":
+                raise ValueError(f"sandbox file {relative!r} is outside the scratch folder or "
+                                 "is the script's own name; give a relative path inside it")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
         script = Path(folder) / "answer.py"
         script.write_text(code, encoding="utf-8")
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONHASHSEED": "0",

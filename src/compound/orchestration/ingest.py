@@ -1,9 +1,10 @@
 """Reading documents from files and folders, reporting what is wrong with them.
 
 Files: JSONL (one document per line: ``_id``/``id``, ``text``/``content``, ``title``; other
-fields become metadata), plain text, Markdown (a ``# heading`` gives the title, YAML front
-matter gives metadata) and HTML (``<title>``, headings kept as Markdown-style lines, scripts
-and styles dropped). Folders are walked in sorted order, so ids and positions are stable.
+fields become metadata), plain text, Python source (as plain text), Markdown (a ``# heading``
+gives the title, YAML front matter gives metadata) and HTML (``<title>``, headings kept as
+Markdown-style lines, scripts and styles dropped). Folders are walked in sorted order, so ids
+and positions are stable.
 
 Problems with the input never stop an ingest and never reach the index half-done: each one is
 reported as an :class:`IngestProblem` (empty document, bytes that are not UTF-8, a file above
@@ -42,6 +43,7 @@ from compound.orchestration.html_text import html_to_text
 SUFFIXES: dict[str, str] = {
     ".jsonl": "jsonl", ".ndjson": "jsonl", ".txt": "text", ".text": "text",
     ".md": "markdown", ".markdown": "markdown", ".html": "html", ".htm": "html",
+    ".py": "text",  # source code, read as plain text (a code assistant's repository)
 }
 ID_FIELDS = ("_id", "id", "doc_id")
 TEXT_FIELDS = ("text", "content", "body")

@@ -41,7 +41,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -105,6 +105,8 @@ def component_kind(system: System, name: str) -> tuple[str, Any]:
     if name in system.models:
         spec = system.models[name]
         return str(spec.kind), spec
+    if name in system.workflows:
+        return "workflow", system.workflows[name]
     strategy = system.strategy
     for kind, entries in (("retriever", system.retrievers), ("tool", system.tools),
                           ("rail", system.guardrails), ("router", strategy.routers),
@@ -162,6 +164,9 @@ class LLMStep:
         system: an optional system message.
         json_schema: ask for JSON matching this schema (parsed into ``LLMOutput.data``).
         max_tokens: generation limit for the call.
+        stop: strings that end generation (not included in the text); the model's own by
+            default.
+        temperature: sampling temperature for the call; the model's by default.
         name: the step's name, for error messages.
         prompt: where a registered version of the prompt comes from (the prompt registry,
             :mod:`compound.orchestration.prompts`); its version replaces ``template`` and
@@ -173,6 +178,7 @@ class LLMStep:
 
     def __init__(self, llm: LLM, *, template: str | None = None, system: str | None = None,
                  json_schema: Mapping[str, Any] | None = None, max_tokens: int | None = None,
+                 stop: Sequence[str] | None = None, temperature: float | None = None,
                  name: str | None = None, prompt: PromptSource | None = None) -> None:
         self.llm = llm
         self.prompt = prompt
@@ -182,6 +188,8 @@ class LLMStep:
         self.system = system
         self.json_schema = dict(json_schema) if json_schema else None
         self.max_tokens = max_tokens
+        self.stop = list(stop) if stop else None
+        self.temperature = temperature
         self.name = name
         where = f"step '{name}' template" if name else "the prompt template"
         self.parsed = Template.parse(template if template is not None else "{prompt}",
@@ -241,7 +249,8 @@ class LLMStep:
         context = ctx if ctx is not None else RunContext()
         messages, rendered = self._messages(inputs, context)
         completion = context.complete(self.llm, messages, json_schema=self.json_schema,
-                                      max_tokens=self.max_tokens)
+                                      max_tokens=self.max_tokens, stop=self.stop,
+                                      temperature=self.temperature)
         return self._output(completion, rendered)
 
     async def arun(self, ctx: RunContext | None, **inputs: Any) -> LLMOutput:
@@ -250,7 +259,8 @@ class LLMStep:
         context = ctx if ctx is not None else RunContext()
         messages, rendered = self._messages(inputs, context)
         completion = await context.acomplete(self.llm, messages, json_schema=self.json_schema,
-                                             max_tokens=self.max_tokens)
+                                             max_tokens=self.max_tokens, stop=self.stop,
+                                             temperature=self.temperature)
         return self._output(completion, rendered)
 
 
@@ -274,7 +284,7 @@ def llm_adapter(request: AdapterRequest) -> Any:
     options = dict(request.step.options)
     agent = request.step.agent
     if agent is None:
-        allowed = {"template", "system", "json_schema", "max_tokens"}
+        allowed = {"template", "system", "json_schema", "max_tokens", "stop", "temperature"}
         unknown = sorted(set(options) - allowed)
         if unknown:
             raise UserError(f"step '{request.step.name}': options {unknown} are not LLM step "

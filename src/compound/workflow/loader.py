@@ -45,6 +45,9 @@ if TYPE_CHECKING:
     from compound.workflow.spec import StepSpec
 
 
+_BUILDING = "workflows:building"  # in `shared`: the workflows being built, to catch a cycle
+
+
 def build_workflow(system: System, name: str, *, shared: dict[str, Any] | None = None
                    ) -> Workflow:
     """The runnable workflow ``name`` of ``system``, wired and type-checked.
@@ -64,8 +67,21 @@ def build_workflow(system: System, name: str, *, shared: dict[str, Any] | None =
             f"{did_you_mean(name, system.workflows)}; declared: "
             f"{', '.join(system.workflows) or 'none'}"
         )
-    spec = system.workflows[name]
     shared = shared if shared is not None else {}
+    building: list[str] = shared.setdefault(_BUILDING, [])  # outermost first
+    if name in building:
+        cycle = " -> ".join([*building[building.index(name):], name])
+        raise UserError(f"workflow '{name}' uses itself ({cycle}); a workflow cannot contain "
+                        "itself: loop a step (loop: {max_iterations: N}) instead")
+    building.append(name)
+    try:
+        return _build(system, name, shared)
+    finally:
+        building.pop()
+
+
+def _build(system: System, name: str, shared: dict[str, Any]) -> Workflow:
+    spec = system.workflows[name]
     input_type = None
     if spec.input:
         fields = [(field, parse_type(text, where=f"workflows.{name}.input.{field}"))
@@ -100,6 +116,17 @@ def _step(system: System, step_spec: StepSpec, needs: list[str], shared: dict[st
         retry_delay_s=step_spec.retry_delay_s, loop=loop, map_over=step_spec.for_each,
         concurrency=step_spec.concurrency,
     )
+
+
+def workflow_step(request: AdapterRequest) -> Workflow:
+    """``uses: NAME`` of another workflow under ``workflows:``: that workflow, built with the
+    same shared objects (one model per name), run as one step of this one (its input fields
+    are the step's inputs; looped, an input field ``previous`` receives its last output).
+
+    Raises:
+        UserError: the workflow uses itself, directly or through others.
+    """
+    return build_workflow(request.system, request.component, shared=request.shared)
 
 
 def build_problems(system: System, *, run_code: bool = False) -> list[str]:

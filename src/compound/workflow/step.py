@@ -7,7 +7,9 @@ target by these rules, in this order, once, when it is built; anything else is a
 
 1. **A workflow** (:class:`~compound.workflow.graph.Workflow`, or anything that is a
    :class:`Subflow`): the fields of its input type are the step's inputs, its output step's
-   type the step's output. This is how a loop spans several steps.
+   type the step's output. This is how a loop spans several steps; in a loop, an input field
+   named ``previous`` receives the workflow's own last output (None on the first iteration),
+   so each round can read what the last one did.
 2. **A component that declares its shape**: an object with both ``input_types`` (a mapping
    from input name to type) and ``output_type``, and a method ``run(ctx, **inputs)``
    (optionally ``arun(ctx, **inputs)``, a coroutine, used in async runs). It always receives
@@ -199,7 +201,11 @@ class Step:
         self.takes_previous = False
         self.is_async = False
         if isinstance(target, Subflow):  # rule 1
-            self.params = {name: Param(name, tp) for name, tp in target.input_fields().items()}
+            fields = target.input_fields()
+            if self.loop is not None and "previous" in fields:
+                self.takes_previous = True
+                self.previous_type = fields.pop("previous")
+            self.params = {name: Param(name, tp) for name, tp in fields.items()}
             self.output_type: Any = target.output_type
             self.context_param = "ctx"
             self._call: Callable[..., Any] = target._run_as_step

@@ -20,7 +20,7 @@ import os
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from compound.errors import UserError, require
 from compound.intelligence.llm.base import LLM, RawResult
@@ -30,6 +30,7 @@ from compound.intelligence.llm.prompting import (
     QA_STOP,
     action_schema,
     parse_action,
+    render_plain,
     render_prompt,
 )
 from compound.intelligence.llm.threads import ThreadPolicy
@@ -110,6 +111,11 @@ class EmbeddedLLM(LLM):
         few_shot: Question/Answer pairs shown before the question (base models need them);
             ``[]`` for none.
         instruction: the line that opens every prompt when no system message is given.
+        prompt_format: ``"qa"`` (the default) renders messages as a Question/Answer document
+            (:func:`~compound.intelligence.llm.prompting.render_prompt`); ``"plain"`` gives
+            the model the text as written, to continue (code completion:
+            :func:`~compound.intelligence.llm.prompting.render_plain`), with no stop
+            sequences but the call's own. JSON output and tool calls always use ``"qa"``.
 
     Example:
         >>> llm = EmbeddedLLM(n_ctx=512)
@@ -129,6 +135,7 @@ class EmbeddedLLM(LLM):
         n_batch: int = 512,
         few_shot: Sequence[Sequence[str]] | None = None,
         instruction: str | None = None,
+        prompt_format: Literal["qa", "plain"] = "qa",
         defaults: GenerationParams | None = None,
         timeout_s: float = 120.0,
         price_per_mtok: Mapping[str, float] | None = None,
@@ -141,6 +148,9 @@ class EmbeddedLLM(LLM):
         self.n_batch = n_batch
         self.few_shot = few_shot
         self.instruction = instruction
+        if prompt_format not in ("qa", "plain"):
+            raise UserError(f"prompt_format must be 'qa' or 'plain'; received {prompt_format!r}")
+        self.prompt_format = prompt_format
         self._llama: Any = None
         self._lock = threading.Lock()
         self._grammars: dict[str, Any] = {}
@@ -195,11 +205,16 @@ class EmbeddedLLM(LLM):
 
     def render(self, messages: Sequence[Message], params: GenerationParams) -> str:
         """The completion prompt the base model sees for ``messages``."""
+        if self._plain(params):
+            return render_plain(messages)
         return render_prompt(
             messages, few_shot=self.few_shot, instruction=self.instruction,
             json_schema=params.json_schema, tools=params.tools,
             tool_required=params.tool_choice == "required",
         )
+
+    def _plain(self, params: GenerationParams) -> bool:
+        return self.prompt_format == "plain" and not params.tools and params.json_schema is None
 
     def _grammar(self, schema: Mapping[str, Any]) -> Any:
         key = json.dumps(schema, sort_keys=True)
@@ -216,7 +231,9 @@ class EmbeddedLLM(LLM):
         schema = (action_schema(params.tools, required=params.tool_choice == "required")
                   if params.tools else params.json_schema)
         grammar = self._grammar(schema) if schema is not None else None
-        stop = list(params.stop) if params.stop else ([] if grammar is not None else QA_STOP)
+        plain = self._plain(params)
+        stop = list(params.stop) if params.stop else (
+            [] if grammar is not None or plain else QA_STOP)
         deadline = Deadline.current() or Deadline(self.timeout_s, label=(
             f"the model's timeout_s of {self.timeout_s:g}s"))
         kw = {"provider": self.provider, "model": self.model}
@@ -280,4 +297,6 @@ class EmbeddedLLM(LLM):
                 return
             yield RawResult(answer, usage, finish)  # type: ignore[arg-type]
             return
-        yield RawResult(text.strip() if grammar is None else text, usage, finish)  # type: ignore[arg-type]
+        if grammar is None:  # a plain completion keeps its leading indentation
+            text = text.rstrip() if plain else text.strip()
+        yield RawResult(text, usage, finish)  # type: ignore[arg-type]

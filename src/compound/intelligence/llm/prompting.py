@@ -85,6 +85,22 @@ def render_prompt(
     return "\n\n".join(blocks)
 
 
+def render_plain(messages: Sequence[Message]) -> str:
+    """Render ``messages`` as the text itself, for a base model to continue: each message's
+    content as written (system first), one blank line between. No instruction, examples or
+    ``Answer:`` are added, so the prompt can end in the middle of what the model should
+    complete (a function's signature and docstring, say).
+
+    Example:
+        >>> from compound.intelligence.llm.types import Message
+        >>> render_plain([Message("system", "# Python 3"), Message("user", "def f():")])
+        '# Python 3\\n\\ndef f():'
+    """
+    systems = [m.content for m in messages if m.role == "system"]
+    others = [m.content for m in messages if m.role != "system"]
+    return "\n\n".join(part for part in (*systems, *others) if part)
+
+
 def action_schema(tools: Sequence[ToolDefinition], *, required: bool = False
                   ) -> dict[str, Any]:
     """A JSON schema for one action: call one of ``tools``, or answer directly (unless a call
