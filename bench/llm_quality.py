@@ -235,20 +235,13 @@ def prefix_reuse(llm: Any, first: Item, second: Item) -> dict[str, Any]:
             "ttft_s_cache_kept": round(min(kept), 3), "ttft_s_after_reset": round(min(cold), 3)}
 
 
-def run_model(name: str, qa: list[Item], quiz: list[Item], rows_out: Any,
-              note: Any) -> dict[str, Any]:
-    from compound.intelligence.llm.catalogue import catalogue_model
-    from compound.intelligence.llm.embedded import EmbeddedLLM
-
-    entry = catalogue_model(name)
-    llm = EmbeddedLLM(model=name, n_ctx=2048)
-    started = time.perf_counter()
-    llm.load()
-    load_s = time.perf_counter() - started
-    answer(llm, quiz[0])  # warm: the first call pays for allocations
-    result: dict[str, Any] = {"kind": entry.kind, "title": entry.title, "chat_template":
-                              llm.is_chat, "load_s": round(load_s, 2)}
+def evaluate(llm: Any, name: str, qa: list[Item], quiz: list[Item], rows_out: Any,
+             note: Any) -> dict[str, Any]:
+    """``llm``'s scores and speed on both sets (any LLM: the unit test gives a scripted one)."""
+    result: dict[str, Any] = {}
     for label, items, is_quiz in (("grounded_qa", qa, False), ("quiz", quiz, True)):
+        if not items:
+            continue
         outs, scores = [], []
         for i, item in enumerate(items, 1):
             out = answer(llm, item)
@@ -266,6 +259,24 @@ def run_model(name: str, qa: list[Item], quiz: list[Item], rows_out: Any,
                                                            "token_f1")
         result[label] = {"n": len(items), **{f: mean([s[f] for s in scores]) for f in fields},
                          **speed(outs)}
+    return result
+
+
+def run_model(name: str, qa: list[Item], quiz: list[Item], rows_out: Any,
+              note: Any) -> dict[str, Any]:
+    """Load the catalogue model ``name``, warm it, and measure it."""
+    from compound.intelligence.llm.catalogue import catalogue_model
+    from compound.intelligence.llm.embedded import EmbeddedLLM
+
+    entry = catalogue_model(name)
+    llm = EmbeddedLLM(model=name, n_ctx=2048)
+    started = time.perf_counter()
+    llm.load()
+    load_s = time.perf_counter() - started
+    answer(llm, (quiz or qa)[0])  # warm: the first call pays for allocations
+    result: dict[str, Any] = {"kind": entry.kind, "title": entry.title,
+                              "chat_template": llm.is_chat, "load_s": round(load_s, 2)}
+    result.update(evaluate(llm, name, qa, quiz, rows_out, note))
     if len(qa) >= 2:
         result["prefix_reuse"] = prefix_reuse(llm, qa[0], qa[1])
     result["threads_last_call"] = llm.threads

@@ -196,16 +196,24 @@ def chunk_paths(model: CatalogueModel) -> list[Path]:
 
 
 def model_file(name: str) -> Path:
-    """The model's GGUF file in the model cache, joined from its chunks and verified.
-
-    Joined once: later calls find the file and its stamp (size and modification time written
-    after the sha256 matched) and return at once. A file whose joined sha256 differs from the
-    catalogue's is never kept.
+    """The catalogue model ``name``'s GGUF file, prepared by :func:`prepare`.
 
     Raises:
         UserError: unknown name, packages missing, or the sha256 does not match.
     """
-    model = catalogue_model(name)
+    return prepare(catalogue_model(name))
+
+
+def prepare(model: CatalogueModel) -> Path:
+    """The model's GGUF file in the model cache, joined from its chunks and verified.
+
+    Joined once: later calls find the file and its stamp (size, modification time and the
+    expected sha256, written after the hash matched) and return at once. A file whose joined
+    sha256 differs from the catalogue's is never kept.
+
+    Raises:
+        UserError: packages missing, or the sha256 does not match.
+    """
     target = model_cache_dir() / model.file_name
     stamp = target.with_name(target.name + ".verified")
     if target.exists() and stamp.exists():
