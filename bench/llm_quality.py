@@ -30,6 +30,7 @@ threads from the load; ``max_tokens`` is the desk's 80.
 
 Usage:
     python bench/llm_quality.py [--models a,b] [--limit 20] [--quiz-limit 8] [--rows rows.jsonl]
+    python bench/llm_quality.py --passages 2    # the desk's prompts with 2 passages, not 3
 
 ``--limit N`` takes N questions spread evenly over the file (it is ordered by article).
 The models must be installed (see the README, "The embedded model"); a missing one is
@@ -105,8 +106,14 @@ def desk_copy(folder: Path) -> tuple[Path, str]:
     return path, system
 
 
-def desk_items(rows: list[dict[str, Any]], note: Any) -> list[Item]:
-    """The grounded-QA prompts, built by the desk's own steps."""
+def desk_items(rows: list[dict[str, Any]], note: Any, passages: int | None = None
+               ) -> list[Item]:
+    """The grounded-QA prompts, built by the desk's own steps; with ``passages``, composed
+    again by ``desk.compose`` from only that many of the passages it would use (the
+    predicted intent's article first, as it orders them), to see what a shorter prompt
+    costs in quality and saves in time."""
+    import dataclasses
+
     from compound.lifecycle.up import build_missing
     from compound.store import open_store
     from compound.system import System
@@ -121,13 +128,36 @@ def desk_items(rows: list[dict[str, Any]], note: Any) -> list[Item]:
         with open_store(system) as store:
             build_missing(system, store, notify=note)
             flow = build_workflow(system, "contexts")
+            desk = desk_module(spec_path.parent)
             for row in rows:
                 result = start(flow, {"question": row["question"]}, store=store)
                 prompt = result.outputs["prompt"]
-                hits = getattr(result.outputs.get("retrieve"), "hits", ())
+                found = result.outputs["retrieve"]
+                hits = found.hits
+                if passages is not None:
+                    label = result.outputs["classify"].label
+                    def first(hit: Any, label: Any = label) -> tuple[bool, int]:
+                        intents = hit.metadata.get("intents") or []
+                        return (not (isinstance(intents, list) and label in intents), hit.rank)
+
+                    kept = sorted(hits, key=first)[:passages]
+                    prompt = desk.compose(row["question"], result.outputs["classify"],
+                                          dataclasses.replace(found, hits=kept))
                 items.append(Item(row["id"], system_text, prompt.text, row["answer"],
                                   list(row["key_points"]), [h.text for h in hits]))
     return items
+
+
+def desk_module(folder: Path) -> Any:
+    """The support desk's ``desk.py`` from ``folder``."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("llm_quality_desk", folder / "desk.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 def quiz_items(rows: list[dict[str, Any]]) -> list[Item]:
@@ -293,6 +323,8 @@ def main() -> int:
                         help="grounded-QA questions, spread evenly (default: all 76)")
     parser.add_argument("--quiz-limit", type=int, default=None, help="quiz items (default: all)")
     parser.add_argument("--rows", type=Path, default=None, help="write every answer here")
+    parser.add_argument("--passages", type=int, default=None,
+                        help="keep only this many of the desk's passages (it uses up to 3)")
     args = parser.parse_args()
 
     def note(line: str) -> None:
@@ -307,7 +339,7 @@ def main() -> int:
     qa_rows = read_jsonl(QUESTIONS)
     chosen = pick(qa_rows, args.limit)
     quiz = quiz_items(pick(read_jsonl(QUIZ), args.quiz_limit))
-    qa = desk_items(chosen, note)
+    qa = desk_items(chosen, note, args.passages)
     note(f"{len(qa)} grounded-QA prompts built in {time.perf_counter() - started:.0f}s")
     models: dict[str, Any] = {}
     rows_out = args.rows.open("w", encoding="utf-8") if args.rows else None
@@ -325,6 +357,7 @@ def main() -> int:
             rows_out.close()
     report = {
         "grounded_qa_questions": len(qa), "of": len(qa_rows), "quiz_items": len(quiz),
+        "passages": args.passages or "the desk's (up to 3)",
         "max_tokens": MAX_TOKENS, "desk_p95_latency_ms_threshold": 8000,
         "models": models,
         "seconds": round(time.perf_counter() - started, 1),
