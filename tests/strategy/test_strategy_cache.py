@@ -31,6 +31,7 @@ CHANGED: dict[str, Any] = {
     "stop": ("\n\n",),
     "json_schema": {"type": "object"},
     "tools": (ToolDefinition("lookup", "look something up"),),
+    "tool_choice": "required",
 }
 
 
