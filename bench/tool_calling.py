@@ -504,16 +504,22 @@ def _model_path(name: str | None) -> Path:
         from compound.intelligence.llm.embedded import default_model_path
 
         return default_model_path()
+    from compound.intelligence.llm.catalogue import CATALOGUE, model_file
+
+    if name in CATALOGUE:
+        return model_file(name)
     path = Path(name).expanduser()
     if not path.exists():
-        raise SystemExit(f"--model {name}: no such GGUF file")
+        raise SystemExit(f"--model {name}: no such GGUF file, nor a model of the catalogue "
+                         f"({', '.join(CATALOGUE)})")
     return path
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--model", default=None,
-                        help="a GGUF file (default: the embedded default, Gemma 3 270M)")
+                        help="an embedded model's name (docs/models.md) or a GGUF file "
+                             "(default: the embedded default, Gemma 3 270M)")
     parser.add_argument("--categories", default=",".join(CATEGORIES),
                         help="comma-separated BFCL categories (default: %(default)s)")
     parser.add_argument("--limit", type=int, default=6,
