@@ -73,11 +73,11 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from compound.intelligence.llm import LLM, Message, ToolCall, ToolDefinition
+from compound.intelligence.llm import LLM, Message, ToolCall
 from compound.intelligence.llm.errors import InvalidResponse, LLMError
 from compound.intelligence.llm.types import ToolChoice
 from compound.orchestration.context.template import Template
-from compound.orchestration.tools import Tool, ToolArgumentsError, ToolResult
+from compound.orchestration.tools import SchemaTool, ToolArgumentsError, ToolResult
 from compound.workflow.agent import REPAIR_PROMPT
 
 CATEGORIES = ("simple_python", "multiple", "parallel")
@@ -127,7 +127,7 @@ def tool_name(name: str) -> str:
     return name.replace(".", "_")
 
 
-class BfclTool(Tool):
+class BfclTool(SchemaTool):
     """A BFCL function document as a compound tool: its schema is the document's (see
     :func:`json_schema`); a call is checked against it and recorded, never executed (BFCL's
     AST categories judge the call, not its result)."""
@@ -141,42 +141,11 @@ class BfclTool(Tool):
     def _record(**arguments: Any) -> str:
         return "ok"
 
-    @property
-    def takes_context(self) -> bool:
-        return False
-
     @cached_property
     def parameters(self) -> dict[str, Any]:
         schema = json_schema(self.doc.get("parameters") or {"type": "dict"})
         schema.setdefault("properties", {})
         return schema
-
-    @cached_property
-    def definition(self) -> ToolDefinition:
-        return ToolDefinition(self.name, self.description, self.parameters)
-
-    @cached_property
-    def _validator(self) -> Any:
-        from jsonschema.validators import validator_for
-
-        return validator_for(self.parameters)(self.parameters)
-
-    def validate(self, arguments: Mapping[str, Any]) -> dict[str, Any]:
-        """Arguments checked against the schema.
-
-        Raises:
-            ToolArgumentsError: listing the problems.
-        """
-        if not isinstance(arguments, Mapping):
-            raise ToolArgumentsError(
-                f"arguments must be a JSON object; received {type(arguments).__name__}")
-        problems = [
-            f"{'.'.join(str(p) for p in e.absolute_path) or '(arguments)'}: {e.message}"
-            for e in sorted(self._validator.iter_errors(dict(arguments)), key=str)[:10]
-        ]
-        if problems:
-            raise ToolArgumentsError("; ".join(problems))
-        return dict(arguments)
 
     def call(self, arguments: Mapping[str, Any], *, ctx: Any = None, call_id: str = ""
              ) -> ToolResult:

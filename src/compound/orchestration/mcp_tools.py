@@ -28,7 +28,6 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from compound.errors import RuntimeFailure, UserError
-from compound.intelligence.llm.types import ToolDefinition
 from compound.orchestration.mcp_client import (
     McpAnswer,
     McpCallTimeout,
@@ -37,7 +36,7 @@ from compound.orchestration.mcp_client import (
     McpToolInfo,
     environment_for,
 )
-from compound.orchestration.tools import Tool, ToolArgumentsError, ToolResult
+from compound.orchestration.tools import SchemaTool, ToolArgumentsError, ToolResult
 from compound.specfile import did_you_mean
 
 if TYPE_CHECKING:
@@ -45,7 +44,7 @@ if TYPE_CHECKING:
     from compound.system import System
 
 
-class McpTool(Tool):
+class McpTool(SchemaTool):
     """A tool of an MCP server, offered to models like a Python :class:`Tool`.
 
     Args:
@@ -88,10 +87,6 @@ class McpTool(Tool):
             f"{did_you_mean(self.tool, names)}; it lists: {', '.join(names) or 'none'}")
 
     @property
-    def takes_context(self) -> bool:
-        return False
-
-    @property
     def description(self) -> str:
         if self._description is not None:
             return self._description
@@ -103,33 +98,6 @@ class McpTool(Tool):
         schema.setdefault("type", "object")
         schema.setdefault("properties", {})
         return schema
-
-    @cached_property
-    def definition(self) -> ToolDefinition:
-        return ToolDefinition(self.name, self.description, self.parameters)
-
-    @cached_property
-    def _validator(self) -> Any:
-        from jsonschema.validators import validator_for
-
-        return validator_for(self.parameters)(self.parameters)
-
-    def validate(self, arguments: Mapping[str, Any]) -> dict[str, Any]:
-        """Arguments checked against the server's schema.
-
-        Raises:
-            ToolArgumentsError: listing every problem.
-        """
-        if not isinstance(arguments, Mapping):
-            raise ToolArgumentsError(
-                f"arguments must be a JSON object; received {type(arguments).__name__}")
-        problems = []
-        for error in sorted(self._validator.iter_errors(dict(arguments)), key=str)[:10]:
-            where = ".".join(str(p) for p in error.absolute_path) or "(arguments)"
-            problems.append(f"{where}: {error.message}")
-        if problems:
-            raise ToolArgumentsError("; ".join(problems))
-        return dict(arguments)
 
     def _checked(self, arguments: Mapping[str, Any], call_id: str) -> dict[str, Any] | ToolResult:
         try:

@@ -329,6 +329,39 @@ class Tool:
         return f"Tool({self.name!r}{marks})"
 
 
+class SchemaTool(Tool):
+    """A tool whose arguments a JSON schema describes instead of a Python signature (an MCP
+    server's tool, a benchmark's function document): a subclass gives :attr:`parameters`;
+    arguments are checked against it (``jsonschema``) and passed on as they came."""
+
+    @property
+    def takes_context(self) -> bool:
+        return False
+
+    @cached_property
+    def _validator(self) -> Any:
+        from jsonschema.validators import validator_for
+
+        return validator_for(self.parameters)(self.parameters)
+
+    def validate(self, arguments: Mapping[str, Any]) -> dict[str, Any]:
+        """Arguments checked against the schema.
+
+        Raises:
+            ToolArgumentsError: listing the problems (the first ten).
+        """
+        if not isinstance(arguments, Mapping):
+            raise ToolArgumentsError(
+                f"arguments must be a JSON object; received {type(arguments).__name__}")
+        problems = [
+            f"{'.'.join(str(p) for p in error.absolute_path) or '(arguments)'}: {error.message}"
+            for error in sorted(self._validator.iter_errors(dict(arguments)), key=str)[:10]
+        ]
+        if problems:
+            raise ToolArgumentsError("; ".join(problems))
+        return dict(arguments)
+
+
 def _run_coroutine(function: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
     return asyncio.run(function(**kwargs))
 
