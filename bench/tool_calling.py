@@ -15,9 +15,10 @@ of the machine falls on both alike:
   (``Tool.validate``); a reply that is not a valid call (no JSON action, an unknown tool,
   arguments the schema refuses) gets one repair turn with the agent's own
   :data:`~compound.workflow.agent.REPAIR_PROMPT`, as :class:`~compound.workflow.agent.Agent`
-  does. The embedded action holds one call, so a ``parallel`` item is asked again after each
-  call (the call and an ``Observation`` added to the conversation, as the agent loop does)
-  until the model answers, repeats its last call (dropped) or ``--max-calls`` is reached.
+  does. On a ``parallel`` item the action may hold several calls (``parallel_tool_calls``:
+  ``{"calls": [...]}``), and the item is asked again after each action (its calls and their
+  ``Observation`` added to the conversation, as the agent loop does) until the model answers,
+  repeats calls it made (dropped) or ``--max-calls`` actions are reached.
   Every item here expects a call, so the first action is asked with ``tool_choice=
   "required"`` (the grammar has no answer branch; ``--tool-choice auto`` offers it, and the
   270M base model then mostly answers in text); later actions may answer.
@@ -203,29 +204,31 @@ def problem_with(call: ToolCall, tools: Mapping[str, BfclTool]) -> str | None:
 
 def _action(
     llm: LLM, messages: list[Message], tools: Mapping[str, BfclTool], outcome: Outcome,
-    max_tokens: int, tool_choice: ToolChoice = "auto",
-) -> ToolCall | None:
-    """One model action with compound's validation and one repair turn; the call, or None
-    for an answer in text (or a reply still invalid after its repair)."""
+    max_tokens: int, tool_choice: ToolChoice = "auto", several: bool = False,
+) -> tuple[ToolCall, ...] | None:
+    """One model action with compound's validation and one repair turn; its calls (one, or
+    with ``several`` one or more), or None for an answer in text (or a reply still invalid
+    after its repair)."""
     definitions = [t.definition for t in tools.values()]
     asked = messages
     for attempt in range(2):
         try:
             completion = llm.complete(asked, tools=definitions, max_tokens=max_tokens,
-                                      tool_choice=tool_choice)
+                                      tool_choice=tool_choice, parallel_tool_calls=several)
         except InvalidResponse as exc:
             problem, raw = str(exc).split(": ", 1)[-1], exc.raw
         else:
             if not completion.tool_calls:
                 outcome.no_call = outcome.no_call or not outcome.calls
                 return None
-            call = completion.tool_calls[0]
-            problem = problem_with(call, tools)
+            calls = completion.tool_calls if several else completion.tool_calls[:1]
+            problem = next(filter(None, (problem_with(c, tools) for c in calls)), None)
             if problem is None:
                 if attempt:
                     outcome.repaired += 1
-                return call
-            raw = json.dumps({"tool": call.name, "arguments": dict(call.arguments)})
+                return calls
+            raw = json.dumps({"calls": [{"tool": c.name, "arguments": dict(c.arguments)}
+                                        for c in calls]})
         if attempt:
             outcome.invalid_after = True
             return None
@@ -241,7 +244,8 @@ def run_compound(llm: LLM, item: Item, *, max_calls: int, max_tokens: int = MAX_
     """compound's path on one item: up to ``max_calls`` actions (1 unless the category is
     parallel), each validated with one repair turn. A ``required`` tool choice holds for the
     first action (every BFCL item here expects a call); later ones may answer instead, which
-    ends a parallel item, as the agent loop does."""
+    ends a parallel item, as the agent loop does. On a parallel item an action may hold
+    several calls (``parallel_tool_calls``)."""
     outcome = Outcome()
     messages = [Message("system", SYSTEM)] + [
         Message(m["role"], m["content"]) for m in item.messages  # type: ignore[arg-type]
@@ -249,21 +253,22 @@ def run_compound(llm: LLM, item: Item, *, max_calls: int, max_tokens: int = MAX_
     start = time.perf_counter()
     try:
         for turn in range(max_calls):
-            call = _action(llm, messages, item.tools, outcome, max_tokens,
-                           tool_choice if not outcome.calls else "auto")
-            if call is None:
+            calls = _action(llm, messages, item.tools, outcome, max_tokens,
+                            tool_choice if not outcome.calls else "auto", several=max_calls > 1)
+            if calls is None:
                 break
-            if outcome.calls and _same(call, outcome.calls[-1]):
-                break  # the same call again: the model has nothing more to call
-            outcome.calls.append(call)
+            new = [c for c in calls if not any(_same(c, old) for old in outcome.calls)]
+            if not new:
+                break  # the same calls again: the model has nothing more to call
+            outcome.calls.extend(new)
             if turn + 1 < max_calls:
-                call_id = f"call_{turn}"
-                result = item.tools[call.name].call(call.arguments, call_id=call_id)
-                messages += [
-                    Message("assistant", "", tool_calls=(
-                        ToolCall(call.name, call.arguments, call_id),)),
-                    Message("tool", result.observation(), tool_call_id=call_id, name=call.name),
-                ]
+                made = tuple(ToolCall(c.name, c.arguments, f"call_{turn}_{i}")
+                             for i, c in enumerate(new))
+                messages.append(Message("assistant", "", tool_calls=made))
+                for call in made:
+                    result = item.tools[call.name].call(call.arguments, call_id=call.id)
+                    messages.append(Message("tool", result.observation(), tool_call_id=call.id,
+                                            name=call.name))
     except LLMError as exc:  # a timeout or context overflow: no call from this item
         outcome.error = f"{type(exc).__name__}: {exc}"
         outcome.invalid_before = outcome.invalid_after = True

@@ -45,3 +45,34 @@ def test_json_output_is_asked_for_in_the_system_turn() -> None:
                           json_schema={"type": "object"}, few_shot=[("a", "b")])
     assert "Answer with JSON matching this schema" in turns[0]["content"]
     assert len(turns) == 2  # examples of plain answers would contradict the schema
+
+
+def test_several_calls_in_one_action() -> None:
+    import pytest
+
+    from compound.intelligence.llm.errors import InvalidResponse
+    from compound.intelligence.llm.prompting import action_schema, parse_action
+
+    tool = ToolDefinition("play", "Play a song",
+                          {"type": "object", "properties": {"artist": {"type": "string"}}})
+    schema = action_schema([tool], required=True, several=True)
+    (only,) = schema["oneOf"]
+    assert only["properties"]["calls"]["items"]["oneOf"][0]["properties"]["tool"] == {
+        "const": "play"}
+    assert len(action_schema([tool], several=True)["oneOf"]) == 2  # and the answer
+    _, calls = parse_action('{"calls": [{"tool": "play", "arguments": {"artist": "A"}}, '
+                            '{"tool": "play", "arguments": {"artist": "B"}}]}', [tool],
+                            provider="p", model="m")
+    assert [(c.arguments["artist"], c.id) for c in calls] == [("A", "call_0"), ("B", "call_1")]
+    with pytest.raises(InvalidResponse):
+        parse_action('{"calls": [{"tool": "stop", "arguments": {}}]}', [tool],
+                     provider="p", model="m")
+    with pytest.raises(InvalidResponse):
+        parse_action('{"calls": []}', [tool], provider="p", model="m")
+    prompt = render_prompt([Message("user", "Play A and B"),
+                            Message("assistant", "", tool_calls=(
+                                ToolCall("play", {"artist": "A"}, "c0"),
+                                ToolCall("play", {"artist": "B"}, "c1")))],
+                           tools=[tool], several=True)
+    assert '{"calls": [{"tool": NAME' in prompt
+    assert 'Answer: {"calls": [{"tool": "play", "arguments": {"artist": "A"}}' in prompt

@@ -32,6 +32,7 @@ CHANGED: dict[str, Any] = {
     "json_schema": {"type": "object"},
     "tools": (ToolDefinition("lookup", "look something up"),),
     "tool_choice": "required",
+    "parallel_tool_calls": True,
 }
 
 

@@ -131,6 +131,20 @@ def test_parallel_items_are_asked_again_until_the_model_repeats_itself() -> None
     assert free.calls[0][1].tool_choice == "auto"
 
 
+def test_a_parallel_action_may_hold_several_calls() -> None:
+    item = _item(PARALLEL, PARALLEL_ANSWER)
+    taylor = ToolCall("spotify_play", {"artist": "Taylor Swift", "duration": 20})
+    maroon = ToolCall("spotify_play", {"artist": "Maroon 5", "duration": 15})
+    llm = ScriptedLLM([(taylor, maroon), (maroon,)])
+    outcome = bench.run_compound(llm, item, max_calls=4)
+    assert [c.arguments["artist"] for c in outcome.calls] == ["Taylor Swift", "Maroon 5"]
+    assert [params.parallel_tool_calls for _, params in llm.calls] == [True, True]
+    second = llm.calls[1][0]  # both calls and both observations came back to the model
+    assert len(second[-3].tool_calls) == 2 and [m.role for m in second[-2:]] == ["tool"] * 2
+    single = ScriptedLLM([(taylor, maroon)])
+    assert len(bench.run_compound(single, item, max_calls=1).calls) == 1
+
+
 def test_raw_path_reads_openai_tool_calls_and_flags_invalid_ones() -> None:
     item = _item(PARALLEL, PARALLEL_ANSWER)
     seen: dict[str, Any] = {}

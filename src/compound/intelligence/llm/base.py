@@ -144,6 +144,7 @@ class LLM(abc.ABC):
         json_schema: Mapping[str, Any] | None = None,
         tools: Sequence[ToolDefinition] | None = None,
         tool_choice: ToolChoice | None = None,
+        parallel_tool_calls: bool | None = None,
     ) -> Completion:
         """Generate a whole answer.
 
@@ -159,6 +160,8 @@ class LLM(abc.ABC):
             tools: tools the model may call; calls come back in ``Completion.tool_calls``.
             tool_choice: ``"auto"`` (call a tool or answer) or ``"required"`` (call one of
                 ``tools``: the answer is a call, never text).
+            parallel_tool_calls: the model may make several calls in one answer (the
+                embedded model's action becomes ``{"calls": [...]}``).
 
         Raises:
             LLMError: a typed failure (timeout, rate limit, context overflow, invalid
@@ -168,6 +171,7 @@ class LLM(abc.ABC):
         params = self.params(
             max_tokens=max_tokens, temperature=temperature, top_p=top_p, seed=seed, stop=stop,
             json_schema=json_schema, tools=tools, tool_choice=tool_choice,
+            parallel_tool_calls=parallel_tool_calls,
         )
         self.load()
         start = time.perf_counter()
@@ -195,12 +199,14 @@ class LLM(abc.ABC):
         json_schema: Mapping[str, Any] | None = None,
         tools: Sequence[ToolDefinition] | None = None,
         tool_choice: ToolChoice | None = None,
+        parallel_tool_calls: bool | None = None,
     ) -> Iterator[StreamEvent]:
         """Like :meth:`complete`, yielding :class:`TextDelta` pieces, then the Completion."""
         messages = as_messages(prompt)
         params = self.params(
             max_tokens=max_tokens, temperature=temperature, top_p=top_p, seed=seed, stop=stop,
             json_schema=json_schema, tools=tools, tool_choice=tool_choice,
+            parallel_tool_calls=parallel_tool_calls,
         )
         self.load()
         start = time.perf_counter()

@@ -239,11 +239,13 @@ class EmbeddedLLM(LLM):
                 messages, few_shot=self.few_shot, instruction=self.instruction,
                 json_schema=params.json_schema, tools=params.tools,
                 tool_required=params.tool_choice == "required",
+                several=params.parallel_tool_calls,
             )
         turns = chat_messages(
             messages, few_shot=self.few_shot, instruction=self.instruction,
             json_schema=params.json_schema, tools=params.tools,
             tool_required=params.tool_choice == "required",
+            several=params.parallel_tool_calls,
         )
         for turn in turns:
             turn["content"] = self._defuse(turn["content"])
@@ -272,7 +274,8 @@ class EmbeddedLLM(LLM):
         self, messages: tuple[Message, ...], params: GenerationParams
     ) -> Iterator[str | RawResult]:
         prompt = self.render(messages, params)
-        schema = (action_schema(params.tools, required=params.tool_choice == "required")
+        schema = (action_schema(params.tools, required=params.tool_choice == "required",
+                                several=params.parallel_tool_calls)
                   if params.tools else params.json_schema)
         grammar = self._grammar(schema) if schema is not None else None
         plain = self._plain(params)

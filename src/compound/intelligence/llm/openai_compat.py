@@ -123,6 +123,8 @@ class OpenAICompatibleLLM(LLM):
             ]
             if params.tool_choice == "required":
                 request["tool_choice"] = "required"
+            if params.parallel_tool_calls:
+                request["parallel_tool_calls"] = True
         elif params.json_schema is not None:
             request["response_format"] = {
                 "type": "json_schema",

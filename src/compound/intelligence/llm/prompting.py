@@ -42,6 +42,7 @@ def render_prompt(
     json_schema: Mapping[str, Any] | None = None,
     tools: Sequence[ToolDefinition] = (),
     tool_required: bool = False,
+    several: bool = False,
 ) -> str:
     """Render ``messages`` as a Question/Answer document ending in an open ``Answer:``.
 
@@ -53,7 +54,7 @@ def render_prompt(
         Question: 2+2?
         Answer:
     """
-    blocks = [_instruction(messages, instruction, json_schema, tools, tool_required)]
+    blocks = [_instruction(messages, instruction, json_schema, tools, tool_required, several)]
     examples = DEFAULT_FEW_SHOT if few_shot is None else few_shot
     if not tools and json_schema is None:
         blocks.extend(f"Question: {q}\nAnswer: {a}" for q, a in examples)
@@ -98,6 +99,7 @@ def chat_messages(
     json_schema: Mapping[str, Any] | None = None,
     tools: Sequence[ToolDefinition] = (),
     tool_required: bool = False,
+    several: bool = False,
 ) -> list[dict[str, str]]:
     """``messages`` as plain chat turns for an instruction-tuned model's chat template.
 
@@ -113,7 +115,8 @@ def chat_messages(
 {'role': 'user', 'content': '2+2?'}]
     """
     turns = [{"role": "system",
-              "content": _instruction(messages, instruction, json_schema, tools, tool_required)}]
+              "content": _instruction(messages, instruction, json_schema, tools, tool_required,
+                                      several)}]
     if not tools and json_schema is None:
         for question, answer in few_shot or ():
             turns += [{"role": "user", "content": question},
@@ -136,17 +139,17 @@ def _instruction(
     json_schema: Mapping[str, Any] | None,
     tools: Sequence[ToolDefinition],
     tool_required: bool = False,
+    several: bool = False,
 ) -> str:
     """The system messages (or the instruction), and what structured output is expected."""
     systems = [m.content.strip() for m in messages if m.role == "system"]
     lines = [" ".join(systems) if systems else (instruction or DEFAULT_INSTRUCTION)]
     if tools:
-        lines.append(
-            'Call one of these tools by answering with JSON {"tool": NAME, "arguments": {...}}:'
-            if tool_required else
-            "You may call one of these tools by answering with JSON "
-            '{"tool": NAME, "arguments": {...}}, or answer directly with {"answer": TEXT}:'
-        )
+        call = ('{"calls": [{"tool": NAME, "arguments": {...}}, ...]} (one or more calls)'
+                if several else '{"tool": NAME, "arguments": {...}}')
+        lines.append(f"Call one of these tools by answering with JSON {call}:" if tool_required
+                     else f"You may call one of these tools by answering with JSON {call}, or "
+                          'answer directly with {"answer": TEXT}:')
         for tool in tools:
             lines.append(f"- {tool.name}: {tool.description} "
                          f"arguments: {json.dumps(tool.parameters.get('properties', {}))}")
@@ -156,16 +159,16 @@ def _instruction(
 
 
 def _assistant_text(message: Message) -> str:
-    if message.tool_calls:
-        call = message.tool_calls[0]
-        return json.dumps({"tool": call.name, "arguments": dict(call.arguments)})
-    return message.content.strip()
+    calls = [{"tool": c.name, "arguments": dict(c.arguments)} for c in message.tool_calls]
+    if len(calls) > 1:
+        return json.dumps({"calls": calls})
+    return json.dumps(calls[0]) if calls else message.content.strip()
 
 
-def action_schema(tools: Sequence[ToolDefinition], *, required: bool = False
-                  ) -> dict[str, Any]:
-    """A JSON schema for one action: call one of ``tools``, or answer directly (unless a call
-    is ``required``)."""
+def action_schema(tools: Sequence[ToolDefinition], *, required: bool = False,
+                  several: bool = False) -> dict[str, Any]:
+    """A JSON schema for one action: call one of ``tools`` (or, with ``several``, a list of
+    calls ``{"calls": [...]}``), or answer directly (unless a call is ``required``)."""
     options: list[dict[str, Any]] = [
         {
             "type": "object",
@@ -177,6 +180,10 @@ def action_schema(tools: Sequence[ToolDefinition], *, required: bool = False
         }
         for tool in tools
     ]
+    if several:
+        options = [{"type": "object", "properties": {
+            "calls": {"type": "array", "items": {"oneOf": options}, "minItems": 1}},
+            "required": ["calls"]}]
     if not required:
         options.append({"type": "object", "properties": {"answer": {"type": "string"}},
                         "required": ["answer"]})
@@ -186,7 +193,8 @@ def action_schema(tools: Sequence[ToolDefinition], *, required: bool = False
 def parse_action(
     text: str, tools: Sequence[ToolDefinition], *, provider: str, model: str
 ) -> tuple[str, tuple[ToolCall, ...]]:
-    """Read a model's action JSON: ``(answer, ())`` or ``("", (tool_call,))``.
+    """Read a model's action JSON: ``(answer, ())``, ``("", (tool_call,))``, or, for a list
+    ``{"calls": [...]}``, ``("", (tool_call, ...))``.
 
     Raises:
         InvalidResponse: the text is not an action (so a workflow can repair or report it).
@@ -201,12 +209,17 @@ def parse_action(
     if isinstance(value, dict) and isinstance(value.get("answer"), str):
         return value["answer"], ()
     names = {tool.name for tool in tools}
-    if (
-        isinstance(value, dict)
-        and value.get("tool") in names
-        and isinstance(value.get("arguments", {}), dict)
-    ):
+
+    def is_call(item: Any) -> bool:
+        return (isinstance(item, dict) and item.get("tool") in names
+                and isinstance(item.get("arguments", {}), dict))
+
+    if is_call(value):
         return "", (ToolCall(value["tool"], value.get("arguments", {}), id="call_0"),)
+    listed = value.get("calls") if isinstance(value, dict) else None
+    if isinstance(listed, list) and listed and all(is_call(item) for item in listed):
+        return "", tuple(ToolCall(item["tool"], item.get("arguments", {}), id=f"call_{i}")
+                         for i, item in enumerate(listed))
     raise InvalidResponse(
         f"expected {{'tool': one of {sorted(names)}, 'arguments': {{...}}}} or "
         f"{{'answer': text}}, received {text[:200]!r}",

@@ -61,6 +61,7 @@ class GenerationParams:
     json_schema: Mapping[str, Any] | None = None
     tools: tuple[ToolDefinition, ...] = ()
     tool_choice: ToolChoice = "auto"
+    parallel_tool_calls: bool = False
 
 
 @dataclass(frozen=True, slots=True)
