@@ -27,6 +27,18 @@ def test_key_depends_on_model_parameters_and_input() -> None:
     assert base != cache.key(ScriptedLLM(["y"]), "hello", max_tokens=8)
 
 
+def test_key_depends_on_how_the_embedded_model_is_prompted() -> None:
+    from compound.intelligence.llm.embedded import EmbeddedLLM
+
+    # the strategy cache's identity attributes (one list): the same messages as a Question/
+    # Answer document, as plain text or through a chat template answer differently
+    cache = OutputCache(MemoryStore())
+    keys = {cache.key(EmbeddedLLM(), "def f():"), cache.key(EmbeddedLLM(prompt_format="plain"),
+                                                            "def f():"),
+            cache.key(EmbeddedLLM(chat=True), "def f():")}
+    assert len(keys) == 3
+
+
 def test_failures_are_not_cached() -> None:
     cache = OutputCache(MemoryStore())
     llm = ScriptedLLM([LLMTimeout("slow"), "ok"], cycle=False)

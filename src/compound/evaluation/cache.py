@@ -30,11 +30,13 @@ from compound.evaluation.datasets import canonical_json
 from compound.intelligence.llm import LLM, Completion
 from compound.intelligence.llm.types import GenerationParams, Prompt, as_messages
 from compound.store import Store
+from compound.strategy.cache.keys import IDENTITY_ATTRIBUTES
 from compound.strategy.cache.llm import CacheOutcome
 
 COLLECTION = "eval_cache"
-# Attributes of providers that change what the same messages produce.
-_IDENTITY_ATTRIBUTES = ("model_path", "chat", "few_shot", "instruction", "base_url", "replies")
+# Attributes of providers that change what the same messages produce: the strategy cache's
+# (one list), and a scripted model's replies.
+_IDENTITY_ATTRIBUTES = (*IDENTITY_ATTRIBUTES, "replies")
 
 
 def llm_identity(llm: LLM) -> dict[str, Any]:
