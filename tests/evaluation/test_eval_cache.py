@@ -35,7 +35,7 @@ def test_key_depends_on_how_the_embedded_model_is_prompted() -> None:
     cache = OutputCache(MemoryStore())
     keys = {cache.key(EmbeddedLLM(), "def f():"), cache.key(EmbeddedLLM(prompt_format="plain"),
                                                             "def f():"),
-            cache.key(EmbeddedLLM(chat=True), "def f():")}
+            cache.key(EmbeddedLLM(prompt_format="chat"), "def f():")}
     assert len(keys) == 3
 
 

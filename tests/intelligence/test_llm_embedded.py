@@ -144,8 +144,8 @@ def test_the_prompt_format_is_checked_and_keys_the_cache() -> None:
     from compound.errors import UserError
     from compound.strategy.cache.keys import llm_cache_key
 
-    with pytest.raises(UserError, match="prompt_format must be 'qa' or 'plain'"):
-        EmbeddedLLM(prompt_format="chat")  # type: ignore[arg-type]
+    with pytest.raises(UserError, match="prompt_format must be 'auto', 'chat', 'qa' or"):
+        EmbeddedLLM(prompt_format="jinja")  # type: ignore[arg-type]
     qa, plain = EmbeddedLLM(), EmbeddedLLM(prompt_format="plain")
     assert llm_cache_key(qa, "x", qa.params()) != llm_cache_key(plain, "x", plain.params())
 

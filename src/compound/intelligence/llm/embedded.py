@@ -81,9 +81,6 @@ class EmbeddedLLM(LLM):
             (:data:`~compound.intelligence.llm.catalogue.CATALOGUE`); with ``model_path``,
             only a label.
         model_path: a GGUF file to run instead of a catalogue model.
-        chat: render messages with the model's chat template (instruction-tuned models) or
-            as a Question/Answer document (base models); by default the catalogue's kind,
-            and for a ``model_path``, whether the file carries a chat template.
         n_ctx: context window in tokens.
         n_threads: CPU threads; by default chosen before each call from how busy the rest
             of the machine is (:class:`~compound.intelligence.llm.threads.ThreadPolicy`:
@@ -91,11 +88,14 @@ class EmbeddedLLM(LLM):
         few_shot: Question/Answer pairs shown before the question (base models need them
             and get two by default; chat models get none unless given); ``[]`` for none.
         instruction: the line that opens every prompt when no system message is given.
-        prompt_format: ``"qa"`` (the default) renders messages as a Question/Answer document
-            (:func:`~compound.intelligence.llm.prompting.render_prompt`); ``"plain"`` gives
-            the model the text as written, to continue (code completion:
+        prompt_format: how messages become the prompt. ``"chat"``: the model's chat
+            template (instruction-tuned models); ``"qa"``: a Question/Answer document
+            (:func:`~compound.intelligence.llm.prompting.render_prompt`, base models);
+            ``"auto"`` (the default): ``chat`` for the catalogue's instruction-tuned models
+            and a ``model_path`` whose file carries a template, else ``qa``; ``"plain"``: the
+            text as written, to continue (code completion:
             :func:`~compound.intelligence.llm.prompting.render_plain`), with no stop
-            sequences but the call's own. JSON output and tool calls always use ``"qa"``.
+            sequences but the call's own, while JSON output and tool calls go as ``auto``.
 
     Example:
         >>> llm = EmbeddedLLM(n_ctx=512)
@@ -110,13 +110,12 @@ class EmbeddedLLM(LLM):
         *,
         model: str = DEFAULT_MODEL,
         model_path: str | os.PathLike[str] | None = None,
-        chat: bool | None = None,
         n_ctx: int = 4096,
         n_threads: int | None = None,
         n_batch: int = 512,
         few_shot: Sequence[Sequence[str]] | None = None,
         instruction: str | None = None,
-        prompt_format: Literal["qa", "plain"] = "qa",
+        prompt_format: Literal["auto", "chat", "qa", "plain"] = "auto",
         defaults: GenerationParams | None = None,
         timeout_s: float = 120.0,
         price_per_mtok: Mapping[str, float] | None = None,
@@ -126,14 +125,14 @@ class EmbeddedLLM(LLM):
         self.model_path = Path(model_path) if model_path else None
         if self.model_path is None:
             catalogue_model(model)  # an unknown name is a spec mistake: say so before loading
-        self.chat = chat
         self.n_ctx = n_ctx
         self.n_threads = n_threads
         self.n_batch = n_batch
         self.few_shot = few_shot
         self.instruction = instruction
-        if prompt_format not in ("qa", "plain"):
-            raise UserError(f"prompt_format must be 'qa' or 'plain'; received {prompt_format!r}")
+        if prompt_format not in ("auto", "chat", "qa", "plain"):
+            raise UserError("prompt_format must be 'auto', 'chat', 'qa' or 'plain'; received "
+                            f"{prompt_format!r}")
         self.prompt_format = prompt_format
         self._llama: Any = None
         self._lock = threading.Lock()
@@ -169,8 +168,9 @@ class EmbeddedLLM(LLM):
     def _chat_template(self, llama: Any) -> tuple[Any, tuple[str, ...]]:
         """The model's chat formatter and control-token texts; ``(None, ())`` for a base model."""
         template = llama.metadata.get("tokenizer.chat_template")
-        chat = self.chat
-        if chat is None:
+        if self.prompt_format in ("chat", "qa"):
+            chat = self.prompt_format == "chat"
+        else:
             chat = (catalogue_model(self.model).kind == "instruct" if self.model_path is None
                     else template is not None)
         if not chat:
@@ -178,7 +178,7 @@ class EmbeddedLLM(LLM):
         if template is None:
             raise UserError(
                 f"the model {self.model!r} has no chat template in its GGUF file; set "
-                "'options.chat: false' to prompt it as a base model"
+                "'options.prompt_format: qa' to prompt it as a base model"
             )
         from llama_cpp import LLAMA_TOKEN_ATTR_CONTROL
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter

@@ -35,8 +35,8 @@ if TYPE_CHECKING:
     from compound.intelligence.llm.types import GenerationParams, Prompt
 
 #: Provider settings that change what the model sees or which weights answer.
-IDENTITY_ATTRIBUTES = ("base_url", "model_path", "chat", "few_shot", "instruction",
-                       "prompt_format", "n_ctx")
+IDENTITY_ATTRIBUTES = ("base_url", "model_path", "few_shot", "instruction", "prompt_format",
+                       "n_ctx")
 
 
 @dataclass(frozen=True, slots=True)
