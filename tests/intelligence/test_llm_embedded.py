@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from compound.intelligence.llm import (
@@ -187,3 +189,15 @@ def test_an_instruct_model_keeps_grammar_constrained_json(chat_llm: EmbeddedLLM)
     done = chat_llm.complete("Give the capital of France as JSON.", json_schema=schema,
                              max_tokens=32)
     assert isinstance(done.data["city"], str)
+
+
+def test_a_lora_adapter_keys_the_cache_and_a_missing_one_is_named(tmp_path: Path) -> None:
+    from compound.errors import UserError
+    from compound.strategy.cache.keys import llm_cache_key
+
+    base, tuned = EmbeddedLLM(), EmbeddedLLM(lora_path=tmp_path / "adapter.gguf")
+    halved = EmbeddedLLM(lora_path=tmp_path / "adapter.gguf", lora_scale=0.5)
+    keys = {llm_cache_key(m, "x", m.params()) for m in (base, tuned, halved)}
+    assert len(keys) == 3
+    with pytest.raises(UserError, match=r"LoRA adapter .*adapter.gguf does not exist"):
+        tuned.load()

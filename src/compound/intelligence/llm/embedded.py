@@ -88,6 +88,11 @@ class EmbeddedLLM(LLM):
         few_shot: Question/Answer pairs shown before the question (base models need them
             and get two by default; chat models get none unless given); ``[]`` for none.
         instruction: the line that opens every prompt when no system message is given.
+        lora_path: a LoRA adapter in GGUF (``general.type: adapter``, as ``compound
+            finetune`` writes it) applied on top of the model through llama.cpp's LoRA
+            support; part of the cache identity, so tuned and untuned answers never share
+            cache entries.
+        lora_scale: how strongly the adapter applies (1.0: as trained).
         prompt_format: how messages become the prompt. ``"chat"``: the model's chat
             template (instruction-tuned models); ``"qa"``: a Question/Answer document
             (:func:`~compound.intelligence.llm.prompting.render_prompt`, base models);
@@ -116,6 +121,8 @@ class EmbeddedLLM(LLM):
         few_shot: Sequence[Sequence[str]] | None = None,
         instruction: str | None = None,
         prompt_format: Literal["auto", "chat", "qa", "plain"] = "auto",
+        lora_path: str | os.PathLike[str] | None = None,
+        lora_scale: float = 1.0,
         defaults: GenerationParams | None = None,
         timeout_s: float = 120.0,
         price_per_mtok: Mapping[str, float] | None = None,
@@ -134,6 +141,8 @@ class EmbeddedLLM(LLM):
             raise UserError("prompt_format must be 'auto', 'chat', 'qa' or 'plain'; received "
                             f"{prompt_format!r}")
         self.prompt_format = prompt_format
+        self.lora_path = Path(lora_path) if lora_path else None
+        self.lora_scale = float(lora_scale)
         self._llama: Any = None
         self._lock = threading.Lock()
         self._grammars: dict[str, Any] = {}
@@ -153,6 +162,11 @@ class EmbeddedLLM(LLM):
             path = self.model_path or model_file(self.model)
             if not path.exists():
                 raise UserError(f"model file {path} does not exist; check 'options.model_path'")
+            if self.lora_path is not None and not self.lora_path.is_file():
+                raise UserError(f"LoRA adapter {self.lora_path} does not exist; check "
+                                "'options.lora_path' (compound finetune writes one)")
+            lora = ({"lora_path": str(self.lora_path), "lora_scale": self.lora_scale}
+                    if self.lora_path is not None else {})
             llama = llama_cpp.Llama(  # type: ignore[attr-defined]
                 model_path=str(path),
                 n_ctx=self.n_ctx,
@@ -161,6 +175,7 @@ class EmbeddedLLM(LLM):
                 n_batch=self.n_batch,
                 verbose=False,
                 seed=0,
+                **lora,
             )
             self._formatter, self._control = self._chat_template(llama)
             self._llama = llama

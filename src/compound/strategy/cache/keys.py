@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
 #: Provider settings that change what the model sees or which weights answer.
 IDENTITY_ATTRIBUTES = ("base_url", "model_path", "few_shot", "instruction", "prompt_format",
-                       "n_ctx")
+                       "n_ctx", "lora_path", "lora_scale")
 
 
 @dataclass(frozen=True, slots=True)
