@@ -1,0 +1,1 @@
+"""Fine-tuning an embedded model: a LoRA adapter trained with PEFT, written as GGUF for llama.cpp."""
