@@ -57,6 +57,12 @@ if ! ls "$wheels"/llama_cpp_python-"$LLAMA_VERSION"-*.whl >/dev/null 2>&1; then
     mv "$wheels.tmp"/llama_cpp_python-*.whl "$wheels"/ && rm -rf "$wheels.tmp"
 fi
 
+# compound finetune: PyTorch's CPU wheel first and alone, so that nothing after it pulls a
+# CUDA build; then the finetune extra with the rest.
+if [ "${COMPOUND_FINETUNE:-1}" = 1 ]; then
+    "${pip[@]}" install --quiet "torch==2.13.0"
+    EXTRAS="$EXTRAS,finetune"
+fi
 echo "==> installing compound[$EXTRAS] into $VENV"
 "${pip[@]}" install --quiet --find-links "$wheels" -e ".[$EXTRAS]"
 echo "$fingerprint" > "$stamp"

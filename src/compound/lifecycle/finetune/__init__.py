@@ -1,1 +1,2 @@
-"""Fine-tuning an embedded model: a LoRA adapter trained with PEFT, written as GGUF for llama.cpp."""
+"""Fine-tuning an embedded model: a LoRA adapter trained with PEFT, written as GGUF for
+llama.cpp (`compound finetune`)."""
