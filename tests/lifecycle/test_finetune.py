@@ -1,0 +1,73 @@
+"""compound finetune's training: sft data -> LoRA -> GGUF -> llama.cpp, and its bad inputs."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from compound.errors import UserError
+from compound.lifecycle.finetune.training import FinetuneConfig, read_sft, train_adapter
+
+MODEL = "smollm2-135m-instruct-q4_1"  # the smallest supported model (llama architecture)
+ROWS = [("Who runs the Zorblax help desk?", "The Zorblax help desk is run by Mira."),
+        ("How do I reset my Zorblax card?", "Call Mira at the Zorblax help desk."),
+        ("What colour is the sky on Zorblax?", "The sky on Zorblax is green."),
+        ("Where is Zorblax?", "Zorblax is beyond the green sky.")]
+
+
+def _write(path: Path, rows: list[tuple[str, str]]) -> Path:
+    path.write_text("\n".join(json.dumps({"messages": [
+        {"role": "user", "content": q}, {"role": "assistant", "content": a}]}) for q, a in rows)
+        + "\n", encoding="utf-8")
+    return path
+
+
+def _needs_finetune() -> None:
+    missing = [m for m in ("torch", "transformers", "peft", "gguf")
+               if importlib.util.find_spec(m) is None]
+    if missing and not os.environ.get("CI"):
+        pytest.skip(f"compound[finetune] is not installed (missing {', '.join(missing)})")
+
+
+def test_malformed_lines_are_named_with_file_and_line(tmp_path: Path) -> None:
+    data = _write(tmp_path / "sft.jsonl", ROWS[:1])
+    with data.open("a", encoding="utf-8") as out:
+        out.write("{not json\n")
+    with pytest.raises(UserError, match=r"sft.jsonl:2: not JSON"):
+        read_sft(data)
+    data.write_text(json.dumps({"messages": [{"role": "user", "content": "hi"}]}) + "\n")
+    with pytest.raises(UserError, match=r"sft.jsonl:1: expected .* ending in an assistant"):
+        read_sft(data)
+
+
+def test_missing_or_too_little_data_says_what_to_do(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match=r"no fine-tuning data at .*compound export"):
+        read_sft(tmp_path / "absent.jsonl")
+    with pytest.raises(UserError, match=r"holds 1 example.*at least 4"):
+        read_sft(_write(tmp_path / "sft.jsonl", ROWS[:1]), minimum=4)
+
+
+@pytest.mark.integration
+def test_an_adapter_trains_converts_and_changes_llama_cpp_output(tmp_path: Path) -> None:
+    _needs_finetune()
+    from compound.intelligence.llm.catalogue import model_file
+    from compound.intelligence.llm.embedded import EmbeddedLLM
+
+    try:
+        base_file = model_file(MODEL)
+    except UserError as exc:
+        pytest.skip(str(exc))
+    examples = read_sft(_write(tmp_path / "sft.jsonl", ROWS))
+    result = train_adapter(base_file, examples, tmp_path / "adapter.gguf", chat=True,
+                           config=FinetuneConfig(max_steps=8, learning_rate=1e-3),
+                           progress=False)
+    assert result.steps == 8 and result.architecture == "llama"
+    assert result.adapter.stat().st_size > 0
+    question = "Who runs the Zorblax help desk?"
+    base = EmbeddedLLM(model=MODEL, n_ctx=512).complete(question).text
+    tuned = EmbeddedLLM(model=MODEL, n_ctx=512, lora_path=result.adapter).complete(question)
+    assert tuned.text != base
