@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -71,3 +73,44 @@ def test_an_adapter_trains_converts_and_changes_llama_cpp_output(tmp_path: Path)
     base = EmbeddedLLM(model=MODEL, n_ctx=512).complete(question).text
     tuned = EmbeddedLLM(model=MODEL, n_ctx=512, lora_path=result.adapter).complete(question)
     assert tuned.text != base
+
+
+SPEC = """\
+name: desk
+loop: interaction
+task: Answer questions.
+store: {path: store.db}
+models:
+  scripted: {kind: llm, provider: scripted, options: {replies: ["ok"]}}
+  llm: {kind: llm, provider: embedded, model: smollm2-135m-instruct-q4_1, options: {n_ctx: 512}}
+"""
+
+
+def _cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
+    return subprocess.run([sys.executable, "-m", "compound", "finetune", "compound.yaml", *args],
+                          cwd=tmp_path, capture_output=True, text=True, env=env, timeout=600)
+
+
+def test_the_command_refuses_a_non_embedded_llm_and_an_empty_store(tmp_path: Path) -> None:
+    (tmp_path / "compound.yaml").write_text(SPEC)
+    wrong = _cli(tmp_path, "scripted")
+    assert wrong.returncode == 2
+    assert "'scripted' is not an embedded LLM" in wrong.stderr and "tunes those: llm" in (
+        wrong.stderr)
+    empty = _cli(tmp_path, "llm")
+    assert empty.returncode == 2 and "no accepted or edited answers" in empty.stderr
+
+
+@pytest.mark.integration
+def test_the_command_writes_an_adapter_and_its_training_record(tmp_path: Path) -> None:
+    _needs_finetune()
+    (tmp_path / "compound.yaml").write_text(SPEC)
+    _write(tmp_path / "sft.jsonl", ROWS)
+    done = _cli(tmp_path, "llm", "--data", "sft.jsonl", "--max-steps", "2")
+    assert done.returncode == 0, done.stderr
+    (adapter,) = (tmp_path / "finetune").glob("llm-*.gguf")
+    record = json.loads(adapter.with_suffix(".json").read_text())
+    assert record["steps"] == 2 and record["examples"] == 4
+    assert record["sha256"].startswith(adapter.stem.split("-")[1])
+    assert "options.lora_path" in done.stdout

@@ -43,6 +43,7 @@ COMMAND_MODULES = [
     "compound.cli.model_server",
     "compound.cli.lifecycle",
     "compound.cli.flywheel",
+    "compound.cli.finetune",
     "compound.cli.scale",
     "compound.cli.mcp",
 ]
