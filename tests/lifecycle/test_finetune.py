@@ -114,3 +114,26 @@ def test_the_command_writes_an_adapter_and_its_training_record(tmp_path: Path) -
     assert record["steps"] == 2 and record["examples"] == 4
     assert record["sha256"].startswith(adapter.stem.split("-")[1])
     assert "options.lora_path" in done.stdout
+
+
+class _Words:
+    """A tokenizer that splits on spaces (ids are word lengths), as much as _encode needs."""
+
+    bos_token_id = 1
+    eos_token = "</s>"
+
+    def __call__(self, text: str, add_special_tokens: bool = False) -> dict[str, list[int]]:
+        return {"input_ids": [len(w) for w in text.split()]}
+
+
+def test_a_base_model_learns_the_qa_prompt_and_only_the_answer_counts() -> None:
+    from compound.lifecycle.finetune.training import _encode, render_example
+
+    prompt, answer = render_example([{"role": "user", "content": "Where is my card?"},
+                                     {"role": "assistant", "content": "In the post."}],
+                                    _Words(), chat=False)
+    assert prompt.rstrip().endswith("Answer:") and "Question: Where is my card?" in prompt
+    assert answer == " In the post.\n"
+    ids, labels = _encode(prompt, answer, _Words(), max_length=256)
+    # the prompt (and BOS) are masked; the three answer words are learnt
+    assert labels[-3:] == ids[-3:] and set(labels[:-3]) == {-100}
