@@ -53,6 +53,7 @@ from compound.orchestration.prompts import PromptExample
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from compound.evaluation.datasets import Example
     from compound.evaluation.plan import EvalPlan
     from compound.evaluation.results import RunSummary
     from compound.gating import GateCheck
@@ -235,6 +236,7 @@ class PromptOutcome:
         before: production's metrics on the gate rows; after: the candidate's.
         production: production's version (None: the spec's text); candidate: the new one.
         checks: the gate's checks.
+        split: the ids of the eval's rows that chose (``dev``) and decided (``gate``).
         seconds: how long it took.
     """
 
@@ -253,6 +255,7 @@ class PromptOutcome:
     production: int | None = None
     candidate: int | None = None
     checks: list[GateCheck] = field(default_factory=list)
+    split: dict[str, list[str]] = field(default_factory=dict)
     seconds: float = 0.0
 
     @property
@@ -333,13 +336,8 @@ def optimise_prompt(
     registry = PromptRegistry(store)
     production = registry.production(name)
     plan = plan_eval(system, chosen_eval, store=store, limit=limit)
-    rows = [e for e in plan.examples if not e.problems]
-    random.Random(seed).shuffle(rows)
-    cut = max(1, min(len(rows) - 1, round(len(rows) * dev_share)))
-    dev, gate = rows[:cut], rows[cut:]
-    if len(rows) < 2:
-        raise UserError(f"eval '{chosen_eval}' has {len(rows)} usable row(s); the optimiser "
-                        "needs at least 2 (some choose the candidate, the others decide)")
+    dev, gate = split_rows(plan.examples, dev_share=dev_share, seed=seed,
+                           what=f"eval '{chosen_eval}'")
     metric = primary_metric(system, plan)
     tries = candidates(examples, production_instructions=production.instructions
                        if production else "", wanted=wanted, seed=seed)
@@ -356,7 +354,8 @@ def optimise_prompt(
     say(f"{name}: {len(examples)} examples ({_origins(origins)}); {stated.text()}")
     base: dict[str, Any] = {"name": name, "examples": len(examples), "origins": origins,
                             "skipped": skipped, "metric": metric, "plan": stated,
-                            "production": production.version if production else None}
+                            "production": production.version if production else None,
+                            "split": {"dev": [e.id for e in dev], "gate": [e.id for e in gate]}}
     evaluate = _Evaluator(system, store, plan, prompt.workflow, counter, progress=progress)
 
     def done(status: Status, message: str, **more: Any) -> PromptOutcome:
@@ -415,6 +414,29 @@ def optimise_prompt(
                                  "run": gate_after.id, "baseline_run": gate_before.id})
     return done("promoted" if decision.promoted else "refused", decision.message, tried=tried,
                 before=before, after=after, candidate=record.version, checks=decision.checks)
+
+
+def split_rows(examples: Sequence[Example], *, dev_share: float = 0.5, seed: int = 0,
+               what: str = "the eval") -> tuple[list[Example], list[Example]]:
+    """The usable rows, shuffled with ``seed``, cut into dev rows (``dev_share`` of them, at
+    least one) and gate rows (the rest, at least one).
+
+    Raises:
+        UserError: fewer than 2 usable rows.
+
+    Example:
+        >>> from compound.evaluation.datasets import Dataset
+        >>> rows = Dataset([{"id": str(i), "q": "?"} for i in range(5)], name="d").examples()
+        >>> [len(part) for part in split_rows(rows, dev_share=0.4)]
+        [2, 3]
+    """
+    rows = [e for e in examples if not e.problems]
+    if len(rows) < 2:
+        raise UserError(f"{what} has {len(rows)} usable row(s); the optimiser needs at least 2 "
+                        "(some choose the candidate, the others decide)")
+    random.Random(seed).shuffle(rows)
+    cut = max(1, min(len(rows) - 1, round(len(rows) * dev_share)))
+    return rows[:cut], rows[cut:]
 
 
 def gain_check(metric: str, value: float | None, baseline: float | None, *, higher: bool,
