@@ -17,7 +17,8 @@ from compound.errors import UserError
 from compound.intelligence.llm import ScriptedLLM
 from compound.intelligence.llm.types import GenerationParams, Message
 from compound.lifecycle.call_budget import CallBudget
-from compound.lifecycle.prompt_opt import CallPlan, candidates, fit_plan, optimise_prompt
+from compound.lifecycle.prompt_candidates import CallPlan, candidates, fit_plan
+from compound.lifecycle.prompt_opt import optimise_prompt
 from compound.lifecycle.prompt_signals import signal_examples
 from compound.orchestration.prompts import EVENTS, PromptExample, PromptRegistry
 from compound.production.feedback import FeedbackLog, parse_signal
@@ -267,6 +268,7 @@ def test_the_command_improves_llm_steps(tmp_path: Path,
 
 
 @pytest.mark.parametrize("name", ["compound.lifecycle.prompt_opt",
+                                  "compound.lifecycle.prompt_candidates",
                                   "compound.lifecycle.prompt_signals",
                                   "compound.lifecycle.call_budget"])
 def test_docstring_examples(name: str) -> None:
