@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=60,
                         help="problems, spread evenly over HumanEval's 164 (0: all)")
     parser.add_argument("--model", type=Path, default=None,
-                        help="another GGUF file for the embedded model (default: Gemma 3 270M)")
+                        help="another GGUF file (default: the embedded default model)")
     parser.add_argument("--store", type=Path,
                         default=ROOT / ".compound" / "bench" / "code_assistant.db",
                         help="SQLite store holding the output cache")

@@ -46,7 +46,7 @@ def shared_dataset() -> Callable[[str], Path]:
 
 @pytest.fixture(scope="session")
 def embedded_llm() -> Iterator[object]:
-    """The real embedded model (Gemma 3 270M via llama.cpp), loaded once."""
+    """The real embedded model (the default, via llama.cpp), loaded once."""
     from compound.intelligence.llm.embedded import EmbeddedLLM
 
     llm = EmbeddedLLM(n_ctx=2048)

@@ -20,6 +20,9 @@ from compound.workflow.context import RunContext
 
 CONFIDENT = 0.55  # the workflow's `when` on the retrieve step uses the same threshold
 TOKEN_BUDGET = 700  # of the prompt, counted with the embedded model's tokenizer
+# Passages in the prompt: with the default Qwen2.5-Coder-0.5B-Instruct two answer better and
+# sooner than three (bench/llm_quality.py --passages 2; the README's model section).
+PASSAGES = 2
 
 
 @dataclass(frozen=True)
@@ -47,8 +50,8 @@ class DeskReply:
 def compose(question: str, intent: Prediction, found: SearchResult) -> Prompt:
     """Build the answer prompt from the passages, the predicted intent's article first.
 
-    Tokens are estimated (about four characters a token, which over-counts for Gemma's
-    tokenizer on English), and the budget sits well inside the model's window.
+    Tokens are estimated (about four characters a token, which over-counts for the
+    model's tokenizer on English), and the budget sits well inside the model's window.
     """
     label = intent.label
 
@@ -56,7 +59,7 @@ def compose(question: str, intent: Prediction, found: SearchResult) -> Prompt:
         intents = hit.metadata.get("intents") or []
         return isinstance(intents, list) and label in intents
 
-    hits = sorted(found.hits, key=lambda h: (not matches(h), h.rank))[:3]
+    hits = sorted(found.hits, key=lambda h: (not matches(h), h.rank))[:PASSAGES]
     context = ContextBuilder(budget=TOKEN_BUDGET).run(question=question, passages=hits)
     return Prompt(
         text=context.text,

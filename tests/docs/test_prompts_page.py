@@ -40,3 +40,37 @@ def test_the_page_commands_register_promote_and_roll_back(
     assert listed == [{"name": "capitals.answer", "versions": 2, "production": 1,
                        "source": "spec", "candidates": [],
                        "metrics": {"exact_match": 1.0}}]
+
+
+def test_the_flywheel_commands_run_on_the_page_system(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The `compound improve` lines of the flywheel section, after users edited two answers:
+    the scripted model answers the same whatever the prompt, so no candidate beats
+    production and nothing is promoted."""
+    from compound.orchestration.prompts import PromptRegistry
+    from compound.production.feedback import FeedbackLog, parse_signal
+    from compound.store import open_store
+    from compound.system import System
+    from compound.workflow import build_workflow, start
+
+    (tmp_path / "compound.yaml").write_text(block("yaml"), encoding="utf-8")
+    (tmp_path / "data").symlink_to(ROOT / "docs" / "data")
+    monkeypatch.chdir(tmp_path)
+    system = System.load(tmp_path)
+    with open_store(system) as store:
+        flow = build_workflow(system, "capitals", shared={"store": store})
+        for question, edit in (("Capital of Peru?", "Lima"), ("Capital of Chile?", "Santiago")):
+            run = start(flow, {"question": question}, store=store)
+            FeedbackLog(store).record(parse_signal({"run_id": run.run_id, "kind": "edit",
+                                                    "value": edit}))
+    lines = [shlex.split(line, comments=True) for line in block("shell").splitlines()]
+    commands = [words[1:] for words in lines if words[:2] == ["compound", "improve"]]
+    assert len(commands) == 2
+    runner = CliRunner()
+    for args in commands:
+        result = runner.invoke(build(), args)
+        assert result.exit_code == 0, (args, result.output, result.exception)
+        assert "capitals.answer" in result.stdout and "unchanged" in result.stdout
+        assert "model calls at most" in result.stderr
+    with open_store(system) as store:
+        assert PromptRegistry(store).production("capitals.answer").version == 1  # type: ignore[union-attr]

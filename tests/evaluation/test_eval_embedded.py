@@ -1,4 +1,4 @@
-"""The eval stack with the real embedded model (Gemma 3 270M via llama.cpp): a few rows only."""
+"""The eval stack with the real embedded model (the default, via llama.cpp): a few rows only."""
 
 from __future__ import annotations
 

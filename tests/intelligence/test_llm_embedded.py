@@ -1,4 +1,4 @@
-"""The embedded default, for real: llama.cpp running Gemma 3 270M from its PyPI package."""
+"""The embedded default, for real: llama.cpp running Qwen2.5-Coder-0.5B-Instruct from PyPI."""
 
 from __future__ import annotations
 

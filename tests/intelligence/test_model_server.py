@@ -1,5 +1,5 @@
 """A real model server behind the ``openai`` provider: `compound serve-model` runs llama.cpp's
-OpenAI-compatible server with the embedded Gemma 3 270M on 127.0.0.1, and a system whose
+OpenAI-compatible server with the embedded default model on 127.0.0.1, and a system whose
 LLM is ``provider: openai`` answers through it."""
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from compound.intelligence.llm.model_server import ModelServer
 
 ROOT = Path(__file__).resolve().parents[2]
 
-# Gemma 3 270M is a base model: it continues documents. A few Question/Answer pairs make the
-# next line an answer, the newline stop ends it, and temperature 0 makes it the same each run.
+# The server applies the default model's chat template; the system message keeps the answer to
+# a name, the newline stop ends it, and temperature 0 makes it the same each run.
 SPEC = """\
 name: capitals
 loop: interaction
@@ -30,7 +30,7 @@ models:
   llm:
     provider: openai
     base_url: {base_url}
-    model: gemma-3-270m
+    model: qwen2.5-coder-0.5b
     timeout_s: 60
     generation: {{max_tokens: 8, temperature: 0.0, stop: ["\\n"]}}
 workflows:
@@ -42,8 +42,8 @@ workflows:
         uses: llm
         inputs: {{question: input.question}}
         options:
-          template: "Question: What is the capital of Italy?\\nAnswer: Rome\\n\\nQuestion: \\
-What is the capital of Germany?\\nAnswer: Berlin\\n\\nQuestion: {{question}}\\nAnswer:"
+          system: Answer with the name of the city only.
+          template: "{{question}}"
 """
 
 
@@ -114,7 +114,7 @@ def test_the_server_speaks_the_openai_api_to_the_sdk(model_server: tuple[str, Pa
     openai = pytest.importorskip("openai")
     base_url, _ = model_server
     client = openai.OpenAI(base_url=base_url, api_key="not-needed", timeout=60, max_retries=0)
-    assert [m.id for m in client.models.list().data] == ["gemma-3-270m"]
+    assert [m.id for m in client.models.list().data] == ["qwen2.5-coder-0.5b"]
 
 
 def test_spec_lines_name_the_server_and_a_missing_file_says_what_to_give(
@@ -131,5 +131,5 @@ def test_spec_lines_name_the_server_and_a_missing_file_says_what_to_give(
 def test_an_embedded_models_name_serves_its_verified_file() -> None:
     from compound.intelligence.llm.embedded import default_model_path
 
-    assert ModelServer(model_path=Path("gemma-3-270m-q4_k_m")).model_file() == (
+    assert ModelServer(model_path=Path("qwen2.5-coder-0.5b-instruct-q4_k_m")).model_file() == (
         default_model_path())

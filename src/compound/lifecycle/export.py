@@ -191,7 +191,7 @@ def export_records(
         if edit is None and verdict is None:
             continue
         step = (edit or {}).get("step") or (verdict or {}).get("step")
-        call = _model_call(store, run_id, step)
+        call = model_call(store, run_id, step)
         if call is None:
             skipped["no model call recorded in the run's trace"] += 1
             continue
@@ -223,6 +223,56 @@ def export_records(
     records, duplicates = _redact_and_dedupe(found, redactor, sources)
     return ExportResult(format, records, dict(sources), duplicates, redactor.changed,
                         dict(skipped))
+
+
+@dataclass(frozen=True)
+class AnswerSignal:
+    """An answer a user stood behind: they edited the model's answer, or accepted it.
+
+    Attributes:
+        run_id: the run.
+        messages: what the model saw (the run's model call, from its trace), not redacted.
+        answer: the model's answer.
+        target: the edit, or the accepted answer.
+        origin: ``edited`` or ``accepted``.
+    """
+
+    run_id: str
+    messages: list[Message]
+    answer: str
+    target: str
+    origin: Literal["edited", "accepted"]
+
+
+def answer_signals(store: Store, *, workflow: str | None = None, step: str | None = None,
+                   min_rating: int = 4) -> tuple[list[AnswerSignal], dict[str, int]]:
+    """The runs whose answer a user edited or accepted, as ``sft`` export reads them (the
+    run's latest edit wins over its verdict), with the signals that gave none, by reason.
+
+    Args:
+        store: where runs, traces and feedback are.
+        workflow: only runs of this workflow.
+        step: only the model call of this step (a run whose trace has none under it is
+            skipped); the run's last model call when None.
+        min_rating: the lowest rating that accepts an answer.
+    """
+    found: list[AnswerSignal] = []
+    skipped: Counter[str] = Counter()
+    for run_id, signals in _signals_by_run(store, workflow).items():
+        edit, verdict = _edit_and_verdict(signals, min_rating)
+        if edit is None and (verdict is None or not verdict["accepted"]):
+            continue
+        call = model_call(store, run_id, step, strict=step is not None)
+        if call is None:
+            skipped["no model call recorded in the run's trace" if step is None else
+                    f"no model call of step '{step}' in the run's trace"] += 1
+            continue
+        messages, answer = call
+        if edit is not None:
+            found.append(AnswerSignal(run_id, messages, answer, edit["value"], "edited"))
+        else:
+            found.append(AnswerSignal(run_id, messages, answer, answer, "accepted"))
+    return found, dict(skipped)
 
 
 def write_jsonl(records: Iterable[Mapping[str, Any]], path: str | Path) -> int:
@@ -274,10 +324,10 @@ def _edit_and_verdict(signals: list[dict[str, Any]], min_rating: int
     return edit, verdict
 
 
-def _model_call(store: Store, run_id: str, step: str | None
+def model_call(store: Store, run_id: str, step: str | None, *, strict: bool = False
                 ) -> tuple[list[Message], str] | None:
     """The prompt messages and the answer of the run's last model call (under ``step`` when
-    that step made one)."""
+    that step made one; with ``strict``, only under ``step``)."""
     from compound.workflow.tracing import read_spans
 
     spans = read_spans(store, run_id)
@@ -287,7 +337,7 @@ def _model_call(store: Store, run_id: str, step: str | None
     if step:
         by_id = {s.get("span_id"): s for s in spans}
         under = [s for s in calls if _under_step(s, by_id, step)]
-        calls = under or calls
+        calls = under if strict else under or calls
     if not calls:
         return None
     return _call_of(calls[-1])

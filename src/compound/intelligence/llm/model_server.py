@@ -1,6 +1,6 @@
 """A real model server for the ``openai`` provider: llama.cpp's OpenAI-compatible server
 (``llama_cpp.server`` from ``llama-cpp-python[server]``) running a GGUF file on this machine,
-by default the embedded Gemma 3 270M. `compound serve-model` runs it.
+by default the embedded Qwen2.5-Coder-0.5B-Instruct. `compound serve-model` runs it.
 
 A system then uses it as it would use vLLM, or OpenAI itself, through ``provider: openai``
 (:func:`spec_lines` prints the lines):
@@ -9,15 +9,15 @@ A system then uses it as it would use vLLM, or OpenAI itself, through ``provider
       llm:
         provider: openai
         base_url: http://127.0.0.1:8080/v1
-        model: gemma-3-270m
+        model: qwen2.5-coder-0.5b
 
 The model is loaded before the server listens, so a server that answers ``GET /v1/models``
 is ready. llama.cpp runs one generation at a time per model; more concurrent calls wait.
 
-Gemma 3 270M here is a *base* model and its GGUF carries no chat template, so llama.cpp
-wraps chat messages in its fallback template; prompt it as a document to continue (a few
-Question/Answer pairs, then the question) with ``temperature: 0``. An instruction-tuned GGUF
-with a template of its own needs nothing of the kind.
+The default model is instruction-tuned and its GGUF carries its chat template, which the
+server applies to chat messages. A *base* model (``gemma-3-270m-q4_k_m``) carries none, so
+llama.cpp wraps the messages in its fallback template: prompt it as a document to continue (a
+few Question/Answer pairs, then the question) with ``temperature: 0``.
 
 Example:
     >>> server = ModelServer(port=8081)
@@ -26,7 +26,7 @@ Example:
       llm:
         provider: openai
         base_url: http://127.0.0.1:8081/v1
-        model: gemma-3-270m
+        model: qwen2.5-coder-0.5b
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ from compound.errors import UserError, require
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
-DEFAULT_ALIAS = "gemma-3-270m"
+DEFAULT_ALIAS = "qwen2.5-coder-0.5b"
 DEFAULT_PORT = 8080
 
 
@@ -58,7 +58,7 @@ class ModelServer:
     Args:
         model_path: a GGUF file, or the name of an embedded model
             (:data:`~compound.intelligence.llm.catalogue.CATALOGUE`); None: the embedded
-            Gemma 3 270M.
+            Qwen2.5-Coder-0.5B-Instruct.
         alias: the model id clients send (``model:`` in the spec).
         host, port: where it listens; 127.0.0.1 unless other machines must reach it.
         n_ctx: context length in tokens.
@@ -90,7 +90,7 @@ class ModelServer:
             return model_file(str(self.model_path))  # a catalogue name, not a file
         if not path.is_file():
             raise UserError(f"no GGUF model file at {path}; give the path of a .gguf file, or "
-                            "leave the path out to serve the embedded Gemma 3 270M")
+                            "leave the path out to serve the embedded default model")
         return path
 
     def app(self) -> FastAPI:

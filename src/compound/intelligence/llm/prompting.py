@@ -1,6 +1,6 @@
 """Prompt templates for the embedded models: base (completion) and instruction-tuned (chat).
 
-A base model (the embedded Gemma 3 270M) continues text; it does not follow chat turns. So a
+A base model (such as the embedded Gemma 3 270M) continues text; it does not follow chat turns. So a
 conversation is rendered as a document it knows how to continue (:func:`render_prompt`): an
 instruction line, a few Question/Answer examples, earlier turns as further pairs, tool results
 as ``Observation:`` lines, and an open ``Answer:``. Generation stops at the next ``Question:``
