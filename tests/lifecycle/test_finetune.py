@@ -14,7 +14,7 @@ import pytest
 from compound.errors import UserError
 from compound.lifecycle.finetune.training import FinetuneConfig, read_sft, train_adapter
 
-MODEL = "smollm2-135m-instruct-q4_1"  # the smallest supported model (llama architecture)
+MODEL = "gemma-3-270m-q4_k_m"  # the smallest model the dev extras install (compound[gemma])
 ROWS = [("Who runs the Zorblax help desk?", "The Zorblax help desk is run by Mira."),
         ("How do I reset my Zorblax card?", "Call Mira at the Zorblax help desk."),
         ("What colour is the sky on Zorblax?", "The sky on Zorblax is green."),
@@ -59,15 +59,12 @@ def test_an_adapter_trains_converts_and_changes_llama_cpp_output(tmp_path: Path)
     from compound.intelligence.llm.catalogue import model_file
     from compound.intelligence.llm.embedded import EmbeddedLLM
 
-    try:
-        base_file = model_file(MODEL)
-    except UserError as exc:
-        pytest.skip(str(exc))
+    base_file = model_file(MODEL)  # in dev's extras: a missing model is a failure, not a skip
     examples = read_sft(_write(tmp_path / "sft.jsonl", ROWS))
-    result = train_adapter(base_file, examples, tmp_path / "adapter.gguf", chat=True,
+    result = train_adapter(base_file, examples, tmp_path / "adapter.gguf", chat=False,
                            config=FinetuneConfig(max_steps=8, learning_rate=1e-3),
                            progress=False)
-    assert result.steps == 8 and result.architecture == "llama"
+    assert result.steps == 8 and result.architecture == "gemma3"
     assert result.adapter.stat().st_size > 0
     question = "Who runs the Zorblax help desk?"
     base = EmbeddedLLM(model=MODEL, n_ctx=512).complete(question).text
@@ -82,7 +79,7 @@ task: Answer questions.
 store: {path: store.db}
 models:
   scripted: {kind: llm, provider: scripted, options: {replies: ["ok"]}}
-  llm: {kind: llm, provider: embedded, model: smollm2-135m-instruct-q4_1, options: {n_ctx: 512}}
+  llm: {kind: llm, provider: embedded, model: gemma-3-270m-q4_k_m, options: {n_ctx: 512}}
 """
 
 
