@@ -7,9 +7,9 @@ model, 24 tokens, greedy) is the same and only the evidence differs:
 * ``single_shot``: the research workflow with one hop: the two paragraphs BM25 returns for
   the question from every dev question's paragraphs pooled (bench/eval_reference.py's
   retrieve-then-answer), no planning call;
-* ``agent``: the research workflow as shipped: search with the question, the model picks the
-  entry to look up next among those the evidence names, search again; two paragraphs handed
-  to the answer, as for single-shot;
+* ``agent``: the research workflow as shipped: search with the question, pick the entry to
+  look up next among those the evidence names (the best-ranked; ``--planner model``: the
+  model's choice), search again; two paragraphs handed to the answer, as for single-shot;
 * ``gold``: the answer workflow on the two gold supporting paragraphs (retrieval perfect).
 
 Reported per condition: answer EM (normalised) and token F1 against HotpotQA's answers,
@@ -139,6 +139,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--store", default=str(Path(".compound") / "bench" / "research_agent.db"),
                         help="SQLite store holding the output cache")
     parser.add_argument("--seed", type=int, default=0, help="of the bootstrap")
+    parser.add_argument("--planner", choices=["model", "ranked"], default="ranked",
+                        help="who picks the agent's next search among the leads: the "
+                             "best-ranked lead (default) or the LLM")
     parser.add_argument("--examples", type=int, default=3,
                         help="questions shown with the agent's searches")
     args = parser.parse_args(argv)
@@ -156,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     # the output cache above, not the spec's own (a store next to the spec)
     shared: dict[str, Any] = {"llm:llm": llm, "strategy:cache": None}
     flows = {name: build_workflow(system, name, shared=shared) for name in ("research", "answer")}
-    base = research.ResearchDeps(llm=llm, encyclopedia=encyclopedia)
+    base = research.ResearchDeps(llm=llm, encyclopedia=encyclopedia, planner=args.planner)
     deps = {"single_shot": replace(base, max_hops=1), "agent": replace(base, max_hops=args.hops)}
     results = {name: Condition(name) for name in ("agent", "single_shot", "gold")}
     bm25 = {k: [] for k in (2, 5, 10)}  # single-shot recall at more paragraphs
@@ -212,6 +215,7 @@ def main(argv: list[str] | None = None) -> int:
         "benchmark": "research_agent", "dataset": "HotpotQA dev (distractor), first questions",
         "n": len(rows), "corpus_paragraphs": len(encyclopedia.by_title_),
         "model": f"embedded:{embedded.model}", "decoding": "greedy (temperature 0)",
+        "planner": args.planner,
         "retrieval": "BM25 (compound LexicalRetriever) over every dev question's paragraphs",
         "agent": agent.summary(),
         "single_shot": single.summary(),

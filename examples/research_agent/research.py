@@ -10,9 +10,12 @@ The loop (:func:`investigate`), for one question:
    evidence, and everything found is kept in the state (:class:`Findings`).
 2. **plan**: the entries of the encyclopedia that the newest evidence or the question
    mentions by name are the leads (a HotpotQA question's second paragraph is usually the
-   bridge entity named in the first). The model picks the one to look up: its reply is the
-   search tool's arguments, constrained by a grammar to ``{"query": <one of the leads>}``
-   (a 270M base model cannot be trusted to write a query, but it can choose).
+   bridge entity named in the first), ordered by a search with the question and that
+   evidence together. The planner picks the one to look up: by default the best-ranked lead
+   (``planner="ranked"``); with ``planner="model"`` the LLM chooses, its reply the search
+   tool's arguments constrained by a grammar to ``{"query": <one of the leads>}``. Measured on
+   100 HotpotQA questions with Qwen2.5-Coder 0.5B, the ranking chose better (supporting
+   recall 0.700 against the model's 0.555; Gemma 3 270M's choices reached 0.665).
 3. **act** and **observe** again: the tool searches for the chosen entry, and what it finds is
    added to the state.
 
@@ -31,7 +34,7 @@ Example:
     ...     Paragraph("Shirley Temple", "Shirley Temple was a United States diplomat."),
     ...     Paragraph("Tell Tale", "Tell Tale is a song.")])
     >>> llm = ScriptedLLM(['{"query": "Shirley Temple"}'])
-    >>> ctx = RunContext(deps=ResearchDeps(llm=llm, encyclopedia=books))
+    >>> ctx = RunContext(deps=ResearchDeps(llm=llm, encyclopedia=books, planner="model"))
     >>> found = investigate(ctx, "Which post did the star of Kiss and Tell hold?")
     >>> found.citations, found.stop_reason, found.model_calls
     (['Kiss and Tell', 'Shirley Temple'], 'max_hops', 1)
@@ -235,6 +238,9 @@ class ResearchDeps:
         max_model_calls: most planning calls.
         evidence: most paragraphs handed to the answer step.
         leads: most candidate entries offered to the model at a hop.
+        planner: who picks the next search among the leads: ``"model"`` (the LLM, one call a
+            hop) or ``"ranked"`` (the best-ranked lead, no model call: the leads are already
+            ordered by a search with the question and the newest evidence).
     """
 
     llm: LLM
@@ -243,6 +249,7 @@ class ResearchDeps:
     max_model_calls: int = 4
     evidence: int = 2
     leads: int = 5
+    planner: Literal["model", "ranked"] = "ranked"
 
 
 def investigate(ctx: RunContext, question: str) -> Findings:
@@ -282,7 +289,8 @@ def investigate(ctx: RunContext, question: str) -> Findings:
         if not leads:
             state.stop_reason = "no_leads"
             break
-        query = _choose(ctx, deps, state, evidence[-1], leads)
+        query = (leads[0] if deps.planner == "ranked"
+                 else _choose(ctx, deps, state, evidence[-1], leads))
     chosen = [*evidence, *[p for p in backup if p not in evidence]][: deps.evidence]
     state.passages = [p.passage() for p in chosen]
     state.citations = [p.title for p in chosen]

@@ -74,6 +74,7 @@ def _models(model: Model) -> dict[str, Any]:
 def run(model: Model, encyclopedia: research.Encyclopedia, **limits: Any) -> Any:
     system = System.load(EXAMPLE)
     flow = build_workflow(system, "research", shared=_models(model))
+    limits.setdefault("planner", "model")  # the model's choice is what most tests look at
     deps = research.ResearchDeps(llm=model.llm, encyclopedia=encyclopedia, **limits)
     return flow.run(ctx=RunContext(deps=deps), question=QUESTION)
 
@@ -104,6 +105,16 @@ def test_the_agent_follows_the_bridge_entity_and_cites_both_paragraphs(
     assert "Chief of Protocol of the United States" in model.prompts[-1]
     findings = result.outputs["investigate"]
     assert {f.hop for f in findings.found} == {1, 2}
+
+
+def test_the_ranked_planner_looks_up_the_best_ranked_lead_without_a_model_call(
+        encyclopedia: research.Encyclopedia) -> None:
+    model = Model(pick="Paris")  # never asked: a reply it gave would not be a lead
+    report = run(model, encyclopedia, planner="ranked").output
+    assert (report.hops, report.model_calls, model.offered) == (2, 0, [])
+    assert report.queries == [QUESTION, "Shirley Temple"]
+    assert report.citations == ["Kiss and Tell (1945 film)", "Shirley Temple"]
+    assert not report.notes
 
 
 def test_one_hop_is_the_single_shot_baseline(encyclopedia: research.Encyclopedia) -> None:
