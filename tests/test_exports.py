@@ -66,7 +66,7 @@ SURFACES: dict[str, set[str]] = {
         "build_llm", "Completion", "ContextOverflow", "GenerationParams", "InvalidResponse", "LLM",
         "LLMError", "LLMTimeout", "Message", "MissingCredentials", "ProviderUnavailable",
         "RateLimited", "RawResult", "ScriptedLLM", "StreamEvent", "TextDelta", "ToolCall",
-        "ToolDefinition", "Usage",
+        "ToolDefinition", "Usage", "WrappedLLM",
     },
     "compound.intelligence.ml": {
         "Contribution", "NotExplainable", "Prediction", "Predictor", "ScriptedPredictor",

@@ -25,17 +25,11 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from compound.errors import RuntimeFailure
-from compound.intelligence.llm.base import LLM
+from compound.intelligence.llm.wrapped import WrappedLLM
 
 if TYPE_CHECKING:
-    from compound.intelligence.llm.base import RawResult
-    from compound.intelligence.llm.types import (
-        Completion,
-        GenerationParams,
-        Message,
-        Prompt,
-        StreamEvent,
-    )
+    from compound.intelligence.llm.base import LLM
+    from compound.intelligence.llm.types import Completion, Prompt, StreamEvent
 
 
 class CallBudgetSpent(RuntimeFailure):
@@ -73,7 +67,7 @@ class CallBudget:
             self.used += 1
 
 
-class CountedLLM(LLM):
+class CountedLLM(WrappedLLM):
     """An LLM whose every call is taken from a :class:`CallBudget` first.
 
     Attributes the cache keys read (the prompt format, the context size) are the wrapped
@@ -85,27 +79,16 @@ class CountedLLM(LLM):
     """
 
     def __init__(self, llm: LLM, budget: CallBudget) -> None:
-        super().__init__(model=llm.model, defaults=llm.defaults, timeout_s=llm.timeout_s,
-                         price_per_mtok=llm.price_per_mtok)
-        self.provider = llm.provider  # type: ignore[misc]  # report the wrapped provider
-        self.inner = llm
+        super().__init__(llm)
         self.budget = budget
 
     def __getattr__(self, name: str) -> Any:
+        # only here, not in WrappedLLM: a cache in front of this counter must key answers as
+        # it would the model's, while a cache or a queue keys by what it is itself
         inner = self.__dict__.get("inner")
         if inner is None:
             raise AttributeError(name)
         return getattr(inner, name)
-
-    def load(self) -> None:
-        self.inner.load()
-
-    def count_tokens(self, text: str) -> int:
-        return self.inner.count_tokens(text)
-
-    def _stream_raw(self, messages: tuple[Message, ...], params: GenerationParams
-                    ) -> Iterator[str | RawResult]:
-        return self.inner._stream_raw(messages, params)
 
     def complete(self, prompt: Prompt, **overrides: Any) -> Completion:  # type: ignore[override]
         self.budget.take()

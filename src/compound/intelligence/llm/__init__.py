@@ -23,6 +23,7 @@ from compound.intelligence.llm.types import (
     ToolDefinition,
     Usage,
 )
+from compound.intelligence.llm.wrapped import WrappedLLM
 
 __all__ = [
     "LLM",
@@ -43,5 +44,6 @@ __all__ = [
     "ToolCall",
     "ToolDefinition",
     "Usage",
+    "WrappedLLM",
     "build_llm",
 ]

@@ -36,6 +36,7 @@ from compound.errors import RuntimeFailure
 from compound.intelligence.llm.base import LLM, RawResult
 from compound.intelligence.llm.deadline import Deadline
 from compound.intelligence.llm.types import GenerationParams, Message
+from compound.intelligence.llm.wrapped import WrappedLLM
 from compound.production.serving.events import Cancelled, current_channel, current_step
 
 
@@ -132,7 +133,7 @@ class LLMQueue:
             self.on_change(len(self._waiting))
 
 
-class ServedLLM(LLM):
+class ServedLLM(WrappedLLM):
     """An LLM behind an :class:`LLMQueue` that streams its text to the current request.
 
     Args:
@@ -141,24 +142,12 @@ class ServedLLM(LLM):
     """
 
     def __init__(self, inner: LLM, queue: LLMQueue) -> None:
-        super().__init__(model=inner.model, defaults=inner.defaults, timeout_s=inner.timeout_s,
-                         price_per_mtok=inner.price_per_mtok)
-        self.inner = inner
+        super().__init__(inner)
         self.queue = queue
 
     @property  # type: ignore[override]
     def max_threads(self) -> int:  # one per place and per waiting call: no more are needed
         return self.queue.concurrency + self.queue.max_waiting + 1
-
-    @property  # type: ignore[override]
-    def provider(self) -> str:  # spans and prices name the real provider
-        return self.inner.provider
-
-    def load(self) -> None:
-        self.inner.load()
-
-    def count_tokens(self, text: str) -> int:
-        return self.inner.count_tokens(text)
 
     def _stream_raw(self, messages: tuple[Message, ...], params: GenerationParams
                     ) -> Iterator[str | RawResult]:

@@ -29,7 +29,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from compound.intelligence.llm.base import LLM, RawResult
+from compound.intelligence.llm.base import LLM
 from compound.intelligence.llm.types import (
     Completion,
     GenerationParams,
@@ -40,6 +40,7 @@ from compound.intelligence.llm.types import (
     Usage,
     as_messages,
 )
+from compound.intelligence.llm.wrapped import WrappedLLM
 from compound.strategy.cache.exact import CacheStats, ExactCache
 from compound.strategy.cache.keys import CacheKey, cache_key, llm_cache_key
 from compound.strategy.trace import decision_span, note
@@ -186,7 +187,7 @@ class CompletionCache(Protocol):
         ...
 
 
-class CachedLLM(LLM):
+class CachedLLM(WrappedLLM):
     """Any LLM behind a cache, usable wherever an LLM is (a judge, a workflow's steps).
 
     Calls the cache does not take (see :meth:`CompletionCache.cacheable`) go to the model.
@@ -209,22 +210,9 @@ class CachedLLM(LLM):
 
     def __init__(self, llm: LLM, cache: CompletionCache | None = None, *,
                  version: str | int | None = None) -> None:
-        super().__init__(model=llm.model, defaults=llm.defaults, timeout_s=llm.timeout_s,
-                         price_per_mtok=llm.price_per_mtok)
-        self.provider = llm.provider  # type: ignore[misc]  # report the wrapped provider
-        self.inner = llm
+        super().__init__(llm)
         self.cache: CompletionCache = cache if cache is not None else LLMCache()
         self.version = version
-
-    def load(self) -> None:
-        self.inner.load()
-
-    def count_tokens(self, text: str) -> int:
-        return self.inner.count_tokens(text)
-
-    def _stream_raw(self, messages: tuple[Message, ...], params: GenerationParams
-                    ) -> Iterator[str | RawResult]:
-        return self.inner._stream_raw(messages, params)
 
     def complete(self, prompt: Prompt, **overrides: Any) -> Completion:  # type: ignore[override]
         params = self.inner.params(**overrides)
