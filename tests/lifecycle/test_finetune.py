@@ -77,40 +77,97 @@ name: desk
 loop: interaction
 task: Answer questions.
 store: {path: store.db}
+criteria:
+  exact_match: {threshold: THRESHOLD, tolerance: 1.0}
 models:
   scripted: {kind: llm, provider: scripted, options: {replies: ["ok"]}}
-  llm: {kind: llm, provider: embedded, model: gemma-3-270m-q4_k_m, options: {n_ctx: 512}}
+  llm:
+    kind: llm
+    provider: embedded
+    model: gemma-3-270m-q4_k_m
+    options: {n_ctx: 512}
+    generation: {max_tokens: 12}
+workflows:
+  qa:
+    input: {question: str}
+    steps:
+      - name: answer
+        uses: llm
+        inputs: {question: input.question}
+        options: {template: "{question}"}
+evals:
+  qa:
+    dataset: {path: qa.jsonl, inputs: [question], expected: answer}
+    target: {workflow: qa}
+    metrics: [exact_match]
 """
 
 
-def _cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
-    return subprocess.run([sys.executable, "-m", "compound", "finetune", "compound.yaml", *args],
+def _spec(tmp_path: Path, threshold: float, *, evals: bool = True) -> None:
+    text = SPEC.replace("THRESHOLD", str(threshold))
+    (tmp_path / "compound.yaml").write_text(text if evals else text.split("workflows:")[0])
+    (tmp_path / "qa.jsonl").write_text("".join(json.dumps({"question": q, "answer": a}) + "\n"
+                                               for q, a in [ROWS[0], *UNSEEN]))
+
+
+UNSEEN = [("Who answers the Zorblax phone?", "Mira"), ("Is Zorblax far?", "Yes")]
+
+
+def _cli(tmp_path: Path, *args: str, command: tuple[str, ...] = ("finetune",)
+         ) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1",
+           "COMPOUND_MODELS": os.environ.get("COMPOUND_MODELS", "")}
+    env = {k: v for k, v in env.items() if v}
+    return subprocess.run([sys.executable, "-m", "compound", *command, "compound.yaml", *args],
                           cwd=tmp_path, capture_output=True, text=True, env=env, timeout=600)
 
 
-def test_the_command_refuses_a_non_embedded_llm_and_an_empty_store(tmp_path: Path) -> None:
-    (tmp_path / "compound.yaml").write_text(SPEC)
+def test_the_command_refuses_what_it_cannot_tune_or_judge(tmp_path: Path) -> None:
+    _spec(tmp_path, 0.0, evals=False)
     wrong = _cli(tmp_path, "scripted")
     assert wrong.returncode == 2
-    assert "'scripted' is not an embedded LLM" in wrong.stderr and "tunes those: llm" in (
+    assert "'scripted' is not an embedded LLM" in wrong.stderr and "for those: llm" in (
         wrong.stderr)
-    empty = _cli(tmp_path, "llm")
+    unjudged = _cli(tmp_path, "llm")  # refused before training, not after
+    assert unjudged.returncode == 2 and "no eval of system 'desk' runs LLM 'llm'" in (
+        unjudged.stderr)
+    empty = _cli(tmp_path, "llm", "--no-promote")
     assert empty.returncode == 2 and "no accepted or edited answers" in empty.stderr
 
 
 @pytest.mark.integration
-def test_the_command_writes_an_adapter_and_its_training_record(tmp_path: Path) -> None:
+def test_the_tuned_model_is_a_version_gated_promoted_and_rolled_back(tmp_path: Path) -> None:
     _needs_finetune()
-    (tmp_path / "compound.yaml").write_text(SPEC)
+    _spec(tmp_path, 1.01)  # no model reaches it: the gate refuses
     _write(tmp_path / "sft.jsonl", ROWS)
-    done = _cli(tmp_path, "llm", "--data", "sft.jsonl", "--max-steps", "2")
-    assert done.returncode == 0, done.stderr
-    (adapter,) = (tmp_path / "finetune").glob("llm-*.gguf")
-    record = json.loads(adapter.with_suffix(".json").read_text())
-    assert record["steps"] == 2 and record["examples"] == 4
-    assert record["sha256"].startswith(adapter.stem.split("-")[1])
-    assert "options.lora_path" in done.stdout
+    refused = _cli(tmp_path, "llm", "--data", "sft.jsonl", "--max-steps", "2", "--out",
+                   "out/adapter.gguf")
+    assert refused.returncode == 1, refused.stderr
+    assert "registered llm@2 as a candidate" in refused.stdout
+    assert "1 training rows left out" in refused.stdout  # ROWS[0] is in the eval: not judged
+    assert "decided on 2 rows" in refused.stdout and "llm@2 was not promoted" in refused.stdout
+    record = json.loads((tmp_path / "out" / "adapter.json").read_text())
+    assert record["steps"] == 2 and record["examples"] == 4 and record["version"] == "llm@2"
+
+    _spec(tmp_path, 0.0)
+    promoted = _cli(tmp_path, "llm", command=("models", "promote"))
+    assert promoted.returncode == 0, promoted.stderr + promoted.stdout
+    assert "llm@2 is now in production (replacing version 1)" in promoted.stdout
+    shown = _cli(tmp_path, "llm", command=("models", "show"))
+    assert shown.returncode == 0 and "production" in shown.stdout and "finetune" in shown.stdout
+    assert "4 examples, 2 steps" in shown.stdout
+
+    from compound.intelligence.llm.versions import llm_spec
+    from compound.store import open_store
+    from compound.system import System
+
+    system = System.load(tmp_path)
+    with open_store(system) as store:
+        applied = llm_spec(system, "llm", store)
+    assert Path(applied.options["lora_path"]).read_bytes() == (
+        tmp_path / "out" / "adapter.gguf").read_bytes()
+    back = _cli(tmp_path, "llm", command=("models", "rollback"))
+    assert back.returncode == 0 and "version 1 is in production again" in back.stdout
 
 
 class _Words:

@@ -49,7 +49,11 @@ def ask(
         )
     if not question.strip():
         raise UserError("the question is empty; pass the text to ask as the second argument")
-    llm = build_llm(llms[name])
+    from compound.intelligence.llm.versions import llm_spec
+    from compound.store import open_store
+
+    with open_store(system) as store:  # the production adapter, if one was promoted
+        llm = build_llm(llm_spec(system, name, store))
     console_err.print(_header(system, name), markup=False)
     with console_err.status(plain(f"loading {name} ({llm.provider}:{llm.model})"),
                             spinner="dots"):

@@ -1,13 +1,14 @@
 """`compound finetune SPEC LLM`: a LoRA adapter for an embedded LLM, trained on the system's
-exported answers and written as GGUF for llama.cpp.
+exported answers, registered as a version of the LLM, evaluated against production on the
+spec's eval and promoted through the gate.
 
-Exit codes: 0 the adapter was written; 2 a user error (bad spec, not an embedded LLM, no or
-malformed data, a missing ``compound[finetune]``).
+Exit codes: 0 the adapter was registered (and promoted, unless --no-promote); 1 the gate
+refused it (it stays a candidate); 2 a user error (bad spec, not an embedded LLM, no or
+malformed data, a missing ``compound[finetune]``, no eval running the LLM).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import tempfile
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Annotated
 import typer
 
 from compound.cli import app
-from compound.console import console, console_err
+from compound.console import console, console_err, styled
 
 SPEC_ARG = Annotated[
     Path, typer.Argument(help="a compound.yaml, or a folder holding one", show_default=False)
@@ -34,8 +35,16 @@ def finetune(
     data: Annotated[Path | None, typer.Option(
         help="sft JSONL from 'compound export --format sft' (default: export it now)")] = None,
     out: Annotated[Path | None, typer.Option(
-        "--out", "-o", help="the GGUF adapter to write (default: finetune/LLM-SHA.gguf beside "
-                            "the spec)")] = None,
+        "--out", "-o", help="also write the GGUF adapter and its training record here")]
+        = None,
+    promote: Annotated[bool, typer.Option(
+        help="evaluate the adapter against production on the spec's eval and promote it if "
+             "it passes the gate (--no-promote: register it as a candidate only)")] = True,
+    eval_name: Annotated[str | None, typer.Option(
+        "--eval", help="the eval to judge it on; the one running the LLM when omitted")]
+        = None,
+    limit: Annotated[int | None, typer.Option(
+        help="evaluate only the first N examples", min=1)] = None,
     max_steps: Annotated[int | None, typer.Option(help="stop after this many steps", min=1)]
         = None,
     max_minutes: Annotated[float | None, typer.Option(help="stop after this much training",
@@ -43,54 +52,67 @@ def finetune(
     epochs: Annotated[int, typer.Option(help="passes over the data", min=1)] = 3,
     rank: Annotated[int, typer.Option(help="LoRA rank", min=1)] = 8,
     learning_rate: Annotated[float, typer.Option(help="AdamW learning rate")] = 2e-4,
+    max_length: Annotated[int, typer.Option(
+        help="tokens per example; longer prompts are cut from the left", min=16)] = 256,
     seed: Annotated[int, typer.Option(help="shuffling and initialisation seed")] = 0,
 ) -> None:
-    """Train a LoRA adapter for an embedded LLM on the system's exported answers, write it as a
-    GGUF LoRA file and print the option that applies it (options: {lora_path: FILE})."""
-    from compound.errors import UserError
-    from compound.intelligence.llm.catalogue import catalogue_model, model_file
-    from compound.intelligence.llm.embedded import DEFAULT_MODEL
-    from compound.intelligence.spec import LLMSpec
+    """Train a LoRA adapter for an embedded LLM on the system's exported answers (accepted and
+    edited ones), register it as a version of the LLM, and promote it if it beats production
+    on the spec's eval (rows it was trained on are left out). 'compound models show SPEC LLM'
+    lists the versions; 'compound models rollback SPEC LLM' restores the one before."""
+    from compound.cli.llm_versions import promote_version
+    from compound.intelligence.llm.versions import LLMRegistry, base_model, embedded_llm
     from compound.lifecycle.finetune.training import FinetuneConfig, read_sft, train_adapter
+    from compound.store import open_store
     from compound.system import System
 
     system = System.load(spec)
-    model = system.models.get(llm)
-    if not isinstance(model, LLMSpec) or model.provider != "embedded":
-        embedded = [n for n, m in system.models.items()
-                    if isinstance(m, LLMSpec) and m.provider == "embedded"]
-        raise UserError(f"'{llm}' is not an embedded LLM of {system.source}; compound finetune "
-                        f"tunes those: {', '.join(embedded) or 'none declared'}")
-    options = model.options
-    fmt = options.get("prompt_format", "auto")
-    if options.get("model_path"):
-        base = system.resolve_path(str(options["model_path"]))
-        chat = fmt != "qa"
-    else:
-        entry = catalogue_model(model.model or DEFAULT_MODEL)
-        base = model_file(entry.name)
-        chat = fmt == "chat" or (fmt == "auto" and entry.kind == "instruct")
+    embedded_llm(system, llm)
+    if promote:  # fail before training, not after, when nothing could judge the adapter
+        from compound.evaluation.llm_promotion import llm_eval
+
+        llm_eval(system, llm, eval_name)
+    base, chat = base_model(system, llm)
     with tempfile.TemporaryDirectory() as scratch:
         source = data if data is not None else _export(system, Path(scratch) / "sft.jsonl")
         examples = read_sft(source, minimum=MIN_EXAMPLES)
         config = FinetuneConfig(rank=rank, alpha=2.0 * rank, epochs=epochs,
-                                learning_rate=learning_rate, max_steps=max_steps,
+                                learning_rate=learning_rate, max_length=max_length,
+                                max_steps=max_steps,
                                 max_minutes=max_minutes, seed=seed)
         console_err.print(f"fine-tuning {llm} ({base.name}) on {len(examples)} examples")
         staged = Path(scratch) / "adapter.gguf"
         result = train_adapter(base, examples, staged, chat=chat, config=config)
-        digest = hashlib.sha256(staged.read_bytes()).hexdigest()
-        target = out or system.base_dir / "finetune" / f"{llm}-{digest[:12]}.gguf"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(staged.read_bytes())
-    meta = {"llm": llm, "base": base.name, "sha256": digest, "architecture":
-            result.architecture, "examples": result.examples, "steps": result.steps,
-            "seconds": round(result.seconds, 2), "final_loss": result.losses[-1],
-            "rank": rank, "alpha": config.alpha, "epochs": epochs, "seed": seed}
-    target.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-    console.print(f"wrote {target} ({result.steps} steps in {result.seconds:.1f} s, final loss "
-                  f"{result.losses[-1]:.3f}); apply it with models.{llm}.options.lora_path: "
-                  f"{target}")
+        adapter = staged.read_bytes()
+    training = {"examples": result.examples, "steps": result.steps,
+                "seconds": round(result.seconds, 2), "final_loss": round(result.losses[-1], 4),
+                "architecture": result.architecture, "rank": rank, "alpha": config.alpha,
+                "epochs": epochs, "learning_rate": learning_rate, "max_length": max_length,
+                "seed": seed,
+                "data": str(data) if data is not None else "compound export"}
+    with open_store(system) as store:
+        record = LLMRegistry(store).register(
+            llm, adapter, base=base.name, training=training, data=examples,
+            note=f"compound finetune on {result.examples} examples")
+        console.print(styled("registered [bold]{ref}[/] as a candidate ({steps} steps in "
+                             "{took:.1f} s, final loss {loss:.3f})", ref=record.ref,
+                             steps=result.steps, took=result.seconds, loss=result.losses[-1]))
+        if out is not None:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_bytes(adapter)
+            meta = {"llm": llm, "base": base.name, "sha256": record.adapter_sha256,
+                    "version": record.ref, **training}
+            out.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n",
+                                                encoding="utf-8")
+            console.print(f"wrote {out} and {out.with_suffix('.json').name}")
+        if not promote:
+            console.print(f"promote it with: compound models promote {spec} {llm} --version "
+                          f"{record.version}")
+            return
+        promoted = promote_version(system, store, llm, record.version, eval_name=eval_name,
+                                   limit=limit)
+    if not promoted:
+        raise SystemExit(1)
 
 
 def _export(system: object, target: Path) -> Path:

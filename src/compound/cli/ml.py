@@ -1,4 +1,5 @@
-"""`compound train` and `compound models show|promote|rollback`: trained ML models.
+"""`compound train` and `compound models show|promote|rollback`: trained ML models, and the
+versions of embedded LLMs (their fine-tuned adapters, :mod:`compound.cli.llm_versions`).
 
 Exit codes: 0 done; 1 a promotion refused by the gate, or a runtime failure (a corrupt
 artifact); 2 a user error (bad spec, missing column, unknown model).
@@ -23,7 +24,8 @@ if TYPE_CHECKING:
 SPEC_ARG = Annotated[
     Path, typer.Argument(help="a compound.yaml, or a folder holding one", show_default=False)
 ]
-MODEL_ARG = Annotated[str, typer.Argument(help="the model's name under 'models'")]
+MODEL_ARG = Annotated[str, typer.Argument(
+    help="the model's name under 'models': a trained model, or an embedded LLM (its adapters)")]
 
 
 @app.command()
@@ -89,7 +91,7 @@ def show(
         int | None, typer.Option(help="the version; production (else the newest) when omitted")
     ] = None,
 ) -> None:
-    """A model's versions, and everything recorded about one of them."""
+    """A model's versions, and everything recorded about one of them (an LLM: its adapters)."""
     from rich.table import Table
 
     from compound.intelligence.ml.report import selection_table, version_table
@@ -99,6 +101,12 @@ def show(
     from compound.system import System
 
     system = System.load(spec)
+    if name in system.llms():
+        from compound.cli.llm_versions import show_versions
+
+        with open_store(system) as store:
+            show_versions(system, store, name)
+        return
     predictor_spec(system, name)
     with open_store(system) as store:
         registry = ModelRegistry(store)
@@ -133,14 +141,27 @@ def promote_command(
     version: Annotated[
         int | None, typer.Option(help="the candidate; the newest candidate when omitted")
     ] = None,
+    eval_name: Annotated[str | None, typer.Option(
+        "--eval", help="an LLM's version: the eval to judge it on (the one running the LLM "
+                       "when omitted)")] = None,
+    limit: Annotated[int | None, typer.Option(
+        help="an LLM's version: evaluate only the first N examples", min=1)] = None,
 ) -> None:
-    """Make a candidate the production version, if it meets the criteria and does not regress."""
+    """Make a candidate the production version, if it meets the criteria and does not regress
+    (an LLM's version is evaluated against production on the spec's eval first)."""
     from compound.store import open_store
     from compound.system import System
 
     system = System.load(spec)
     with open_store(system) as store:
-        promoted = _promote(system, store, name, version)
+        if name in system.llms():
+            from compound.cli.llm_versions import promote_version
+
+            chosen = version if version is not None else _newest_llm_candidate(store, name)
+            promoted = promote_version(system, store, name, chosen, eval_name=eval_name,
+                                       limit=limit)
+        else:
+            promoted = _promote(system, store, name, version)
     if not promoted:
         raise SystemExit(1)
 
@@ -148,19 +169,36 @@ def promote_command(
 @models_app.command("rollback")
 def rollback(spec: SPEC_ARG, name: MODEL_ARG) -> None:
     """Restore the production version that came before the current one."""
+    from compound.intelligence.llm.versions import LLMRegistry, embedded_llm
     from compound.intelligence.registry import ModelRegistry, predictor_spec
     from compound.store import open_store
     from compound.system import System
 
     system = System.load(spec)
-    predictor_spec(system, name)
+    if name in system.llms():
+        embedded_llm(system, name)
+    else:
+        predictor_spec(system, name)
     with open_store(system) as store:
-        registry = ModelRegistry(store)
+        registry: ModelRegistry | LLMRegistry = (
+            LLMRegistry(store) if name in system.llms() else ModelRegistry(store))
         before = registry.production(name)
         restored = registry.rollback(name)
     console.print(styled("rolled back [bold]{name}[/]: version {before} archived, version "
                          "{after} is in production again", name=name,
                          before=before.version if before else "-", after=restored.version))
+
+
+def _newest_llm_candidate(store: Store, name: str) -> int:
+    from compound.errors import UserError
+    from compound.intelligence.llm.versions import LLMRegistry
+
+    candidates = [v.version for v in LLMRegistry(store).versions(name)
+                  if v.stage == "candidate"]
+    if not candidates:
+        raise UserError(f"LLM '{name}' has no candidate version to promote; train one with "
+                        f"'compound finetune SPEC {name}'")
+    return candidates[-1]
 
 
 def _promote(system: System, store: Store, name: str, version: int | None) -> bool:

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from compound.evaluation.cache import OutputCache
     from compound.evaluation.spec import TargetSpec
     from compound.evaluation.targets import Target
+    from compound.intelligence.llm.versions import LLMVersion
     from compound.orchestration.prompts import PromptVersion
     from compound.store import Store
     from compound.system import System
@@ -152,6 +153,7 @@ def plan_eval(
     limit: int | None = None,
     use_cache: bool = True,
     prompts: Mapping[str, PromptVersion] | None = None,
+    llm_versions: Mapping[str, LLMVersion] | None = None,
 ) -> EvalPlan:
     """The plan for the eval ``name`` of ``system``.
 
@@ -163,6 +165,8 @@ def plan_eval(
         use_cache: reuse cached model outputs.
         prompts: prompt versions by name that a workflow's LLM steps use instead of the
             production versions (:mod:`compound.orchestration.prompts`).
+        llm_versions: LLM versions by name (their adapters) that the target uses instead of
+            the production versions (:mod:`compound.intelligence.llm.versions`).
     """
     from compound.evaluation.cache import OutputCache
     from compound.strategy.cache.llm import CachedLLM
@@ -180,7 +184,7 @@ def plan_eval(
         dataset = dataset.head(limit)
     cache = OutputCache(store, enabled=use_cache) if store is not None else None
     target = build_target(spec.target, system, cache=cache, seed=spec.seed, store=store,
-                          prompts=prompts)
+                          prompts=prompts, llm_versions=llm_versions)
     from compound.loop_defaults import eval_defaults
 
     defaults = eval_defaults(system, name)  # what the loop type measures when spec is silent
@@ -224,10 +228,11 @@ def _metrics_from_criteria(system: System, name: str) -> list[MetricSpec]:
 def build_target(
     spec: TargetSpec, system: System, *, cache: OutputCache | None, seed: int = 0,
     store: Store | None = None, prompts: Mapping[str, PromptVersion] | None = None,
+    llm_versions: Mapping[str, LLMVersion] | None = None,
 ) -> Target:
     """The target an eval's ``target:`` section describes (``store`` serves trained models,
-    rails and a workflow's prompts; the system's own store when None; ``prompts`` pins prompt
-    versions of a workflow's steps)."""
+    rails, a workflow's prompts and the LLMs' adapters; the system's own store when None;
+    ``prompts`` pins prompt versions of a workflow's steps, ``llm_versions`` LLM versions)."""
     if spec.kind == "function":
         assert spec.function is not None
         from compound.code.references import resolve
@@ -242,7 +247,8 @@ def build_target(
         assert spec.workflow is not None
         return WorkflowTarget.from_system(system, spec.workflow,
                                           cache=cache if spec.cache else None,
-                                          output=spec.output, store=store, prompts=prompts)
+                                          output=spec.output, store=store, prompts=prompts,
+                                          llm_versions=llm_versions)
     if spec.kind == "rail":
         from compound.evaluation.component_targets import RailTarget
 
@@ -255,9 +261,10 @@ def build_target(
                                            output=spec.output)  # type: ignore[arg-type]
     from compound.evaluation.targets import LLMTarget
     from compound.intelligence.llm import build_llm
+    from compound.intelligence.llm.versions import llm_spec
 
     name = spec.model or system.default_llm()
-    llm = build_llm(system.llms()[name])
+    llm = build_llm(llm_spec(system, name, store, (llm_versions or {}).get(name)))
     return LLMTarget(
         llm, prompt=spec.prompt, system=spec.system, json_schema=spec.json_schema,
         output=spec.output, contexts=spec.contexts, max_tokens=spec.max_tokens,

@@ -44,6 +44,7 @@ from compound.evaluation.targets import TargetOutput, answer_of
 
 if TYPE_CHECKING:
     from compound.evaluation.cache import OutputCache
+    from compound.intelligence.llm.versions import LLMVersion
     from compound.orchestration.prompts import PromptVersion
     from compound.store import Store
     from compound.system import System
@@ -90,25 +91,31 @@ class WorkflowTarget:
         output: str | None = None, store: Store | None = None,
         prompts: Mapping[str, PromptVersion] | None = None,
         llms: Mapping[str, Any] | None = None,
+        llm_versions: Mapping[str, LLMVersion] | None = None,
     ) -> WorkflowTarget:
         """The workflow ``workflow`` of ``system``, its LLM calls cached; its LLM steps use the
-        production prompts of ``store``'s registry, or the versions ``prompts`` pins.
+        production prompts of ``store``'s registry, or the versions ``prompts`` pins, and its
+        LLMs the production adapters, or the versions ``llm_versions`` pins.
 
         ``llms`` gives the models by name, built and wrapped already (the prompt optimiser
         counts their calls and loads each once for all its candidates); they are used as
         they are, ``cache`` does not wrap them."""
         from compound.intelligence.llm import build_llm
+        from compound.intelligence.llm.versions import llm_spec
         from compound.production.rails.steps import run_guard
         from compound.strategy.cache.llm import CachedLLM
         from compound.strategy.cached_steps import CACHE_KEY
         from compound.workflow.adapters import PINNED_PROMPTS
         from compound.workflow.loader import build_workflow
 
-        shared: dict[str, Any] = {
-            f"llm:{name}": llms[name] if llms is not None and name in llms
-            else build_llm(spec) if cache is None else CachedLLM(build_llm(spec), cache)
-            for name, spec in system.llms().items()
-        }
+        pinned = dict(llm_versions or {})
+        shared: dict[str, Any] = {}
+        for name in system.llms():
+            if llms is not None and name in llms:
+                shared[f"llm:{name}"] = llms[name]
+                continue
+            built = build_llm(llm_spec(system, name, store, pinned.get(name)))
+            shared[f"llm:{name}"] = built if cache is None else CachedLLM(built, cache)
         # the eval's own output cache keeps answers with their cost; the strategy's cache
         # would answer rows from what served requests left and count them free
         shared[CACHE_KEY] = None
@@ -116,7 +123,7 @@ class WorkflowTarget:
         shared[PINNED_PROMPTS] = dict(prompts or {})
         flow = build_workflow(system, workflow, shared=shared)
         definition = system.model_dump(mode="json", exclude={"evals", "source", "criteria"})
-        pins = sorted(v.ref for v in (prompts or {}).values())
+        pins = sorted(v.ref for v in [*(prompts or {}).values(), *pinned.values()])
         return cls(flow, name=f"workflow:{workflow}",
                    fingerprint=content_hash([workflow, definition, *pins]), output=output,
                    guard=run_guard(system, workflow, shared=shared))

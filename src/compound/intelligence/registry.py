@@ -25,7 +25,6 @@ import hashlib
 import json
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
@@ -33,14 +32,13 @@ from pydantic import Field
 from compound.errors import UserError
 from compound.gating import GateCheck, failures
 from compound.intelligence.promotion import applicable_criteria, churn_checks, gate_checks
-from compound.intelligence.versioning import Versioned, VersionRecord
+from compound.intelligence.versioning import PromotionDecision, Versioned, VersionRecord
 from compound.specfile import did_you_mean
 
 if TYPE_CHECKING:
     from compound.intelligence.embedders import Embedder
     from compound.intelligence.ml.model import TrainedModel
     from compound.intelligence.spec import ChurnSpec, PredictorSpec
-    from compound.metrics.stability import Churn
     from compound.store import Store
     from compound.system import Criterion, System
 
@@ -79,20 +77,6 @@ class ModelVersion(VersionRecord):
     def final_metrics(self) -> dict[str, float]:
         """The test metrics of the final rows, which no promotion reads (empty without)."""
         return self.parts.get("final", {})
-
-
-@dataclass(frozen=True)
-class PromotionDecision:
-    """What :meth:`ModelRegistry.promote` decided, and why."""
-
-    name: str
-    version: int
-    promoted: bool
-    checks: list[GateCheck] = field(default_factory=list)
-    replaced: int | None = None
-    message: str = ""
-    churn: Churn | None = None
-    rows: str = ""
 
 
 class ModelRegistry(Versioned[ModelVersion]):

@@ -22,27 +22,38 @@ class ModelStatus:
 
 
 def model_statuses(system: System, *, load: bool = True) -> list[ModelStatus]:
-    """A status for every model of ``system``; with ``load``, each LLM is loaded to check it."""
+    """A status for every model of ``system``; with ``load``, each LLM is loaded (with its
+    production adapter, :mod:`compound.intelligence.llm.versions`) to check it."""
     rows = []
     for name, spec in system.models.items():
         if isinstance(spec, LLMSpec):
-            rows.append(_llm_status(name, spec, load=load))
+            rows.append(_llm_status(system, name, spec, load=load))
         else:
             rows.append(_predictor_status(system, name))
     return rows
 
 
-def _llm_status(name: str, spec: LLMSpec, *, load: bool) -> ModelStatus:
+def _llm_status(system: System, name: str, spec: LLMSpec, *, load: bool) -> ModelStatus:
     from compound.intelligence.llm import build_llm
+    from compound.intelligence.llm.versions import LLMRegistry, llm_spec
 
+    version = ""
     try:
+        if spec.provider == "embedded":
+            from compound.store import open_store
+
+            with open_store(system) as store:
+                spec = llm_spec(system, name, store)
+                current = LLMRegistry(store).production(name)
+            if current is not None and current.adapted:
+                version = f" ({current.ref}, adapter {current.adapter_sha256[:12]})"
         llm = build_llm(spec)
         if load:
             llm.load()
             llm.count_tokens("ok")
         message = "loads" if load else "configured"
         ok = True
-        model = llm.model
+        model = llm.model + version
     except CompoundError as exc:
         model, ok, message = spec.model or "-", False, str(exc)
     return ModelStatus(name, "llm", spec.provider, model, ok, message)

@@ -6,6 +6,8 @@ and an audit stream of events. A version is a ``candidate`` when registered, ``p
 once promoted, and ``archived`` when another replaces it; a rollback restores the production
 version before the current one. What decides a promotion (the gate) and what a version holds
 belong to each registry; the pointer moves here, each move in one transaction.
+:meth:`Versioned.promote_measured` is the gate of what an eval measures (prompts, LLM
+adapters): a version's eval metrics against production's on the same rows.
 
 Example:
     >>> from compound.store import MemoryStore
@@ -21,14 +23,20 @@ Example:
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from compound.errors import RuntimeFailure, UserError
+from compound.gating import GateCheck, failures, unmeasured_check
+from compound.intelligence.promotion import gate_checks
 
 if TYPE_CHECKING:
+    from compound.metrics.stability import Churn
     from compound.store import Store
+    from compound.system import Criterion
 
 Stage = Literal["candidate", "production", "archived"]
 
@@ -52,7 +60,30 @@ class VersionRecord(BaseModel):
         return f"{self.name}@{self.version}"
 
 
+class MeasuredVersion(VersionRecord):
+    """A version judged by an eval run (a prompt, an LLM adapter): what the eval measured at
+    its last promotion attempt, and which eval, on how many rows, in which run."""
+
+    metrics: dict[str, float] = Field(default_factory=dict)
+    evaluated: dict[str, Any] = Field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PromotionDecision:
+    """What a promotion decided, and why."""
+
+    name: str
+    version: int
+    promoted: bool
+    checks: list[GateCheck] = field(default_factory=list)
+    replaced: int | None = None
+    message: str = ""
+    churn: Churn | None = None
+    rows: str = ""
+
+
 V = TypeVar("V", bound=VersionRecord)
+M = TypeVar("M", bound=MeasuredVersion)
 
 
 class Versioned(Generic[V]):
@@ -177,3 +208,74 @@ class Versioned(Generic[V]):
                                             "from": current.version,
                                             "to": restored.version})
         return restored
+
+
+def promote_measured(
+    registry: Versioned[M],
+    name: str,
+    version: int,
+    *,
+    metrics: Mapping[str, float],
+    baseline: Mapping[str, float] | None,
+    criteria: Mapping[str, Criterion],
+    extra_checks: Sequence[GateCheck] = (),
+    evaluated: Mapping[str, Any] | None = None,
+    by: str | None = None,
+    usable: Callable[[M], None] | None = None,
+) -> PromotionDecision:
+    """Make ``version`` production if its eval metrics pass the promotion gate (the models'
+    one, :func:`compound.intelligence.promotion.gate_checks`): each criterion's threshold met
+    and no regression from production's ``baseline`` beyond its tolerance, with
+    ``extra_checks`` besides; otherwise change nothing but the metrics recorded.
+
+    A gate that measured no criterion at all refuses: nothing showed the version is good.
+
+    Args:
+        registry: the registry of ``name``.
+        name: what is versioned.
+        version: the candidate.
+        metrics: the candidate's eval metrics.
+        baseline: production's on the same rows (None: no production to compare).
+        criteria: the system's success criteria.
+        extra_checks: more checks the candidate must pass (the eval's error rate).
+        evaluated: which eval measured ``metrics`` (recorded with them).
+        by: who asks (``improve``), recorded in the audit event.
+        usable: raises when the candidate cannot run (its artefact is damaged); called after
+            the gate passed, before production moves.
+    """
+    record = registry.get(name, version)
+    current = registry.production(name)
+    if current is not None and current.version == record.version:
+        return PromotionDecision(name, version, promoted=False,
+                                 message=f"{record.ref} is already in production")
+    checks = gate_checks(metrics, baseline, criteria=criteria) + list(extra_checks)
+    if all(c.status == "unmeasured" for c in checks):
+        checks.append(unmeasured_check(
+            "criteria", metric="-", required=True,
+            why="the eval measured none of the system's criteria "
+                f"({', '.join(criteria) or 'none declared'}); measured: "
+                f"{', '.join(metrics) or 'nothing'}"))
+    measured = {"metrics": dict(metrics), "evaluated": dict(evaluated or {})}
+    by_whom = {} if by is None else {"by": by}
+    failed = failures(checks)
+    if failed:
+        registry.set_stage(record, record.stage, **measured)
+        registry.store.append(registry.events, {
+            "event": "refused", registry.kind: name, "version": version,
+            "checks": [c.name for c in failed], **by_whom})
+        reasons = "; ".join(f"{c.name}: {c.message}" for c in failed)
+        return PromotionDecision(name, version, promoted=False, checks=checks,
+                                 message=f"{record.ref} was not promoted: the gate failed "
+                                         f"({reasons})")
+    if usable is not None:
+        usable(record)
+    if current is not None and baseline is not None:
+        registry.set_stage(current, current.stage, metrics=dict(baseline),
+                           evaluated=dict(evaluated or {}))
+        current = registry.get(name, current.version)
+    registry.install(record, current, changes=measured, event=by_whom)
+    return PromotionDecision(
+        name, version, promoted=True, checks=checks,
+        replaced=current.version if current else None,
+        message=f"{record.ref} is now in production"
+        + (f" (replacing version {current.version})" if current else ""))

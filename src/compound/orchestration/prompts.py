@@ -52,11 +52,14 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from compound.errors import StoreError, UserError
-from compound.gating import GateCheck, failures, unmeasured_check
+from compound.gating import GateCheck
 from compound.intelligence.llm.types import Message
-from compound.intelligence.promotion import gate_checks
-from compound.intelligence.registry import PromotionDecision
-from compound.intelligence.versioning import Versioned, VersionRecord
+from compound.intelligence.versioning import (
+    MeasuredVersion,
+    PromotionDecision,
+    Versioned,
+    promote_measured,
+)
 from compound.orchestration.context.template import Template, TemplateValueError
 from compound.specfile import did_you_mean
 
@@ -80,7 +83,7 @@ class PromptExample(BaseModel):
     output: str
 
 
-class PromptVersion(VersionRecord):
+class PromptVersion(MeasuredVersion):
     """One registered version of a prompt (the document the store keeps).
 
     Attributes:
@@ -100,8 +103,6 @@ class PromptVersion(VersionRecord):
     examples: list[PromptExample] = Field(default_factory=list)
     source: Source = "cli"
     spec_sha: str = ""
-    metrics: dict[str, float] = Field(default_factory=dict)
-    evaluated: dict[str, Any] = Field(default_factory=dict)
 
     def text(self) -> str:
         """Everything the model is shown, as text to compare versions by (:func:`diff`)."""
@@ -256,56 +257,12 @@ class PromptRegistry(Versioned[PromptVersion]):
         evaluated: Mapping[str, Any] | None = None,
         by: str | None = None,
     ) -> PromotionDecision:
-        """Make ``version`` production if its eval metrics pass the promotion gate (the
-        models' one, :func:`compound.intelligence.promotion.gate_checks`): each criterion's
-        threshold met and no regression from production's ``baseline`` beyond its tolerance,
-        with ``extra_checks`` besides; otherwise change nothing but the metrics recorded.
-
-        A gate that measured no criterion at all refuses: nothing showed the version is good.
-
-        Args:
-            name: the prompt.
-            version: the candidate.
-            metrics: the candidate's eval metrics.
-            baseline: production's on the same rows (None: no production to compare).
-            criteria: the system's success criteria.
-            extra_checks: more checks the candidate must pass (the eval's error rate).
-            evaluated: which eval measured ``metrics`` (recorded with them).
-            by: who asks (``improve``), recorded in the audit event.
-        """
-        record = self.get(name, version)
-        current = self.production(name)
-        if current is not None and current.version == record.version:
-            return PromotionDecision(name, version, promoted=False,
-                                     message=f"{record.ref} is already in production")
-        checks = gate_checks(metrics, baseline, criteria=criteria) + list(extra_checks)
-        if all(c.status == "unmeasured" for c in checks):
-            checks.append(unmeasured_check(
-                "criteria", metric="-", required=True,
-                why="the eval measured none of the system's criteria "
-                    f"({', '.join(criteria) or 'none declared'}); measured: "
-                    f"{', '.join(metrics) or 'nothing'}"))
-        measured = {"metrics": dict(metrics), "evaluated": dict(evaluated or {})}
-        by_whom = {} if by is None else {"by": by}
-        failed = failures(checks)
-        if failed:
-            self.set_stage(record, record.stage, **measured)
-            self.store.append(EVENTS, {"event": "refused", "prompt": name, "version": version,
-                                       "checks": [c.name for c in failed], **by_whom})
-            reasons = "; ".join(f"{c.name}: {c.message}" for c in failed)
-            return PromotionDecision(name, version, promoted=False, checks=checks,
-                                     message=f"{record.ref} was not promoted: the gate failed "
-                                             f"({reasons})")
-        if current is not None and baseline is not None:
-            self.set_stage(current, current.stage, metrics=dict(baseline),
-                           evaluated=dict(evaluated or {}))
-            current = self.get(name, current.version)
-        self.install(record, current, changes=measured, event=by_whom)
-        return PromotionDecision(
-            name, version, promoted=True, checks=checks,
-            replaced=current.version if current else None,
-            message=f"{record.ref} is now in production"
-            + (f" (replacing version {current.version})" if current else ""))
+        """Make ``version`` production if its eval metrics (``metrics``, against production's
+        ``baseline`` on the same rows) pass the promotion gate; otherwise change nothing but
+        the metrics recorded (:func:`compound.intelligence.versioning.promote_measured`)."""
+        return promote_measured(self, name, version, metrics=metrics, baseline=baseline,
+                                criteria=criteria, extra_checks=extra_checks,
+                                evaluated=evaluated, by=by)
 
     def rollback(self, name: str) -> PromptVersion:
         """Restore the production version before the current one (the version now in

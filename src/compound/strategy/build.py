@@ -76,11 +76,13 @@ class StrategyBuilder:
     def llm(self, name: str) -> LLM:
         """The LLM ``name`` (one object per name)."""
         from compound.intelligence.llm import build_llm
+        from compound.intelligence.llm.versions import llm_spec
 
         llms = self.system.llms()
         if name not in llms:
             raise UserError(f"'{name}' is not an LLM of the system{did_you_mean(name, llms)}")
-        return self._once(f"llm:{name}", lambda: build_llm(llms[name]))  # type: ignore[no-any-return]
+        return self._once(  # type: ignore[no-any-return]
+            f"llm:{name}", lambda: build_llm(llm_spec(self.system, name, self.store)))
 
     def predictor(self, name: str) -> Any:
         """The trained model ``name`` (its production version, loaded on first use)."""

@@ -303,12 +303,14 @@ def app_from_system(system: System, *, store: Store | None = None,
     """The app serving a loaded spec's workflows and LLMs (its ``serve:`` section unless
     ``spec`` is given), with every LLM behind one queue shared by all its uses."""
     from compound.intelligence.llm import build_llm
+    from compound.intelligence.llm.versions import llm_spec
     from compound.store import open_store
     from compound.workflow.loader import build_workflow
 
     spec = spec or system.serve
     store = store or open_store(system)
-    llms = {n: served_llm(n, build_llm(s), spec) for n, s in system.llms().items()}
+    llms = {n: served_llm(n, build_llm(llm_spec(system, n, store)), spec)
+            for n in system.llms()}
     shared: dict[str, Any] = {f"llm:{n}": llm for n, llm in llms.items()}
     shared["store"] = store  # the strategy's cache keeps its entries in the served store
     workflows = {n: build_workflow(system, n, shared=shared) for n in system.workflows}

@@ -235,6 +235,7 @@ def tools_from_system(system: Any, *, store: Any, retrievers: bool = False) -> W
     """The tools of a loaded spec: its workflows (guarded, traced and recorded in ``store``
     as ``compound serve`` runs them), and its retrievers when ``retrievers`` is true."""
     from compound.intelligence.llm import build_llm
+    from compound.intelligence.llm.versions import llm_spec
     from compound.production.rails.steps import run_guard
     from compound.production.serving.runner import WorkflowRunner
     from compound.store.redacting import RedactingStore
@@ -245,7 +246,8 @@ def tools_from_system(system: Any, *, store: Any, retrievers: bool = False) -> W
         raise UserError(f"system '{system.name}' declares no workflows to offer as MCP tools"
                         + ("" if retrievers else " (--retrievers offers its retrievers)"))
     store = RedactingStore.from_spec(store, system.store.redact)
-    shared: dict[str, Any] = {f"llm:{n}": build_llm(s) for n, s in system.llms().items()}
+    shared: dict[str, Any] = {f"llm:{n}": build_llm(llm_spec(system, n, store))
+                              for n in system.llms()}
     shared["store"] = store
     workflows = {n: build_workflow(system, n, shared=shared) for n in system.workflows}
     guards = {n: run_guard(system, n, store=store, shared=shared) for n in workflows}
