@@ -17,10 +17,13 @@ Speed on a small CPU comes from these choices, each measured on SciFact (see ``b
 * **truncation at** ``max_tokens`` (256 by default, the length MiniLM was trained at): a text
   longer than that is cut. 128 was the default until issue 18: on SciFact (abstracts of about
   240 word pieces) it cost dense retrieval 0.027 nDCG@10 (0.617 against 0.644) and hybrid
-  0.010 (0.722 against 0.732), for 1.8 times the CPU per abstract (42.7 against 23.4
-  abstracts per CPU-second); texts shorter than 128 word pieces (queries, most help-article
-  passages) cost the same either way. The int8 multiplies, by contrast, cost SciFact 0.006
-  dense and nothing in hybrid against the float graph at 128 (0.617 against 0.623).
+  0.010 (0.722 against 0.732 when measured; 0.725 at 256 in the re-runs of 2026-12-07, with
+  the commit that made the change and with today's code alike), for 1.8 times the CPU per
+  abstract (42.7 against 23.4 abstracts per CPU-second); texts shorter than 128 word pieces
+  (queries, most help-article passages) cost the same either way. The int8 multiplies, by
+  contrast, cost SciFact 0.006 dense and nothing in hybrid against the float graph at 128
+  (0.617 against 0.623); at 256, 0.004 dense and 0.004 hybrid (0.643 / 0.724 against
+  0.647 / 0.728, 2026-12-07).
 * **threads**: one intra-op thread per core and no spin-waiting, so a shared machine is not
   burnt by idle threads.
 

@@ -59,6 +59,12 @@ PROVENANCE = {
     "hybrid_weighted": "min-max normalised scores over each side's 100 candidates, weights 1:1; "
                        "not fit (z-score and other weights were within 0.002 on pooled HotpotQA)",
     "hybrid_rrf": "k 60, the constant of the RRF paper; not fit",
+    "long_documents": "one vector a document, cut at 256 word pieces (about half of SciFact's "
+                      "abstracts are longer); scoring each document by its best 256-piece "
+                      "window (MaxP, stride 64) gave hybrid 0.7275 with the int8 graph and "
+                      "0.7319 with the float one, against 0.724 and 0.7276 cut, and averaging "
+                      "the windows lost (0.718, 0.723), in an experiment outside the index "
+                      "(2026-12-07); not shipped: the index holds one vector a chunk",
     "reranker": "none ships that beats the hybrid on SciFact: LightGBM lambdarank over BM25, "
                 "dense, fused and word-overlap features fell below it (hybrid 0.722 at 128 "
                 "tokens) whether fit on pooled HotpotQA (0.693) or on SciFact's own titles as "
