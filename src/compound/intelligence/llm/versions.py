@@ -110,7 +110,7 @@ class LLMRegistry(Versioned[LLMVersion]):
     """
 
     def __init__(self, store: Store) -> None:
-        super().__init__(store, LLMVersion, kind="llm",
+        super().__init__(store, LLMVersion, kind="LLM",
                          collections=(VERSIONS, STAGES, EVENTS),
                          none_yet="none; 'compound finetune SPEC LLM' registers one")
 
@@ -143,7 +143,7 @@ class LLMRegistry(Versioned[LLMVersion]):
             if data:
                 self.store.put_blob(record.data_key, examples)
             self.store.put(VERSIONS, record.ref, record.model_dump(mode="json"))
-            self.store.append(EVENTS, {"event": "register", "llm": name,
+            self.store.append(EVENTS, {"event": "register", "LLM": name,
                                        "version": version, "source": "finetune"})
         return record
 
