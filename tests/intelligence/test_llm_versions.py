@@ -171,3 +171,18 @@ def test_a_row_trained_on_is_left_out_even_when_export_redacted_it(
     run, left_out = evaluate_llm(system, store, "qa", "llm", record,
                                  trained_on=LLMRegistry(store).training_prompts(record))
     assert left_out == 1 and run.counts["total"] == len(ROWS)
+
+
+def test_models_list_names_the_production_adapter(tmp_path: Path,
+                                                  fake_models: dict[str, Any]) -> None:
+    from compound.intelligence.status import model_statuses
+    from compound.store import open_store
+
+    system = _system(tmp_path)
+    with open_store(system) as store:
+        registry = LLMRegistry(store)
+        tuned = registry.register("llm", b"good adapter", base="base.gguf")
+        registry.install(tuned, registry.production("llm"))
+    (status,) = model_statuses(system, load=False)
+    assert status.ok and f"(llm@2, adapter {tuned.adapter_sha256[:12]})" in status.version
+    assert fake_models["specs"][-1].options["lora_path"].endswith(".gguf")
