@@ -15,9 +15,9 @@ import pytest
 import yaml
 
 from compound.errors import UserError
-from compound.evaluation.llm_promotion import llm_eval, promote_llm
 from compound.intelligence.llm.scripted import ScriptedLLM
 from compound.intelligence.llm.versions import AdapterError, LLMRegistry, llm_spec
+from compound.lifecycle.finetune.promotion import llm_eval, promote_llm
 from compound.store import MemoryStore
 from compound.system import System
 
@@ -159,7 +159,7 @@ def test_versions_are_for_embedded_llms_judged_by_an_eval_that_runs_them(
 
 def test_a_row_trained_on_is_left_out_even_when_export_redacted_it(
         tmp_path: Path, fake_models: dict[str, Any]) -> None:
-    from compound.evaluation.llm_promotion import evaluate_llm
+    from compound.lifecycle.finetune.promotion import evaluate_llm
 
     system, store = _system(tmp_path), MemoryStore()
     with (tmp_path / "qa.jsonl").open("a") as rows:

@@ -11,7 +11,7 @@ from types import ModuleType
 
 import pytest
 
-from compound.evaluation.llm_promotion import llm_eval
+from compound.lifecycle.finetune.promotion import llm_eval
 from compound.system import System
 
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "finetune.py"

@@ -69,7 +69,7 @@ def finetune(
     system = System.load(spec)
     embedded_llm(system, llm)
     if promote:  # fail before training, not after, when nothing could judge the adapter
-        from compound.evaluation.llm_promotion import llm_eval
+        from compound.lifecycle.finetune.promotion import llm_eval
 
         llm_eval(system, llm, eval_name)
     base, chat = base_model(system, llm)

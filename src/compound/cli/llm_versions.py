@@ -10,7 +10,7 @@ from compound.console import console, plain, styled
 if TYPE_CHECKING:
     from rich.table import Table
 
-    from compound.evaluation.llm_promotion import LLMPromotion
+    from compound.lifecycle.finetune.promotion import LLMPromotion
     from compound.store import Store
     from compound.system import System
 
@@ -44,7 +44,7 @@ def promote_version(system: System, store: Store, name: str, version: int, *,
                     eval_name: str | None, limit: int | None) -> bool:
     """Evaluate ``version`` of LLM ``name`` against production, promote it if the gate
     passes, print the outcome; whether it was promoted."""
-    from compound.evaluation.llm_promotion import promote_llm
+    from compound.lifecycle.finetune.promotion import promote_llm
 
     result = promote_llm(system, store, name, version, eval_name=eval_name, limit=limit,
                          progress=True)

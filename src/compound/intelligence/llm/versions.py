@@ -10,7 +10,7 @@ the base model it was trained on, the training record and the training examples 
 leave the rows the adapter was trained on out of its eval. A candidate is promoted by the
 prompts' gate (:func:`compound.intelligence.versioning.promote_measured`) on the spec's eval,
 run with the candidate and with production on the same rows
-(:mod:`compound.evaluation.llm_promotion`).
+(:mod:`compound.lifecycle.finetune.promotion`).
 
 At run time an embedded LLM whose production version holds an adapter is built with it
 (:func:`llm_spec`): the blob is written once to the model cache as ``adapters/SHA.gguf``,
@@ -47,6 +47,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import Field
 
 from compound.errors import RuntimeFailure, UserError
+from compound.intelligence.embedders.quantize import file_sha256
 from compound.intelligence.paths import model_cache_dir
 from compound.intelligence.versioning import (
     MeasuredVersion,
@@ -159,7 +160,7 @@ class LLMRegistry(Versioned[LLMVersion]):
         advice = ("train another with 'compound finetune', or roll back with 'compound "
                   "models rollback'")
         target = model_cache_dir() / "adapters" / f"{record.adapter_sha256}.gguf"
-        if target.is_file() and _sha256(target) == record.adapter_sha256:
+        if target.is_file() and file_sha256(target) == record.adapter_sha256:
             return target
         data = self.store.get_blob(record.adapter_key)
         if data is None:
@@ -265,10 +266,3 @@ def llm_spec(system: System, name: str, store: Store | None,
     return spec.model_copy(update={"options": {**spec.options, "lora_path": str(path),
                                                "lora_scale": record.scale}})
 
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
