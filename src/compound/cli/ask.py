@@ -35,7 +35,7 @@ def ask(
     served request does), use `compound run SPEC WORKFLOW -i '{"question": "..."}'`.
     """
     from compound.errors import UserError
-    from compound.intelligence.llm import Completion, TextDelta, build_llm
+    from compound.intelligence.llm import Completion, TextDelta
     from compound.specfile import did_you_mean
     from compound.system import System
 
@@ -49,11 +49,11 @@ def ask(
         )
     if not question.strip():
         raise UserError("the question is empty; pass the text to ask as the second argument")
-    from compound.intelligence.llm.versions import llm_spec
+    from compound.intelligence.llm.versions import system_llm
     from compound.store import open_store
 
     with open_store(system) as store:  # the production adapter, if one was promoted
-        llm = build_llm(llm_spec(system, name, store))
+        llm = system_llm(system, name, store)
     console_err.print(_header(system, name), markup=False)
     with console_err.status(plain(f"loading {name} ({llm.provider}:{llm.model})"),
                             spinner="dots"):

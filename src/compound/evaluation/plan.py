@@ -260,11 +260,10 @@ def build_target(
         return PredictorTarget.from_system(system, spec.model, store=store,
                                            output=spec.output)  # type: ignore[arg-type]
     from compound.evaluation.targets import LLMTarget
-    from compound.intelligence.llm import build_llm
-    from compound.intelligence.llm.versions import llm_spec
+    from compound.intelligence.llm.versions import system_llm
 
     name = spec.model or system.default_llm()
-    llm = build_llm(llm_spec(system, name, store, (llm_versions or {}).get(name)))
+    llm = system_llm(system, name, store, (llm_versions or {}).get(name))
     return LLMTarget(
         llm, prompt=spec.prompt, system=spec.system, json_schema=spec.json_schema,
         output=spec.output, contexts=spec.contexts, max_tokens=spec.max_tokens,

@@ -100,8 +100,7 @@ class WorkflowTarget:
         ``llms`` gives the models by name, built and wrapped already (the prompt optimiser
         counts their calls and loads each once for all its candidates); they are used as
         they are, ``cache`` does not wrap them."""
-        from compound.intelligence.llm import build_llm
-        from compound.intelligence.llm.versions import llm_spec
+        from compound.intelligence.llm.versions import system_llm
         from compound.production.rails.steps import run_guard
         from compound.strategy.cache.llm import CachedLLM
         from compound.strategy.cached_steps import CACHE_KEY
@@ -114,7 +113,7 @@ class WorkflowTarget:
             if llms is not None and name in llms:
                 shared[f"llm:{name}"] = llms[name]
                 continue
-            built = build_llm(llm_spec(system, name, store, pinned.get(name)))
+            built = system_llm(system, name, store, pinned.get(name))
             shared[f"llm:{name}"] = built if cache is None else CachedLLM(built, cache)
         # the eval's own output cache keeps answers with their cost; the strategy's cache
         # would answer rows from what served requests left and count them free

@@ -42,9 +42,9 @@ def _llm_status(system: System, name: str, spec: LLMSpec, *, load: bool) -> Mode
         if spec.provider == "embedded":
             from compound.store import open_store
 
-            with open_store(system) as store:
-                spec = llm_spec(system, name, store)
+            with open_store(system) as store:  # production read once, its adapter applied
                 current = LLMRegistry(store).production(name)
+                spec = llm_spec(system, name, store, current)
             if current is not None and current.adapted:
                 version = f" ({current.ref}, adapter {current.adapter_sha256[:12]})"
         llm = build_llm(spec)

@@ -75,14 +75,13 @@ class StrategyBuilder:
 
     def llm(self, name: str) -> LLM:
         """The LLM ``name`` (one object per name)."""
-        from compound.intelligence.llm import build_llm
-        from compound.intelligence.llm.versions import llm_spec
+        from compound.intelligence.llm.versions import system_llm
 
         llms = self.system.llms()
         if name not in llms:
             raise UserError(f"'{name}' is not an LLM of the system{did_you_mean(name, llms)}")
         return self._once(  # type: ignore[no-any-return]
-            f"llm:{name}", lambda: build_llm(llm_spec(self.system, name, self.store)))
+            f"llm:{name}", lambda: system_llm(self.system, name, self.store))
 
     def predictor(self, name: str) -> Any:
         """The trained model ``name`` (its production version, loaded on first use)."""

@@ -266,17 +266,16 @@ class LLMStep:
 
 def shared_llm(request: AdapterRequest, name: str) -> LLM:
     """One LLM object per model name across the workflow's steps (with its production
-    adapter when the caller shares a store, :func:`compound.intelligence.llm.versions.llm_spec`)."""
-    from compound.intelligence.llm import build_llm
-    from compound.intelligence.llm.versions import llm_spec
+    adapter when the caller shares a store:
+    :func:`compound.intelligence.llm.versions.system_llm`)."""
+    from compound.intelligence.llm.versions import system_llm
 
     key = f"llm:{name}"
     if key not in request.shared:
         llms = request.system.llms()
         if name not in llms:
             raise UserError(f"'{name}' is not an LLM of the system; LLMs: {', '.join(llms)}")
-        request.shared[key] = build_llm(llm_spec(request.system, name,
-                                                 request.shared.get("store")))
+        request.shared[key] = system_llm(request.system, name, request.shared.get("store"))
     llm: LLM = request.shared[key]
     return llm
 

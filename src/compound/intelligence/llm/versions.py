@@ -59,6 +59,7 @@ from compound.specfile import did_you_mean
 
 if TYPE_CHECKING:
     from compound.gating import GateCheck
+    from compound.intelligence.llm.base import LLM
     from compound.intelligence.spec import LLMSpec
     from compound.store import Store
     from compound.system import Criterion, System
@@ -241,6 +242,15 @@ def embedded_llm(system: System, name: str) -> LLMSpec:
     raise UserError(f"'{name}' is not an embedded LLM of {system.source}"
                     f"{did_you_mean(name, embedded)}; adapters are trained and versioned for "
                     f"those: {', '.join(embedded) or 'none declared'}")
+
+
+def system_llm(system: System, name: str, store: Store | None,
+               pinned: LLMVersion | None = None) -> LLM:
+    """LLM ``name`` of ``system`` as it runs: built from :func:`llm_spec`, with the adapter of
+    its production version (or of ``pinned``)."""
+    from compound.intelligence.llm import build_llm
+
+    return build_llm(llm_spec(system, name, store, pinned))
 
 
 def llm_spec(system: System, name: str, store: Store | None,

@@ -172,15 +172,14 @@ class RailRequest:
             return None
         key = f"llm:{name}"
         if key not in self.shared:
-            from compound.intelligence.llm import build_llm
-            from compound.intelligence.llm.versions import llm_spec
+            from compound.intelligence.llm.versions import system_llm
 
             llms = self.system.llms() if self.system is not None else {}
             if name not in llms:
                 raise UserError(f"rail '{self.name}': '{name}' is not an LLM of the system; "
                                 f"LLMs: {', '.join(llms) or 'none'}")
-            self.shared[key] = build_llm(llm_spec(self.system, name,  # type: ignore[arg-type]
-                                                  self.shared.get("store")))
+            self.shared[key] = system_llm(self.system, name,  # type: ignore[arg-type]
+                                          self.shared.get("store"))
         llm: LLM = self.shared[key]
         return llm
 

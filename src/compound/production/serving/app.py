@@ -302,14 +302,13 @@ def app_from_system(system: System, *, store: Store | None = None,
                     spec: ServeSpec | None = None, embedder: Embedder | None = None) -> FastAPI:
     """The app serving a loaded spec's workflows and LLMs (its ``serve:`` section unless
     ``spec`` is given), with every LLM behind one queue shared by all its uses."""
-    from compound.intelligence.llm import build_llm
-    from compound.intelligence.llm.versions import llm_spec
+    from compound.intelligence.llm.versions import system_llm
     from compound.store import open_store
     from compound.workflow.loader import build_workflow
 
     spec = spec or system.serve
     store = store or open_store(system)
-    llms = {n: served_llm(n, build_llm(llm_spec(system, n, store)), spec)
+    llms = {n: served_llm(n, system_llm(system, n, store), spec)
             for n in system.llms()}
     shared: dict[str, Any] = {f"llm:{n}": llm for n, llm in llms.items()}
     shared["store"] = store  # the strategy's cache keeps its entries in the served store

@@ -234,8 +234,7 @@ def http_app(server: Any, *, keys: ApiKeys | None, host: str) -> Any:
 def tools_from_system(system: Any, *, store: Any, retrievers: bool = False) -> WorkflowTools:
     """The tools of a loaded spec: its workflows (guarded, traced and recorded in ``store``
     as ``compound serve`` runs them), and its retrievers when ``retrievers`` is true."""
-    from compound.intelligence.llm import build_llm
-    from compound.intelligence.llm.versions import llm_spec
+    from compound.intelligence.llm.versions import system_llm
     from compound.production.rails.steps import run_guard
     from compound.production.serving.runner import WorkflowRunner
     from compound.store.redacting import RedactingStore
@@ -246,7 +245,7 @@ def tools_from_system(system: Any, *, store: Any, retrievers: bool = False) -> W
         raise UserError(f"system '{system.name}' declares no workflows to offer as MCP tools"
                         + ("" if retrievers else " (--retrievers offers its retrievers)"))
     store = RedactingStore.from_spec(store, system.store.redact)
-    shared: dict[str, Any] = {f"llm:{n}": build_llm(llm_spec(system, n, store))
+    shared: dict[str, Any] = {f"llm:{n}": system_llm(system, n, store)
                               for n in system.llms()}
     shared["store"] = store
     workflows = {n: build_workflow(system, n, shared=shared) for n in system.workflows}
