@@ -10,7 +10,7 @@ from compound.errors import UserError
 from compound.intelligence.embedders import FakeEmbedder
 from compound.orchestration.ingest import ChunkSettings, Document
 from compound.orchestration.retrieval import DenseRetriever, DocumentIndex, VectorIndex
-from compound.orchestration.retrieval.index import entry_chunk_id, window_entry_id
+from compound.orchestration.retrieval.index import LongText, entry_chunk_id, window_entry_id
 
 #: 24 words about parks; the penguin sentence only in what comes after them
 FILLER = " ".join(f"council parks budget line {i} reviewed" for i in range(4))
@@ -23,11 +23,11 @@ SHORT = [
 QUERY = "penguins huddle warmth antarctic winter"
 
 
-def _index(folder: Path, long_text: str = "windows", vectors: VectorIndex | None = None,
+def _index(folder: Path, long_text: LongText = "windows", vectors: VectorIndex | None = None,
            embedder: FakeEmbedder | None = None) -> DocumentIndex:
     return DocumentIndex(
         folder, embedder=embedder or FakeEmbedder(dim=256, max_tokens=16, stride=4),
-        lexical=False, chunking=ChunkSettings(strategy="none"), long_text=long_text,  # type: ignore[arg-type]
+        lexical=False, chunking=ChunkSettings(strategy="none"), long_text=long_text,
         vectors=vectors,
     )
 
@@ -48,7 +48,8 @@ def test_entry_ids_cannot_collide_with_chunk_ids() -> None:
 
 def test_an_answer_past_the_window_is_found_only_with_windows(tmp_path: Path) -> None:
     results = {}
-    for mode in ("cut", "windows"):
+    modes: tuple[LongText, ...] = ("cut", "windows")
+    for mode in modes:
         index = _index(tmp_path / mode, mode)
         index.ingest([LONG, *SHORT])
         hits = DenseRetriever(index, top_k=4).run(QUERY).hits
@@ -104,7 +105,8 @@ def test_turning_windows_on_and_off_resyncs(tmp_path: Path, backend: str) -> Non
     index = _index(tmp_path / "i", "cut", vectors=vectors())
     index.ingest([LONG, *SHORT])
     index.close()
-    for mode in ("windows", "cut"):
+    modes: tuple[LongText, ...] = ("windows", "cut")
+    for mode in modes:
         reopened = _index(tmp_path / "i", mode, vectors=vectors())
         assert reopened.check() == [], mode
         expected = "long" if mode == "windows" else "volcano"
@@ -144,13 +146,14 @@ def test_minilm_windows_find_the_second_window(tmp_path: Path) -> None:
     others = [Document("volcano", "Volcanoes erupt molten lava."),
               Document("market", "Stock markets fell sharply on Monday.")]
     tops = {}
-    for mode in ("cut", "windows"):
+    modes: tuple[LongText, ...] = ("cut", "windows")
+    for mode in modes:
         embedder = OnnxEmbedder(max_tokens=64, stride=16, threads=1)
         assert len(embedder.windows(long.text)) > 1
         assert all(embedder.count_tokens(w) <= 64 for w in embedder.windows(long.text))
         index = DocumentIndex(tmp_path / mode, embedder=embedder, lexical=False,
                               chunking=ChunkSettings(strategy="none"),
-                              long_text=mode)  # type: ignore[arg-type]
+                              long_text=mode)
         index.ingest([long, *others])
         tops[mode] = DenseRetriever(index, top_k=3).run("how do penguins keep warm").doc_ids()
         assert index.check() == []
