@@ -65,7 +65,10 @@ PROVENANCE = {
                       "scored by its best (MaxP). In an experiment outside the index "
                       "(2026-12-07) MaxP gave hybrid 0.7275 with the int8 graph and 0.7319 "
                       "with the float one, against 0.724 and 0.7276 cut; averaging the "
-                      "windows lost (0.718, 0.723); not fit",
+                      "windows lost (0.718, 0.723). In the index (--long-text windows, "
+                      "2026-12-07, 2 cores, load 1.2): dense 0.6483 and hybrid 0.7279 with "
+                      "int8, 0.6551 and 0.7324 with the float graph; windows cost about 1.9 "
+                      "embeddings a SciFact abstract; not fit",
     "reranker": "none ships that beats the hybrid on SciFact: LightGBM lambdarank over BM25, "
                 "dense, fused and word-overlap features fell below it (hybrid 0.722 at 128 "
                 "tokens) whether fit on pooled HotpotQA (0.693) or on SciFact's own titles as "
