@@ -219,17 +219,24 @@ def bench_retrieval(
     quantize: Annotated[str, typer.Option(help="dynamic-int8 or none")] = "dynamic-int8",
     threads: Annotated[int | None, typer.Option(help="embedder threads")] = None,
     batch_size: Annotated[int, typer.Option(help="texts per forward pass")] = 1,
+    long_text: Annotated[str, typer.Option(
+        help="a document longer than max_tokens: cut, or windows (scored by its best)")] = "cut",
+    stride: Annotated[int, typer.Option(help="word pieces shared by adjacent windows")] = 64,
 ) -> None:
     """BM25 (and plain bm25s), dense and hybrid on a BEIR dataset or pooled HotpotQA: quality,
     index time and throughput."""
+    from compound.errors import UserError
     from compound.intelligence.embedders import OnnxEmbedder
     from compound.orchestration.retrieval.bench import run_retrieval_bench
 
+    if long_text not in ("cut", "windows"):
+        raise UserError(f"--long-text must be 'cut' or 'windows'; received {long_text!r}")
     embedder = OnnxEmbedder(max_tokens=max_tokens, quantize=quantize,  # type: ignore[arg-type]
-                            threads=threads, batch_size=batch_size)
+                            threads=threads, batch_size=batch_size, stride=stride)
     with _progress_bar(True) as progress:
         results = run_retrieval_bench(
             dataset, embedder=embedder, max_queries=max_queries, progress=progress,
+            long_text=long_text,  # type: ignore[arg-type]
             note=None if as_json else (lambda line: console_err.print(line)),
         )
     if as_json:

@@ -120,6 +120,11 @@ class RetrieverSpec(SpecModel):
         default_factory=dict, description="max_tokens, batch_size, threads, quantize..."
     )
     chunking: ChunkingSpec = Field(default_factory=ChunkingSpec)
+    long_text: Literal["cut", "windows"] = Field(
+        default="cut", description="a chunk longer than the embedder's window: cut (one "
+        "vector, of its start) or windows (one vector per overlapping window, the chunk "
+        "scored by its best; embedder_options.stride sets the overlap)"
+    )
     fusion: FusionSpec = Field(default_factory=FusionSpec)
     bm25: BM25Spec = Field(default_factory=BM25Spec)
     filters: dict[str, Any] = Field(

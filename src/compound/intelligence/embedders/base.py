@@ -34,11 +34,14 @@ class Embedder(abc.ABC):
             return the same vectors.
         dim: the vector size.
         max_tokens: the model's window; longer texts are truncated (None: no limit).
+        stride: the overlap, in tokens, between consecutive :meth:`windows` of a long text
+            (0 where the embedder does not cut texts into windows).
     """
 
     model_id: str
     dim: int
     max_tokens: int | None = None
+    stride: int = 0
 
     def load(self) -> None:  # noqa: B027 - optional hook
         """Load weights. Idempotent; :meth:`embed` calls it on first use."""
@@ -50,6 +53,19 @@ class Embedder(abc.ABC):
     def count_tokens(self, text: str) -> int:
         """Tokens ``text`` takes in this model (whitespace words unless overridden)."""
         return len(text.split())
+
+    def windows(self, text: str) -> list[str]:
+        """``text`` cut into overlapping pieces that each fit the model's window.
+
+        An index that scores a long chunk by its best window ("MaxP") embeds each piece. The
+        default keeps the text whole; embedders with a tokenizer override it.
+
+        Example:
+            >>> from compound.intelligence.embedders import FakeEmbedder
+            >>> Embedder.windows(FakeEmbedder(), "a long text")
+            ['a long text']
+        """
+        return [text]
 
     def embed(
         self, texts: Sequence[str], *, progress: ProgressCallback | None = None

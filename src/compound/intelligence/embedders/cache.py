@@ -121,6 +121,7 @@ class CachedEmbedder(Embedder):
         self.model_id = inner.model_id
         self.dim = inner.dim
         self.max_tokens = inner.max_tokens
+        self.stride = inner.stride
         self.hits = 0
         self.misses = 0
 
@@ -129,6 +130,9 @@ class CachedEmbedder(Embedder):
 
     def count_tokens(self, text: str) -> int:
         return self.inner.count_tokens(text)
+
+    def windows(self, text: str) -> list[str]:
+        return self.inner.windows(text)
 
     def _embed(self, texts: list[str], progress: ProgressCallback | None) -> np.ndarray:
         keys = [text_hash(t) for t in texts]

@@ -99,6 +99,8 @@ class OnnxEmbedder(Embedder):
         max_tokens: word pieces kept per text, special tokens included (the model's window
             is 512; MiniLM was trained at 256, the default; 128 embeds a long passage about
             1.8 times faster and loses some of its content).
+        stride: word pieces shared by consecutive :meth:`windows` of a text longer than
+            ``max_tokens`` (64 by default, as in the SciFact MaxP experiment).
         batch_size: texts per forward pass (see the module docstring for why 1).
         threads: intra-op threads; None uses one per available core.
         quantize: ``dynamic-int8`` rewrites the model to multiply in int8 (prepared once,
@@ -117,6 +119,7 @@ class OnnxEmbedder(Embedder):
         tokenizer_path: str | os.PathLike[str] | None = None,
         name: str = MINILM_ID,
         max_tokens: int = 256,
+        stride: int = 64,
         batch_size: int = 1,
         threads: int | None = None,
         quantize: Quantize = "dynamic-int8",
@@ -125,6 +128,11 @@ class OnnxEmbedder(Embedder):
     ) -> None:
         if not 8 <= max_tokens <= 512:
             raise UserError(f"max_tokens must be between 8 and 512; received {max_tokens}")
+        if not 0 <= stride <= max_tokens // 2:
+            raise UserError(
+                f"stride must be between 0 and half of max_tokens ({max_tokens // 2}); "
+                f"received {stride}"
+            )
         if batch_size < 1:
             raise UserError(f"batch_size must be at least 1; received {batch_size}")
         if quantize not in ("dynamic-int8", "none"):
@@ -135,6 +143,7 @@ class OnnxEmbedder(Embedder):
         self.tokenizer_path = Path(tokenizer_path) if tokenizer_path else None
         self.name = name
         self.max_tokens = max_tokens
+        self.stride = stride
         self.batch_size = batch_size
         self.threads = threads
         self.quantize: Quantize = quantize
@@ -192,6 +201,48 @@ class OnnxEmbedder(Embedder):
         """Word pieces in ``text`` including the two special tokens, without truncation."""
         self.load()
         return len(self.counter_.encode(text).ids)
+
+    def windows(self, text: str) -> list[str]:
+        """Substrings of ``text`` of at most ``max_tokens`` word pieces (special tokens
+        included), consecutive ones sharing about ``stride`` pieces; ``[text]`` when it fits.
+
+        Windows start and end on word boundaries where a word is shorter than the step, so a
+        window re-tokenises to the pieces it was cut from.
+
+        Example:
+            >>> embedder = OnnxEmbedder(max_tokens=8, stride=2)
+            >>> embedder.windows("one two three four five six seven eight nine ten")
+            ['one two three four five six', 'five six seven eight nine ten']
+            >>> embedder.windows("short enough")
+            ['short enough']
+        """
+        self.load()
+        encoding = self.counter_.encode(text)
+        if len(encoding.ids) <= self.max_tokens:
+            return [text]
+        content = [i for i, special in enumerate(encoding.special_tokens_mask) if not special]
+        offsets = [encoding.offsets[i] for i in content]
+        words = [encoding.word_ids[i] for i in content]
+        size = self.max_tokens - (len(encoding.ids) - len(content))
+        step = size - self.stride
+        pieces: list[str] = []
+        start = 0
+        while True:
+            end = min(start + size, len(content))
+            # do not split the last word, unless it fills the window on its own
+            while end < len(content) and end > start + 1 and words[end] == words[end - 1]:
+                end -= 1
+            if end <= start + 1 < len(content) and words[start + 1] == words[start]:
+                end = min(start + size, len(content))
+            pieces.append(text[offsets[start][0] : offsets[end - 1][1]])
+            if end >= len(content):
+                return pieces
+            nominal = start + step
+            first = nominal
+            while first > start + 1 and words[first] == words[first - 1]:
+                first -= 1  # back to the start of the word
+            start = first if first > start else nominal
+            start = min(start, end)
 
     def _embed(self, texts: list[str], progress: ProgressCallback | None) -> np.ndarray:
         encodings = self.tokenizer_.encode_batch(texts)

@@ -105,6 +105,7 @@ def open_index(system: System, name: str, *, embedder: Embedder | None = None) -
             strategy=chunking.strategy, size=chunking.size, overlap=chunking.overlap
         ),
         lexical_options=spec.bm25.model_dump(),
+        long_text=spec.long_text,
     )
 
 

@@ -16,6 +16,15 @@ commits, so the rebuild embeds nothing twice. An index written by a compound tha
 chunk's indexed text (:meth:`~compound.orchestration.chunking.Chunk.indexed_text`) differently
 is caught up the same way when it opens.
 
+**Long chunks** (``long_text``): ``cut`` gives each chunk one vector, of the text the embedder
+reads (the first ``max_tokens``); ``windows`` gives a chunk one vector per window of
+:meth:`~compound.intelligence.embedders.Embedder.windows`, and dense search scores the chunk by
+its best window ("MaxP"; on SciFact, dense nDCG@10 0.643 -> 0.648 with the int8 graph and
+hybrid 0.728 -> 0.732 with the float one, for about 1.9 embeddings an abstract). Vector entry
+ids are the chunk id for the first window and ``CHUNKID#w2``, ``CHUNKID#w3``... for the others
+(``#w``, not ``#``: a chunk id already ends in ``#N``, so ``#2`` could name another chunk); each
+entry's key hashes its window's text, so the embedding cache serves windows like chunks.
+
 Re-ingesting a document whose content (text, title, source, metadata) and chunk settings are
 unchanged does nothing; a changed one has its chunks replaced; :meth:`DocumentIndex.delete`
 removes documents by id.
@@ -35,12 +44,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -60,6 +70,31 @@ from compound.orchestration.retrieval.vectors import NumpyVectorIndex, VectorEnt
 
 #: ``progress(stage, done, total)``: stage is ``documents``, ``embedding`` or ``lexical``.
 Progress = Callable[[str, int, int | None], None]
+
+#: What a chunk longer than the embedder's window gets: one vector of its start, or one a window.
+LongText = Literal["cut", "windows"]
+
+_WINDOW = re.compile(r"#w(\d+)$")
+
+
+def window_entry_id(chunk_id: str, number: int) -> str:
+    """The vector entry id of a chunk's window ``number`` (1 is the chunk id itself).
+
+    Example:
+        >>> window_entry_id("doc#0", 1), window_entry_id("doc#0", 2)
+        ('doc#0', 'doc#0#w2')
+    """
+    return chunk_id if number == 1 else f"{chunk_id}#w{number}"
+
+
+def entry_chunk_id(entry_id: str) -> str:
+    """The chunk a vector entry belongs to (the inverse of :func:`window_entry_id`).
+
+    Example:
+        >>> entry_chunk_id("doc#0#w2"), entry_chunk_id("doc#0")
+        ('doc#0', 'doc#0')
+    """
+    return _WINDOW.sub("", entry_id)
 
 
 @dataclass
@@ -109,6 +144,9 @@ class DocumentIndex:
         lexical_options: :class:`LexicalIndex` settings (``method``, ``k1``, ``b``...).
         batch_documents: documents per committed batch (a kill loses at most one batch).
         embedding_cache: the cache's SQLite file; default the index's own file.
+        long_text: ``cut`` (one vector a chunk, of what the embedder reads of it) or
+            ``windows`` (one vector per window of the embedder's ``windows()``, dense search
+            scoring a chunk by its best window). Ignored without an embedder.
     """
 
     def __init__(
@@ -122,9 +160,13 @@ class DocumentIndex:
         lexical_options: Mapping[str, Any] | None = None,
         batch_documents: int = 256,
         embedding_cache: str | os.PathLike[str] | None = None,
+        long_text: LongText = "cut",
     ) -> None:
         if not lexical and embedder is None:
             raise UserError("an index needs BM25 (lexical=True), an embedder, or both")
+        if long_text not in ("cut", "windows"):
+            raise UserError(f"long_text must be 'cut' or 'windows'; received {long_text!r}")
+        self.long_text: LongText = long_text
         self.folder = Path(folder)
         self.embedder = embedder
         self.lexical = lexical
@@ -165,7 +207,7 @@ class DocumentIndex:
             if self.lexical:
                 self._open_lexical(progress)
             if self.vectors is not None:
-                self._sync_vectors(progress)
+                self._sync_vectors(chunks, progress)
             self._opened = True
 
     def _catch_up_indexed_text(self, chunks: Sequence[Chunk]) -> None:
@@ -284,9 +326,11 @@ class DocumentIndex:
             if doc.id in existing:
                 removed.append(doc.id)
         report.timed("chunking", start)
-        vectors = self._embed_chunks(chunks, report, progress)
+        windows = self._windows(chunks) if self.vectors is not None else []
+        vectors = self._embed_texts([text for _, _, text in windows], report, progress)
         start = time.perf_counter()
         old_chunks = self.tables.chunk_ids_of([d.id for d in kept] + removed)
+        old_entries = self._entry_ids(old_chunks)
         self.tables.replace([(d, hashes[d.id]) for d in kept], chunks, removed)
         report.added += sum(1 for d in kept if d.id not in existing)
         report.updated += sum(1 for d in kept if d.id in existing)
@@ -296,21 +340,43 @@ class DocumentIndex:
             self.payloads_.pop(chunk_id, None)
         self.payloads_.update({c.id: payload(c) for c in chunks})
         if self.vectors is not None:
-            fresh = {c.id for c in chunks}
-            self.vectors.delete([i for i in old_chunks if i not in fresh])
-            self.vectors.upsert(self._entries(chunks, vectors))
+            fresh = {entry_id for entry_id, _, _ in windows}
+            self.vectors.delete([i for i in old_entries if i not in fresh])
+        if self.vectors is not None and vectors is not None:
+            self.vectors.upsert([
+                VectorEntry(entry_id, vector, self._key(text_hash(text)),
+                            self.payloads_[chunk_id])
+                for (entry_id, chunk_id, text), vector in zip(windows, vectors, strict=True)
+            ])
         report.timed("writing", start)
 
-    def _embed_chunks(
-        self, chunks: Sequence[Chunk], report: IngestReport, progress: Progress | None
+    def _windows(self, chunks: Iterable[Chunk]) -> list[tuple[str, str, str]]:
+        """``(vector entry id, chunk id, text to embed)`` for every vector of ``chunks``."""
+        if self.long_text == "cut" or self.embedder is None:
+            return [(c.id, c.id, c.indexed_text()) for c in chunks]
+        return [
+            (window_entry_id(c.id, number), c.id, piece)
+            for c in chunks
+            for number, piece in enumerate(self.embedder.windows(c.indexed_text()), 1)
+        ]
+
+    def _entry_ids(self, chunk_ids: Sequence[str]) -> list[str]:
+        """The vector entry ids of chunks in the tables (read before they are replaced)."""
+        if self.long_text == "cut" or self.vectors is None:
+            return list(chunk_ids)
+        return [entry_id for entry_id, _, _ in
+                self._windows(self.tables.chunks(chunk_ids).values())]
+
+    def _embed_texts(
+        self, texts: Sequence[str], report: IngestReport, progress: Progress | None
     ) -> np.ndarray | None:
-        if self.cached_embedder_ is None or not chunks:
+        if self.cached_embedder_ is None or not texts:
             return None
         start, cpu = time.perf_counter(), time.process_time()
         before = self.cached_embedder_.misses
         offset = report.chunks  # chunks of earlier batches, so the count keeps rising
         vectors = self.cached_embedder_.embed(
-            [c.indexed_text() for c in chunks],
+            list(texts),
             progress=(lambda n: progress("embedding", offset + n, None)) if progress else None,
         )
         report.embedded += self.cached_embedder_.misses - before
@@ -326,26 +392,20 @@ class DocumentIndex:
         assert self.embedder is not None
         return f"{self.embedder.model_id}:{hashed.hex()}"
 
-    def _entries(self, chunks: Sequence[Chunk], vectors: np.ndarray | None) -> list[VectorEntry]:
-        assert vectors is not None
-        return [
-            VectorEntry(c.id, v, self._key(text_hash(c.indexed_text())), self.payloads_[c.id])
-            for c, v in zip(chunks, vectors, strict=True)
-        ]
-
     def delete(self, doc_ids: Sequence[str], *, progress: Progress | None = None) -> IngestReport:
         """Remove documents (and their chunks) by id; unknown ids are ignored."""
         self.open()
         report = IngestReport()
         with self.tables.lock:
             chunk_ids = self.tables.chunk_ids_of(list(doc_ids))
+            entry_ids = self._entry_ids(chunk_ids)
             report.deleted = len(self.tables.delete(list(doc_ids)))
             if not report.deleted:
                 return report
             for chunk_id in chunk_ids:
                 self.payloads_.pop(chunk_id, None)
             if self.vectors is not None:
-                self.vectors.delete(chunk_ids)
+                self.vectors.delete(entry_ids)
             self._after_change(report, progress)
         return report
 
@@ -355,7 +415,15 @@ class DocumentIndex:
             self._rebuild_lexical(progress)
             report.timed("lexical", start)
         if self.vectors is not None and self.vectors.persistent:
-            self.tables.set_meta("vectors_generation", str(self.generation()))
+            self.tables.set_meta("vectors_generation", self._vectors_tag())
+
+    def _vectors_tag(self) -> str:
+        """What a persistent vector index was last synced to: the generation, and the
+        windows when there are any (so that turning them on or off resyncs it)."""
+        if self.long_text == "cut" or self.embedder is None:
+            return str(self.generation())
+        return (f"{self.generation()} windows {self.embedder.model_id} "
+                f"stride {self.embedder.stride}")
 
     # -- derived indexes --------------------------------------------------------------------
 
@@ -405,15 +473,20 @@ class DocumentIndex:
         if progress:
             progress("lexical", 1, 1)
 
-    def _sync_vectors(self, progress: Progress | None) -> None:
+    def _sync_vectors(self, chunks: Sequence[Chunk], progress: Progress | None) -> None:
         """Bring the vector index to the tables: fill it (NumPy) or resync it (Qdrant)."""
         assert self.vectors is not None and self.embedder is not None
         assert self.cached_embedder_ is not None
         self.vectors.open(self.embedder.dim)
         persistent = self.vectors.persistent
-        if persistent and self.tables.meta("vectors_generation") == str(self.generation()):
+        if persistent and self.tables.meta("vectors_generation") == self._vectors_tag():
             return
-        hashes = self.tables.chunk_hashes()
+        texts: dict[str, str] = {}
+        if self.long_text == "cut":
+            hashes = self.tables.chunk_hashes()
+        else:
+            texts = {entry_id: text for entry_id, _, text in self._windows(chunks)}
+            hashes = {entry_id: text_hash(text) for entry_id, text in texts.items()}
         expected = {i: self._key(h) for i, h in hashes.items()}
         current = self.vectors.keys() if persistent else {}
         stale = [i for i in current if i not in expected]
@@ -429,19 +502,22 @@ class DocumentIndex:
             found = self.cached_embedder_.cache.get_many(model, [hashes[i] for i in part])
             missing = [i for i in part if hashes[i] not in found]
             if missing:
-                chunks = self.tables.chunks(missing)
+                if self.long_text == "cut":
+                    stored = self.tables.chunks(missing)
+                    texts.update({i: stored[i].indexed_text() for i in missing})
                 report = IngestReport()
-                vectors = self._embed_chunks([chunks[i] for i in missing], report, progress)
+                vectors = self._embed_texts([texts[i] for i in missing], report, progress)
                 assert vectors is not None
                 found.update({hashes[i]: v for i, v in zip(missing, vectors, strict=True)})
                 embedded += report.embedded
             self.vectors.upsert([
-                VectorEntry(i, found[hashes[i]], expected[i], self.payloads_[i]) for i in part
+                VectorEntry(i, found[hashes[i]], expected[i], self.payloads_[entry_chunk_id(i)])
+                for i in part
             ])
         if embedded:
             self.notes.append(f"embedded {embedded} chunks that had no vector for {model}")
         if persistent:
-            self.tables.set_meta("vectors_generation", str(self.generation()))
+            self.tables.set_meta("vectors_generation", self._vectors_tag())
 
     # -- searching and reading --------------------------------------------------------------
 
@@ -466,11 +542,26 @@ class DocumentIndex:
 
     def vector_search(self, vector: np.ndarray, k: int, where: Filter | None = None
                       ) -> list[tuple[str, float]]:
-        """Cosine ``(chunk id, score)`` pairs, best first."""
+        """Cosine ``(chunk id, score)`` pairs, best first.
+
+        With ``long_text: windows`` a chunk scores its best window's cosine: the vector index
+        is asked for more entries than ``k`` until ``k`` distinct chunks are found (or every
+        entry has been seen).
+        """
         self.open()
         if self.vectors is None:
             raise UserError("this index has no embedder; use a bm25 retriever or set one")
-        return self.vectors.search(vector, k, where)
+        if self.long_text == "cut" or k < 1:
+            return self.vectors.search(vector, k, where)
+        ask = 2 * k
+        while True:
+            found = self.vectors.search(vector, ask, where)
+            best: dict[str, float] = {}
+            for entry_id, score in found:
+                best.setdefault(entry_chunk_id(entry_id), score)
+            if len(best) >= k or len(found) < ask:
+                return list(best.items())[:k]
+            ask *= 4
 
     def stats(self) -> dict[str, Any]:
         """Counts and settings, for ``compound ingest`` and checks."""
@@ -487,8 +578,18 @@ class DocumentIndex:
         ids = set(self.tables.chunk_hashes())
         if self.lexical_ is not None and set(self.lexical_.ids_) != ids:
             problems.append("the BM25 index does not hold exactly the chunks in the tables")
-        if self.vectors is not None and set(self.vectors.keys()) != ids:
-            problems.append("the vector index does not hold exactly the chunks in the tables")
+        if self.vectors is None:
+            return problems
+        if self.long_text == "cut":
+            if set(self.vectors.keys()) != ids:
+                problems.append(
+                    "the vector index does not hold exactly the chunks in the tables")
+            return problems
+        expected = {entry_id: self._key(text_hash(text)) for entry_id, _, text
+                    in self._windows(self.tables.all_chunks())}
+        if self.vectors.keys() != expected:
+            problems.append("the vector index does not hold exactly the windows of the chunks "
+                            "in the tables")
         return problems
 
 
