@@ -32,8 +32,10 @@ SETTINGS: list[tuple[str, dict[str, Any]]] = [
     ("int8, batch 8", {"quantize": "dynamic-int8", "batch_size": 8}),
     ("int8, batch 1, 128 tokens", {"quantize": "dynamic-int8", "batch_size": 1}),
     ("int8, batch 1, 1 thread", {"quantize": "dynamic-int8", "batch_size": 1, "threads": 1}),
-    ("int8, batch 1, 256 tokens (default)", {"quantize": "dynamic-int8", "batch_size": 1,
-                                             "max_tokens": 256}),
+    ("int8, batch 1, 256 tokens", {"quantize": "dynamic-int8", "batch_size": 1,
+                                   "max_tokens": 256}),
+    ("float, batch 1, 256 tokens (default)", {"quantize": "none", "batch_size": 1,
+                                              "max_tokens": 256}),
 ]
 
 

@@ -28,15 +28,18 @@ def main() -> None:
     parser.add_argument("--dataset", help="a BEIR folder or HotpotQA (default: shared SciFact)")
     parser.add_argument("--max-queries", type=int)
     parser.add_argument("--max-tokens", type=int, default=256)
-    parser.add_argument("--quantize", default="dynamic-int8", choices=["dynamic-int8", "none"])
+    parser.add_argument("--quantize", default="none", choices=["none", "dynamic-int8"])
     parser.add_argument("--threads", type=int)
     parser.add_argument("--batch-size", type=int, default=1)
+    parser.add_argument("--long-text", default="windows", choices=["windows", "cut"])
+    parser.add_argument("--stride", type=int, default=64)
     args = parser.parse_args()
     folder = args.dataset or dataset_path("scifact/corpus.jsonl").parent
     embedder = OnnxEmbedder(max_tokens=args.max_tokens, quantize=args.quantize,
-                            threads=args.threads, batch_size=args.batch_size)
+                            threads=args.threads, batch_size=args.batch_size,
+                            stride=args.stride)
     results = run_retrieval_bench(
-        folder, embedder=embedder, max_queries=args.max_queries,
+        folder, embedder=embedder, max_queries=args.max_queries, long_text=args.long_text,
         note=lambda line: print(line, file=sys.stderr),
     )
     print(json.dumps(results, indent=2))

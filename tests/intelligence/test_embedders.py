@@ -107,7 +107,7 @@ def test_make_embedder_names_and_errors() -> None:
 
 
 def test_onnx_embedder_settings_are_checked_without_loading() -> None:
-    assert OnnxEmbedder(max_tokens=256).model_id == "all-MiniLM-L6-v2+dynamic-int8+256"
+    assert OnnxEmbedder(max_tokens=256).model_id == "all-MiniLM-L6-v2+none+256"
     with pytest.raises(UserError, match="max_tokens"):
         OnnxEmbedder(max_tokens=4000)
     with pytest.raises(UserError, match="quantize"):
@@ -118,22 +118,33 @@ def test_onnx_embedder_settings_are_checked_without_loading() -> None:
 
 
 @pytest.mark.integration
-def test_minilm_prepares_int8_graph_once(minilm: OnnxEmbedder) -> None:
+def test_minilm_runs_the_shipped_graph_by_default(minilm: OnnxEmbedder) -> None:
     onnx = pytest.importorskip("onnx")
-    prepared = minilm.running_model_
+    assert minilm.quantize == "none"
+    assert minilm.running_model_ is not None
+    ops = {node.op_type for node in onnx.load(str(minilm.running_model_)).graph.node}
+    assert "MatMulInteger" not in ops
+
+
+@pytest.mark.integration
+def test_minilm_prepares_int8_graph_once(tmp_path: Path) -> None:
+    onnx = pytest.importorskip("onnx")
+    int8 = OnnxEmbedder(quantize="dynamic-int8", cache_dir=tmp_path, threads=1)
+    int8.load()
+    prepared = int8.running_model_
     assert prepared is not None and prepared.exists()
     ops = {node.op_type for node in onnx.load(str(prepared)).graph.node}
     assert "MatMulInteger" in ops
     stamp = prepared.stat().st_mtime_ns
-    again = OnnxEmbedder(cache_dir=prepared.parent, threads=1)
+    again = OnnxEmbedder(quantize="dynamic-int8", cache_dir=tmp_path, threads=1)
     again.load()
     assert again.running_model_ == prepared and prepared.stat().st_mtime_ns == stamp
 
 
 @pytest.mark.integration
-def test_minilm_int8_agrees_with_the_float_graph(minilm: OnnxEmbedder) -> None:
-    plain = OnnxEmbedder(quantize="none", threads=1)
-    a, b = minilm.embed(TEXTS[:3]), plain.embed(TEXTS[:3])
+def test_minilm_int8_agrees_with_the_float_graph(minilm: OnnxEmbedder, tmp_path: Path) -> None:
+    int8 = OnnxEmbedder(quantize="dynamic-int8", cache_dir=tmp_path, threads=1)
+    a, b = int8.embed(TEXTS[:3]), minilm.embed(TEXTS[:3])
     assert (a * b).sum(axis=1).min() > 0.97
 
 

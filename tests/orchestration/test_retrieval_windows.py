@@ -120,19 +120,20 @@ def test_long_text_is_checked() -> None:
         DocumentIndex("unused", embedder=FakeEmbedder(), long_text="split")  # type: ignore[arg-type]
 
 
-def test_spec_turns_windows_on(tmp_path: Path) -> None:
+def test_spec_chooses_windows_or_cut(tmp_path: Path) -> None:
     from compound.orchestration.retrieval.build import open_index
     from compound.system import System
 
-    system = System.from_yaml(
-        "name: demo\nloop: interaction\ntask: Answer.\nretrievers:\n"
-        "  docs: {kind: dense, embedder: fake, long_text: windows}\n"
-    )
-    assert system.retrievers["docs"].long_text == "windows"
-    assert open_index(system, "docs", embedder=FakeEmbedder()).long_text == "windows"
-    assert System.from_yaml(
-        "name: demo\nloop: interaction\ntask: Answer.\nretrievers:\n  docs: {kind: dense}\n"
-    ).retrievers["docs"].long_text == "cut"
+    def system(retriever: str) -> System:
+        return System.from_yaml(
+            f"name: demo\nloop: interaction\ntask: Answer.\nretrievers:\n  docs: {retriever}\n"
+        )
+
+    default = system("{kind: dense, embedder: fake}")
+    assert default.retrievers["docs"].long_text == "windows"
+    assert open_index(default, "docs", embedder=FakeEmbedder()).long_text == "windows"
+    cut = system("{kind: dense, embedder: fake, long_text: cut}")
+    assert open_index(cut, "docs", embedder=FakeEmbedder()).long_text == "cut"
 
 
 @pytest.mark.integration

@@ -216,11 +216,12 @@ def bench_retrieval(
         int | None, typer.Option(help="score only the first N judged queries")
     ] = None,
     max_tokens: Annotated[int, typer.Option(help="embedder truncation, in word pieces")] = 256,
-    quantize: Annotated[str, typer.Option(help="dynamic-int8 or none")] = "dynamic-int8",
+    quantize: Annotated[str, typer.Option(help="none (the float graph) or dynamic-int8")] = "none",
     threads: Annotated[int | None, typer.Option(help="embedder threads")] = None,
     batch_size: Annotated[int, typer.Option(help="texts per forward pass")] = 1,
     long_text: Annotated[str, typer.Option(
-        help="a document longer than max_tokens: cut, or windows (scored by its best)")] = "cut",
+        help="a document longer than max_tokens: windows (scored by its best), or cut")
+    ] = "windows",
     stride: Annotated[int, typer.Option(help="word pieces shared by adjacent windows")] = 64,
 ) -> None:
     """BM25 (and plain bm25s), dense and hybrid on a BEIR dataset or pooled HotpotQA: quality,

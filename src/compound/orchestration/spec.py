@@ -121,7 +121,7 @@ class RetrieverSpec(SpecModel):
     )
     chunking: ChunkingSpec = Field(default_factory=ChunkingSpec)
     long_text: Literal["cut", "windows"] = Field(
-        default="cut", description="a chunk longer than the embedder's window: cut (one "
+        default="windows", description="a chunk longer than the embedder's window: cut (one "
         "vector, of its start) or windows (one vector per overlapping window, the chunk "
         "scored by its best; embedder_options.stride sets the overlap)"
     )

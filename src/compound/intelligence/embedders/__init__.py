@@ -1,7 +1,7 @@
 """Embedders: text to vectors, for retrieval and for ML features.
 
 * :class:`Embedder`: the interface (``embed(texts) -> (n, dim) float32``, unit rows).
-* :class:`OnnxEmbedder`: all-MiniLM-L6-v2 by onnxruntime, int8, no PyTorch (the default).
+* :class:`OnnxEmbedder`: all-MiniLM-L6-v2 by onnxruntime, no PyTorch (the default).
 * :class:`FakeEmbedder`: hashed words, deterministic, for tests.
 * :class:`EmbeddingCache` and :class:`CachedEmbedder`: skip texts embedded before.
 
