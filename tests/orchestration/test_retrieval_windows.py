@@ -115,6 +115,49 @@ def test_turning_windows_on_and_off_resyncs(tmp_path: Path, backend: str) -> Non
         reopened.close()
 
 
+class CountingWindows(FakeEmbedder):
+    """A fake embedder that counts the texts it cuts into windows."""
+
+    def __init__(self) -> None:
+        super().__init__(dim=256, max_tokens=16, stride=4)
+        self.cut = 0
+
+    def windows(self, text: str) -> list[str]:
+        self.cut += 1
+        return super().windows(text)
+
+
+def test_reopening_reads_windows_from_the_cache(tmp_path: Path) -> None:
+    first = CountingWindows()
+    index = _index(tmp_path, embedder=first)
+    index.ingest([LONG, *SHORT])
+    assert first.cut == 4
+    index.close()
+    again = CountingWindows()
+    reopened = _index(tmp_path, embedder=again)
+    hits = DenseRetriever(reopened, top_k=1).run(QUERY).hits
+    assert again.cut == 0 and hits[0].doc_id == "long"
+    assert reopened.check() == []
+
+
+def test_windows_that_are_not_substrings_are_used_but_not_kept() -> None:
+    from compound.intelligence.embedders.cache import CachedEmbedder, EmbeddingCache
+
+    class Rewording(CountingWindows):
+        def windows(self, text: str) -> list[str]:
+            self.cut += 1
+            return [piece.upper() for piece in FakeEmbedder.windows(self, text)]
+
+    inner = Rewording()
+    cached = CachedEmbedder(inner, EmbeddingCache(":memory:"))
+    text = LONG.text
+    assert cached.windows_many([text, text]) == [inner.windows(text)] * 2
+    plain = CountingWindows()
+    kept = CachedEmbedder(plain, EmbeddingCache(":memory:"))
+    assert kept.windows_many([text]) == kept.windows_many([text]) == [plain.windows(text)]
+    assert plain.cut == 2  # once through the cache, once above
+
+
 def test_long_text_is_checked() -> None:
     with pytest.raises(UserError, match="long_text must be 'cut' or 'windows'"):
         DocumentIndex("unused", embedder=FakeEmbedder(), long_text="split")  # type: ignore[arg-type]

@@ -67,6 +67,10 @@ class Embedder(abc.ABC):
         """
         return [text]
 
+    def windows_many(self, texts: Sequence[str]) -> list[list[str]]:
+        """:meth:`windows` of each text (a cache or a batching tokenizer overrides it)."""
+        return [self.windows(text) for text in texts]
+
     def embed(
         self, texts: Sequence[str], *, progress: ProgressCallback | None = None
     ) -> np.ndarray:

@@ -34,8 +34,16 @@ CREATE TABLE IF NOT EXISTS embedding_cache (
     text_hash BLOB NOT NULL,
     vector BLOB NOT NULL,
     PRIMARY KEY (model_id, text_hash)
-) WITHOUT ROWID
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS window_cache (
+    windower TEXT NOT NULL,
+    text_hash BLOB NOT NULL,
+    spans BLOB NOT NULL,
+    PRIMARY KEY (windower, text_hash)
+) WITHOUT ROWID;
 """
+
+Spans = list[tuple[int, int]]
 
 
 def text_hash(text: str) -> bytes:
@@ -58,7 +66,7 @@ class EmbeddingCache:
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
             self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute(_SCHEMA)
+            self._db.executescript(_SCHEMA)
             self._db.commit()
         except sqlite3.Error as exc:
             raise StoreError(
@@ -92,6 +100,30 @@ class EmbeddingCache:
             self._db.executemany(
                 "INSERT OR IGNORE INTO embedding_cache VALUES (?, ?, ?)", rows
             )
+
+    def get_spans(self, windower: str, keys: Sequence[bytes]) -> dict[bytes, Spans]:
+        """The cached window spans among ``keys`` (see :meth:`CachedEmbedder.windows_many`)."""
+        found: dict[bytes, Spans] = {}
+        with self._lock:
+            for start in range(0, len(keys), 500):
+                part = list(keys[start : start + 500])
+                marks = ",".join("?" * len(part))
+                rows = self._db.execute(
+                    f"SELECT text_hash, spans FROM window_cache "
+                    f"WHERE windower = ? AND text_hash IN ({marks})",
+                    [windower, *part],
+                )
+                for key, blob in rows:
+                    flat = np.frombuffer(blob, dtype="<i8").tolist()
+                    found[bytes(key)] = list(zip(flat[::2], flat[1::2], strict=True))
+        return found
+
+    def put_spans(self, windower: str, items: Mapping[bytes, Spans]) -> None:
+        """Store window spans; existing entries are kept (the same key means the same spans)."""
+        rows = [(windower, key, np.asarray(spans, dtype="<i8").tobytes())
+                for key, spans in items.items()]
+        with self._lock, self._db:
+            self._db.executemany("INSERT OR IGNORE INTO window_cache VALUES (?, ?, ?)", rows)
 
     def __len__(self) -> int:
         with self._lock:
@@ -132,7 +164,34 @@ class CachedEmbedder(Embedder):
         return self.inner.count_tokens(text)
 
     def windows(self, text: str) -> list[str]:
-        return self.inner.windows(text)
+        return self.windows_many([text])[0]
+
+    def windows_many(self, texts: Sequence[str]) -> list[list[str]]:
+        """The inner embedder's windows, kept in the cache as character spans of each text.
+
+        Cutting a text into windows tokenises it; an index that opens with ``long_text:
+        windows`` needs every chunk's windows, so without the cache each open would tokenise
+        the whole corpus again. Windows that are not substrings of their text, in order, are
+        returned but not kept.
+        """
+        keys = [text_hash(t) for t in texts]
+        windower = f"{self.model_id} stride {self.stride}"
+        found = self.cache.get_spans(windower, keys)
+        fresh: dict[bytes, Spans] = {}
+        out: list[list[str]] = []
+        for key, text in zip(keys, texts, strict=True):
+            spans = found.get(key) or fresh.get(key)
+            if spans is None:
+                pieces = self.inner.windows(text)
+                located = _spans(text, pieces)
+                if located is None:
+                    out.append(pieces)
+                    continue
+                spans = fresh[key] = located
+            out.append([text[a:b] for a, b in spans])
+        if fresh:
+            self.cache.put_spans(windower, fresh)
+        return out
 
     def _embed(self, texts: list[str], progress: ProgressCallback | None) -> np.ndarray:
         keys = [text_hash(t) for t in texts]
@@ -156,3 +215,17 @@ class CachedEmbedder(Embedder):
         elif progress is not None:
             progress(len(texts))
         return np.stack([found[k] for k in keys])
+
+
+def _spans(text: str, pieces: Sequence[str]) -> Spans | None:
+    """Where each piece starts and ends in ``text``, searched in order; None if one is not
+    found there."""
+    spans: Spans = []
+    start = 0
+    for piece in pieces:
+        at = text.find(piece, start)
+        if at < 0:
+            return None
+        spans.append((at, at + len(piece)))
+        start = at + 1
+    return spans

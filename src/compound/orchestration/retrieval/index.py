@@ -355,10 +355,13 @@ class DocumentIndex:
         """``(vector entry id, chunk id, text to embed)`` for every vector of ``chunks``."""
         if self.long_text == "cut" or self.embedder is None:
             return [(c.id, c.id, c.indexed_text()) for c in chunks]
+        chunks = list(chunks)
+        windower = self.cached_embedder_ or self.embedder  # the cache keeps windows' spans
+        pieces = windower.windows_many([c.indexed_text() for c in chunks])
         return [
             (window_entry_id(c.id, number), c.id, piece)
-            for c in chunks
-            for number, piece in enumerate(self.embedder.windows(c.indexed_text()), 1)
+            for c, windows in zip(chunks, pieces, strict=True)
+            for number, piece in enumerate(windows, 1)
         ]
 
     def _entry_ids(self, chunk_ids: Sequence[str]) -> list[str]:
