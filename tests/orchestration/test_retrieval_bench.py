@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
+from typer.testing import CliRunner
+
+from compound.cli import build
+from compound.errors import UserError
 from compound.intelligence.embedders import FakeEmbedder
 from compound.orchestration.retrieval.bench import run_retrieval_bench
+from compound.orchestration.retrieval.rerank import Reranker
 
 DOCS = [
     ("d1", "Cats", "Cats purr when they are content."),
@@ -51,3 +57,28 @@ def test_bench_reads_hotpotqa_pooled(tmp_path: Path) -> None:
     results = run_retrieval_bench(file, embedder=FakeEmbedder())
     assert (results["documents"], results["queries"]) == (3, 1)
     assert results["bm25"]["recall@100"] == 1.0
+
+
+class Backwards(Reranker):
+    """Reverses the first stage's order: a reranker that can only do harm here."""
+
+    def score(self, query: str, passages: Sequence[str]) -> list[float]:
+        return [float(i) for i in range(len(passages))]
+
+
+def test_bench_scores_a_reranker_beside_the_hybrid_on_the_same_queries(tmp_path: Path) -> None:
+    results = run_retrieval_bench(_beir(tmp_path / "tiny"), embedder=FakeEmbedder(),
+                                  reranker=Backwards(), rerank_candidates=4, rerank_queries=1)
+    row = results["hybrid_reranked"]
+    assert (row["reranker"], row["candidates"], row["queries"]) == ("Backwards", 4, 1)
+    assert row["ndcg@10"] < row["hybrid_same_queries"]["ndcg@10"]
+    assert row["queries_per_s"] > 0
+    assert "hybrid_reranked" not in run_retrieval_bench(_beir(tmp_path / "again"),
+                                                         embedder=FakeEmbedder())
+
+
+def test_bench_cli_refuses_an_unknown_reranker(tmp_path: Path) -> None:
+    result = CliRunner().invoke(build(), [
+        "bench", "retrieval", "--dataset", str(_beir(tmp_path / "tiny")), "--reranker", "bert"])
+    assert isinstance(result.exception, UserError)
+    assert "--reranker must be 'llm' or 'overlap'" in str(result.exception)

@@ -19,11 +19,18 @@ equivalent (cores x documents / CPU seconds of every thread while embedding), wh
 the wall-clock figure would be with the cores to itself; the ``machine`` entry records the load
 average, since the two differ on a machine shared with other work.
 
+With a reranker (``--reranker llm``: the embedded default LLM grading each passage;
+``overlap``: the share of query words a passage holds, a baseline) the hybrid is run again
+with the reranker over its first ``rerank_candidates`` hits, on the first ``rerank_queries``
+queries (an LLM reranker grades one passage per call, so all 300 SciFact queries would take
+hours on a laptop), and the plain hybrid is scored on the same queries beside it.
+
 ``compound bench retrieval`` and ``bench/retrieval.py`` both call :func:`run_retrieval_bench`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tempfile
 import time
@@ -42,6 +49,7 @@ from compound.orchestration.retrieval.benchdata import (
     load_retrieval_dataset,
 )
 from compound.orchestration.retrieval.index import DocumentIndex, LongText, Progress
+from compound.orchestration.retrieval.rerank import Reranker
 from compound.orchestration.retrieval.retrievers import (
     DenseRetriever,
     HybridRetriever,
@@ -104,6 +112,26 @@ def _evaluate(retriever: Retriever, dataset: BeirDataset) -> dict[str, float]:
     return _scores(run, time.perf_counter() - start, dataset)
 
 
+def _rerank_row(index: DocumentIndex, reranker: Reranker, dataset: BeirDataset,
+                candidates: int, queries: int | None, say: Callable[[str], None]
+                ) -> dict[str, Any]:
+    """The weighted hybrid with and without ``reranker`` on the same (first) queries."""
+    subset = dataset
+    if queries is not None:
+        kept = dict(list(dataset.queries.items())[:queries])
+        subset = dataclasses.replace(dataset, queries=kept)
+    say(f"querying: hybrid, then {type(reranker).__name__} over its first {candidates} hits, "
+        f"on {len(subset.queries)} queries")
+    reranker.load()
+    row: dict[str, Any] = _evaluate(
+        HybridRetriever(index, fusion="weighted", reranker=reranker,
+                        rerank_candidates=candidates), subset)
+    plain = _evaluate(HybridRetriever(index, fusion="weighted"), subset)
+    row.update(reranker=type(reranker).__name__, candidates=candidates,
+               queries=len(subset.queries), hybrid_same_queries=plain)
+    return row
+
+
 def plain_bm25s(dataset: BeirDataset, *, k: int = 100) -> tuple[dict[str, list[str]], float]:
     """Rankings from ``bm25s`` alone over ``title + " " + text`` of each document.
 
@@ -147,6 +175,9 @@ def run_retrieval_bench(
     work_dir: str | os.PathLike[str] | None = None,
     max_queries: int | None = None,
     long_text: LongText = "windows",
+    reranker: Reranker | None = None,
+    rerank_candidates: int = 10,
+    rerank_queries: int | None = 30,
     progress: Progress | None = None,
     note: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
@@ -160,6 +191,9 @@ def run_retrieval_bench(
         work_dir: where the index goes; default a temporary folder removed afterwards.
         max_queries: score only the first N judged queries (quick runs).
         long_text: ``cut`` or ``windows`` (see :class:`DocumentIndex`).
+        reranker: also score the weighted hybrid followed by this reranker.
+        rerank_candidates: first-stage hits the reranker reorders.
+        rerank_queries: the reranker runs on the first N queries (None: all of them).
         progress: index progress callback (``compound`` passes a Rich bar).
         note: receives a line per stage, for the user to follow.
 
@@ -223,6 +257,9 @@ def run_retrieval_bench(
         for name, retriever in retrievers.items():
             say(f"querying: {name}")
             results[name] = _evaluate(retriever, dataset)
+        if reranker is not None:
+            results["hybrid_reranked"] = _rerank_row(
+                index, reranker, dataset, rerank_candidates, rerank_queries, say)
         say("querying: bm25_plain (bm25s alone, title and text)")
         results["bm25_plain"] = _scores(*plain_bm25s(dataset), dataset)
         results["machine_after"] = {"load_average_1m": _machine()["load_average_1m"]}

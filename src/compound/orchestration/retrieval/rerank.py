@@ -97,6 +97,12 @@ class LLMReranker(Reranker):
         self.llm = llm
         self.max_passage_chars = max_passage_chars
 
+    def load(self) -> None:
+        """Load the LLM now (where it can), not inside the first search."""
+        load = getattr(self.llm, "load", None)
+        if callable(load):
+            load()
+
     def score(self, query: str, passages: Sequence[str]) -> list[float]:
         grades = []
         for passage in passages:
