@@ -76,18 +76,24 @@ class EmbeddingCache:
 
     def get_many(self, model_id: str, keys: Sequence[bytes]) -> dict[bytes, np.ndarray]:
         """The cached vectors among ``keys`` (missing keys are absent from the result)."""
-        found: dict[bytes, np.ndarray] = {}
+        return {key: np.frombuffer(blob, dtype=np.float32)
+                for key, blob in self._select("embedding_cache", "model_id", "vector",
+                                              model_id, keys)}
+
+    def _select(self, table: str, tag_column: str, value_column: str, tag: str,
+                keys: Sequence[bytes]) -> list[tuple[bytes, bytes]]:
+        """``(text hash, value)`` rows of ``table`` for ``tag`` among ``keys``."""
+        found: list[tuple[bytes, bytes]] = []
         with self._lock:
             for start in range(0, len(keys), 500):
                 part = list(keys[start : start + 500])
                 marks = ",".join("?" * len(part))
                 rows = self._db.execute(
-                    f"SELECT text_hash, vector FROM embedding_cache "
-                    f"WHERE model_id = ? AND text_hash IN ({marks})",
-                    [model_id, *part],
+                    f"SELECT text_hash, {value_column} FROM {table} "
+                    f"WHERE {tag_column} = ? AND text_hash IN ({marks})",
+                    [tag, *part],
                 )
-                for key, blob in rows:
-                    found[bytes(key)] = np.frombuffer(blob, dtype=np.float32)
+                found.extend((bytes(key), value) for key, value in rows)
         return found
 
     def put_many(self, model_id: str, items: Mapping[bytes, np.ndarray]) -> None:
@@ -104,18 +110,9 @@ class EmbeddingCache:
     def get_spans(self, windower: str, keys: Sequence[bytes]) -> dict[bytes, Spans]:
         """The cached window spans among ``keys`` (see :meth:`CachedEmbedder.windows_many`)."""
         found: dict[bytes, Spans] = {}
-        with self._lock:
-            for start in range(0, len(keys), 500):
-                part = list(keys[start : start + 500])
-                marks = ",".join("?" * len(part))
-                rows = self._db.execute(
-                    f"SELECT text_hash, spans FROM window_cache "
-                    f"WHERE windower = ? AND text_hash IN ({marks})",
-                    [windower, *part],
-                )
-                for key, blob in rows:
-                    flat = np.frombuffer(blob, dtype="<i8").tolist()
-                    found[bytes(key)] = list(zip(flat[::2], flat[1::2], strict=True))
+        for key, blob in self._select("window_cache", "windower", "spans", windower, keys):
+            flat = np.frombuffer(blob, dtype="<i8").tolist()
+            found[key] = list(zip(flat[::2], flat[1::2], strict=True))
         return found
 
     def put_spans(self, windower: str, items: Mapping[bytes, Spans]) -> None:
