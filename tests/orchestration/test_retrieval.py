@@ -18,6 +18,7 @@ import pytest
 
 from compound.errors import SpecError, UserError
 from compound.intelligence.embedders import FakeEmbedder
+from compound.intelligence.llm.errors import InvalidResponse
 from compound.orchestration.ingest import ChunkSettings, Document, IngestProblem
 from compound.orchestration.retrieval import (
     DenseRetriever,
@@ -336,6 +337,28 @@ def test_llm_reranker_reorders_and_survives_bad_replies(tmp_path: Path) -> None:
     hits = retriever.run("banks dogs cats rates tax").hits
     assert hits[0].doc_id == "rates" and hits[0].scores["rerank"] == 9.0
     assert "lexical" in hits[0].scores and llm.calls >= 2
+
+
+class _OutOfRangeLLM:
+    """Answers like the embedded provider when a small model breaks the schema's bounds."""
+
+    def complete(self, prompt: str, **_: object) -> object:
+        passage = prompt.split("Passage:", 1)[1]
+        if "inflation" in passage:
+            raise InvalidResponse("JSON does not match the schema at relevance: 87 is greater "
+                                  "than the maximum of 10", raw='{"relevance": 87}')
+        text = '{"relevance": 3}' if "rates" in passage.lower() else "grade: 42"
+        data = json.loads(text) if text.startswith("{") else None
+        return type("Completion", (), {"text": text, "data": data})()
+
+
+def test_llm_reranker_counts_an_out_of_range_grade_as_zero() -> None:
+    hits = [Hit("a#0", "a", "inflation and central banks", 3.0, 1),
+            Hit("b#0", "b", "interest rates rise", 2.0, 2),
+            Hit("c#0", "c", "cats purr", 1.0, 3)]
+    reranked = LLMReranker(_OutOfRangeLLM()).rerank("what moves rates", hits)
+    assert [(h.doc_id, h.scores["rerank"]) for h in reranked] == [
+        ("b", 3.0), ("a", 0.0), ("c", 0.0)]
 
 
 # -- the spec and the CLI ----------------------------------------------------------------------

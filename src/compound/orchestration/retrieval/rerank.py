@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from compound.errors import UserError, require
+from compound.intelligence.llm.errors import InvalidResponse
 from compound.orchestration.retrieval.types import Hit
 
 _WORD = re.compile(r"\w+")
@@ -89,8 +90,9 @@ class LLMReranker(Reranker):
         llm: a :class:`~compound.intelligence.llm.LLM` (anything with ``complete``).
         max_passage_chars: passages are cut to this many characters in the prompt.
 
-    A reply that cannot be read as a grade counts as 0, so one bad answer demotes a passage
-    rather than failing the search.
+    A reply that cannot be read as a grade (not JSON, or a number outside 0-10: the JSON
+    grammar cannot hold a small model to the schema's bounds) counts as 0, so one bad answer
+    demotes a passage rather than failing the search.
     """
 
     def __init__(self, llm: Any, *, max_passage_chars: int = 1500) -> None:
@@ -112,17 +114,23 @@ class LLMReranker(Reranker):
                 f"Question: {query}\n\nPassage: {passage[: self.max_passage_chars]}\n\n"
                 'Reply as JSON: {"relevance": <0-10>}'
             )
-            completion = self.llm.complete(prompt, json_schema=_GRADE_SCHEMA, max_tokens=16,
-                                           temperature=0.0)
+            try:
+                completion = self.llm.complete(prompt, json_schema=_GRADE_SCHEMA,
+                                               max_tokens=16, temperature=0.0)
+            except InvalidResponse:
+                grades.append(0.0)
+                continue
             grades.append(_grade(getattr(completion, "data", None), completion.text))
         return grades
 
 
 def _grade(data: Any, text: str) -> float:
-    if isinstance(data, dict) and isinstance(data.get("relevance"), int | float):
-        return float(min(max(data["relevance"], 0), 10))
-    match = re.search(r"\d+(?:\.\d+)?", text or "")
-    return float(min(max(float(match.group()), 0.0), 10.0)) if match else 0.0
+    """The reply's 0-10 grade (its JSON, else the first number in its text), or 0."""
+    value = data.get("relevance") if isinstance(data, dict) else None
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        match = re.search(r"\d+(?:\.\d+)?", text or "")
+        value = float(match.group()) if match else None
+    return float(value) if value is not None and 0 <= value <= 10 else 0.0
 
 
 class CrossEncoderReranker(Reranker):
