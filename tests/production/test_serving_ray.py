@@ -125,7 +125,8 @@ def test_postgres_replica_killed_under_feedback_load_restarts_and_loses_nothing(
     log = tmp_path / "serve.log"
     # replica_pids connects to the command's Ray instance as a second driver, with its token
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), str(ROOT / "src")]),
-           "COMPOUND_STORE_URL": postgres_url, "COMPOUND_HOME": str(tmp_path)}
+           "COMPOUND_STORE_URL": postgres_url, "COMPOUND_HOME": str(tmp_path),
+           "PYTHONFAULTHANDLER": "1"}  # a hang at stop() leaves every thread's stack in the log
     with open(log, "wb") as out:
         server = subprocess.Popen(
             [sys.executable, "-m", "compound", "serve", "serving_apps:shared_store_app",
@@ -226,5 +227,9 @@ def stop(server: subprocess.Popen[bytes]) -> None:
     try:
         server.wait(timeout=90)
     except subprocess.TimeoutExpired:
-        server.kill()
-        server.wait(timeout=10)
+        server.send_signal(signal.SIGABRT)  # faulthandler writes where each thread waits
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(timeout=10)
