@@ -95,3 +95,24 @@ def test_serve_a_spec_then_check_drift(tmp_path: Path) -> None:
     drift = compound("drift", str(spec), "--home", str(tmp_path))
     assert drift.returncode == 0, drift.stderr
     assert "answer" in drift.stdout and "insufficient_data" in drift.stdout
+
+
+@pytest.mark.parametrize("on", ["local", "ray"])
+def test_serve_refuses_a_port_another_process_holds_before_it_starts(
+        tmp_path: Path, on: str) -> None:
+    import socket
+
+    spec = tmp_path / "compound.yaml"
+    spec.write_text(SPEC)
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        started = time.monotonic()
+        done = compound("serve", str(spec), "--port", str(port), "--on", on,
+                        "--home", str(tmp_path))
+    assert done.returncode == 2, done.stderr
+    assert f"cannot listen on 127.0.0.1:{port}" in done.stderr
+    assert "choose another --port" in done.stderr and "Traceback" not in done.stderr
+    assert "serving" not in done.stderr  # nothing claims to serve
+    assert time.monotonic() - started < 60  # refused before Ray or uvicorn starts

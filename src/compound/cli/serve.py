@@ -75,6 +75,7 @@ def serve_command(
     require("fastapi", extra="serve", what="compound serve")
     require("uvicorn", extra="serve", what="compound serve")
     from compound.production.serving import serve
+    from compound.production.serving.app import check_can_listen
     from compound.production.serving.targets import app_from_target, is_python_target
 
     if on not in ("local", "ray"):
@@ -100,6 +101,8 @@ def serve_command(
     state = application.state.compound
     bind_host, bind_port = overrides.get("host", settings.host), overrides.get(
         "port", settings.port)
+    if address is None:  # joining a cluster, Ray's proxies listen on its nodes
+        check_can_listen(bind_host, bind_port)
     if not settings.auth and bind_host not in ("127.0.0.1", "localhost", "::1"):
         console_err.print(styled("[bold yellow]warning:[/] serving without API keys on {host}; "
                                  "anyone who can reach it can run your models", host=bind_host))
