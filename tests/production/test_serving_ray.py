@@ -25,7 +25,7 @@ import pytest
 from serving_apps import HERE, ROOT, free_port
 
 from compound.errors import UserError
-from compound.production.serving.ray_serve import check_store
+from compound.production.serving.ray_serve import check_store, start_failure
 from compound.store import MemoryStore, SQLiteStore
 
 PG_URL = "postgresql://compound:compound@127.0.0.1:5432/compound_test"
@@ -67,6 +67,22 @@ def test_a_sqlite_store_is_refused_for_a_cluster_and_memory_for_replicas(
     assert "COMPOUND_STORE_URL" in message and "leave out --address" in message
     with pytest.raises(UserError, match="memory store"):
         check_store(MemoryStore(), address=None, replicas=2)
+
+
+def test_a_failed_start_says_why_in_one_line_without_ray_s_colours_or_actor_dump() -> None:
+    class ActorMethodFailed(Exception):  # the shape of Ray's RayTaskError: the cause attached
+        cause = RuntimeError("Failed to bind to address '127.0.0.1:8000'.\nmore detail")
+
+        def __str__(self) -> str:
+            return "\x1b[36mray::ProxyActor.ready()\x1b[39m (pid=1, actor_id=ab12)\n..."
+
+    message = start_failure(ActorMethodFailed())
+    assert "RuntimeError: Failed to bind to address '127.0.0.1:8000'." in message
+    assert "\x1b" not in message and "actor_id" not in message and "more detail" not in message
+    assert "fewer --replicas" in message
+    died = start_failure(Exception("\x1b[31mThe actor died unexpectedly.\x1b[0m\n\tpid: 4"))
+    assert "(The actor died unexpectedly.)" in died and "pid" not in died
+    assert "(TimeoutError)" in start_failure(TimeoutError())
 
 
 def test_serve_on_ray_refuses_sqlite_with_an_address_before_starting_ray(

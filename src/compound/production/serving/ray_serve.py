@@ -30,6 +30,8 @@ machine and on every node.
 from __future__ import annotations
 
 import asyncio
+import os
+import re
 import signal
 import threading
 from collections.abc import Callable
@@ -37,8 +39,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from compound.errors import UserError, require
-from compound.ray_runtime import RayRuntime
+from compound.errors import RuntimeFailure, UserError, require
+from compound.ray_runtime import RayRuntime, forwarded_env
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -49,6 +51,12 @@ APP_NAME = "compound"
 #: Ray Serve's own logs: warnings only, no access log line per request (compound counts
 #: requests in /metrics; a line per request costs the replica as much as a small request)
 QUIET = {"log_level": "WARNING", "enable_access_log": False}
+#: how long Ray Serve's controller waits for its HTTP proxy to start and to answer a health
+#: check before it kills it. Ray's 5 s (ready) and 10 s (health) are too short on a busy
+#: laptop: with the two cores saturated the proxy, which imports Ray Serve and uvicorn, was
+#: killed before it was ready and the command stopped. A variable set in the environment wins.
+PROXY_PATIENCE = {"RAY_SERVE_PROXY_READY_CHECK_TIMEOUT_S": "30",
+                  "RAY_SERVE_PROXY_HEALTH_CHECK_TIMEOUT_S": "30"}
 
 
 def store_kind(store: Store) -> str:
@@ -178,6 +186,20 @@ def deployment(serving: RayServing) -> Any:
     return options(ingress).bind(serving)
 
 
+def start_failure(exc: BaseException) -> str:
+    """What to tell the user when Ray Serve could not start the app: the first line of Ray's
+    reason (its actor details and stack stay in Ray's logs) and what to try."""
+    cause = getattr(exc, "cause", None)  # what a Ray actor's method raised
+    text = f"{type(cause).__name__}: {cause}" if isinstance(cause, BaseException) else str(exc)
+    text = re.sub(r"\x1b\[[0-9;]*m", "", text)  # Ray colours its own messages
+    reason = next((line.strip() for line in text.splitlines() if line.strip()),
+                  type(exc).__name__)
+    return (f"Ray Serve did not start the app ({reason}); if the machine is busy, retry when "
+            "it is quieter, with fewer --replicas, or with a longer "
+            "RAY_SERVE_PROXY_READY_CHECK_TIMEOUT_S (30 s here); Ray's own logs are in "
+            "/tmp/ray/session_latest/logs by default")
+
+
 def run_on_ray(serving: RayServing, *, on_ready: Callable[[str], None],
                stop: threading.Event | None = None, shutdown_timeout_s: float = 30.0) -> None:
     """Start Ray (or join ``serving.address``), deploy, call ``on_ready(ray_address)`` once
@@ -188,17 +210,22 @@ def run_on_ray(serving: RayServing, *, on_ready: Callable[[str], None],
     serve: Any = require("ray.serve", extra="ray", what="compound serve --on ray")
     # a Ray instance for this command only, sized so that every replica has its CPU; requests
     # travel inline, so the object store stays small (Ray's minimum is 75 MiB)
+    env = {**{key: os.environ.get(key, value) for key, value in PROXY_PATIENCE.items()},
+           **forwarded_env()}
     runtime = RayRuntime(address=serving.address, cpus=serving.replicas,
                          object_store_bytes=128 << 20, worker_logs=True,
-                         what="compound serve --on ray",
+                         what="compound serve --on ray", env=env,
                          hint=", or leave out --address to start Ray on this machine")
     stop = stop or threading.Event()
     with runtime:
         previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
         try:
-            serve.start(http_options={"host": serving.host, "port": serving.port},
-                        logging_config=QUIET)
-            serve.run(deployment(serving), name=APP_NAME, route_prefix="/", blocking=False)
+            try:
+                serve.start(http_options={"host": serving.host, "port": serving.port},
+                            logging_config=QUIET)
+                serve.run(deployment(serving), name=APP_NAME, route_prefix="/", blocking=False)
+            except (ray.exceptions.RayError, TimeoutError) as exc:
+                raise RuntimeFailure(start_failure(exc)) from None
             on_ready(ray.get_runtime_context().gcs_address)
             try:
                 while not stop.wait(0.5):
