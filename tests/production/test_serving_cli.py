@@ -116,3 +116,14 @@ def test_serve_refuses_a_port_another_process_holds_before_it_starts(
     assert "choose another --port" in done.stderr and "Traceback" not in done.stderr
     assert "serving" not in done.stderr  # nothing claims to serve
     assert time.monotonic() - started < 60  # refused before Ray or uvicorn starts
+
+
+def test_an_address_this_machine_does_not_have_is_refused_naming_the_host() -> None:
+    from compound.errors import UserError
+    from compound.production.serving.app import check_can_listen
+
+    with pytest.raises(UserError, match=r"192\.0\.2\.77:8000 .*check --host"):
+        check_can_listen("203.0.113.77", 8000)  # TEST-NET-3: never an address of this machine
+    with pytest.raises(UserError, match="does not resolve"):
+        check_can_listen("no-such-host.invalid", 8000)
+    check_can_listen("127.0.0.1", 0)  # any free port: allowed

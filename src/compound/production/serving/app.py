@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import os
 import socket
 import threading
@@ -363,8 +364,12 @@ def check_can_listen(host: str, port: int) -> None:
         try:
             probe.bind(address)
         except OSError as exc:
-            raise UserError(f"cannot listen on {host}:{port} ({exc.strerror or exc}); stop "
-                            "what listens there or choose another --port") from None
+            what = {errno.EADDRINUSE: "stop what listens there or choose another --port",
+                    errno.EACCES: "a port under 1024 needs privileges; choose another --port"
+                    }.get(exc.errno or 0, "check --host (serve.host): it must be an address "
+                          "of this machine, or 0.0.0.0 for all of them")
+            raise UserError(f"cannot listen on {host}:{port} ({exc.strerror or exc}); "
+                            f"{what}") from None
 
 
 def prepare_server_process() -> None:
