@@ -122,7 +122,7 @@ def test_an_address_this_machine_does_not_have_is_refused_naming_the_host() -> N
     from compound.errors import UserError
     from compound.production.serving.app import check_can_listen
 
-    with pytest.raises(UserError, match=r"192\.0\.2\.77:8000 .*check --host"):
+    with pytest.raises(UserError, match=r"203\.0\.113\.77:8000 .*check --host"):
         check_can_listen("203.0.113.77", 8000)  # TEST-NET-3: never an address of this machine
     with pytest.raises(UserError, match="does not resolve"):
         check_can_listen("no-such-host.invalid", 8000)
