@@ -85,6 +85,29 @@ def test_a_failed_start_says_why_in_one_line_without_ray_s_colours_or_actor_dump
     assert "(TimeoutError)" in start_failure(TimeoutError())
 
 
+HANGS_AT_EXIT = """
+import atexit, time
+from compound.production.serving.ray_serve import exit_unless_done
+atexit.register(time.sleep, 120)  # as Ray's own shutdown at exit may wait
+exit_unless_done(1.0, "the test's stop")
+print("returned", flush=True)
+"""
+
+
+def test_a_stop_that_hangs_past_its_bound_exits_saying_so_and_where_it_waited() -> None:
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-c", HANGS_AT_EXIT], capture_output=True,
+                          text=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": str(ROOT / "src"),
+                               "PYTHONFAULTHANDLER": "1"})
+    assert done.returncode == 1, done.stderr
+    assert done.stdout.strip() == "returned"
+    assert "the test's stop did not finish within 1 s" in done.stderr
+    assert "ray stop" in done.stderr and "time.sleep" not in done.stdout
+    assert "Current thread" in done.stderr or "Thread 0x" in done.stderr  # the stacks
+    assert time.monotonic() - started < 50  # not the 120 s the exit handler would take
+
+
 def test_serve_on_ray_refuses_sqlite_with_an_address_before_starting_ray(
         tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), str(ROOT / "src")]),

@@ -142,7 +142,7 @@ def serve_command(
                                  "stops", name=name, base=base, address=ray_address,
                                  replicas=replicas))
 
-    run_on_ray(serving, on_ready=ready)
+    run_on_ray(serving, on_ready=ready, exit_after_s=60.0)  # Ctrl-C stops it within a minute
 
 
 @keys_app.command("create")

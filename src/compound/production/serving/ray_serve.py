@@ -30,10 +30,13 @@ machine and on every node.
 from __future__ import annotations
 
 import asyncio
+import faulthandler
 import os
 import re
 import signal
+import sys
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -186,6 +189,26 @@ def deployment(serving: RayServing) -> Any:
     return options(ingress).bind(serving)
 
 
+def exit_unless_done(seconds: float, what: str) -> threading.Thread:
+    """A watchdog: when this process still runs ``seconds`` from now, it says so on stderr
+    and exits with status 1, without waiting for anything else (atexit handlers included).
+    With faulthandler on (``PYTHONFAULTHANDLER=1``) it first writes where each thread waits.
+    """
+
+    def watch() -> None:
+        time.sleep(seconds)
+        sys.stderr.write(f"{what} did not finish within {seconds:.0f} s; exiting without "
+                         "waiting (`ray stop` ends Ray processes that linger)\n")
+        if faulthandler.is_enabled():
+            faulthandler.dump_traceback(sys.stderr, all_threads=True)
+        sys.stderr.flush()
+        os._exit(1)
+
+    watchdog = threading.Thread(target=watch, name="compound-stop-watchdog", daemon=True)
+    watchdog.start()
+    return watchdog
+
+
 def start_failure(exc: BaseException) -> str:
     """What to tell the user when Ray Serve could not start the app: the first line of Ray's
     reason (its actor details and stack stay in Ray's logs) and what to try."""
@@ -201,11 +224,17 @@ def start_failure(exc: BaseException) -> str:
 
 
 def run_on_ray(serving: RayServing, *, on_ready: Callable[[str], None],
-               stop: threading.Event | None = None, shutdown_timeout_s: float = 30.0) -> None:
+               stop: threading.Event | None = None, shutdown_timeout_s: float = 30.0,
+               exit_after_s: float | None = None) -> None:
     """Start Ray (or join ``serving.address``), deploy, call ``on_ready(ray_address)`` once
     every replica is warm, and serve until Ctrl-C, SIGTERM or ``stop``; then remove the
     deployment (each replica's lifespan ends: monitoring flushed, writers closed) and, when
-    this command started Ray, stop it (a Ray already running in the process stays)."""
+    this command started Ray, stop it (a Ray already running in the process stays).
+
+    Removing the deployment waits ``shutdown_timeout_s`` at most. ``exit_after_s`` is for a
+    command whose process ends when this returns: that long after stopping began, a process
+    still running (Ray's shutdown can wait on its own processes) exits with status 1
+    (:func:`exit_unless_done`)."""
     ray: Any = require("ray", extra="ray", what="compound serve --on ray")
     serve: Any = require("ray.serve", extra="ray", what="compound serve --on ray")
     # a Ray instance for this command only, sized so that every replica has its CPU; requests
@@ -234,6 +263,8 @@ def run_on_ray(serving: RayServing, *, on_ready: Callable[[str], None],
                 pass
         finally:
             signal.signal(signal.SIGTERM, previous)
+            if exit_after_s is not None:  # Ray's own shutdown, here and at exit, included
+                exit_unless_done(exit_after_s, "stopping Ray Serve and Ray")
             # bounded: after Ctrl-C, Ray's own processes may already be gone
             closing = threading.Thread(
                 target=serve.shutdown if runtime.started_here else lambda: serve.delete(APP_NAME),
