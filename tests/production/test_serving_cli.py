@@ -97,9 +97,14 @@ def test_serve_a_spec_then_check_drift(tmp_path: Path) -> None:
     assert "answer" in drift.stdout and "insufficient_data" in drift.stdout
 
 
-@pytest.mark.parametrize("on", ["local", "ray"])
-def test_serve_refuses_a_port_another_process_holds_before_it_starts(
-        tmp_path: Path, on: str) -> None:
+@pytest.mark.parametrize("command", [
+    ["serve", "{spec}", "--on", "local"],
+    ["serve", "{spec}", "--on", "ray"],
+    ["up", "{spec}"],  # before the build, which can take minutes
+    ["serve-model"],  # before the model loads
+])
+def test_a_port_another_process_holds_is_refused_before_anything_starts(
+        tmp_path: Path, command: list[str]) -> None:
     import socket
 
     spec = tmp_path / "compound.yaml"
@@ -109,18 +114,20 @@ def test_serve_refuses_a_port_another_process_holds_before_it_starts(
         holder.listen()
         port = holder.getsockname()[1]
         started = time.monotonic()
-        done = compound("serve", str(spec), "--port", str(port), "--on", on,
-                        "--home", str(tmp_path))
+        done = compound(*[part.format(spec=spec) for part in command], "--port", str(port),
+                        *(["--home", str(tmp_path)] if command[0] == "serve" else []))
     assert done.returncode == 2, done.stderr
     assert f"cannot listen on 127.0.0.1:{port}" in done.stderr
     assert "choose another --port" in done.stderr and "Traceback" not in done.stderr
-    assert "serving" not in done.stderr  # nothing claims to serve
-    assert time.monotonic() - started < 60  # refused before Ray or uvicorn starts
+    assert "serving" not in done.stderr and "building" not in done.stderr
+    assert "loading" not in done.stderr and "design review" not in done.stderr
+    assert not done.stdout.strip()  # no build table, no scorecard
+    assert time.monotonic() - started < 60  # refused before Ray, a model or uvicorn starts
 
 
 def test_an_address_this_machine_does_not_have_is_refused_naming_the_host() -> None:
     from compound.errors import UserError
-    from compound.production.serving.app import check_can_listen
+    from compound.production.serving.address import check_can_listen
 
     with pytest.raises(UserError, match=r"203\.0\.113\.77:8000 .*check --host"):
         check_can_listen("203.0.113.77", 8000)  # TEST-NET-3: never an address of this machine

@@ -59,6 +59,11 @@ def up(
     from compound.system import System
 
     system = System.load(spec)
+    if serve:  # before minutes of training: the address it will serve on is free
+        from compound.production.serving.address import check_can_listen
+
+        check_can_listen(host or system.serve.host,
+                         system.serve.port if port is None else port)
     # the task goes under the rule, wrapped: a rule cuts what does not fit on one line
     console.rule(styled("[bold]{name}[/] ({loop})", name=system.name, loop=system.loop))
     console.print(plain(" ".join(system.task.split())))
@@ -110,11 +115,13 @@ def _serve(system: object, *, host: str | None, port: int | None, ask: str | Non
 
     require("fastapi", extra="serve", what="compound up (serving)")
     from compound.production.serving import app_from_system, serve
+    from compound.production.serving.address import check_can_listen
     from compound.production.serving.keys import ApiKeys
     from compound.store import open_store
 
     overrides = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
     settings = system.serve.model_copy(update=overrides)  # type: ignore[attr-defined]
+    check_can_listen(settings.host, settings.port)  # still free after the build
     application = app_from_system(system, spec=settings)  # type: ignore[arg-type]
     base = f"http://{settings.host}:{settings.port}"
     secret = None

@@ -48,6 +48,9 @@ def serve_model_command(
         if not api_key:
             raise UserError(f"--api-key-env {api_key_env}: ${api_key_env} is not set; export "
                             "the key clients will send, or leave the option out")
+    from compound.production.serving.address import check_can_listen
+
+    check_can_listen(host, port)  # before the model loads
     server = ModelServer(model_path=model, alias=alias, host=host, port=port, n_ctx=n_ctx,
                          threads=threads, chat_format=chat_format, api_key=api_key)
     path = server.model_file()

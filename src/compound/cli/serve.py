@@ -75,7 +75,7 @@ def serve_command(
     require("fastapi", extra="serve", what="compound serve")
     require("uvicorn", extra="serve", what="compound serve")
     from compound.production.serving import serve
-    from compound.production.serving.app import check_can_listen
+    from compound.production.serving.address import check_can_listen
     from compound.production.serving.targets import app_from_target, is_python_target
 
     if on not in ("local", "ray"):

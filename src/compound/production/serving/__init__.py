@@ -6,7 +6,8 @@
 * :mod:`.keys`, :mod:`.state`, :mod:`.limits`, :mod:`.errors`, :mod:`.middleware`: API keys,
   scopes, body and rate limits, error responses, request metrics;
 * :mod:`.batcher`, :mod:`.served_llm`: ML predictions batched across requests, LLMs behind a
-  queue.
+  queue;
+* :mod:`.address`: whether this machine can listen where a server is asked to.
 
 Names are imported on first use: FastAPI loads only when something here is used.
 """
