@@ -16,6 +16,9 @@ def check_can_listen(host: str, port: int) -> None:
     Raises:
         UserError: naming the address, why, and what to change.
     """
+    if not 0 <= port <= 65535:  # the C library would wrap it round to another port
+        raise UserError(f"cannot listen on {host}:{port}: a port is 1 to 65535 (0: any free "
+                        "one); check --port or serve.port")
     try:
         family, kind, proto, _, address = socket.getaddrinfo(
             host, port, type=socket.SOCK_STREAM)[0]
