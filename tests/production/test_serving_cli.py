@@ -133,6 +133,8 @@ def test_an_address_this_machine_does_not_have_is_refused_naming_the_host() -> N
         check_can_listen("203.0.113.77", 8000)  # TEST-NET-3: never an address of this machine
     with pytest.raises(UserError, match="does not resolve"):
         check_can_listen("no-such-host.invalid", 8000)
+    with pytest.raises(UserError, match="no control characters"):
+        check_can_listen("127.0.0.1\x00.evil", 8000)  # the C library would stop at the NUL
     for port in (70000, -1):  # never wrapped round to some other port
         with pytest.raises(UserError, match=f"127.0.0.1:{port}: a port is 1 to 65535"):
             check_can_listen("127.0.0.1", port)

@@ -19,6 +19,9 @@ def check_can_listen(host: str, port: int) -> None:
     if not 0 <= port <= 65535:  # the C library would wrap it round to another port
         raise UserError(f"cannot listen on {host}:{port}: a port is 1 to 65535 (0: any free "
                         "one); check --port or serve.port")
+    if any(ord(char) < 32 or ord(char) == 127 for char in host):
+        raise UserError(f"cannot listen on {host!r}: a host has no control characters; check "
+                        "--host or serve.host")
     try:
         family, kind, proto, _, address = socket.getaddrinfo(
             host, port, type=socket.SOCK_STREAM)[0]
