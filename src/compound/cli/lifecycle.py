@@ -17,6 +17,7 @@ from compound.console import console, console_err, plain, styled
 
 if TYPE_CHECKING:
     from compound.lifecycle.up import BuildStep
+    from compound.production.serving_spec import ServeSpec
     from compound.system import System
 
 
@@ -62,8 +63,8 @@ def up(
     if serve:  # before minutes of training: the address it will serve on is free
         from compound.production.serving.address import check_can_listen
 
-        check_can_listen(host or system.serve.host,
-                         system.serve.port if port is None else port)
+        settings = _serve_settings(system, host=host, port=port)
+        check_can_listen(settings.host, settings.port)
     # the task goes under the rule, wrapped: a rule cuts what does not fit on one line
     console.rule(styled("[bold]{name}[/] ({loop})", name=system.name, loop=system.loop))
     console.print(plain(" ".join(system.task.split())))
@@ -109,6 +110,12 @@ def _design_review(system: System) -> None:
                                   "check SPEC --review` explains each)" if found.open else "")))
 
 
+def _serve_settings(system: System, *, host: str | None, port: int | None) -> ServeSpec:
+    """The spec's ``serve:`` settings with ``--host`` and ``--port`` applied."""
+    overrides = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
+    return system.serve.model_copy(update=overrides)
+
+
 def _serve(system: object, *, host: str | None, port: int | None, ask: str | None,
            seconds: float | None) -> None:
     from compound.errors import require
@@ -119,8 +126,7 @@ def _serve(system: object, *, host: str | None, port: int | None, ask: str | Non
     from compound.production.serving.keys import ApiKeys
     from compound.store import open_store
 
-    overrides = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
-    settings = system.serve.model_copy(update=overrides)  # type: ignore[attr-defined]
+    settings = _serve_settings(system, host=host, port=port)  # type: ignore[arg-type]
     check_can_listen(settings.host, settings.port)  # still free after the build
     application = app_from_system(system, spec=settings)  # type: ignore[arg-type]
     base = f"http://{settings.host}:{settings.port}"
